@@ -1,0 +1,1 @@
+//! splice-locate: line specs -> statement lines. (Filled in by the locate work.)

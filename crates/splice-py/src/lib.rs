@@ -1,0 +1,1 @@
+//! splice._native (in progress)

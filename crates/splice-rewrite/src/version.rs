@@ -1,0 +1,41 @@
+//! The CPython versions whose bytecode this crate understands.
+
+use std::fmt;
+
+/// A supported CPython minor version. Bytecode differs between every pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PyVersion {
+    V311,
+    V312,
+    V313,
+}
+
+impl PyVersion {
+    /// All supported versions, oldest first.
+    pub const ALL: [PyVersion; 3] = [PyVersion::V311, PyVersion::V312, PyVersion::V313];
+
+    /// The version for `3.minor`, or `None` when that version is unsupported.
+    pub fn from_minor(minor: u32) -> Option<Self> {
+        match minor {
+            11 => Some(PyVersion::V311),
+            12 => Some(PyVersion::V312),
+            13 => Some(PyVersion::V313),
+            _ => None,
+        }
+    }
+
+    /// The minor version number (11, 12 or 13).
+    pub fn minor(self) -> u32 {
+        match self {
+            PyVersion::V311 => 11,
+            PyVersion::V312 => 12,
+            PyVersion::V313 => 13,
+        }
+    }
+}
+
+impl fmt::Display for PyVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "3.{}", self.minor())
+    }
+}

@@ -1,1 +1,15 @@
-//! splice._native (in progress)
+//! `splice._native`: the narrow native module behind the `splice` package.
+//!
+//! It converts CPython code objects to and from the `splice-rewrite` model,
+//! exposes the locate crate, and (later) the native hooks reached from
+//! injected bytecode. All user-facing API lives in plain Python.
+
+use pyo3::prelude::*;
+
+mod locate;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    locate::register(m)?;
+    Ok(())
+}

@@ -6,10 +6,13 @@
 
 use pyo3::prelude::*;
 
+mod code;
 mod locate;
+mod rewrite;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    rewrite::register(m)?;
     locate::register(m)?;
     Ok(())
 }

@@ -1,8 +1,235 @@
-//! Bindings for splice-locate. (Filled in by the locate work.)
+//! Bindings for splice-locate.
+//!
+//! `splice._native` gets:
+//!
+//! - `LocateIndex(source)`: the parsed, indexed source, with methods
+//!   `locate(firstlineno, name, spec, minor)`, `statement_lines(firstlineno,
+//!   name, minor)`, `check_code_lines(firstlineno, name, lines, minor)` and
+//!   `code_objects(minor)`. A scope is `firstlineno`/`name` (`co_firstlineno`
+//!   and `co_name` of a code object), or `None`/`None` for the whole file. A
+//!   spec is an `int` line number, a `str` line text, or `None` for entry.
+//!   Results are lists of `(line, owner_firstlineno, owner_name)`.
+//! - `locate(source, firstlineno, name, spec, minor)` and
+//!   `statement_lines(source, firstlineno, name, minor)`: the same, parsing
+//!   `source` on each call.
+//! - `LocateFailure(ValueError)` and its subclass `SourceMismatchFailure`,
+//!   raised with the crate's messages; `python/splice/locate.py` turns them
+//!   into `splice.LocateError` / `splice.SourceMismatchError`.
 
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt, PyString};
+
+use splice_locate::{CodeKind, LineSpec, LocateError, Located, Scope, SourceIndex};
+
+pyo3::create_exception!(
+    splice._native,
+    LocateFailure,
+    PyValueError,
+    "A line spec names no place a probe can go (splice-locate)."
+);
+pyo3::create_exception!(
+    splice._native,
+    SourceMismatchFailure,
+    LocateFailure,
+    "The source text does not match the running code (splice-locate)."
+);
+
+fn to_py_err(e: LocateError) -> PyErr {
+    if e.is_source_mismatch() {
+        SourceMismatchFailure::new_err(e.to_string())
+    } else {
+        LocateFailure::new_err(e.to_string())
+    }
+}
+
+fn scope(firstlineno: Option<i64>, name: Option<String>) -> PyResult<Scope> {
+    match (firstlineno, name) {
+        (None, None) => Ok(Scope::File),
+        (Some(firstlineno), Some(name)) => {
+            let firstlineno = u32::try_from(firstlineno).map_err(|_| {
+                PyValueError::new_err(format!("co_firstlineno {firstlineno} is out of range"))
+            })?;
+            Ok(Scope::Function { firstlineno, name })
+        }
+        _ => Err(PyTypeError::new_err(
+            "give both firstlineno and name (a code object's co_firstlineno and co_name), \
+             or neither (the whole file)",
+        )),
+    }
+}
+
+fn spec(spec: Option<&Bound<'_, PyAny>>) -> PyResult<LineSpec> {
+    let Some(spec) = spec else {
+        return Ok(LineSpec::Entry);
+    };
+    if spec.is_none() {
+        return Ok(LineSpec::Entry);
+    }
+    if spec.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(
+            "line must be a line number (int), a line's text (str) or None, not a bool",
+        ));
+    }
+    if spec.is_instance_of::<PyInt>() {
+        let line: i64 = spec.extract().unwrap_or(i64::MAX);
+        if line < 1 {
+            return Err(to_py_err(LocateError::BadLineNumber { line }));
+        }
+        return Ok(LineSpec::Number(u32::try_from(line).unwrap_or(u32::MAX)));
+    }
+    if let Ok(text) = spec.cast::<PyString>() {
+        return Ok(LineSpec::Text(text.to_str()?.to_string()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "line must be a line number (int), a line's text (str) or None, not {}",
+        spec.get_type().name()?
+    )))
+}
+
+fn tuples(v: Vec<Located>) -> Vec<(u32, u32, String)> {
+    v.into_iter()
+        .map(|l| (l.line, l.owner_firstlineno, l.owner_name))
+        .collect()
+}
+
+fn minor_version(minor: i64) -> PyResult<u8> {
+    u8::try_from(minor)
+        .map_err(|_| PyValueError::new_err(format!("Python minor version {minor} is out of range")))
+}
+
+/// The parsed and indexed text of one module or notebook cell.
+#[pyclass(frozen, module = "splice._native")]
+pub struct LocateIndex {
+    index: SourceIndex,
+}
+
+#[pymethods]
+impl LocateIndex {
+    #[new]
+    fn new(py: Python<'_>, source: &str) -> PyResult<Self> {
+        let source = source.to_string();
+        let index = py
+            .detach(move || SourceIndex::new(&source))
+            .map_err(to_py_err)?;
+        Ok(LocateIndex { index })
+    }
+
+    /// Number of lines in the source.
+    #[getter]
+    fn line_count(&self) -> u32 {
+        self.index.line_count()
+    }
+
+    /// Locate `spec` (int line, str text, or None for entry) in the scope.
+    #[pyo3(signature = (firstlineno, name, spec, minor))]
+    fn locate(
+        &self,
+        firstlineno: Option<i64>,
+        name: Option<String>,
+        spec: Option<&Bound<'_, PyAny>>,
+        minor: i64,
+    ) -> PyResult<Vec<(u32, u32, String)>> {
+        let scope = scope(firstlineno, name)?;
+        let spec = self::spec(spec)?;
+        self.index
+            .locate(&scope, &spec, minor_version(minor)?)
+            .map(tuples)
+            .map_err(to_py_err)
+    }
+
+    /// Every statement start line in the scope, nested code objects included.
+    #[pyo3(signature = (firstlineno, name, minor))]
+    fn statement_lines(
+        &self,
+        firstlineno: Option<i64>,
+        name: Option<String>,
+        minor: i64,
+    ) -> PyResult<Vec<(u32, u32, String)>> {
+        let scope = scope(firstlineno, name)?;
+        self.index
+            .statement_lines(&scope, minor_version(minor)?)
+            .map(tuples)
+            .map_err(to_py_err)
+    }
+
+    /// Raise SourceMismatchFailure unless a code object with this
+    /// co_firstlineno/co_name is defined here and has code only on `lines`
+    /// where the source has code of it.
+    #[pyo3(signature = (firstlineno, name, lines, minor))]
+    fn check_code_lines(
+        &self,
+        firstlineno: i64,
+        name: String,
+        lines: Vec<i64>,
+        minor: i64,
+    ) -> PyResult<()> {
+        let scope = scope(Some(firstlineno), Some(name))?;
+        let lines: Vec<u32> = lines
+            .into_iter()
+            .map(|l| u32::try_from(l).unwrap_or(0))
+            .collect();
+        self.index
+            .check_code_lines(&scope, &lines, minor_version(minor)?)
+            .map_err(to_py_err)
+    }
+
+    /// `(kind, co_firstlineno, co_name, first_line, last_line)` of each code
+    /// object the source defines on 3.`minor`; kind is one of "module",
+    /// "function", "class", "lambda", "comprehension", "genexpr".
+    fn code_objects(&self, minor: i64) -> PyResult<Vec<(&'static str, u32, String, u32, u32)>> {
+        Ok(self
+            .index
+            .code_objects(minor_version(minor)?)
+            .into_iter()
+            .map(|(kind, fl, name, first, last)| {
+                let kind = match kind {
+                    CodeKind::Module => "module",
+                    CodeKind::Function => "function",
+                    CodeKind::Class => "class",
+                    CodeKind::Lambda => "lambda",
+                    CodeKind::Comprehension => "comprehension",
+                    CodeKind::GenExpr => "genexpr",
+                };
+                (kind, fl, name, first, last)
+            })
+            .collect())
+    }
+}
+
+/// `locate(source, firstlineno, name, spec, minor)`: parse and locate once.
+#[pyfunction]
+#[pyo3(name = "locate", signature = (source, firstlineno, name, spec, minor))]
+fn locate_once(
+    py: Python<'_>,
+    source: &str,
+    firstlineno: Option<i64>,
+    name: Option<String>,
+    spec: Option<&Bound<'_, PyAny>>,
+    minor: i64,
+) -> PyResult<Vec<(u32, u32, String)>> {
+    LocateIndex::new(py, source)?.locate(firstlineno, name, spec, minor)
+}
+
+/// `statement_lines(source, firstlineno, name, minor)`: parse and list once.
+#[pyfunction]
+#[pyo3(name = "statement_lines", signature = (source, firstlineno, name, minor))]
+fn statement_lines_once(
+    py: Python<'_>,
+    source: &str,
+    firstlineno: Option<i64>,
+    name: Option<String>,
+    minor: i64,
+) -> PyResult<Vec<(u32, u32, String)>> {
+    LocateIndex::new(py, source)?.statement_lines(firstlineno, name, minor)
+}
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let _ = m;
+    let py = m.py();
+    m.add("LocateFailure", py.get_type::<LocateFailure>())?;
+    m.add("SourceMismatchFailure", py.get_type::<SourceMismatchFailure>())?;
+    m.add_class::<LocateIndex>()?;
+    m.add_function(wrap_pyfunction!(locate_once, m)?)?;
+    m.add_function(wrap_pyfunction!(statement_lines_once, m)?)?;
     Ok(())
 }

@@ -1,1 +1,117 @@
-//! (in progress)
+//! A disassembler with stable output for snapshots and `python -m splice
+//! show`: labels instead of offsets, operand values resolved, the stack depth
+//! before each instruction, the exception handler of each instruction, and
+//! the source line whenever it changes.
+
+use std::fmt::Write;
+
+use crate::model::{Code, Item};
+use crate::opcodes::{self, ArgKind};
+use crate::stackdepth;
+use crate::RewriteError;
+
+/// Human-readable values of the operand tables (consts as `repr`).
+#[derive(Clone, Debug, Default)]
+pub struct Operands {
+    pub consts: Vec<String>,
+    pub names: Vec<String>,
+    pub localsplus: Vec<String>,
+}
+
+const CMP_OPS: [&str; 6] = ["<", "<=", "==", "!=", ">", ">="];
+
+fn lookup(table: &[String], i: usize) -> String {
+    table.get(i).cloned().unwrap_or_else(|| format!("<bad index {i}>"))
+}
+
+/// Disassemble `code`. `marked[i]`, when given, flags instruction `i` (in
+/// instruction order) with a `+` in the margin, e.g. injected code.
+pub fn disassemble(
+    code: &Code,
+    ops: &Operands,
+    marked: Option<&[bool]>,
+) -> Result<String, RewriteError> {
+    let table = opcodes::table(code.version);
+    let (instrs, labels) = code.flatten()?;
+    let depths = stackdepth::compute(code.version, &instrs, &labels).ok();
+    let mut out = String::new();
+    let mut last_line: Option<Option<i32>> = None;
+    let mut idx = 0usize;
+    for item in &code.items {
+        let ins = match item {
+            Item::Label(l) => {
+                let _ = writeln!(out, "L{}:", l.0);
+                continue;
+            }
+            Item::Instr(i) => i,
+        };
+        let info = table.info(ins.op);
+        let name = info.map(|o| o.name).unwrap_or("<unknown>");
+        let kind = info.map(|o| o.arg).unwrap_or(ArgKind::Plain);
+        let a = ins.arg as usize;
+        let arg = match kind {
+            ArgKind::None => String::new(),
+            ArgKind::Plain => format!("{a}"),
+            ArgKind::Const => format!("{a} ({})", lookup(&ops.consts, a)),
+            ArgKind::Name { shift } => {
+                let flags = a & ((1 << shift) - 1);
+                let n = lookup(&ops.names, a >> shift);
+                if flags != 0 {
+                    format!("{a} ({n}, flags {flags})")
+                } else {
+                    format!("{a} ({n})")
+                }
+            }
+            ArgKind::Local | ArgKind::Free => format!("{a} ({})", lookup(&ops.localsplus, a)),
+            ArgKind::LocalPair => format!(
+                "{a} ({}, {})",
+                lookup(&ops.localsplus, a >> 4),
+                lookup(&ops.localsplus, a & 15)
+            ),
+            ArgKind::JumpForward | ArgKind::JumpBackward => match ins.target {
+                Some(t) => format!("-> L{}", t.0),
+                None => "-> ?".into(),
+            },
+            ArgKind::Compare => {
+                let shift = match code.version {
+                    crate::PyVersion::V311 => 0,
+                    crate::PyVersion::V312 => 4,
+                    crate::PyVersion::V313 => 5,
+                };
+                let op = CMP_OPS.get(a >> shift).copied().unwrap_or("?");
+                format!("{a} ({op})")
+            }
+        };
+        let line = if last_line != Some(ins.loc.line) {
+            last_line = Some(ins.loc.line);
+            match ins.loc.line {
+                Some(l) => format!("{l}"),
+                None => "-".into(),
+            }
+        } else {
+            String::new()
+        };
+        let depth = match depths.as_ref().and_then(|d| d.before[idx]) {
+            Some(d) => format!("{d}"),
+            None => "?".into(),
+        };
+        let mark = match marked.and_then(|m| m.get(idx)) {
+            Some(true) => "+",
+            _ => " ",
+        };
+        let mut text = format!("{mark}{line:>5} {depth:>3}  {name:<28} {arg}");
+        if let Some(h) = &ins.handler {
+            let _ = write!(
+                text,
+                "{}[exc -> L{} depth {}{}]",
+                if arg.is_empty() { "" } else { "  " },
+                h.target.0,
+                h.depth,
+                if h.lasti { " lasti" } else { "" }
+            );
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+        idx += 1;
+    }
+    Ok(out)
+}

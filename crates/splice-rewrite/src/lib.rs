@@ -33,9 +33,9 @@ pub mod varint;
 pub mod verify;
 pub mod version;
 
-// pub use assemble::assemble;
-// pub use decode::decode;
+pub use assemble::assemble;
+pub use decode::decode;
 pub use error::RewriteError;
-// pub use model::{Code, Handler, Instr, Item, Label};
+pub use model::{Code, Handler, Instr, Item, Label};
 pub use raw::RawCode;
 pub use version::PyVersion;

@@ -2,6 +2,7 @@
 //! them back into a CPython `code` object. Only the fields that bytecode
 //! rewriting touches are here; the bindings keep the rest of the object.
 
+use crate::model::OperandCounts;
 use crate::PyVersion;
 
 /// The rewrite-relevant fields of a CPython code object.
@@ -18,4 +19,6 @@ pub struct RawCode {
     pub firstlineno: i32,
     /// `co_stacksize`.
     pub stacksize: u32,
+    /// Sizes of `co_consts`, `co_names` and localsplus, for operand checks.
+    pub counts: OperandCounts,
 }

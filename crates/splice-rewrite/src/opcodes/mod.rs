@@ -1,10 +1,26 @@
-//! Per-version opcode tables. INTERFACE STUB: the opcode-table work fills this
-//! in; the signatures below are what the rest of the crate relies on.
+//! Per-version opcode tables: for every opcode of CPython 3.11, 3.12 and 3.13
+//! (every entry of that version's `opcode.opmap` below 256), its name, number,
+//! inline cache entries and operand kind, plus its stack effect and whether
+//! control can fall through it.
+//!
+//! The data lives in [`v311`], [`v312`] and [`v313`]: the names, numbers,
+//! cache counts and operand kinds are generated from each interpreter's
+//! `opcode` module by `tools/gen_opcodes.py`; the stack effects are
+//! hand-written formulas of the operand taken from CPython's sources
+//! (`Python/compile.c` for 3.11, the generated opcode metadata for 3.12 and
+//! 3.13). `tests/opcode_tables.rs` checks all of it against the running
+//! interpreters' `opcode` and `dis` modules.
+
+use std::fmt;
 
 use crate::PyVersion;
 
+pub mod v311;
+pub mod v312;
+pub mod v313;
+
 /// What an instruction's operand means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ArgKind {
     /// The opcode takes no argument (below HAVE_ARGUMENT).
     None,
@@ -29,6 +45,33 @@ pub enum ArgKind {
     Compare,
 }
 
+impl ArgKind {
+    /// True for the two relative-jump kinds.
+    pub fn is_jump(self) -> bool {
+        matches!(self, ArgKind::JumpForward | ArgKind::JumpBackward)
+    }
+}
+
+impl fmt::Display for ArgKind {
+    /// A short stable spelling: `none`, `plain`, `const`, `name`, `name>>1`,
+    /// `local`, `localpair`, `free`, `jump+`, `jump-`, `compare`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgKind::None => f.write_str("none"),
+            ArgKind::Plain => f.write_str("plain"),
+            ArgKind::Const => f.write_str("const"),
+            ArgKind::Name { shift: 0 } => f.write_str("name"),
+            ArgKind::Name { shift } => write!(f, "name>>{shift}"),
+            ArgKind::Local => f.write_str("local"),
+            ArgKind::LocalPair => f.write_str("localpair"),
+            ArgKind::Free => f.write_str("free"),
+            ArgKind::JumpForward => f.write_str("jump+"),
+            ArgKind::JumpBackward => f.write_str("jump-"),
+            ArgKind::Compare => f.write_str("compare"),
+        }
+    }
+}
+
 /// One opcode of one CPython version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpInfo {
@@ -39,38 +82,384 @@ pub struct OpInfo {
     pub arg: ArgKind,
 }
 
+/// `dis.stack_effect` of one version, operand already cast to C `int`.
+type EffectFn = fn(u8, i32, Option<bool>) -> Option<i32>;
+
 pub struct OpcodeTable {
     pub version: PyVersion,
+    ops: &'static [OpInfo],
+    by_code: [Option<OpInfo>; 256],
+    terminal: &'static [u8],
+    effect: EffectFn,
+    have_argument: u8,
+    extended_arg: u8,
+    cache: u8,
+    nop: u8,
+    resume: u8,
 }
+
+/// Index `ops` by opcode number (at compile time).
+const fn index(ops: &[OpInfo]) -> [Option<OpInfo>; 256] {
+    let mut out: [Option<OpInfo>; 256] = [None; 256];
+    let mut i = 0;
+    while i < ops.len() {
+        out[ops[i].code as usize] = Some(ops[i]);
+        i += 1;
+    }
+    out
+}
+
+static V311: OpcodeTable = OpcodeTable {
+    version: PyVersion::V311,
+    ops: v311::OPS,
+    by_code: index(v311::OPS),
+    terminal: v311::TERMINAL,
+    effect: v311::stack_effect,
+    have_argument: v311::HAVE_ARGUMENT,
+    extended_arg: v311::EXTENDED_ARG,
+    cache: v311::CACHE,
+    nop: v311::NOP,
+    resume: v311::RESUME,
+};
+
+static V312: OpcodeTable = OpcodeTable {
+    version: PyVersion::V312,
+    ops: v312::OPS,
+    by_code: index(v312::OPS),
+    terminal: v312::TERMINAL,
+    effect: v312::stack_effect,
+    have_argument: v312::HAVE_ARGUMENT,
+    extended_arg: v312::EXTENDED_ARG,
+    cache: v312::CACHE,
+    nop: v312::NOP,
+    resume: v312::RESUME,
+};
+
+static V313: OpcodeTable = OpcodeTable {
+    version: PyVersion::V313,
+    ops: v313::OPS,
+    by_code: index(v313::OPS),
+    terminal: v313::TERMINAL,
+    effect: v313::stack_effect,
+    have_argument: v313::HAVE_ARGUMENT,
+    extended_arg: v313::EXTENDED_ARG,
+    cache: v313::CACHE,
+    nop: v313::NOP,
+    resume: v313::RESUME,
+};
 
 /// The table for `version`.
 pub fn table(version: PyVersion) -> &'static OpcodeTable {
-    let _ = version;
-    unimplemented!()
+    match version {
+        PyVersion::V311 => &V311,
+        PyVersion::V312 => &V312,
+        PyVersion::V313 => &V313,
+    }
+}
+
+/// Every opcode of `version` as `(number, name, inline cache entries, operand
+/// kind)`, by number: what the bindings compare against the running
+/// interpreter's `opcode` module.
+pub fn describe(version: PyVersion) -> Vec<(u8, &'static str, u8, ArgKind)> {
+    table(version)
+        .ops()
+        .iter()
+        .map(|o| (o.code, o.name, o.caches, o.arg))
+        .collect()
 }
 
 impl OpcodeTable {
     /// The opcode `op`, or `None` if this version has no such opcode.
     pub fn info(&self, op: u8) -> Option<&OpInfo> {
-        let _ = op;
-        unimplemented!()
+        self.by_code[op as usize].as_ref()
     }
+
     /// The opcode named `name` (as in `opcode.opmap`).
     pub fn by_name(&self, name: &str) -> Option<u8> {
-        let _ = name;
-        unimplemented!()
+        self.ops.iter().find(|o| o.name == name).map(|o| o.code)
     }
+
     /// Net stack effect of `op` with argument `arg`, exactly as
     /// `dis.stack_effect(op, arg, jump=jump)` on that version (`jump: None`
     /// gives the maximum of both). `None` when CPython would raise.
+    ///
+    /// For opcodes without an argument ([`ArgKind::None`]) `arg` is ignored
+    /// (`dis` is then called with `arg=None`). `arg` is converted to a C `int`
+    /// as CPython does, so values of 2**31 and above act as negative numbers.
     pub fn stack_effect(&self, op: u8, arg: u32, jump: Option<bool>) -> Option<i32> {
-        let _ = (op, arg, jump);
-        unimplemented!()
+        let info = self.info(op)?;
+        let oparg = if info.arg == ArgKind::None { 0 } else { arg as i32 };
+        match (self.effect)(op, oparg, jump) {
+            // PY_INVALID_STACK_EFFECT is INT_MAX: a formula that happens to
+            // give INT_MAX is reported as invalid by CPython too.
+            Some(i32::MAX) => None,
+            e => e,
+        }
     }
+
     /// True when control never falls through to the next instruction
     /// (returns, raises, re-raises, unconditional jumps).
     pub fn is_terminal(&self, op: u8) -> bool {
-        let _ = op;
-        unimplemented!()
+        self.terminal.contains(&op)
+    }
+
+    /// Every opcode of this version, by number.
+    pub fn ops(&self) -> &'static [OpInfo] {
+        self.ops
+    }
+
+    /// The name of `op` (`None` for numbers this version does not define).
+    pub fn name(&self, op: u8) -> Option<&'static str> {
+        self.info(op).map(|o| o.name)
+    }
+
+    /// Inline cache entries (code units) after `op`; 0 for unknown opcodes.
+    pub fn caches(&self, op: u8) -> u8 {
+        self.info(op).map_or(0, |o| o.caches)
+    }
+
+    /// The operand kind of `op` (`None` for unknown opcodes).
+    pub fn arg_kind(&self, op: u8) -> Option<ArgKind> {
+        self.info(op).map(|o| o.arg)
+    }
+
+    /// True when `op` uses its operand (anything but [`ArgKind::None`]).
+    pub fn has_arg(&self, op: u8) -> bool {
+        self.info(op).is_some_and(|o| o.arg != ArgKind::None)
+    }
+
+    /// True for relative jumps (conditional or not, either direction).
+    pub fn is_jump(&self, op: u8) -> bool {
+        self.info(op).is_some_and(|o| o.arg.is_jump())
+    }
+
+    /// True for relative jumps whose operand counts backward.
+    pub fn is_backward_jump(&self, op: u8) -> bool {
+        self.info(op).is_some_and(|o| o.arg == ArgKind::JumpBackward)
+    }
+
+    /// True for jumps that always jump (a subset of [`Self::is_terminal`]).
+    pub fn is_unconditional_jump(&self, op: u8) -> bool {
+        self.is_jump(op) && self.is_terminal(op)
+    }
+
+    /// `opcode.HAVE_ARGUMENT`. On 3.13 some opcodes at or above it take no
+    /// argument (INSTRUMENTED_END_FOR, ...): use [`Self::has_arg`].
+    pub fn have_argument(&self) -> u8 {
+        self.have_argument
+    }
+
+    /// EXTENDED_ARG's number.
+    pub fn extended_arg(&self) -> u8 {
+        self.extended_arg
+    }
+
+    /// CACHE's number (0 on every supported version).
+    pub fn cache(&self) -> u8 {
+        self.cache
+    }
+
+    /// NOP's number.
+    pub fn nop(&self) -> u8 {
+        self.nop
+    }
+
+    /// RESUME's number.
+    pub fn resume(&self) -> u8 {
+        self.resume
+    }
+}
+
+impl fmt::Debug for OpcodeTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpcodeTable")
+            .field("version", &self.version)
+            .field("opcodes", &self.ops.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(v: PyVersion, name: &str) -> u8 {
+        table(v)
+            .by_name(name)
+            .unwrap_or_else(|| panic!("{v} has no {name}"))
+    }
+
+    #[test]
+    fn tables_are_consistent() {
+        for v in PyVersion::ALL {
+            let t = table(v);
+            assert_eq!(t.version, v);
+            let mut prev = None;
+            for o in t.ops() {
+                assert!(prev < Some(o.code), "{v}: {} out of order", o.name);
+                prev = Some(o.code);
+                assert_eq!(t.info(o.code), Some(o));
+                assert_eq!(t.by_name(o.name), Some(o.code));
+                assert_eq!(t.name(o.code), Some(o.name));
+            }
+            let known = (0..=255u8).filter(|&c| t.info(c).is_some()).count();
+            assert_eq!(known, t.ops().len(), "{v}: duplicate numbers");
+            for &c in t.terminal {
+                assert!(t.info(c).is_some(), "{v}: terminal {c} unknown");
+            }
+            assert_eq!(describe(v).len(), t.ops().len());
+        }
+    }
+
+    #[test]
+    fn well_known_numbers() {
+        let t = table(PyVersion::V311);
+        assert_eq!((t.extended_arg(), t.cache(), t.nop(), t.resume()), (144, 0, 9, 151));
+        assert_eq!(t.have_argument(), 90);
+        let t = table(PyVersion::V312);
+        assert_eq!((t.extended_arg(), t.cache(), t.nop(), t.resume()), (144, 0, 9, 151));
+        let t = table(PyVersion::V313);
+        assert_eq!((t.extended_arg(), t.cache(), t.nop(), t.resume()), (71, 0, 30, 149));
+        assert_eq!(t.have_argument(), 44);
+        // RESUME takes an argument although it is numbered after the rest.
+        assert!(t.has_arg(149));
+        assert!(!t.has_arg(op(PyVersion::V313, "INSTRUMENTED_END_FOR")));
+        assert_eq!(t.by_name("JUMP"), None, "pseudo-ops are not in the table");
+        assert_eq!(t.info(255), None);
+    }
+
+    #[test]
+    fn caches() {
+        let v = PyVersion::V311;
+        assert_eq!(table(v).caches(op(v, "LOAD_GLOBAL")), 5);
+        assert_eq!(table(v).caches(op(v, "LOAD_ATTR")), 4);
+        assert_eq!(table(v).caches(op(v, "PRECALL")), 1);
+        assert_eq!(table(v).caches(op(v, "CALL")), 4);
+        let v = PyVersion::V312;
+        assert_eq!(table(v).caches(op(v, "LOAD_ATTR")), 9);
+        assert_eq!(table(v).caches(op(v, "CALL")), 3);
+        assert_eq!(table(v).caches(op(v, "JUMP_BACKWARD")), 0);
+        let v = PyVersion::V313;
+        assert_eq!(table(v).caches(op(v, "TO_BOOL")), 3);
+        assert_eq!(table(v).caches(op(v, "JUMP_BACKWARD")), 1);
+        assert_eq!(table(v).caches(op(v, "POP_JUMP_IF_TRUE")), 1);
+        assert_eq!(table(v).caches(255), 0);
+    }
+
+    #[test]
+    fn arg_kinds() {
+        let k = |v, name| table(v).arg_kind(op(v, name)).unwrap();
+        use PyVersion::*;
+        assert_eq!(k(V311, "LOAD_GLOBAL"), ArgKind::Name { shift: 1 });
+        assert_eq!(k(V311, "LOAD_ATTR"), ArgKind::Name { shift: 0 });
+        assert_eq!(k(V311, "LOAD_METHOD"), ArgKind::Name { shift: 0 });
+        assert_eq!(k(V312, "LOAD_ATTR"), ArgKind::Name { shift: 1 });
+        assert_eq!(k(V312, "LOAD_SUPER_ATTR"), ArgKind::Name { shift: 2 });
+        assert_eq!(k(V313, "LOAD_SUPER_ATTR"), ArgKind::Name { shift: 2 });
+        assert_eq!(k(V313, "LOAD_FAST_LOAD_FAST"), ArgKind::LocalPair);
+        assert_eq!(k(V313, "STORE_FAST_STORE_FAST"), ArgKind::LocalPair);
+        assert_eq!(k(V313, "STORE_FAST_LOAD_FAST"), ArgKind::LocalPair);
+        assert_eq!(k(V311, "KW_NAMES"), ArgKind::Const);
+        assert_eq!(k(V312, "RETURN_CONST"), ArgKind::Const);
+        assert_eq!(k(V311, "LOAD_CLOSURE"), ArgKind::Free);
+        assert_eq!(k(V313, "COMPARE_OP"), ArgKind::Compare);
+        assert_eq!(k(V311, "POP_JUMP_BACKWARD_IF_TRUE"), ArgKind::JumpBackward);
+        assert_eq!(k(V311, "POP_JUMP_FORWARD_IF_TRUE"), ArgKind::JumpForward);
+        for v in PyVersion::ALL {
+            let t = table(v);
+            assert_eq!(k(v, "JUMP_BACKWARD"), ArgKind::JumpBackward);
+            assert_eq!(k(v, "JUMP_BACKWARD_NO_INTERRUPT"), ArgKind::JumpBackward);
+            assert_eq!(k(v, "FOR_ITER"), ArgKind::JumpForward);
+            assert_eq!(k(v, "SEND"), ArgKind::JumpForward);
+            assert_eq!(k(v, "EXTENDED_ARG"), ArgKind::Plain);
+            assert_eq!(k(v, "NOP"), ArgKind::None);
+            assert!(t.is_jump(op(v, "JUMP_FORWARD")));
+            assert!(!t.is_backward_jump(op(v, "JUMP_FORWARD")));
+            assert!(t.is_backward_jump(op(v, "JUMP_BACKWARD")));
+            assert!(t.is_unconditional_jump(op(v, "JUMP_BACKWARD")));
+            assert!(!t.is_unconditional_jump(op(v, "FOR_ITER")));
+            assert!(!t.is_jump(op(v, "LOAD_CONST")));
+        }
+    }
+
+    #[test]
+    fn terminal() {
+        for v in PyVersion::ALL {
+            let t = table(v);
+            for name in [
+                "RETURN_VALUE",
+                "RAISE_VARARGS",
+                "RERAISE",
+                "JUMP_FORWARD",
+                "JUMP_BACKWARD",
+                "JUMP_BACKWARD_NO_INTERRUPT",
+            ] {
+                assert!(t.is_terminal(op(v, name)), "{v} {name}");
+            }
+            for name in [
+                "YIELD_VALUE",
+                "FOR_ITER",
+                "SEND",
+                "RETURN_GENERATOR",
+                "END_ASYNC_FOR",
+                "NOP",
+                "CALL",
+                "POP_EXCEPT",
+            ] {
+                assert!(!t.is_terminal(op(v, name)), "{v} {name}");
+            }
+            assert!(!t.is_terminal(255));
+        }
+        let v = PyVersion::V311;
+        assert!(!table(v).is_terminal(op(v, "POP_JUMP_BACKWARD_IF_TRUE")));
+        assert!(!table(v).is_terminal(op(v, "JUMP_IF_TRUE_OR_POP")));
+        for v in [PyVersion::V312, PyVersion::V313] {
+            assert!(table(v).is_terminal(op(v, "RETURN_CONST")));
+            assert!(table(v).is_terminal(op(v, "INSTRUMENTED_RETURN_VALUE")));
+            assert!(!table(v).is_terminal(op(v, "CLEANUP_THROW")));
+            assert!(!table(v).is_terminal(op(v, "INSTRUMENTED_LINE")));
+        }
+    }
+
+    #[test]
+    fn stack_effects() {
+        use PyVersion::*;
+        let se = |v, name, arg, jump| table(v).stack_effect(op(v, name), arg, jump);
+        // 3.11: jump-dependent effects.
+        assert_eq!(se(V311, "FOR_ITER", 5, Some(true)), Some(-1));
+        assert_eq!(se(V311, "FOR_ITER", 5, Some(false)), Some(1));
+        assert_eq!(se(V311, "FOR_ITER", 5, None), Some(1));
+        assert_eq!(se(V311, "SEND", 5, Some(true)), Some(-1));
+        assert_eq!(se(V311, "SEND", 5, None), Some(0));
+        assert_eq!(se(V311, "JUMP_IF_TRUE_OR_POP", 5, Some(false)), Some(-1));
+        assert_eq!(se(V311, "JUMP_IF_TRUE_OR_POP", 5, None), Some(0));
+        assert_eq!(se(V311, "PRECALL", 3, None), Some(-3));
+        assert_eq!(se(V311, "CALL", 3, None), Some(-1));
+        assert_eq!(se(V311, "MAKE_FUNCTION", 0b1011, None), Some(-3));
+        // 3.12+: no jump dependence; END_FOR pops the iterator too on 3.12.
+        assert_eq!(se(V312, "FOR_ITER", 5, Some(true)), Some(1));
+        assert_eq!(se(V312, "END_FOR", 0, None), Some(-2));
+        assert_eq!(se(V313, "END_FOR", 0, None), Some(-1));
+        assert_eq!(se(V312, "CALL", 3, None), Some(-4));
+        assert_eq!(se(V313, "CALL_KW", 3, None), Some(-5));
+        assert_eq!(se(V313, "LOAD_FAST_LOAD_FAST", 0x12, None), Some(2));
+        assert_eq!(se(V313, "RETURN_GENERATOR", 0, None), Some(1));
+        for v in PyVersion::ALL {
+            assert_eq!(se(v, "BUILD_TUPLE", 3, None), Some(-2));
+            assert_eq!(se(v, "BUILD_MAP", 2, None), Some(-3));
+            assert_eq!(se(v, "UNPACK_EX", 0x0102, None), Some(3));
+            assert_eq!(se(v, "LOAD_GLOBAL", 1, None), Some(2));
+            assert_eq!(se(v, "NOP", 12345, None), Some(0), "argument ignored");
+            assert_eq!(table(v).stack_effect(255, 0, None), None);
+        }
+        // Values above i32::MAX are negative C ints, as in CPython.
+        assert_eq!(se(V312, "RERAISE", u32::MAX, None), None);
+        assert_eq!(se(V312, "INSTRUMENTED_LINE", 0, None), None);
+    }
+
+    #[test]
+    fn display() {
+        assert_eq!(ArgKind::Name { shift: 1 }.to_string(), "name>>1");
+        assert_eq!(ArgKind::JumpBackward.to_string(), "jump-");
     }
 }

@@ -1,0 +1,35 @@
+# splice: `make demo` and `make test` do all set-up themselves (virtualenvs
+# per CPython version under .venv-3.X, maturin, pytest, the build).
+
+DEFAULT_MINOR ?= 11
+PY ?= 3.$(DEFAULT_MINOR)
+MINOR = $(subst 3.,,$(PY))
+
+.PHONY: test rust-test lint pytest doctor torture demo clean
+
+test: lint rust-test pytest
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+rust-test:
+	cargo test --workspace --exclude splice-py
+
+pytest:
+	scripts/pytest-all
+
+# python -m splice doctor on one interpreter (make doctor PY=3.12)
+doctor:
+	$$(scripts/venv $(MINOR) release | tail -n1) -m splice doctor
+
+# padding torture on one interpreter (make torture PY=3.13)
+torture:
+	$$(scripts/venv $(MINOR) release | tail -n1) -m splice torture
+
+demo:
+	@echo "The attention demo is not built yet; running the bytecode doctor on a sample instead."
+	$$(scripts/venv $(MINOR) | tail -n1) -m splice doctor --limit 3000
+
+clean:
+	rm -rf target .venv-3.* python/splice/_native*.so

@@ -1,0 +1,115 @@
+//! CPython code objects <-> the `splice-rewrite` model.
+//!
+//! Reading goes through the code object's public attributes; writing goes
+//! through `code.replace(...)`, never `PyCode_New` (its C signature changed in
+//! 3.11 and again later). Every code object built here has passed the
+//! verifier first.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+
+use splice_rewrite::disasm::Operands;
+use splice_rewrite::model::OperandCounts;
+use splice_rewrite::{PyVersion, RawCode, RewriteError};
+
+/// The running interpreter's version, or an error naming it.
+pub fn running_version(py: Python<'_>) -> PyResult<PyVersion> {
+    let v = py.version_info();
+    PyVersion::from_minor(u32::from(v.minor)).ok_or_else(|| {
+        to_py_err(RewriteError::UnsupportedVersion(u32::from(v.minor)))
+    })
+}
+
+/// A rewrite error as `splice.errors.RewriteError` (a plain ValueError if the
+/// Python package cannot be imported, e.g. in a bare native test).
+pub fn to_py_err(e: RewriteError) -> PyErr {
+    Python::attach(|py| {
+        match py
+            .import("splice.errors")
+            .and_then(|m| m.getattr("RewriteError"))
+        {
+            Ok(cls) => PyErr::from_value(
+                cls.call1((e.to_string(),))
+                    .unwrap_or_else(|err| err.into_value(py).into_bound(py).into_any()),
+            ),
+            Err(_) => PyValueError::new_err(e.to_string()),
+        }
+    })
+}
+
+fn bytes_attr(code: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<u8>> {
+    let v = code.getattr(name)?;
+    let b = v.cast::<PyBytes>()?;
+    Ok(b.as_bytes().to_vec())
+}
+
+fn str_tuple(code: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<String>> {
+    code.getattr(name)?.extract()
+}
+
+/// Localsplus names in index order: `co_varnames`, then cell variables that
+/// are not also arguments/locals, then `co_freevars` (CPython's
+/// `compute_localsplus_info`).
+pub fn localsplus_names(code: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    let mut names = str_tuple(code, "co_varnames")?;
+    let cells = str_tuple(code, "co_cellvars")?;
+    let n_vars = names.len();
+    for c in cells {
+        if !names[..n_vars].contains(&c) {
+            names.push(c);
+        }
+    }
+    names.extend(str_tuple(code, "co_freevars")?);
+    Ok(names)
+}
+
+/// Read the rewrite-relevant fields of a code object.
+pub fn read_raw(code: &Bound<'_, PyAny>) -> PyResult<RawCode> {
+    let py = code.py();
+    Ok(RawCode {
+        version: running_version(py)?,
+        code: bytes_attr(code, "co_code")?,
+        exceptiontable: bytes_attr(code, "co_exceptiontable")?,
+        linetable: bytes_attr(code, "co_linetable")?,
+        firstlineno: code.getattr("co_firstlineno")?.extract()?,
+        stacksize: code.getattr("co_stacksize")?.extract()?,
+        counts: OperandCounts {
+            consts: code.getattr("co_consts")?.len()?,
+            names: code.getattr("co_names")?.len()?,
+            localsplus: localsplus_names(code)?.len(),
+        },
+    })
+}
+
+/// Operand values for the disassembler.
+pub fn operands(code: &Bound<'_, PyAny>) -> PyResult<Operands> {
+    let consts = code.getattr("co_consts")?;
+    let consts = consts.cast::<PyTuple>()?;
+    let mut reprs = Vec::with_capacity(consts.len());
+    for c in consts.iter() {
+        let is_code = c.hasattr("co_code")?;
+        reprs.push(if is_code {
+            format!("<code {}>", c.getattr("co_qualname")?.extract::<String>()?)
+        } else {
+            c.repr()?.extract::<String>()?
+        });
+    }
+    Ok(Operands {
+        consts: reprs,
+        names: str_tuple(code, "co_names")?,
+        localsplus: localsplus_names(code)?,
+    })
+}
+
+/// A new code object: `code` with the bytecode fields of `raw`. `raw` must
+/// have passed the verifier.
+pub fn build<'py>(code: &Bound<'py, PyAny>, raw: &RawCode) -> PyResult<Bound<'py, PyAny>> {
+    let py = code.py();
+    let kw = PyDict::new(py);
+    kw.set_item("co_code", PyBytes::new(py, &raw.code))?;
+    kw.set_item("co_exceptiontable", PyBytes::new(py, &raw.exceptiontable))?;
+    kw.set_item("co_linetable", PyBytes::new(py, &raw.linetable))?;
+    kw.set_item("co_stacksize", raw.stacksize)?;
+    code.call_method("replace", (), Some(&kw))
+}

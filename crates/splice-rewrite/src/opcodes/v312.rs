@@ -1,0 +1,414 @@
+//! CPython 3.12 opcodes.
+//!
+//! Stack effects follow `_PyOpcode_num_popped` / `_PyOpcode_num_pushed` in
+//! 3.12's `Python/opcode_metadata.h` (generated from `Python/bytecodes.c`),
+//! combined as `stack_effect()` in `Python/compile.c` does: invalid when
+//! either count is negative, else `pushed - popped`. The `jump` flag makes no
+//! difference for any real opcode of 3.12 (FOR_ITER pushes the next value;
+//! the exhausted iterator is popped by END_FOR at the jump target).
+
+use super::{ArgKind, OpInfo};
+
+// BEGIN GENERATED (tools/gen_opcodes.py)
+// Data from CPython 3.12.1's `opcode` module; rerun the tool to refresh.
+
+/// `opcode.HAVE_ARGUMENT`.
+pub const HAVE_ARGUMENT: u8 = 90;
+
+pub const CACHE: u8 = 0;
+pub const POP_TOP: u8 = 1;
+pub const PUSH_NULL: u8 = 2;
+pub const INTERPRETER_EXIT: u8 = 3;
+pub const END_FOR: u8 = 4;
+pub const END_SEND: u8 = 5;
+pub const NOP: u8 = 9;
+pub const UNARY_NEGATIVE: u8 = 11;
+pub const UNARY_NOT: u8 = 12;
+pub const UNARY_INVERT: u8 = 15;
+pub const RESERVED: u8 = 17;
+pub const BINARY_SUBSCR: u8 = 25;
+pub const BINARY_SLICE: u8 = 26;
+pub const STORE_SLICE: u8 = 27;
+pub const GET_LEN: u8 = 30;
+pub const MATCH_MAPPING: u8 = 31;
+pub const MATCH_SEQUENCE: u8 = 32;
+pub const MATCH_KEYS: u8 = 33;
+pub const PUSH_EXC_INFO: u8 = 35;
+pub const CHECK_EXC_MATCH: u8 = 36;
+pub const CHECK_EG_MATCH: u8 = 37;
+pub const WITH_EXCEPT_START: u8 = 49;
+pub const GET_AITER: u8 = 50;
+pub const GET_ANEXT: u8 = 51;
+pub const BEFORE_ASYNC_WITH: u8 = 52;
+pub const BEFORE_WITH: u8 = 53;
+pub const END_ASYNC_FOR: u8 = 54;
+pub const CLEANUP_THROW: u8 = 55;
+pub const STORE_SUBSCR: u8 = 60;
+pub const DELETE_SUBSCR: u8 = 61;
+pub const GET_ITER: u8 = 68;
+pub const GET_YIELD_FROM_ITER: u8 = 69;
+pub const LOAD_BUILD_CLASS: u8 = 71;
+pub const LOAD_ASSERTION_ERROR: u8 = 74;
+pub const RETURN_GENERATOR: u8 = 75;
+pub const RETURN_VALUE: u8 = 83;
+pub const SETUP_ANNOTATIONS: u8 = 85;
+pub const LOAD_LOCALS: u8 = 87;
+pub const POP_EXCEPT: u8 = 89;
+pub const STORE_NAME: u8 = 90;
+pub const DELETE_NAME: u8 = 91;
+pub const UNPACK_SEQUENCE: u8 = 92;
+pub const FOR_ITER: u8 = 93;
+pub const UNPACK_EX: u8 = 94;
+pub const STORE_ATTR: u8 = 95;
+pub const DELETE_ATTR: u8 = 96;
+pub const STORE_GLOBAL: u8 = 97;
+pub const DELETE_GLOBAL: u8 = 98;
+pub const SWAP: u8 = 99;
+pub const LOAD_CONST: u8 = 100;
+pub const LOAD_NAME: u8 = 101;
+pub const BUILD_TUPLE: u8 = 102;
+pub const BUILD_LIST: u8 = 103;
+pub const BUILD_SET: u8 = 104;
+pub const BUILD_MAP: u8 = 105;
+pub const LOAD_ATTR: u8 = 106;
+pub const COMPARE_OP: u8 = 107;
+pub const IMPORT_NAME: u8 = 108;
+pub const IMPORT_FROM: u8 = 109;
+pub const JUMP_FORWARD: u8 = 110;
+pub const POP_JUMP_IF_FALSE: u8 = 114;
+pub const POP_JUMP_IF_TRUE: u8 = 115;
+pub const LOAD_GLOBAL: u8 = 116;
+pub const IS_OP: u8 = 117;
+pub const CONTAINS_OP: u8 = 118;
+pub const RERAISE: u8 = 119;
+pub const COPY: u8 = 120;
+pub const RETURN_CONST: u8 = 121;
+pub const BINARY_OP: u8 = 122;
+pub const SEND: u8 = 123;
+pub const LOAD_FAST: u8 = 124;
+pub const STORE_FAST: u8 = 125;
+pub const DELETE_FAST: u8 = 126;
+pub const LOAD_FAST_CHECK: u8 = 127;
+pub const POP_JUMP_IF_NOT_NONE: u8 = 128;
+pub const POP_JUMP_IF_NONE: u8 = 129;
+pub const RAISE_VARARGS: u8 = 130;
+pub const GET_AWAITABLE: u8 = 131;
+pub const MAKE_FUNCTION: u8 = 132;
+pub const BUILD_SLICE: u8 = 133;
+pub const JUMP_BACKWARD_NO_INTERRUPT: u8 = 134;
+pub const MAKE_CELL: u8 = 135;
+pub const LOAD_CLOSURE: u8 = 136;
+pub const LOAD_DEREF: u8 = 137;
+pub const STORE_DEREF: u8 = 138;
+pub const DELETE_DEREF: u8 = 139;
+pub const JUMP_BACKWARD: u8 = 140;
+pub const LOAD_SUPER_ATTR: u8 = 141;
+pub const CALL_FUNCTION_EX: u8 = 142;
+pub const LOAD_FAST_AND_CLEAR: u8 = 143;
+pub const EXTENDED_ARG: u8 = 144;
+pub const LIST_APPEND: u8 = 145;
+pub const SET_ADD: u8 = 146;
+pub const MAP_ADD: u8 = 147;
+pub const COPY_FREE_VARS: u8 = 149;
+pub const YIELD_VALUE: u8 = 150;
+pub const RESUME: u8 = 151;
+pub const MATCH_CLASS: u8 = 152;
+pub const FORMAT_VALUE: u8 = 155;
+pub const BUILD_CONST_KEY_MAP: u8 = 156;
+pub const BUILD_STRING: u8 = 157;
+pub const LIST_EXTEND: u8 = 162;
+pub const SET_UPDATE: u8 = 163;
+pub const DICT_MERGE: u8 = 164;
+pub const DICT_UPDATE: u8 = 165;
+pub const CALL: u8 = 171;
+pub const KW_NAMES: u8 = 172;
+pub const CALL_INTRINSIC_1: u8 = 173;
+pub const CALL_INTRINSIC_2: u8 = 174;
+pub const LOAD_FROM_DICT_OR_GLOBALS: u8 = 175;
+pub const LOAD_FROM_DICT_OR_DEREF: u8 = 176;
+pub const INSTRUMENTED_LOAD_SUPER_ATTR: u8 = 237;
+pub const INSTRUMENTED_POP_JUMP_IF_NONE: u8 = 238;
+pub const INSTRUMENTED_POP_JUMP_IF_NOT_NONE: u8 = 239;
+pub const INSTRUMENTED_RESUME: u8 = 240;
+pub const INSTRUMENTED_CALL: u8 = 241;
+pub const INSTRUMENTED_RETURN_VALUE: u8 = 242;
+pub const INSTRUMENTED_YIELD_VALUE: u8 = 243;
+pub const INSTRUMENTED_CALL_FUNCTION_EX: u8 = 244;
+pub const INSTRUMENTED_JUMP_FORWARD: u8 = 245;
+pub const INSTRUMENTED_JUMP_BACKWARD: u8 = 246;
+pub const INSTRUMENTED_RETURN_CONST: u8 = 247;
+pub const INSTRUMENTED_FOR_ITER: u8 = 248;
+pub const INSTRUMENTED_POP_JUMP_IF_FALSE: u8 = 249;
+pub const INSTRUMENTED_POP_JUMP_IF_TRUE: u8 = 250;
+pub const INSTRUMENTED_END_FOR: u8 = 251;
+pub const INSTRUMENTED_END_SEND: u8 = 252;
+pub const INSTRUMENTED_INSTRUCTION: u8 = 253;
+pub const INSTRUMENTED_LINE: u8 = 254;
+
+/// Every opcode of `opcode.opmap` below 256, by number.
+#[rustfmt::skip]
+pub static OPS: &[OpInfo] = &[
+    OpInfo { name: "CACHE", code: CACHE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "POP_TOP", code: POP_TOP, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "PUSH_NULL", code: PUSH_NULL, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "INTERPRETER_EXIT", code: INTERPRETER_EXIT, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "END_FOR", code: END_FOR, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "END_SEND", code: END_SEND, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "NOP", code: NOP, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "UNARY_NEGATIVE", code: UNARY_NEGATIVE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "UNARY_NOT", code: UNARY_NOT, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "UNARY_INVERT", code: UNARY_INVERT, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "RESERVED", code: RESERVED, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "BINARY_SUBSCR", code: BINARY_SUBSCR, caches: 1, arg: ArgKind::None },
+    OpInfo { name: "BINARY_SLICE", code: BINARY_SLICE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "STORE_SLICE", code: STORE_SLICE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "GET_LEN", code: GET_LEN, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "MATCH_MAPPING", code: MATCH_MAPPING, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "MATCH_SEQUENCE", code: MATCH_SEQUENCE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "MATCH_KEYS", code: MATCH_KEYS, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "PUSH_EXC_INFO", code: PUSH_EXC_INFO, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "CHECK_EXC_MATCH", code: CHECK_EXC_MATCH, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "CHECK_EG_MATCH", code: CHECK_EG_MATCH, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "WITH_EXCEPT_START", code: WITH_EXCEPT_START, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "GET_AITER", code: GET_AITER, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "GET_ANEXT", code: GET_ANEXT, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "BEFORE_ASYNC_WITH", code: BEFORE_ASYNC_WITH, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "BEFORE_WITH", code: BEFORE_WITH, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "END_ASYNC_FOR", code: END_ASYNC_FOR, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "CLEANUP_THROW", code: CLEANUP_THROW, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "STORE_SUBSCR", code: STORE_SUBSCR, caches: 1, arg: ArgKind::None },
+    OpInfo { name: "DELETE_SUBSCR", code: DELETE_SUBSCR, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "GET_ITER", code: GET_ITER, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "GET_YIELD_FROM_ITER", code: GET_YIELD_FROM_ITER, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "LOAD_BUILD_CLASS", code: LOAD_BUILD_CLASS, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "LOAD_ASSERTION_ERROR", code: LOAD_ASSERTION_ERROR, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "RETURN_GENERATOR", code: RETURN_GENERATOR, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "RETURN_VALUE", code: RETURN_VALUE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "SETUP_ANNOTATIONS", code: SETUP_ANNOTATIONS, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "LOAD_LOCALS", code: LOAD_LOCALS, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "POP_EXCEPT", code: POP_EXCEPT, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "STORE_NAME", code: STORE_NAME, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "DELETE_NAME", code: DELETE_NAME, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "UNPACK_SEQUENCE", code: UNPACK_SEQUENCE, caches: 1, arg: ArgKind::Plain },
+    OpInfo { name: "FOR_ITER", code: FOR_ITER, caches: 1, arg: ArgKind::JumpForward },
+    OpInfo { name: "UNPACK_EX", code: UNPACK_EX, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "STORE_ATTR", code: STORE_ATTR, caches: 4, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "DELETE_ATTR", code: DELETE_ATTR, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "STORE_GLOBAL", code: STORE_GLOBAL, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "DELETE_GLOBAL", code: DELETE_GLOBAL, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "SWAP", code: SWAP, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "LOAD_CONST", code: LOAD_CONST, caches: 0, arg: ArgKind::Const },
+    OpInfo { name: "LOAD_NAME", code: LOAD_NAME, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "BUILD_TUPLE", code: BUILD_TUPLE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_LIST", code: BUILD_LIST, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_SET", code: BUILD_SET, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_MAP", code: BUILD_MAP, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "LOAD_ATTR", code: LOAD_ATTR, caches: 9, arg: ArgKind::Name { shift: 1 } },
+    OpInfo { name: "COMPARE_OP", code: COMPARE_OP, caches: 1, arg: ArgKind::Compare },
+    OpInfo { name: "IMPORT_NAME", code: IMPORT_NAME, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "IMPORT_FROM", code: IMPORT_FROM, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "JUMP_FORWARD", code: JUMP_FORWARD, caches: 0, arg: ArgKind::JumpForward },
+    OpInfo { name: "POP_JUMP_IF_FALSE", code: POP_JUMP_IF_FALSE, caches: 0, arg: ArgKind::JumpForward },
+    OpInfo { name: "POP_JUMP_IF_TRUE", code: POP_JUMP_IF_TRUE, caches: 0, arg: ArgKind::JumpForward },
+    OpInfo { name: "LOAD_GLOBAL", code: LOAD_GLOBAL, caches: 4, arg: ArgKind::Name { shift: 1 } },
+    OpInfo { name: "IS_OP", code: IS_OP, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "CONTAINS_OP", code: CONTAINS_OP, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "RERAISE", code: RERAISE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "COPY", code: COPY, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "RETURN_CONST", code: RETURN_CONST, caches: 0, arg: ArgKind::Const },
+    OpInfo { name: "BINARY_OP", code: BINARY_OP, caches: 1, arg: ArgKind::Plain },
+    OpInfo { name: "SEND", code: SEND, caches: 1, arg: ArgKind::JumpForward },
+    OpInfo { name: "LOAD_FAST", code: LOAD_FAST, caches: 0, arg: ArgKind::Local },
+    OpInfo { name: "STORE_FAST", code: STORE_FAST, caches: 0, arg: ArgKind::Local },
+    OpInfo { name: "DELETE_FAST", code: DELETE_FAST, caches: 0, arg: ArgKind::Local },
+    OpInfo { name: "LOAD_FAST_CHECK", code: LOAD_FAST_CHECK, caches: 0, arg: ArgKind::Local },
+    OpInfo { name: "POP_JUMP_IF_NOT_NONE", code: POP_JUMP_IF_NOT_NONE, caches: 0, arg: ArgKind::JumpForward },
+    OpInfo { name: "POP_JUMP_IF_NONE", code: POP_JUMP_IF_NONE, caches: 0, arg: ArgKind::JumpForward },
+    OpInfo { name: "RAISE_VARARGS", code: RAISE_VARARGS, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "GET_AWAITABLE", code: GET_AWAITABLE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "MAKE_FUNCTION", code: MAKE_FUNCTION, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_SLICE", code: BUILD_SLICE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "JUMP_BACKWARD_NO_INTERRUPT", code: JUMP_BACKWARD_NO_INTERRUPT, caches: 0, arg: ArgKind::JumpBackward },
+    OpInfo { name: "MAKE_CELL", code: MAKE_CELL, caches: 0, arg: ArgKind::Free },
+    OpInfo { name: "LOAD_CLOSURE", code: LOAD_CLOSURE, caches: 0, arg: ArgKind::Free },
+    OpInfo { name: "LOAD_DEREF", code: LOAD_DEREF, caches: 0, arg: ArgKind::Free },
+    OpInfo { name: "STORE_DEREF", code: STORE_DEREF, caches: 0, arg: ArgKind::Free },
+    OpInfo { name: "DELETE_DEREF", code: DELETE_DEREF, caches: 0, arg: ArgKind::Free },
+    OpInfo { name: "JUMP_BACKWARD", code: JUMP_BACKWARD, caches: 0, arg: ArgKind::JumpBackward },
+    OpInfo { name: "LOAD_SUPER_ATTR", code: LOAD_SUPER_ATTR, caches: 1, arg: ArgKind::Name { shift: 2 } },
+    OpInfo { name: "CALL_FUNCTION_EX", code: CALL_FUNCTION_EX, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "LOAD_FAST_AND_CLEAR", code: LOAD_FAST_AND_CLEAR, caches: 0, arg: ArgKind::Local },
+    OpInfo { name: "EXTENDED_ARG", code: EXTENDED_ARG, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "LIST_APPEND", code: LIST_APPEND, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "SET_ADD", code: SET_ADD, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "MAP_ADD", code: MAP_ADD, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "COPY_FREE_VARS", code: COPY_FREE_VARS, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "YIELD_VALUE", code: YIELD_VALUE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "RESUME", code: RESUME, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "MATCH_CLASS", code: MATCH_CLASS, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "FORMAT_VALUE", code: FORMAT_VALUE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_CONST_KEY_MAP", code: BUILD_CONST_KEY_MAP, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_STRING", code: BUILD_STRING, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "LIST_EXTEND", code: LIST_EXTEND, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "SET_UPDATE", code: SET_UPDATE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "DICT_MERGE", code: DICT_MERGE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "DICT_UPDATE", code: DICT_UPDATE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "CALL", code: CALL, caches: 3, arg: ArgKind::Plain },
+    OpInfo { name: "KW_NAMES", code: KW_NAMES, caches: 0, arg: ArgKind::Const },
+    OpInfo { name: "CALL_INTRINSIC_1", code: CALL_INTRINSIC_1, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "CALL_INTRINSIC_2", code: CALL_INTRINSIC_2, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "LOAD_FROM_DICT_OR_GLOBALS", code: LOAD_FROM_DICT_OR_GLOBALS, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "LOAD_FROM_DICT_OR_DEREF", code: LOAD_FROM_DICT_OR_DEREF, caches: 0, arg: ArgKind::Free },
+    OpInfo { name: "INSTRUMENTED_LOAD_SUPER_ATTR", code: INSTRUMENTED_LOAD_SUPER_ATTR, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_POP_JUMP_IF_NONE", code: INSTRUMENTED_POP_JUMP_IF_NONE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_POP_JUMP_IF_NOT_NONE", code: INSTRUMENTED_POP_JUMP_IF_NOT_NONE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_RESUME", code: INSTRUMENTED_RESUME, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_CALL", code: INSTRUMENTED_CALL, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_RETURN_VALUE", code: INSTRUMENTED_RETURN_VALUE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_YIELD_VALUE", code: INSTRUMENTED_YIELD_VALUE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_CALL_FUNCTION_EX", code: INSTRUMENTED_CALL_FUNCTION_EX, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_JUMP_FORWARD", code: INSTRUMENTED_JUMP_FORWARD, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_JUMP_BACKWARD", code: INSTRUMENTED_JUMP_BACKWARD, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_RETURN_CONST", code: INSTRUMENTED_RETURN_CONST, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_FOR_ITER", code: INSTRUMENTED_FOR_ITER, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_POP_JUMP_IF_FALSE", code: INSTRUMENTED_POP_JUMP_IF_FALSE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_POP_JUMP_IF_TRUE", code: INSTRUMENTED_POP_JUMP_IF_TRUE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_END_FOR", code: INSTRUMENTED_END_FOR, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_END_SEND", code: INSTRUMENTED_END_SEND, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_INSTRUCTION", code: INSTRUMENTED_INSTRUCTION, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_LINE", code: INSTRUMENTED_LINE, caches: 0, arg: ArgKind::Plain },
+];
+// END GENERATED (tools/gen_opcodes.py)
+
+/// Opcodes after which control never reaches the next instruction, including
+/// the instrumented forms of returns and unconditional jumps (which
+/// `co_code` never shows, but the adaptive code does).
+pub(super) static TERMINAL: &[u8] = &[
+    RETURN_VALUE,
+    RETURN_CONST,
+    RAISE_VARARGS,
+    RERAISE,
+    JUMP_FORWARD,
+    JUMP_BACKWARD,
+    JUMP_BACKWARD_NO_INTERRUPT,
+    INTERPRETER_EXIT,
+    INSTRUMENTED_RETURN_VALUE,
+    INSTRUMENTED_RETURN_CONST,
+    INSTRUMENTED_JUMP_FORWARD,
+    INSTRUMENTED_JUMP_BACKWARD,
+];
+
+/// `(popped, pushed)` as in the opcode metadata, in C `int` arithmetic.
+fn popped_pushed(op: u8, oparg: i32) -> Option<(i32, i32)> {
+    let bit0 = oparg & 1;
+    // `unused[oparg - k]` stack items below the operands.
+    let below = |k: i32| oparg.wrapping_sub(k);
+    Some(match op {
+        NOP | RESUME | INSTRUMENTED_RESUME | EXTENDED_ARG | CACHE | RESERVED => (0, 0),
+        LOAD_CLOSURE | LOAD_FAST_CHECK | LOAD_FAST | LOAD_FAST_AND_CLEAR | LOAD_CONST => (0, 1),
+        STORE_FAST => (1, 0),
+        POP_TOP => (1, 0),
+        PUSH_NULL => (0, 1),
+        END_FOR | INSTRUMENTED_END_FOR => (2, 0),
+        END_SEND | INSTRUMENTED_END_SEND => (2, 1),
+        UNARY_NEGATIVE | UNARY_NOT | UNARY_INVERT => (1, 1),
+        BINARY_SUBSCR => (2, 1),
+        BINARY_SLICE => (3, 1),
+        STORE_SLICE => (4, 0),
+        LIST_APPEND | SET_ADD => (below(1).wrapping_add(2), below(1).wrapping_add(1)),
+        STORE_SUBSCR => (3, 0),
+        DELETE_SUBSCR => (2, 0),
+        CALL_INTRINSIC_1 => (1, 1),
+        CALL_INTRINSIC_2 => (2, 1),
+        RAISE_VARARGS => (oparg, 0),
+        INTERPRETER_EXIT => (1, 0),
+        RETURN_VALUE | INSTRUMENTED_RETURN_VALUE => (1, 0),
+        RETURN_CONST | INSTRUMENTED_RETURN_CONST => (0, 0),
+        GET_AITER => (1, 1),
+        GET_ANEXT => (1, 2),
+        GET_AWAITABLE => (1, 1),
+        SEND => (2, 2),
+        YIELD_VALUE | INSTRUMENTED_YIELD_VALUE => (1, 1),
+        POP_EXCEPT => (1, 0),
+        RERAISE => (oparg.wrapping_add(1), oparg),
+        END_ASYNC_FOR => (2, 0),
+        CLEANUP_THROW => (3, 2),
+        LOAD_ASSERTION_ERROR | LOAD_BUILD_CLASS => (0, 1),
+        STORE_NAME => (1, 0),
+        DELETE_NAME => (0, 0),
+        UNPACK_SEQUENCE => (1, oparg),
+        UNPACK_EX => (1, (oparg & 0xFF).wrapping_add(oparg >> 8).wrapping_add(1)),
+        STORE_ATTR => (2, 0),
+        DELETE_ATTR => (1, 0),
+        STORE_GLOBAL => (1, 0),
+        DELETE_GLOBAL => (0, 0),
+        LOAD_LOCALS => (0, 1),
+        LOAD_NAME => (0, 1),
+        LOAD_FROM_DICT_OR_GLOBALS => (1, 1),
+        LOAD_GLOBAL => (0, bit0 + 1),
+        DELETE_FAST | MAKE_CELL | DELETE_DEREF => (0, 0),
+        LOAD_FROM_DICT_OR_DEREF => (1, 1),
+        LOAD_DEREF => (0, 1),
+        STORE_DEREF => (1, 0),
+        COPY_FREE_VARS => (0, 0),
+        BUILD_STRING | BUILD_TUPLE | BUILD_LIST | BUILD_SET => (oparg, 1),
+        LIST_EXTEND | SET_UPDATE => (below(1).wrapping_add(2), below(1).wrapping_add(1)),
+        BUILD_MAP => (oparg.wrapping_mul(2), 1),
+        SETUP_ANNOTATIONS => (0, 0),
+        BUILD_CONST_KEY_MAP => (oparg.wrapping_add(1), 1),
+        DICT_UPDATE | DICT_MERGE => (1, 0),
+        MAP_ADD => (2, 0),
+        LOAD_SUPER_ATTR | INSTRUMENTED_LOAD_SUPER_ATTR => (3, bit0 + 1),
+        LOAD_ATTR => (1, bit0 + 1),
+        COMPARE_OP | IS_OP | CONTAINS_OP => (2, 1),
+        CHECK_EG_MATCH | CHECK_EXC_MATCH => (2, 2),
+        IMPORT_NAME => (2, 1),
+        IMPORT_FROM => (1, 2),
+        JUMP_FORWARD | JUMP_BACKWARD | JUMP_BACKWARD_NO_INTERRUPT => (0, 0),
+        POP_JUMP_IF_FALSE | POP_JUMP_IF_TRUE | POP_JUMP_IF_NOT_NONE | POP_JUMP_IF_NONE => (1, 0),
+        GET_LEN => (1, 2),
+        MATCH_CLASS => (3, 1),
+        MATCH_MAPPING | MATCH_SEQUENCE => (1, 2),
+        MATCH_KEYS => (2, 3),
+        GET_ITER | GET_YIELD_FROM_ITER => (1, 1),
+        FOR_ITER => (1, 2),
+        BEFORE_ASYNC_WITH | BEFORE_WITH => (1, 2),
+        WITH_EXCEPT_START => (4, 5),
+        PUSH_EXC_INFO => (1, 2),
+        KW_NAMES => (0, 0),
+        CALL => (oparg.wrapping_add(2), 1),
+        CALL_FUNCTION_EX => (bit0 + 3, 1),
+        // One item per flag: defaults, kwdefaults, annotations, closure.
+        MAKE_FUNCTION => ((oparg & 0x0F).count_ones() as i32 + 1, 1),
+        RETURN_GENERATOR => (0, 0),
+        BUILD_SLICE => (i32::from(oparg == 3) + 2, 1),
+        // FVS_HAVE_SPEC (4): a format spec is popped too.
+        FORMAT_VALUE => (i32::from(oparg & 4 == 4) + 1, 1),
+        COPY => (below(1).wrapping_add(1), below(1).wrapping_add(2)),
+        BINARY_OP => (2, 1),
+        SWAP => (below(2).wrapping_add(2), below(2).wrapping_add(2)),
+        // The instrumented forms that do their work through the original
+        // instruction's code are described as (0, 0).
+        INSTRUMENTED_CALL
+        | INSTRUMENTED_CALL_FUNCTION_EX
+        | INSTRUMENTED_FOR_ITER
+        | INSTRUMENTED_INSTRUCTION
+        | INSTRUMENTED_JUMP_FORWARD
+        | INSTRUMENTED_JUMP_BACKWARD
+        | INSTRUMENTED_POP_JUMP_IF_TRUE
+        | INSTRUMENTED_POP_JUMP_IF_FALSE
+        | INSTRUMENTED_POP_JUMP_IF_NONE
+        | INSTRUMENTED_POP_JUMP_IF_NOT_NONE => (0, 0),
+        // INSTRUMENTED_LINE has no metadata: dis.stack_effect raises.
+        _ => return None,
+    })
+}
+
+/// `dis.stack_effect(op, oparg, jump=jump)`; `None` where CPython raises.
+pub(super) fn stack_effect(op: u8, oparg: i32, _jump: Option<bool>) -> Option<i32> {
+    let (popped, pushed) = popped_pushed(op, oparg)?;
+    if popped < 0 || pushed < 0 {
+        return None;
+    }
+    Some(pushed.wrapping_sub(popped))
+}

@@ -1,0 +1,438 @@
+//! CPython 3.13 opcodes.
+//!
+//! Stack effects follow `_PyOpcode_num_popped` / `_PyOpcode_num_pushed` in
+//! 3.13's `Include/internal/pycore_opcode_metadata.h` (generated from
+//! `Python/bytecodes.c`), combined as `stack_effect()` in `Python/compile.c`
+//! does: invalid when either count is negative, else `pushed - popped`.
+//! 3.13 ignores `jump` for real opcodes, and `dis.stack_effect` accepts (and
+//! ignores) an argument for opcodes that take none.
+
+use super::{ArgKind, OpInfo};
+
+// BEGIN GENERATED (tools/gen_opcodes.py)
+// Data from CPython 3.13.0's `opcode` module; rerun the tool to refresh.
+
+/// `opcode.HAVE_ARGUMENT`.
+pub const HAVE_ARGUMENT: u8 = 44;
+
+pub const CACHE: u8 = 0;
+pub const BEFORE_ASYNC_WITH: u8 = 1;
+pub const BEFORE_WITH: u8 = 2;
+pub const BINARY_SLICE: u8 = 4;
+pub const BINARY_SUBSCR: u8 = 5;
+pub const CHECK_EG_MATCH: u8 = 6;
+pub const CHECK_EXC_MATCH: u8 = 7;
+pub const CLEANUP_THROW: u8 = 8;
+pub const DELETE_SUBSCR: u8 = 9;
+pub const END_ASYNC_FOR: u8 = 10;
+pub const END_FOR: u8 = 11;
+pub const END_SEND: u8 = 12;
+pub const EXIT_INIT_CHECK: u8 = 13;
+pub const FORMAT_SIMPLE: u8 = 14;
+pub const FORMAT_WITH_SPEC: u8 = 15;
+pub const GET_AITER: u8 = 16;
+pub const RESERVED: u8 = 17;
+pub const GET_ANEXT: u8 = 18;
+pub const GET_ITER: u8 = 19;
+pub const GET_LEN: u8 = 20;
+pub const GET_YIELD_FROM_ITER: u8 = 21;
+pub const INTERPRETER_EXIT: u8 = 22;
+pub const LOAD_ASSERTION_ERROR: u8 = 23;
+pub const LOAD_BUILD_CLASS: u8 = 24;
+pub const LOAD_LOCALS: u8 = 25;
+pub const MAKE_FUNCTION: u8 = 26;
+pub const MATCH_KEYS: u8 = 27;
+pub const MATCH_MAPPING: u8 = 28;
+pub const MATCH_SEQUENCE: u8 = 29;
+pub const NOP: u8 = 30;
+pub const POP_EXCEPT: u8 = 31;
+pub const POP_TOP: u8 = 32;
+pub const PUSH_EXC_INFO: u8 = 33;
+pub const PUSH_NULL: u8 = 34;
+pub const RETURN_GENERATOR: u8 = 35;
+pub const RETURN_VALUE: u8 = 36;
+pub const SETUP_ANNOTATIONS: u8 = 37;
+pub const STORE_SLICE: u8 = 38;
+pub const STORE_SUBSCR: u8 = 39;
+pub const TO_BOOL: u8 = 40;
+pub const UNARY_INVERT: u8 = 41;
+pub const UNARY_NEGATIVE: u8 = 42;
+pub const UNARY_NOT: u8 = 43;
+pub const WITH_EXCEPT_START: u8 = 44;
+pub const BINARY_OP: u8 = 45;
+pub const BUILD_CONST_KEY_MAP: u8 = 46;
+pub const BUILD_LIST: u8 = 47;
+pub const BUILD_MAP: u8 = 48;
+pub const BUILD_SET: u8 = 49;
+pub const BUILD_SLICE: u8 = 50;
+pub const BUILD_STRING: u8 = 51;
+pub const BUILD_TUPLE: u8 = 52;
+pub const CALL: u8 = 53;
+pub const CALL_FUNCTION_EX: u8 = 54;
+pub const CALL_INTRINSIC_1: u8 = 55;
+pub const CALL_INTRINSIC_2: u8 = 56;
+pub const CALL_KW: u8 = 57;
+pub const COMPARE_OP: u8 = 58;
+pub const CONTAINS_OP: u8 = 59;
+pub const CONVERT_VALUE: u8 = 60;
+pub const COPY: u8 = 61;
+pub const COPY_FREE_VARS: u8 = 62;
+pub const DELETE_ATTR: u8 = 63;
+pub const DELETE_DEREF: u8 = 64;
+pub const DELETE_FAST: u8 = 65;
+pub const DELETE_GLOBAL: u8 = 66;
+pub const DELETE_NAME: u8 = 67;
+pub const DICT_MERGE: u8 = 68;
+pub const DICT_UPDATE: u8 = 69;
+pub const ENTER_EXECUTOR: u8 = 70;
+pub const EXTENDED_ARG: u8 = 71;
+pub const FOR_ITER: u8 = 72;
+pub const GET_AWAITABLE: u8 = 73;
+pub const IMPORT_FROM: u8 = 74;
+pub const IMPORT_NAME: u8 = 75;
+pub const IS_OP: u8 = 76;
+pub const JUMP_BACKWARD: u8 = 77;
+pub const JUMP_BACKWARD_NO_INTERRUPT: u8 = 78;
+pub const JUMP_FORWARD: u8 = 79;
+pub const LIST_APPEND: u8 = 80;
+pub const LIST_EXTEND: u8 = 81;
+pub const LOAD_ATTR: u8 = 82;
+pub const LOAD_CONST: u8 = 83;
+pub const LOAD_DEREF: u8 = 84;
+pub const LOAD_FAST: u8 = 85;
+pub const LOAD_FAST_AND_CLEAR: u8 = 86;
+pub const LOAD_FAST_CHECK: u8 = 87;
+pub const LOAD_FAST_LOAD_FAST: u8 = 88;
+pub const LOAD_FROM_DICT_OR_DEREF: u8 = 89;
+pub const LOAD_FROM_DICT_OR_GLOBALS: u8 = 90;
+pub const LOAD_GLOBAL: u8 = 91;
+pub const LOAD_NAME: u8 = 92;
+pub const LOAD_SUPER_ATTR: u8 = 93;
+pub const MAKE_CELL: u8 = 94;
+pub const MAP_ADD: u8 = 95;
+pub const MATCH_CLASS: u8 = 96;
+pub const POP_JUMP_IF_FALSE: u8 = 97;
+pub const POP_JUMP_IF_NONE: u8 = 98;
+pub const POP_JUMP_IF_NOT_NONE: u8 = 99;
+pub const POP_JUMP_IF_TRUE: u8 = 100;
+pub const RAISE_VARARGS: u8 = 101;
+pub const RERAISE: u8 = 102;
+pub const RETURN_CONST: u8 = 103;
+pub const SEND: u8 = 104;
+pub const SET_ADD: u8 = 105;
+pub const SET_FUNCTION_ATTRIBUTE: u8 = 106;
+pub const SET_UPDATE: u8 = 107;
+pub const STORE_ATTR: u8 = 108;
+pub const STORE_DEREF: u8 = 109;
+pub const STORE_FAST: u8 = 110;
+pub const STORE_FAST_LOAD_FAST: u8 = 111;
+pub const STORE_FAST_STORE_FAST: u8 = 112;
+pub const STORE_GLOBAL: u8 = 113;
+pub const STORE_NAME: u8 = 114;
+pub const SWAP: u8 = 115;
+pub const UNPACK_EX: u8 = 116;
+pub const UNPACK_SEQUENCE: u8 = 117;
+pub const YIELD_VALUE: u8 = 118;
+pub const RESUME: u8 = 149;
+pub const INSTRUMENTED_RESUME: u8 = 236;
+pub const INSTRUMENTED_END_FOR: u8 = 237;
+pub const INSTRUMENTED_END_SEND: u8 = 238;
+pub const INSTRUMENTED_RETURN_VALUE: u8 = 239;
+pub const INSTRUMENTED_RETURN_CONST: u8 = 240;
+pub const INSTRUMENTED_YIELD_VALUE: u8 = 241;
+pub const INSTRUMENTED_LOAD_SUPER_ATTR: u8 = 242;
+pub const INSTRUMENTED_FOR_ITER: u8 = 243;
+pub const INSTRUMENTED_CALL: u8 = 244;
+pub const INSTRUMENTED_CALL_KW: u8 = 245;
+pub const INSTRUMENTED_CALL_FUNCTION_EX: u8 = 246;
+pub const INSTRUMENTED_INSTRUCTION: u8 = 247;
+pub const INSTRUMENTED_JUMP_FORWARD: u8 = 248;
+pub const INSTRUMENTED_JUMP_BACKWARD: u8 = 249;
+pub const INSTRUMENTED_POP_JUMP_IF_TRUE: u8 = 250;
+pub const INSTRUMENTED_POP_JUMP_IF_FALSE: u8 = 251;
+pub const INSTRUMENTED_POP_JUMP_IF_NONE: u8 = 252;
+pub const INSTRUMENTED_POP_JUMP_IF_NOT_NONE: u8 = 253;
+pub const INSTRUMENTED_LINE: u8 = 254;
+
+/// Every opcode of `opcode.opmap` below 256, by number.
+#[rustfmt::skip]
+pub static OPS: &[OpInfo] = &[
+    OpInfo { name: "CACHE", code: CACHE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "BEFORE_ASYNC_WITH", code: BEFORE_ASYNC_WITH, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "BEFORE_WITH", code: BEFORE_WITH, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "BINARY_SLICE", code: BINARY_SLICE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "BINARY_SUBSCR", code: BINARY_SUBSCR, caches: 1, arg: ArgKind::None },
+    OpInfo { name: "CHECK_EG_MATCH", code: CHECK_EG_MATCH, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "CHECK_EXC_MATCH", code: CHECK_EXC_MATCH, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "CLEANUP_THROW", code: CLEANUP_THROW, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "DELETE_SUBSCR", code: DELETE_SUBSCR, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "END_ASYNC_FOR", code: END_ASYNC_FOR, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "END_FOR", code: END_FOR, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "END_SEND", code: END_SEND, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "EXIT_INIT_CHECK", code: EXIT_INIT_CHECK, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "FORMAT_SIMPLE", code: FORMAT_SIMPLE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "FORMAT_WITH_SPEC", code: FORMAT_WITH_SPEC, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "GET_AITER", code: GET_AITER, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "RESERVED", code: RESERVED, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "GET_ANEXT", code: GET_ANEXT, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "GET_ITER", code: GET_ITER, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "GET_LEN", code: GET_LEN, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "GET_YIELD_FROM_ITER", code: GET_YIELD_FROM_ITER, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "INTERPRETER_EXIT", code: INTERPRETER_EXIT, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "LOAD_ASSERTION_ERROR", code: LOAD_ASSERTION_ERROR, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "LOAD_BUILD_CLASS", code: LOAD_BUILD_CLASS, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "LOAD_LOCALS", code: LOAD_LOCALS, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "MAKE_FUNCTION", code: MAKE_FUNCTION, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "MATCH_KEYS", code: MATCH_KEYS, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "MATCH_MAPPING", code: MATCH_MAPPING, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "MATCH_SEQUENCE", code: MATCH_SEQUENCE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "NOP", code: NOP, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "POP_EXCEPT", code: POP_EXCEPT, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "POP_TOP", code: POP_TOP, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "PUSH_EXC_INFO", code: PUSH_EXC_INFO, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "PUSH_NULL", code: PUSH_NULL, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "RETURN_GENERATOR", code: RETURN_GENERATOR, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "RETURN_VALUE", code: RETURN_VALUE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "SETUP_ANNOTATIONS", code: SETUP_ANNOTATIONS, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "STORE_SLICE", code: STORE_SLICE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "STORE_SUBSCR", code: STORE_SUBSCR, caches: 1, arg: ArgKind::None },
+    OpInfo { name: "TO_BOOL", code: TO_BOOL, caches: 3, arg: ArgKind::None },
+    OpInfo { name: "UNARY_INVERT", code: UNARY_INVERT, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "UNARY_NEGATIVE", code: UNARY_NEGATIVE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "UNARY_NOT", code: UNARY_NOT, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "WITH_EXCEPT_START", code: WITH_EXCEPT_START, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "BINARY_OP", code: BINARY_OP, caches: 1, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_CONST_KEY_MAP", code: BUILD_CONST_KEY_MAP, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_LIST", code: BUILD_LIST, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_MAP", code: BUILD_MAP, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_SET", code: BUILD_SET, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_SLICE", code: BUILD_SLICE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_STRING", code: BUILD_STRING, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "BUILD_TUPLE", code: BUILD_TUPLE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "CALL", code: CALL, caches: 3, arg: ArgKind::Plain },
+    OpInfo { name: "CALL_FUNCTION_EX", code: CALL_FUNCTION_EX, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "CALL_INTRINSIC_1", code: CALL_INTRINSIC_1, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "CALL_INTRINSIC_2", code: CALL_INTRINSIC_2, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "CALL_KW", code: CALL_KW, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "COMPARE_OP", code: COMPARE_OP, caches: 1, arg: ArgKind::Compare },
+    OpInfo { name: "CONTAINS_OP", code: CONTAINS_OP, caches: 1, arg: ArgKind::Plain },
+    OpInfo { name: "CONVERT_VALUE", code: CONVERT_VALUE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "COPY", code: COPY, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "COPY_FREE_VARS", code: COPY_FREE_VARS, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "DELETE_ATTR", code: DELETE_ATTR, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "DELETE_DEREF", code: DELETE_DEREF, caches: 0, arg: ArgKind::Free },
+    OpInfo { name: "DELETE_FAST", code: DELETE_FAST, caches: 0, arg: ArgKind::Local },
+    OpInfo { name: "DELETE_GLOBAL", code: DELETE_GLOBAL, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "DELETE_NAME", code: DELETE_NAME, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "DICT_MERGE", code: DICT_MERGE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "DICT_UPDATE", code: DICT_UPDATE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "ENTER_EXECUTOR", code: ENTER_EXECUTOR, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "EXTENDED_ARG", code: EXTENDED_ARG, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "FOR_ITER", code: FOR_ITER, caches: 1, arg: ArgKind::JumpForward },
+    OpInfo { name: "GET_AWAITABLE", code: GET_AWAITABLE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "IMPORT_FROM", code: IMPORT_FROM, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "IMPORT_NAME", code: IMPORT_NAME, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "IS_OP", code: IS_OP, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "JUMP_BACKWARD", code: JUMP_BACKWARD, caches: 1, arg: ArgKind::JumpBackward },
+    OpInfo { name: "JUMP_BACKWARD_NO_INTERRUPT", code: JUMP_BACKWARD_NO_INTERRUPT, caches: 0, arg: ArgKind::JumpBackward },
+    OpInfo { name: "JUMP_FORWARD", code: JUMP_FORWARD, caches: 0, arg: ArgKind::JumpForward },
+    OpInfo { name: "LIST_APPEND", code: LIST_APPEND, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "LIST_EXTEND", code: LIST_EXTEND, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "LOAD_ATTR", code: LOAD_ATTR, caches: 9, arg: ArgKind::Name { shift: 1 } },
+    OpInfo { name: "LOAD_CONST", code: LOAD_CONST, caches: 0, arg: ArgKind::Const },
+    OpInfo { name: "LOAD_DEREF", code: LOAD_DEREF, caches: 0, arg: ArgKind::Free },
+    OpInfo { name: "LOAD_FAST", code: LOAD_FAST, caches: 0, arg: ArgKind::Local },
+    OpInfo { name: "LOAD_FAST_AND_CLEAR", code: LOAD_FAST_AND_CLEAR, caches: 0, arg: ArgKind::Local },
+    OpInfo { name: "LOAD_FAST_CHECK", code: LOAD_FAST_CHECK, caches: 0, arg: ArgKind::Local },
+    OpInfo { name: "LOAD_FAST_LOAD_FAST", code: LOAD_FAST_LOAD_FAST, caches: 0, arg: ArgKind::LocalPair },
+    OpInfo { name: "LOAD_FROM_DICT_OR_DEREF", code: LOAD_FROM_DICT_OR_DEREF, caches: 0, arg: ArgKind::Free },
+    OpInfo { name: "LOAD_FROM_DICT_OR_GLOBALS", code: LOAD_FROM_DICT_OR_GLOBALS, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "LOAD_GLOBAL", code: LOAD_GLOBAL, caches: 4, arg: ArgKind::Name { shift: 1 } },
+    OpInfo { name: "LOAD_NAME", code: LOAD_NAME, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "LOAD_SUPER_ATTR", code: LOAD_SUPER_ATTR, caches: 1, arg: ArgKind::Name { shift: 2 } },
+    OpInfo { name: "MAKE_CELL", code: MAKE_CELL, caches: 0, arg: ArgKind::Free },
+    OpInfo { name: "MAP_ADD", code: MAP_ADD, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "MATCH_CLASS", code: MATCH_CLASS, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "POP_JUMP_IF_FALSE", code: POP_JUMP_IF_FALSE, caches: 1, arg: ArgKind::JumpForward },
+    OpInfo { name: "POP_JUMP_IF_NONE", code: POP_JUMP_IF_NONE, caches: 1, arg: ArgKind::JumpForward },
+    OpInfo { name: "POP_JUMP_IF_NOT_NONE", code: POP_JUMP_IF_NOT_NONE, caches: 1, arg: ArgKind::JumpForward },
+    OpInfo { name: "POP_JUMP_IF_TRUE", code: POP_JUMP_IF_TRUE, caches: 1, arg: ArgKind::JumpForward },
+    OpInfo { name: "RAISE_VARARGS", code: RAISE_VARARGS, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "RERAISE", code: RERAISE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "RETURN_CONST", code: RETURN_CONST, caches: 0, arg: ArgKind::Const },
+    OpInfo { name: "SEND", code: SEND, caches: 1, arg: ArgKind::JumpForward },
+    OpInfo { name: "SET_ADD", code: SET_ADD, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "SET_FUNCTION_ATTRIBUTE", code: SET_FUNCTION_ATTRIBUTE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "SET_UPDATE", code: SET_UPDATE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "STORE_ATTR", code: STORE_ATTR, caches: 4, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "STORE_DEREF", code: STORE_DEREF, caches: 0, arg: ArgKind::Free },
+    OpInfo { name: "STORE_FAST", code: STORE_FAST, caches: 0, arg: ArgKind::Local },
+    OpInfo { name: "STORE_FAST_LOAD_FAST", code: STORE_FAST_LOAD_FAST, caches: 0, arg: ArgKind::LocalPair },
+    OpInfo { name: "STORE_FAST_STORE_FAST", code: STORE_FAST_STORE_FAST, caches: 0, arg: ArgKind::LocalPair },
+    OpInfo { name: "STORE_GLOBAL", code: STORE_GLOBAL, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "STORE_NAME", code: STORE_NAME, caches: 0, arg: ArgKind::Name { shift: 0 } },
+    OpInfo { name: "SWAP", code: SWAP, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "UNPACK_EX", code: UNPACK_EX, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "UNPACK_SEQUENCE", code: UNPACK_SEQUENCE, caches: 1, arg: ArgKind::Plain },
+    OpInfo { name: "YIELD_VALUE", code: YIELD_VALUE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "RESUME", code: RESUME, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_RESUME", code: INSTRUMENTED_RESUME, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_END_FOR", code: INSTRUMENTED_END_FOR, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "INSTRUMENTED_END_SEND", code: INSTRUMENTED_END_SEND, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "INSTRUMENTED_RETURN_VALUE", code: INSTRUMENTED_RETURN_VALUE, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "INSTRUMENTED_RETURN_CONST", code: INSTRUMENTED_RETURN_CONST, caches: 0, arg: ArgKind::Const },
+    OpInfo { name: "INSTRUMENTED_YIELD_VALUE", code: INSTRUMENTED_YIELD_VALUE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_LOAD_SUPER_ATTR", code: INSTRUMENTED_LOAD_SUPER_ATTR, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_FOR_ITER", code: INSTRUMENTED_FOR_ITER, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_CALL", code: INSTRUMENTED_CALL, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_CALL_KW", code: INSTRUMENTED_CALL_KW, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_CALL_FUNCTION_EX", code: INSTRUMENTED_CALL_FUNCTION_EX, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "INSTRUMENTED_INSTRUCTION", code: INSTRUMENTED_INSTRUCTION, caches: 0, arg: ArgKind::None },
+    OpInfo { name: "INSTRUMENTED_JUMP_FORWARD", code: INSTRUMENTED_JUMP_FORWARD, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_JUMP_BACKWARD", code: INSTRUMENTED_JUMP_BACKWARD, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_POP_JUMP_IF_TRUE", code: INSTRUMENTED_POP_JUMP_IF_TRUE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_POP_JUMP_IF_FALSE", code: INSTRUMENTED_POP_JUMP_IF_FALSE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_POP_JUMP_IF_NONE", code: INSTRUMENTED_POP_JUMP_IF_NONE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_POP_JUMP_IF_NOT_NONE", code: INSTRUMENTED_POP_JUMP_IF_NOT_NONE, caches: 0, arg: ArgKind::Plain },
+    OpInfo { name: "INSTRUMENTED_LINE", code: INSTRUMENTED_LINE, caches: 0, arg: ArgKind::None },
+];
+// END GENERATED (tools/gen_opcodes.py)
+
+/// Opcodes after which control never reaches the next instruction, including
+/// the instrumented forms of returns and unconditional jumps (which
+/// `co_code` never shows, but the adaptive code does).
+pub(super) static TERMINAL: &[u8] = &[
+    RETURN_VALUE,
+    RETURN_CONST,
+    RAISE_VARARGS,
+    RERAISE,
+    JUMP_FORWARD,
+    JUMP_BACKWARD,
+    JUMP_BACKWARD_NO_INTERRUPT,
+    INTERPRETER_EXIT,
+    INSTRUMENTED_RETURN_VALUE,
+    INSTRUMENTED_RETURN_CONST,
+    INSTRUMENTED_JUMP_FORWARD,
+    INSTRUMENTED_JUMP_BACKWARD,
+];
+
+/// `(popped, pushed)` as in the opcode metadata, in C `int` arithmetic.
+fn popped_pushed(op: u8, oparg: i32) -> Option<(i32, i32)> {
+    let bit0 = oparg & 1;
+    // `unused[oparg - k]` stack items below the operands.
+    let below = |k: i32| oparg.wrapping_sub(k);
+    Some(match op {
+        CACHE | RESERVED | NOP | RESUME | INSTRUMENTED_RESUME | EXTENDED_ARG | ENTER_EXECUTOR => {
+            (0, 0)
+        }
+        BEFORE_ASYNC_WITH | BEFORE_WITH => (1, 2),
+        BINARY_SLICE => (3, 1),
+        BINARY_SUBSCR => (2, 1),
+        CHECK_EG_MATCH | CHECK_EXC_MATCH => (2, 2),
+        CLEANUP_THROW => (3, 2),
+        DELETE_SUBSCR => (2, 0),
+        END_ASYNC_FOR => (2, 0),
+        END_FOR => (1, 0),
+        END_SEND => (2, 1),
+        EXIT_INIT_CHECK => (1, 0),
+        FORMAT_SIMPLE => (1, 1),
+        FORMAT_WITH_SPEC => (2, 1),
+        GET_AITER => (1, 1),
+        GET_ANEXT => (1, 2),
+        GET_ITER | GET_YIELD_FROM_ITER => (1, 1),
+        GET_LEN => (1, 2),
+        INTERPRETER_EXIT => (1, 0),
+        LOAD_ASSERTION_ERROR | LOAD_BUILD_CLASS | LOAD_LOCALS => (0, 1),
+        MAKE_FUNCTION => (1, 1),
+        MATCH_KEYS => (2, 3),
+        MATCH_MAPPING | MATCH_SEQUENCE => (1, 2),
+        POP_EXCEPT | POP_TOP => (1, 0),
+        PUSH_EXC_INFO => (1, 2),
+        PUSH_NULL => (0, 1),
+        RETURN_GENERATOR => (0, 1),
+        RETURN_VALUE | INSTRUMENTED_RETURN_VALUE => (1, 0),
+        SETUP_ANNOTATIONS => (0, 0),
+        STORE_SLICE => (4, 0),
+        STORE_SUBSCR => (3, 0),
+        TO_BOOL | UNARY_INVERT | UNARY_NEGATIVE | UNARY_NOT => (1, 1),
+        WITH_EXCEPT_START => (4, 5),
+
+        BINARY_OP => (2, 1),
+        BUILD_CONST_KEY_MAP => (oparg.wrapping_add(1), 1),
+        BUILD_LIST | BUILD_SET | BUILD_STRING | BUILD_TUPLE => (oparg, 1),
+        BUILD_MAP => (oparg.wrapping_mul(2), 1),
+        BUILD_SLICE => (i32::from(oparg == 3) + 2, 1),
+        CALL => (oparg.wrapping_add(2), 1),
+        CALL_FUNCTION_EX => (bit0 + 3, 1),
+        CALL_INTRINSIC_1 => (1, 1),
+        CALL_INTRINSIC_2 => (2, 1),
+        CALL_KW => (oparg.wrapping_add(3), 1),
+        COMPARE_OP | CONTAINS_OP | IS_OP => (2, 1),
+        CONVERT_VALUE => (1, 1),
+        COPY => (below(1).wrapping_add(1), below(1).wrapping_add(2)),
+        COPY_FREE_VARS => (0, 0),
+        DELETE_ATTR => (1, 0),
+        DELETE_DEREF | DELETE_FAST | DELETE_GLOBAL | DELETE_NAME | MAKE_CELL => (0, 0),
+        DICT_MERGE => (below(1).wrapping_add(5), below(1).wrapping_add(4)),
+        DICT_UPDATE => (below(1).wrapping_add(2), below(1).wrapping_add(1)),
+        FOR_ITER => (1, 2),
+        GET_AWAITABLE => (1, 1),
+        IMPORT_FROM => (1, 2),
+        IMPORT_NAME => (2, 1),
+        JUMP_BACKWARD | JUMP_BACKWARD_NO_INTERRUPT | JUMP_FORWARD => (0, 0),
+        LIST_APPEND | LIST_EXTEND | SET_ADD | SET_UPDATE => {
+            (below(1).wrapping_add(2), below(1).wrapping_add(1))
+        }
+        LOAD_ATTR => (1, bit0 + 1),
+        LOAD_CONST | LOAD_DEREF | LOAD_FAST | LOAD_FAST_AND_CLEAR | LOAD_FAST_CHECK => (0, 1),
+        LOAD_FAST_LOAD_FAST => (0, 2),
+        LOAD_FROM_DICT_OR_DEREF | LOAD_FROM_DICT_OR_GLOBALS => (1, 1),
+        LOAD_GLOBAL => (0, bit0 + 1),
+        LOAD_NAME => (0, 1),
+        LOAD_SUPER_ATTR | INSTRUMENTED_LOAD_SUPER_ATTR => (3, bit0 + 1),
+        MAP_ADD => (below(1).wrapping_add(3), below(1).wrapping_add(1)),
+        MATCH_CLASS => (3, 1),
+        POP_JUMP_IF_FALSE | POP_JUMP_IF_NONE | POP_JUMP_IF_NOT_NONE | POP_JUMP_IF_TRUE => (1, 0),
+        RAISE_VARARGS => (oparg, 0),
+        RERAISE => (oparg.wrapping_add(1), oparg),
+        RETURN_CONST | INSTRUMENTED_RETURN_CONST => (0, 0),
+        SEND => (2, 2),
+        SET_FUNCTION_ATTRIBUTE => (2, 1),
+        STORE_ATTR => (2, 0),
+        STORE_DEREF | STORE_FAST | STORE_GLOBAL | STORE_NAME => (1, 0),
+        STORE_FAST_LOAD_FAST => (1, 1),
+        STORE_FAST_STORE_FAST => (2, 0),
+        SWAP => (below(2).wrapping_add(2), below(2).wrapping_add(2)),
+        UNPACK_EX => (1, (oparg & 0xFF).wrapping_add(oparg >> 8).wrapping_add(1)),
+        UNPACK_SEQUENCE => (1, oparg),
+        YIELD_VALUE | INSTRUMENTED_YIELD_VALUE => (1, 1),
+
+        // The instrumented END_FOR keeps the iterator (`receiver, value --
+        // receiver`), unlike END_FOR itself.
+        INSTRUMENTED_END_FOR | INSTRUMENTED_END_SEND => (2, 1),
+        // The instrumented forms that do their work through the original
+        // instruction's code are described as (0, 0).
+        INSTRUMENTED_CALL
+        | INSTRUMENTED_CALL_KW
+        | INSTRUMENTED_CALL_FUNCTION_EX
+        | INSTRUMENTED_FOR_ITER
+        | INSTRUMENTED_INSTRUCTION
+        | INSTRUMENTED_JUMP_FORWARD
+        | INSTRUMENTED_JUMP_BACKWARD
+        | INSTRUMENTED_POP_JUMP_IF_TRUE
+        | INSTRUMENTED_POP_JUMP_IF_FALSE
+        | INSTRUMENTED_POP_JUMP_IF_NONE
+        | INSTRUMENTED_POP_JUMP_IF_NOT_NONE => (0, 0),
+        // INSTRUMENTED_LINE has no metadata: dis.stack_effect raises.
+        _ => return None,
+    })
+}
+
+/// `dis.stack_effect(op, oparg, jump=jump)`; `None` where CPython raises.
+pub(super) fn stack_effect(op: u8, oparg: i32, _jump: Option<bool>) -> Option<i32> {
+    let (popped, pushed) = popped_pushed(op, oparg)?;
+    if popped < 0 || pushed < 0 {
+        return None;
+    }
+    Some(pushed.wrapping_sub(popped))
+}

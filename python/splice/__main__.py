@@ -1,0 +1,35 @@
+"""`python -m splice COMMAND`: the splice command-line tool."""
+
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {
+    "doctor": "decode and re-assemble every stdlib/site-packages code object; report mismatches",
+    "torture": "pad (or probe) every function of stdlib modules and run CPython's tests for them",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to a subcommand."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: python -m splice COMMAND [ARGS]\n\ncommands:")
+        for name, text in COMMANDS.items():
+            print(f"  {name:<9} {text}")
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "doctor":
+        from splice import doctor
+
+        return doctor.main(rest)
+    if cmd == "torture":
+        from splice import torture
+
+        return torture.main(rest)
+    print(f"python -m splice: unknown command {cmd!r}; try one of: {', '.join(COMMANDS)}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

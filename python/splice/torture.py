@@ -1,0 +1,292 @@
+"""`python -m splice torture`: rewrite every function of stdlib modules and
+run CPython's own test suites for them.
+
+Mode ``pad`` replaces the ``__code__`` of every function and method defined in
+each module (nested functions too, through their parents' ``co_consts``) with
+a re-assembled copy that has a NOP before every instruction that starts a
+line. That moves every offset, jump, exception-table range and location
+entry, so any assembler bug shows up as a failing test or a crash.
+
+Each module's tests run twice in child processes, once untouched (the
+baseline) and once rewritten, so a crash is counted instead of killing the
+run, and a test that fails both ways is reported separately instead of being
+blamed on (or hidden by) the rewrite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.abc
+import importlib.machinery
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import types
+import unittest
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+#: module -> CPython test module that exercises it.
+MODULES: dict[str, str] = {
+    name: f"test.test_{name}"
+    for name in (
+        "json textwrap difflib heapq bisect fractions statistics shlex string dataclasses "
+        "enum argparse configparser ipaddress pathlib tomllib csv calendar pprint inspect "
+        "re collections functools contextlib"
+    ).split()
+}
+
+MODES = ("none", "pad")
+
+#: Seconds one child may run before it is killed and counted as a crash.
+CHILD_TIMEOUT = 900
+
+
+# --------------------------------------------------------------------------
+# Child side: rewrite, then run the tests.
+
+
+def _rewrite_pad(code: types.CodeType) -> types.CodeType:
+    from splice import _native
+
+    return _native.pad_code(code)
+
+
+REWRITERS: dict[str, Callable[[types.CodeType], types.CodeType] | None] = {
+    "none": None,
+    "pad": _rewrite_pad,
+}
+
+
+class CodeRewriter:
+    """Rewrites code objects bottom-up (nested code objects first, then the
+    parent with the new constants), remembering each result so that every
+    function sharing a code object gets the same replacement."""
+
+    def __init__(self, rewrite: Callable[[types.CodeType], types.CodeType]):
+        self.rewrite = rewrite
+        self.done: dict[int, tuple[types.CodeType, types.CodeType]] = {}
+        self.count = 0
+
+    def __call__(self, code: types.CodeType) -> types.CodeType:
+        hit = self.done.get(id(code))
+        if hit is not None and hit[0] is code:
+            return hit[1]
+        consts = tuple(self(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+        base = code if all(a is b for a, b in zip(consts, code.co_consts)) else code.replace(co_consts=consts)
+        new = self.rewrite(base)
+        self.done[id(code)] = (code, new)
+        self.count += 1
+        return new
+
+
+def _module_files(names: set[str]) -> set[str]:
+    files = set()
+    for modname, mod in list(sys.modules.items()):
+        if modname in names or any(modname.startswith(n + ".") for n in names):
+            f = getattr(mod, "__file__", None)
+            if f and f.endswith(".py"):
+                files.add(os.path.realpath(f))
+    return files
+
+
+def rewrite_functions(files: set[str], rewriter: CodeRewriter) -> int:
+    """Replace ``__code__`` of every live function defined in `files`."""
+    n = 0
+    real: dict[str, str] = {}
+    for obj in gc.get_objects():
+        if not isinstance(obj, types.FunctionType):
+            continue
+        fname = obj.__code__.co_filename
+        path = real.get(fname)
+        if path is None:
+            path = real[fname] = os.path.realpath(fname)
+        if path in files:
+            new = rewriter(obj.__code__)
+            if new is not obj.__code__:
+                obj.__code__ = new
+                n += 1
+    return n
+
+
+class _RewritingLoader(importlib.abc.Loader):
+    """Wraps a module's loader: after the module runs, rewrite its functions."""
+
+    def __init__(self, inner: importlib.abc.Loader, hook: Callable[[types.ModuleType], None]):
+        self.inner = inner
+        self.hook = hook
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module):
+        self.inner.exec_module(module)
+        self.hook(module)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+class _RewritingFinder(importlib.abc.MetaPathFinder):
+    """Rewrites target modules however they are (re)imported, including the
+    fresh copies that CPython's tests make with ``import_fresh_module``."""
+
+    def __init__(self, targets: set[str], hook: Callable[[types.ModuleType], None]):
+        self.targets = targets
+        self.hook = hook
+
+    def find_spec(self, fullname, path, target=None):
+        if not (fullname in self.targets or any(fullname.startswith(t + ".") for t in self.targets)):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        spec.loader = _RewritingLoader(spec.loader, self.hook)
+        return spec
+
+
+def child(module: str, mode: str, out_path: str) -> None:
+    """Rewrite `module` per `mode`, run its CPython tests, write a JSON result."""
+    rewrite = REWRITERS[mode]
+    targets = {module}
+    stats = {"functions": 0, "code_objects": 0}
+    if rewrite is not None:
+        rewriter = CodeRewriter(rewrite)
+
+        def hook(mod: types.ModuleType) -> None:
+            f = getattr(mod, "__file__", None)
+            if f:
+                stats["functions"] += rewrite_functions({os.path.realpath(f)}, rewriter)
+
+        sys.meta_path.insert(0, _RewritingFinder(targets, hook))
+        __import__(module)
+        stats["functions"] += rewrite_functions(_module_files(targets), rewriter)
+    suite = unittest.defaultTestLoader.loadTestsFromName(MODULES[module])
+    stream = io.StringIO()
+    result = unittest.TextTestRunner(stream=stream, verbosity=0).run(suite)
+    if rewrite is not None:
+        stats["code_objects"] = rewriter.count
+    payload = {
+        "module": module,
+        "mode": mode,
+        "tests": result.testsRun,
+        "failures": sorted(str(t) for t, _ in result.failures),
+        "errors": sorted(str(t) for t, _ in result.errors),
+        "skipped": len(result.skipped),
+        "details": stream.getvalue()[-4000:] if (result.failures or result.errors) else "",
+        **stats,
+    }
+    with open(out_path, "w") as f:
+        json.dump(payload, f)
+
+
+# --------------------------------------------------------------------------
+# Parent side: run children, compare with the baseline, report.
+
+
+@dataclass
+class Outcome:
+    module: str
+    mode: str
+    tests: int = 0
+    failures: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    skipped: int = 0
+    crashed: str | None = None
+    functions: int = 0
+    details: str = ""
+
+
+def run_child(module: str, mode: str) -> Outcome:
+    fd, path = tempfile.mkstemp(suffix=".json", prefix=f"splice-torture-{module}-")
+    os.close(fd)
+    cmd = [sys.executable, "-m", "splice.torture", "--child", module, "--mode", mode, "--out", path]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.unlink(path)
+        return Outcome(module, mode, crashed=f"timed out after {CHILD_TIMEOUT}s")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        tail = (proc.stderr or "")[-1500:]
+        return Outcome(module, mode, crashed=f"exit status {proc.returncode}\n{tail}")
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+    return Outcome(
+        module,
+        mode,
+        tests=data["tests"],
+        failures=data["failures"],
+        errors=data["errors"],
+        skipped=data["skipped"],
+        functions=data.get("functions", 0),
+        details=data.get("details", ""),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m splice torture`."""
+    p = argparse.ArgumentParser(prog="python -m splice torture", description=__doc__.splitlines()[0])
+    p.add_argument("--mode", choices=MODES, default="pad", help="rewrite to apply (none: just run the tests)")
+    p.add_argument("--modules", nargs="*", default=list(MODULES), help="modules to torture (default: all)")
+    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        child(args.child, args.mode, args.out)
+        return 0
+    if args.mode == "none":
+        p.error("--mode none is the baseline every mode is compared with; pick a rewriting mode")
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        p.error(f"unknown modules {unknown}; choose from {', '.join(MODULES)}")
+
+    start = time.monotonic()
+    jobs = [(m, mode) for m in args.modules for mode in ("none", args.mode)]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = dict(zip(jobs, pool.map(lambda j: run_child(*j), jobs)))
+
+    print(f"python {sys.version.split()[0]}, mode {args.mode}")
+    print(f"{'module':<14}{'tests':>7}{'fail':>6}{'err':>5}{'crash':>7}{'funcs':>7}   baseline fail/err")
+    total_tests = new_fail = new_err = crashes = 0
+    for m in args.modules:
+        base, run = results[(m, "none")], results[(m, args.mode)]
+        if run.crashed:
+            crashes += 1
+            print(f"{m:<14}{'-':>7}{'-':>6}{'-':>5}{'yes':>7}{'-':>7}   crashed: {run.crashed.splitlines()[0]}")
+            print("    " + run.crashed.replace("\n", "\n    "))
+            continue
+        fails = [t for t in run.failures if t not in base.failures and t not in base.errors]
+        errs = [t for t in run.errors if t not in base.errors and t not in base.failures]
+        total_tests += run.tests
+        new_fail += len(fails)
+        new_err += len(errs)
+        base_note = "crashed" if base.crashed else f"{len(base.failures)}/{len(base.errors)}"
+        print(f"{m:<14}{run.tests:>7}{len(fails):>6}{len(errs):>5}{'no':>7}{run.functions:>7}   {base_note}")
+        for t in fails + errs:
+            print(f"    NEW: {t}")
+        pre = sorted(set(run.failures + run.errors) - set(fails) - set(errs))
+        for t in pre:
+            print(f"    fails without rewriting too: {t}")
+        if fails or errs:
+            print("    " + run.details.replace("\n", "\n    "))
+    print(f"({time.monotonic() - start:.0f}s; failures and errors are those the untouched run does not have)")
+    print(
+        f"torture: {len(args.modules)} modules, {total_tests} tests, "
+        f"{new_fail} failures, {new_err} errors, {crashes} crashes"
+    )
+    return 0 if new_fail == new_err == crashes == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

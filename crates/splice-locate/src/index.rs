@@ -198,6 +198,12 @@ pub struct SourceIndex {
     pub(crate) look: Vec<Look>,
     /// Per line: byte offset of a comment on it.
     pub(crate) comment_at: Vec<Option<u32>>,
+    /// Per code object: its own statements (not docstrings), in pre-order.
+    pub(crate) own_stmts: Vec<Vec<usize>>,
+    /// Per code object: sorted distinct lines of its own statements.
+    pub(crate) own_lines: Vec<Vec<u32>>,
+    /// Sorted distinct lines of all statements.
+    pub(crate) all_lines: Vec<u32>,
 }
 
 impl SourceIndex {
@@ -288,6 +294,26 @@ impl SourceIndex {
             }
         }
 
+        let mut own_stmts = vec![Vec::new(); codes.len()];
+        let mut all_lines = Vec::new();
+        for (i, s) in stmts.iter().enumerate() {
+            if !s.is_docstring() {
+                own_stmts[s.owner].push(i);
+                all_lines.push(s.line);
+            }
+        }
+        let own_lines = own_stmts
+            .iter()
+            .map(|v| {
+                let mut lines: Vec<u32> = v.iter().map(|&i| stmts[i].line).collect();
+                lines.sort_unstable();
+                lines.dedup();
+                lines
+            })
+            .collect();
+        all_lines.sort_unstable();
+        all_lines.dedup();
+
         let mut code_start = vec![false; n];
         let mut comment_at = vec![None; n];
         let mut in_token = vec![false; n];
@@ -338,6 +364,9 @@ impl SourceIndex {
             deepest,
             look,
             comment_at,
+            own_stmts,
+            own_lines,
+            all_lines,
         })
     }
 }

@@ -278,6 +278,9 @@ impl SourceIndex {
                 scope: self.describe(c),
             });
         }
+        if starts.iter().any(|&s| self.stmts[s].owner == c) {
+            return Ok(vec![self.located(line, c)]);
+        }
         if c != 0 {
             if line < code.first_line || line > code.last_line {
                 return Err(LocateError::Outside {
@@ -294,9 +297,6 @@ impl SourceIndex {
                 });
             }
         }
-        if starts.iter().any(|&s| self.stmts[s].owner == c) {
-            return Ok(vec![self.located(line, c)]);
-        }
         if let Some(&s) = starts.last() {
             return Err(LocateError::OtherCode {
                 line,
@@ -309,11 +309,7 @@ impl SourceIndex {
 
     /// First statement line of code `c` (its docstring excluded).
     fn first_statement(&self, c: usize) -> Option<u32> {
-        self.stmts
-            .iter()
-            .filter(|s| s.owner == c && !s.is_docstring())
-            .map(|s| s.line)
-            .min()
+        self.own_lines[c].first().copied()
     }
 
     /// The innermost def/class/module whose statements cover `line`.
@@ -329,24 +325,16 @@ impl SourceIndex {
 
     /// The statement lines nearest to `line` within the scope.
     fn nearest(&self, line: u32, r: Resolved) -> Nearest {
-        let mut before = None;
-        let mut after = None;
-        for s in &self.stmts {
-            if s.is_docstring() {
-                continue;
-            }
-            if let Resolved::Code(c) = r {
-                if s.owner != c {
-                    continue;
-                }
-            }
-            if s.line < line {
-                before = Some(before.map_or(s.line, |b: u32| b.max(s.line)));
-            } else if s.line > line {
-                after = Some(after.map_or(s.line, |a: u32| a.min(s.line)));
-            }
+        let lines = match r {
+            Resolved::File => &self.all_lines,
+            Resolved::Code(c) => &self.own_lines[c],
+        };
+        let i = lines.partition_point(|&l| l < line);
+        let j = lines.partition_point(|&l| l <= line);
+        Nearest {
+            before: i.checked_sub(1).and_then(|k| lines.get(k)).copied(),
+            after: lines.get(j).copied(),
         }
-        Nearest { before, after }
     }
 
     /// Why `line` (in the scope, not a statement line of it) is no place for
@@ -463,16 +451,17 @@ impl SourceIndex {
                 });
             }
         }
-        let in_scope = |owner: usize| match r {
-            Resolved::File => true,
-            Resolved::Code(c) => owner == c,
+        let all: Vec<usize>;
+        let scope_stmts: &[usize] = match r {
+            Resolved::File => {
+                all = self.own_stmts.iter().flatten().copied().collect();
+                &all
+            }
+            Resolved::Code(c) => &self.own_stmts[c],
         };
         let mut found: Vec<Located> = Vec::new();
         let mut candidates: Vec<u32> = Vec::new();
-        for s in &self.stmts {
-            if s.is_docstring() || !in_scope(s.owner) {
-                continue;
-            }
+        for s in scope_stmts.iter().map(|&i| &self.stmts[i]) {
             candidates.push(s.line);
             if self.line_matches(s.line, t) {
                 let loc = self.located(s.line, s.owner);

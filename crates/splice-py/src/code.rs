@@ -16,9 +16,8 @@ use splice_rewrite::{PyVersion, RawCode, RewriteError};
 /// The running interpreter's version, or an error naming it.
 pub fn running_version(py: Python<'_>) -> PyResult<PyVersion> {
     let v = py.version_info();
-    PyVersion::from_minor(u32::from(v.minor)).ok_or_else(|| {
-        to_py_err(RewriteError::UnsupportedVersion(u32::from(v.minor)))
-    })
+    PyVersion::from_minor(u32::from(v.minor))
+        .ok_or_else(|| to_py_err(RewriteError::UnsupportedVersion(u32::from(v.minor))))
 }
 
 /// A rewrite error as `splice.errors.RewriteError` (a plain ValueError if the

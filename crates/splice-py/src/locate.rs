@@ -227,7 +227,10 @@ fn statement_lines_once(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("LocateFailure", py.get_type::<LocateFailure>())?;
-    m.add("SourceMismatchFailure", py.get_type::<SourceMismatchFailure>())?;
+    m.add(
+        "SourceMismatchFailure",
+        py.get_type::<SourceMismatchFailure>(),
+    )?;
     m.add_class::<LocateIndex>()?;
     m.add_function(wrap_pyfunction!(locate_once, m)?)?;
     m.add_function(wrap_pyfunction!(statement_lines_once, m)?)?;

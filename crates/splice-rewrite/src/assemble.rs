@@ -64,9 +64,10 @@ fn resolve_jumps(
             let ti = *labels.get(&t).ok_or(RewriteError::UnplacedLabel(t.0))?;
             let after = i64::from(offsets[i + 1]);
             let target = i64::from(offsets[ti]);
-            let info = table
-                .info(ins.op)
-                .ok_or(RewriteError::UnknownOpcode { op: ins.op, offset: 0 })?;
+            let info = table.info(ins.op).ok_or(RewriteError::UnknownOpcode {
+                op: ins.op,
+                offset: 0,
+            })?;
             let delta = match info.arg {
                 ArgKind::JumpForward => target - after,
                 ArgKind::JumpBackward => after - target,
@@ -81,7 +82,11 @@ fn resolve_jumps(
                 return Err(RewriteError::Verify(format!(
                     "{} at instruction {i} cannot jump {} to instruction {ti}",
                     info.name,
-                    if info.arg == ArgKind::JumpForward { "backward" } else { "forward" }
+                    if info.arg == ArgKind::JumpForward {
+                        "backward"
+                    } else {
+                        "forward"
+                    }
                 )));
             }
             let new = u32::try_from(delta).map_err(|_| RewriteError::ArgTooLarge {
@@ -110,7 +115,9 @@ fn exception_entries(
     let mut out = Vec::new();
     let mut current: Option<(Handler, u32)> = None;
     let mut close = |h: Handler, start: u32, end: u32| -> Result<(), RewriteError> {
-        let ti = *labels.get(&h.target).ok_or(RewriteError::UnplacedLabel(h.target.0))?;
+        let ti = *labels
+            .get(&h.target)
+            .ok_or(RewriteError::UnplacedLabel(h.target.0))?;
         out.push(ExceptionTableEntry {
             start,
             end,

@@ -27,7 +27,7 @@ pub struct RawInstr {
 pub fn split_instructions(raw: &RawCode) -> Result<Vec<RawInstr>, RewriteError> {
     let table = opcodes::table(raw.version);
     let code = &raw.code;
-    if code.len() % 2 != 0 {
+    if !code.len().is_multiple_of(2) {
         return Err(RewriteError::OddCodeLength(code.len()));
     }
     let extended_arg = table
@@ -133,7 +133,8 @@ pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
                 if e.lasti { ", lasti" } else { "" }
             ))
         };
-        let first = instr_at(i64::from(e.start)).ok_or_else(|| bad("start is not an instruction boundary"))?;
+        let first = instr_at(i64::from(e.start))
+            .ok_or_else(|| bad("start is not an instruction boundary"))?;
         let last = if e.end as usize == n_units {
             raws.len()
         } else {
@@ -142,7 +143,8 @@ pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
         if last <= first {
             return Err(bad("empty range"));
         }
-        let target = instr_at(i64::from(e.target)).ok_or_else(|| bad("target is not an instruction"))?;
+        let target =
+            instr_at(i64::from(e.target)).ok_or_else(|| bad("target is not an instruction"))?;
         targets.insert(target);
         for h in &mut handler_of[first..last] {
             if h.is_some() {
@@ -199,4 +201,3 @@ pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
         next_label: targets.len() as u32,
     })
 }
-

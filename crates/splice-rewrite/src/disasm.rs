@@ -21,7 +21,10 @@ pub struct Operands {
 const CMP_OPS: [&str; 6] = ["<", "<=", "==", "!=", ">", ">="];
 
 fn lookup(table: &[String], i: usize) -> String {
-    table.get(i).cloned().unwrap_or_else(|| format!("<bad index {i}>"))
+    table
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| format!("<bad index {i}>"))
 }
 
 /// Disassemble `code`. `marked[i]`, when given, flags instruction `i` (in

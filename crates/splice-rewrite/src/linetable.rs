@@ -170,7 +170,7 @@ pub fn decode(
     let mut out = Vec::with_capacity(n_units);
     for (loc, length) in entries(linetable, firstlineno)? {
         let take = (length as usize).min(n_units - out.len());
-        out.extend(std::iter::repeat(loc).take(take));
+        out.extend(std::iter::repeat_n(loc, take));
     }
     out.resize(n_units, Location::NONE);
     Ok(out)
@@ -248,7 +248,10 @@ pub fn entries(linetable: &[u8], firstlineno: i32) -> Result<Vec<(Location, u32)
                 }
             }
         };
-        if let Some(off) = linetable[entry_at + 1..pos].iter().position(|b| b & 0x80 != 0) {
+        if let Some(off) = linetable[entry_at + 1..pos]
+            .iter()
+            .position(|b| b & 0x80 != 0)
+        {
             return Err(bad(format!(
                 "entry at byte {entry_at}: byte {} has bit 7 set inside the entry",
                 entry_at + 1 + off
@@ -374,7 +377,7 @@ mod tests {
     fn expand(instrs: &[(Location, u32)]) -> Vec<Location> {
         instrs
             .iter()
-            .flat_map(|&(l, n)| std::iter::repeat(l).take(n as usize))
+            .flat_map(|&(l, n)| std::iter::repeat_n(l, n as usize))
             .collect()
     }
 

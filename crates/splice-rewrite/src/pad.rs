@@ -26,7 +26,10 @@ pub fn pad_line_starts(code: &mut Code) -> Result<usize, RewriteError> {
     let mut pinned = vec![false; instrs.len()];
     for ins in &instrs {
         let name = table.info(ins.op).map(|o| o.name).unwrap_or("");
-        if let (Some(t), Some(_)) = (ins.target, crate::verify::required_jump_target(code.version, name)) {
+        if let (Some(t), Some(_)) = (
+            ins.target,
+            crate::verify::required_jump_target(code.version, name),
+        ) {
             if let Some(&ti) = labels.get(&t) {
                 pinned[ti] = true;
             }
@@ -48,8 +51,8 @@ pub fn pad_line_starts(code: &mut Code) -> Result<usize, RewriteError> {
             }
             Item::Instr(i) => i,
         };
-        let starts_line = ins.loc.line.is_some()
-            && prev.as_ref().map(|p| p.loc.line) != Some(ins.loc.line);
+        let starts_line =
+            ins.loc.line.is_some() && prev.as_ref().map(|p| p.loc.line) != Some(ins.loc.line);
         let prev_needs_successor = prev
             .as_ref()
             .and_then(|p| table.info(p.op))

@@ -33,7 +33,10 @@ fn describe(version: PyVersion, instrs: &[&Instr], i: usize) -> String {
 }
 
 fn label_index(labels: &HashMap<Label, usize>, l: Label) -> Result<usize, RewriteError> {
-    labels.get(&l).copied().ok_or(RewriteError::UnplacedLabel(l.0))
+    labels
+        .get(&l)
+        .copied()
+        .ok_or(RewriteError::UnplacedLabel(l.0))
 }
 
 /// Compute stack depths. `labels` maps each label to the index of the
@@ -52,10 +55,10 @@ pub fn compute(
 
     // Record that `idx` is reached with `depth`; queue it if new.
     let reach = |before: &mut Vec<Option<u32>>,
-                     work: &mut Vec<usize>,
-                     idx: usize,
-                     depth: i64,
-                     from: usize|
+                 work: &mut Vec<usize>,
+                 idx: usize,
+                 depth: i64,
+                 from: usize|
      -> Result<bool, RewriteError> {
         if idx >= n {
             return Err(err(format!(
@@ -119,12 +122,12 @@ pub fn compute(
                     // compilers add this prefix after computing the depth.
                     return Ok(1);
                 }
-                table
-                    .stack_effect(ins.op, ins.arg, Some(jump))
-                    .ok_or(RewriteError::UnknownStackEffect {
+                table.stack_effect(ins.op, ins.arg, Some(jump)).ok_or(
+                    RewriteError::UnknownStackEffect {
                         name: info.name,
                         arg: ins.arg,
-                    })
+                    },
+                )
             };
             let fall = depth + i64::from(effect(false)?);
             if let Some(t) = ins.target {

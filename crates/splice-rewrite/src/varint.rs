@@ -172,7 +172,19 @@ mod tests {
 
     #[test]
     fn signed_round_trip() {
-        for val in [0, 1, -1, 2, -2, 63, -64, 1 << 20, -(1 << 20), i32::MAX, i32::MIN + 1] {
+        for val in [
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            63,
+            -64,
+            1 << 20,
+            -(1 << 20),
+            i32::MAX,
+            i32::MIN + 1,
+        ] {
             let mut v = Vec::new();
             write_signed_varint(&mut v, val);
             let mut pos = 0;
@@ -212,7 +224,17 @@ mod tests {
         v.clear();
         write_be_varint(&mut v, 64, true);
         assert_eq!(v, [0xc1, 0x00]);
-        for val in [0, 5, 63, 64, 4095, 4096, (1 << 24) + 3, (1 << 30) - 1, u32::MAX] {
+        for val in [
+            0,
+            5,
+            63,
+            64,
+            4095,
+            4096,
+            (1 << 24) + 3,
+            (1 << 30) - 1,
+            u32::MAX,
+        ] {
             for start in [false, true] {
                 let mut v = Vec::new();
                 write_be_varint(&mut v, val, start);

@@ -45,14 +45,21 @@ fn check_operands(code: &Code, instrs: &[&Instr]) -> Result<(), RewriteError> {
     let c = code.counts;
     for (i, ins) in instrs.iter().enumerate() {
         let Some(info) = table.info(ins.op) else {
-            return Err(RewriteError::UnknownOpcode { op: ins.op, offset: i });
+            return Err(RewriteError::UnknownOpcode {
+                op: ins.op,
+                offset: i,
+            });
         };
         let arg = ins.arg as usize;
         let (index, limit, what) = match info.arg {
             ArgKind::Const => (arg, c.consts, "co_consts"),
             ArgKind::Name { shift } => (arg >> shift, c.names, "co_names"),
             ArgKind::Local | ArgKind::Free => (arg, c.localsplus, "the local variables"),
-            ArgKind::LocalPair => ((arg >> 4).max(arg & 15), c.localsplus, "the local variables"),
+            ArgKind::LocalPair => (
+                (arg >> 4).max(arg & 15),
+                c.localsplus,
+                "the local variables",
+            ),
             _ => continue,
         };
         if index >= limit {

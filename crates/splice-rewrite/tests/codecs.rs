@@ -55,7 +55,7 @@ fn hex(s: &str) -> Vec<u8> {
     if s == "-" {
         return Vec::new();
     }
-    assert!(s.len() % 2 == 0, "odd hex length");
+    assert!(s.len().is_multiple_of(2), "odd hex length");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex byte"))
@@ -109,7 +109,7 @@ fn parse_dump(text: &str) -> Result<Vec<Record>, String> {
                 col: opt(v[2]),
                 end_col: opt(v[3]),
             };
-            positions.extend(std::iter::repeat(loc).take(count));
+            positions.extend(std::iter::repeat_n(loc, count));
         }
         let sizes = i
             .split_whitespace()
@@ -171,7 +171,9 @@ fn is_ambiguous_merge(r: &Record, own: &[(Location, u32)], encoded: &[u8]) -> bo
     r.version != PyVersion::V311
         && own.windows(2).any(|w| w[0].0 == w[1].0 && w[0].1 < 8)
         && linetable::encode(r.version, r.firstlineno, own) == encoded
-        && linetable::decode(encoded, r.firstlineno, r.n_units).ok().as_deref()
+        && linetable::decode(encoded, r.firstlineno, r.n_units)
+            .ok()
+            .as_deref()
             == Some(&r.positions[..])
 }
 
@@ -201,8 +203,8 @@ fn check(r: &Record, ambiguous: &mut bool) -> Vec<String> {
     match linetable::decode(&r.linetable, r.firstlineno, r.n_units) {
         Err(e) => bad.push(format!("{who}: decode failed: {e}")),
         Ok(decoded) => {
-            if let Some(u) = (0..r.n_units.min(r.positions.len()))
-                .find(|&u| decoded[u] != r.positions[u])
+            if let Some(u) =
+                (0..r.n_units.min(r.positions.len())).find(|&u| decoded[u] != r.positions[u])
             {
                 bad.push(format!(
                     "{who}: decode differs at unit {u}: got {}, co_positions {}",
@@ -220,8 +222,7 @@ fn check(r: &Record, ambiguous: &mut bool) -> Vec<String> {
         let Some(&first) = r.positions.get(unit) else {
             break;
         };
-        if let Some(k) =
-            (unit..unit + size as usize).find(|&k| r.positions.get(k) != Some(&first))
+        if let Some(k) = (unit..unit + size as usize).find(|&k| r.positions.get(k) != Some(&first))
         {
             bad.push(format!(
                 "{who}: instruction at unit {unit} (size {size}) has unit {k} at {} but starts at {}",
@@ -431,7 +432,11 @@ fn codecs_agree_with_cpython() {
     for (minor, h) in MINORS.iter().zip(handles) {
         match h.join().expect("dump thread panicked") {
             Ok((python, tally)) => {
-                report(&format!("3.{minor} ({})", python.display()), &tally, &mut failures);
+                report(
+                    &format!("3.{minor} ({})", python.display()),
+                    &tally,
+                    &mut failures,
+                );
                 checked.push(format!("3.{minor}"));
             }
             Err(e) if e.starts_with("no $") || e.contains("does not exist") => {

@@ -104,18 +104,29 @@ fn parse(text: &str) -> Dump {
         let f: Vec<&str> = line.split_whitespace().collect();
         match f.first().copied() {
             Some("VERSION") => {
-                d.version = (f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap())
+                d.version = (
+                    f[1].parse().unwrap(),
+                    f[2].parse().unwrap(),
+                    f[3].parse().unwrap(),
+                )
             }
             Some("HAVE_ARGUMENT") => d.have_argument = f[1].parse().unwrap(),
             Some("OP") => {
-                d.ops.insert(f[2].parse().unwrap(), (f[1].to_string(), f[3].parse().unwrap()));
+                d.ops.insert(
+                    f[2].parse().unwrap(),
+                    (f[1].to_string(), f[3].parse().unwrap()),
+                );
             }
             Some("LIST") => {
                 let set = f[2..].iter().map(|n| n.parse().unwrap()).collect();
                 d.lists.insert(f[1].to_string(), set);
             }
             Some("SE") => {
-                let arg = if f[2] == "-" { None } else { Some(f[2].parse().unwrap()) };
+                let arg = if f[2] == "-" {
+                    None
+                } else {
+                    Some(f[2].parse().unwrap())
+                };
                 d.effects.push((
                     f[1].parse().unwrap(),
                     arg,
@@ -159,7 +170,11 @@ fn expected_kind(d: &Dump, minor: u32, op: u8, name: &str) -> Result<ArgKind, St
             name,
             "LOAD_FAST_LOAD_FAST" | "STORE_FAST_STORE_FAST" | "STORE_FAST_LOAD_FAST"
         );
-        kinds.push(if pair { ArgKind::LocalPair } else { ArgKind::Local });
+        kinds.push(if pair {
+            ArgKind::LocalPair
+        } else {
+            ArgKind::Local
+        });
     }
     if has("hasfree") {
         kinds.push(ArgKind::Free);
@@ -170,7 +185,11 @@ fn expected_kind(d: &Dump, minor: u32, op: u8, name: &str) -> Result<ArgKind, St
         } else {
             matches!(name, "JUMP_BACKWARD" | "JUMP_BACKWARD_NO_INTERRUPT")
         };
-        kinds.push(if backward { ArgKind::JumpBackward } else { ArgKind::JumpForward });
+        kinds.push(if backward {
+            ArgKind::JumpBackward
+        } else {
+            ArgKind::JumpForward
+        });
     }
     if has("hasjabs") {
         return Err(format!("{name} is an absolute jump"));
@@ -196,7 +215,10 @@ fn check(version: PyVersion, d: &Dump) -> Vec<String> {
     let mut bad = Vec::new();
 
     if (d.version.0, d.version.1) != (3, minor) {
-        bad.push(format!("interpreter is {:?}, expected 3.{minor}", d.version));
+        bad.push(format!(
+            "interpreter is {:?}, expected 3.{minor}",
+            d.version
+        ));
         return bad;
     }
     if u32::from(t.have_argument()) != d.have_argument {
@@ -216,7 +238,10 @@ fn check(version: PyVersion, d: &Dump) -> Vec<String> {
                     bad.push(format!("opcode {num}: rust {} python {name}", info.name));
                 }
                 if info.caches != *caches {
-                    bad.push(format!("{name} caches: rust {} python {caches}", info.caches));
+                    bad.push(format!(
+                        "{name} caches: rust {} python {caches}",
+                        info.caches
+                    ));
                 }
                 match expected_kind(d, minor, num, name) {
                     Ok(k) if k != info.arg => {
@@ -228,12 +253,28 @@ fn check(version: PyVersion, d: &Dump) -> Vec<String> {
             }
         }
         if t.by_name(name) != Some(num) {
-            bad.push(format!("by_name({name}): rust {:?} python {num}", t.by_name(name)));
+            bad.push(format!(
+                "by_name({name}): rust {:?} python {num}",
+                t.by_name(name)
+            ));
+        }
+    }
+    for (list, ops) in &d.lists {
+        // Pseudo-ops (>= 256) are not real bytecode; report stale entries.
+        let stale: Vec<_> = ops
+            .iter()
+            .filter(|&&o| o < 256 && !d.ops.contains_key(&(o as u8)))
+            .collect();
+        if !stale.is_empty() {
+            eprintln!("  3.{minor}: note: opcode.{list} has {stale:?}, not in opmap (ignored)");
         }
     }
     for info in t.ops() {
         if !d.ops.contains_key(&info.code) {
-            bad.push(format!("{} ({}) is not in opcode.opmap", info.name, info.code));
+            bad.push(format!(
+                "{} ({}) is not in opcode.opmap",
+                info.name, info.code
+            ));
         }
     }
 
@@ -313,7 +354,10 @@ fn opcode_tables_match_cpython() {
         );
         let dump = parse(&String::from_utf8(out.stdout).expect("utf-8 output"));
         let (a, b, c) = dump.version;
-        eprintln!("checking 3.{minor} against {} (Python {a}.{b}.{c})", python.display());
+        eprintln!(
+            "checking 3.{minor} against {} (Python {a}.{b}.{c})",
+            python.display()
+        );
         let bad = check(version, &dump);
         eprintln!("  3.{minor}: {} mismatches", bad.len());
         for m in &bad {
@@ -326,5 +370,10 @@ fn opcode_tables_match_cpython() {
     if std::env::var("SPLICE_REQUIRE_ALL_PYTHONS").is_ok_and(|v| v == "1") {
         assert!(missing.is_empty(), "no interpreter for {missing:?}");
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -188,7 +188,11 @@ impl OpcodeTable {
     /// as CPython does, so values of 2**31 and above act as negative numbers.
     pub fn stack_effect(&self, op: u8, arg: u32, jump: Option<bool>) -> Option<i32> {
         let info = self.info(op)?;
-        let oparg = if info.arg == ArgKind::None { 0 } else { arg as i32 };
+        let oparg = if info.arg == ArgKind::None {
+            0
+        } else {
+            arg as i32
+        };
         match (self.effect)(op, oparg, jump) {
             // PY_INVALID_STACK_EFFECT is INT_MAX: a formula that happens to
             // give INT_MAX is reported as invalid by CPython too.
@@ -235,7 +239,8 @@ impl OpcodeTable {
 
     /// True for relative jumps whose operand counts backward.
     pub fn is_backward_jump(&self, op: u8) -> bool {
-        self.info(op).is_some_and(|o| o.arg == ArgKind::JumpBackward)
+        self.info(op)
+            .is_some_and(|o| o.arg == ArgKind::JumpBackward)
     }
 
     /// True for jumps that always jump (a subset of [`Self::is_terminal`]).
@@ -314,12 +319,21 @@ mod tests {
     #[test]
     fn well_known_numbers() {
         let t = table(PyVersion::V311);
-        assert_eq!((t.extended_arg(), t.cache(), t.nop(), t.resume()), (144, 0, 9, 151));
+        assert_eq!(
+            (t.extended_arg(), t.cache(), t.nop(), t.resume()),
+            (144, 0, 9, 151)
+        );
         assert_eq!(t.have_argument(), 90);
         let t = table(PyVersion::V312);
-        assert_eq!((t.extended_arg(), t.cache(), t.nop(), t.resume()), (144, 0, 9, 151));
+        assert_eq!(
+            (t.extended_arg(), t.cache(), t.nop(), t.resume()),
+            (144, 0, 9, 151)
+        );
         let t = table(PyVersion::V313);
-        assert_eq!((t.extended_arg(), t.cache(), t.nop(), t.resume()), (71, 0, 30, 149));
+        assert_eq!(
+            (t.extended_arg(), t.cache(), t.nop(), t.resume()),
+            (71, 0, 30, 149)
+        );
         assert_eq!(t.have_argument(), 44);
         // RESUME takes an argument although it is numbered after the rest.
         assert!(t.has_arg(149));

@@ -39,7 +39,9 @@ pub fn find_python(minor: u32) -> Option<PathBuf> {
     }
     let root = std::env::var("PYENV_ROOT")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".pyenv"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".pyenv")
+        });
     let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
         .ok()?
         .filter_map(|e| e.ok())
@@ -125,7 +127,11 @@ pub fn dump(python: &Path, fixture: &str) -> Vec<Dumped> {
                     names: ops.names.len(),
                     localsplus: ops.localsplus.len(),
                 };
-                result.push(Dumped { name, raw, operands: ops });
+                result.push(Dumped {
+                    name,
+                    raw,
+                    operands: ops,
+                });
             }
             _ => panic!("unexpected dump line {line:?}"),
         }

@@ -79,7 +79,11 @@ pub enum LocateError {
         "line {line} is the header of {of}, not a statement in it; its first statement \
          starts on line {body_line} (use line=None to stop when it is entered)"
     )]
-    Header { line: u32, of: String, body_line: u32 },
+    Header {
+        line: u32,
+        of: String,
+        body_line: u32,
+    },
 
     /// A statement owned by another code object nested in the scope.
     #[error("line {line} belongs to {owner}, not to {scope}")]
@@ -192,7 +196,8 @@ impl fmt::Display for Nearest {
 }
 
 /// Source text quoted for a message: single quotes (double if the text
-/// holds a single quote), shortened to 60 characters.
+/// holds a single quote), line breaks and tabs shown as `\n`, `\r` and
+/// `\t`, shortened to 60 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quoted(pub String);
 
@@ -205,12 +210,17 @@ impl Quoted {
 impl fmt::Display for Quoted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const MAX: usize = 60;
-        let text: String = if self.0.chars().count() > MAX {
-            let mut s: String = self.0.chars().take(MAX - 3).collect();
+        let escaped = self
+            .0
+            .replace('\n', "\\n")
+            .replace('\r', "\\r")
+            .replace('\t', "\\t");
+        let text: String = if escaped.chars().count() > MAX {
+            let mut s: String = escaped.chars().take(MAX - 3).collect();
             s.push_str("...");
             s
         } else {
-            self.0.clone()
+            escaped
         };
         if text.contains('\'') && !text.contains('"') {
             write!(f, "\"{text}\"")

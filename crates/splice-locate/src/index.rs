@@ -79,7 +79,9 @@ pub(crate) enum StmtKind {
         clauses: Vec<Clause>,
     },
     /// The docstring of this code object.
-    Docstring { of: usize },
+    Docstring {
+        of: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -447,7 +449,12 @@ impl Builder<'_> {
             .map(|t| self.line(t.start()))
     }
 
-    fn keyword_clause(&self, keyword: &'static str, kind: TokenKind, body: &[Stmt]) -> Option<Clause> {
+    fn keyword_clause(
+        &self,
+        keyword: &'static str,
+        kind: TokenKind,
+        body: &[Stmt],
+    ) -> Option<Clause> {
         let first = body.first()?;
         let line = self.keyword_line_before(first.start(), kind)?;
         Some(Clause {
@@ -511,7 +518,13 @@ impl Builder<'_> {
         (idx, def_line, header_end)
     }
 
-    fn expr_code(&mut self, kind: CodeKind, name: &str, range: TextRange, inlined_since: Option<u8>) {
+    fn expr_code(
+        &mut self,
+        kind: CodeKind,
+        name: &str,
+        range: TextRange,
+        inlined_since: Option<u8>,
+    ) {
         let line = self.line(range.start());
         self.codes.push(Code {
             kind,
@@ -550,27 +563,40 @@ impl<'a> Visitor<'a> for Builder<'_> {
         let end_line = self.lines.last_line(range);
         let mut line = first_line;
         let mut defines = None;
-        let compound = |keyword: &'static str, header_end: u32, clauses: Vec<Clause>| {
-            StmtKind::Compound {
+        let compound =
+            |keyword: &'static str, header_end: u32, clauses: Vec<Clause>| StmtKind::Compound {
                 keyword,
                 header_end,
                 clauses,
-            }
-        };
+            };
         let kind = match stmt {
             Stmt::FunctionDef(f) => {
-                let (idx, def_line, header_end) =
-                    self.def_code(CodeKind::Function, f.name.id.as_str(), range, &f.decorator_list, &f.body);
+                let (idx, def_line, header_end) = self.def_code(
+                    CodeKind::Function,
+                    f.name.id.as_str(),
+                    range,
+                    &f.decorator_list,
+                    &f.body,
+                );
                 line = def_line;
                 defines = Some(idx);
-                compound(if f.is_async { "async def" } else { "def" }, header_end, Vec::new())
+                compound(
+                    if f.is_async { "async def" } else { "def" },
+                    header_end,
+                    Vec::new(),
+                )
             }
             Stmt::ClassDef(c) => {
                 if let Some(arguments) = &c.arguments {
                     self.note_sole_genexp(arguments);
                 }
-                let (idx, def_line, header_end) =
-                    self.def_code(CodeKind::Class, c.name.id.as_str(), range, &c.decorator_list, &c.body);
+                let (idx, def_line, header_end) = self.def_code(
+                    CodeKind::Class,
+                    c.name.id.as_str(),
+                    range,
+                    &c.decorator_list,
+                    &c.body,
+                );
                 line = def_line;
                 defines = Some(idx);
                 compound("class", header_end, Vec::new())

@@ -109,7 +109,15 @@ impl SourceIndex {
         self.codes
             .iter()
             .filter(|c| c.exists_on(minor))
-            .map(|c| (c.kind, c.firstlineno, c.name.clone(), c.first_line, c.last_line))
+            .map(|c| {
+                (
+                    c.kind,
+                    c.firstlineno,
+                    c.name.clone(),
+                    c.first_line,
+                    c.last_line,
+                )
+            })
             .collect()
     }
 
@@ -572,7 +580,10 @@ impl SourceIndex {
     fn why_not_code_of(&self, line: u32, c: usize) -> String {
         let code = &self.codes[c];
         if line > self.lines.count {
-            return format!("is past the end (the source has {} lines)", self.lines.count);
+            return format!(
+                "is past the end (the source has {} lines)",
+                self.lines.count
+            );
         }
         if line < code.first_line || line > code.last_line {
             return "is outside it".to_string();

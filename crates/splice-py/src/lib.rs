@@ -7,12 +7,14 @@
 use pyo3::prelude::*;
 
 mod code;
+mod instrument;
 mod locate;
 mod rewrite;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rewrite::register(m)?;
+    instrument::register(m)?;
     locate::register(m)?;
     Ok(())
 }

@@ -27,6 +27,7 @@ pub mod linetable;
 pub mod model;
 pub mod opcodes;
 pub mod pad;
+pub mod probe;
 pub mod raw;
 pub mod stackdepth;
 pub mod varint;

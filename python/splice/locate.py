@@ -1,0 +1,311 @@
+"""Find where a probe goes: source retrieval, line location, stale-source checks.
+
+This is the Python side of the pipeline's *locate* stage (the parsing is done
+by the Rust crate ``splice-locate`` behind ``splice._native``):
+
+- :func:`get_source` reads the source text a code object was compiled from:
+  through :mod:`linecache` first (so IPython/Jupyter cells and code run with
+  ``exec`` whose text was registered in ``linecache.cache`` work), then through
+  :func:`inspect.getsourcefile`.
+- :func:`check_source` raises :class:`~splice.errors.SourceMismatchError` when
+  that text is not what the running code was compiled from (the file was
+  edited after it was imported), instead of letting a probe land on the wrong
+  line.
+- :func:`locate` turns a line spec (``int`` line number, ``str`` line text, or
+  ``None`` for "on entry") into the statement lines of a code object where a
+  probe can go; :func:`locate_in_source` does the same for a whole file or
+  cell (``file=``/``module=`` breakpoints), naming for each line the innermost
+  code object that runs it; :func:`statement_lines` lists them all.
+
+Every failure is a :class:`~splice.errors.LocateError` (a ``ValueError``)
+whose message says what the line is and what would work, e.g.
+``model.py: line 12 has no code (it is blank); the nearest statements start on
+lines 11 and 14``.
+"""
+
+from __future__ import annotations
+
+import __future__
+import ast
+import functools
+import inspect
+import linecache
+import sys
+from dataclasses import dataclass
+from types import CodeType
+from typing import Any, Optional, Union
+
+from splice import _native
+from splice.errors import LocateError, SourceMismatchError
+
+__all__ = [
+    "Located",
+    "LineSpec",
+    "Source",
+    "check_source",
+    "get_source",
+    "locate",
+    "locate_in_source",
+    "statement_lines",
+]
+
+#: A line spec: a line number (from 1 at the top of the file or cell), the
+#: text of a statement's first line (compared after stripping whitespace), or
+#: ``None`` for "when the code object is entered".
+LineSpec = Union[int, str, None]
+
+MINOR = sys.version_info[1]
+
+_FUTURE_FLAGS = 0
+for _name in __future__.all_feature_names:
+    _FUTURE_FLAGS |= getattr(__future__, _name).compiler_flag
+
+
+@dataclass(frozen=True)
+class Located:
+    """A statement line where a probe can go, and the code object that runs it.
+
+    ``owner_firstlineno``/``owner_name`` are the ``co_firstlineno``/``co_name``
+    of that code object (for a decorated function, ``co_firstlineno`` is its
+    first decorator's line). For ``line=None`` the line is ``co_firstlineno``.
+    """
+
+    line: int
+    owner_firstlineno: int
+    owner_name: str
+
+    def owned_by(self, code: CodeType) -> bool:
+        """Is ``code`` the code object that runs this line?"""
+        return (self.owner_firstlineno, self.owner_name) == (code.co_firstlineno, code.co_name)
+
+
+@dataclass(frozen=True)
+class Source:
+    """The text of a module or notebook cell, and the file name it goes by."""
+
+    filename: str
+    text: str
+
+
+def get_source(code: CodeType, module_globals: Optional[dict] = None) -> Source:
+    """The source text ``code`` was compiled from.
+
+    Looks in :mod:`linecache` under ``code.co_filename`` (this covers files on
+    disk, zip imports when ``module_globals`` is given, IPython/Jupyter cells
+    and any text registered in ``linecache.cache``), then under the file name
+    :func:`inspect.getsourcefile` finds. Raises :class:`LocateError` when
+    there is none.
+    """
+    filename = code.co_filename
+    lines = linecache.getlines(filename, module_globals)
+    if not lines:
+        try:
+            path = inspect.getsourcefile(code)
+        except TypeError:
+            path = None
+        if path and path != filename:
+            lines = linecache.getlines(path, module_globals)
+            if lines:
+                filename = path
+    if not lines:
+        raise LocateError(
+            f"no source text for {_describe(code)}: {filename!r} is not a file "
+            f"linecache can read. For code compiled from a string, register its "
+            f"text first: linecache.cache[filename] = "
+            f"(len(text), None, text.splitlines(True), filename)"
+        )
+    return Source(filename, "".join(lines))
+
+
+def check_source(code: CodeType, source: Source) -> None:
+    """Raise :class:`SourceMismatchError` unless ``source`` is the text the
+    running ``code`` was compiled from.
+
+    Two checks. First, the code object must be defined in the text where it
+    says: something named ``co_name`` starting on ``co_firstlineno``, and every
+    line ``code.co_lines()`` reports must be a line where the text has code of
+    that code object (not a blank line, a comment, another function's body or
+    past its end). Second, the text is compiled again and the code object of
+    the same name, first line and qualified name must exist and report the
+    same first and last lines, with the running code's lines a subset of its
+    lines (a subset, so that code rewritten by tools such as pytest's assert
+    rewriting still passes).
+    """
+    index = _index_for(source, code)
+    lines = sorted({line for *_, line in code.co_lines() if line})
+    try:
+        index.check_code_lines(code.co_firstlineno, code.co_name, lines, MINOR)
+    except _native.LocateFailure as e:
+        raise SourceMismatchError(_mismatch_message(code, source, str(e))) from None
+    problem = _compare_with_fresh_compile(code, source, lines)
+    if problem:
+        raise SourceMismatchError(_mismatch_message(code, source, problem))
+
+
+def locate(
+    code: CodeType,
+    line: LineSpec,
+    *,
+    source: Optional[Source] = None,
+    module_globals: Optional[dict] = None,
+) -> list[Located]:
+    """Where ``line`` is in ``code``'s own statements.
+
+    ``line`` is a line number, the text of a statement's first line (every
+    statement of ``code`` with that text is returned), or ``None`` (entry).
+    Statements of functions, classes or lambdas nested in ``code`` are not
+    ``code``'s: naming one is an error that says which code object owns it.
+    The source is fetched with :func:`get_source` unless given, and checked
+    against the running code with :func:`check_source` first.
+    """
+    source = _checked_source(code, source, module_globals)
+    index = _index_for(source, code)
+    return _call(source, index.locate, code.co_firstlineno, code.co_name, line, MINOR)
+
+
+def locate_in_source(source: Source, line: LineSpec) -> list[Located]:
+    """Where ``line`` (a number or a text) is in a whole file or cell.
+
+    Each result names the innermost code object that runs the statement; a
+    line can hold statements of two code objects (``def f(): return 1``), and
+    then both are returned, outer first.
+    """
+    return _call(source, _index(source.text).locate, None, None, line, MINOR)
+
+
+def statement_lines(code: CodeType, *, source: Optional[Source] = None) -> list[Located]:
+    """Every statement line in ``code`` and in code objects nested in it."""
+    source = _checked_source(code, source, None)
+    index = _index_for(source, code)
+    return _call(source, index.statement_lines, code.co_firstlineno, code.co_name, MINOR)
+
+
+# ---- helpers ---------------------------------------------------------------
+
+
+def _checked_source(
+    code: CodeType, source: Optional[Source], module_globals: Optional[dict]
+) -> Source:
+    """The source of ``code`` (``source`` if given), checked against it; if the
+    text linecache had cached does not match, the file is read again once (it
+    may have been cached before an edit, or the edit may have been undone)."""
+    if source is not None:
+        check_source(code, source)
+        return source
+    source = get_source(code, module_globals)
+    try:
+        check_source(code, source)
+        return source
+    except SourceMismatchError:
+        linecache.checkcache(source.filename)
+        again = get_source(code, module_globals)
+        if again.text == source.text:
+            raise
+    check_source(code, again)
+    return again
+
+
+@functools.lru_cache(maxsize=32)
+def _index(text: str) -> Any:
+    return _native.LocateIndex(text)
+
+
+def _index_for(source: Source, code: Optional[CodeType]) -> Any:
+    """The parsed index of ``source``; a parse failure means, when a running
+    ``code`` came from it, that the text changed since."""
+    try:
+        return _index(source.text)
+    except _native.LocateFailure as e:
+        if code is not None:
+            raise SourceMismatchError(_mismatch_message(code, source, str(e))) from None
+        raise LocateError(f"{source.filename}: {e}") from None
+
+
+def _call(source: Source, method: Any, *args: Any) -> list[Located]:
+    try:
+        found = method(*args)
+    except _native.SourceMismatchFailure as e:
+        raise SourceMismatchError(f"{source.filename}: {e}") from None
+    except _native.LocateFailure as e:
+        raise LocateError(f"{source.filename}: {e}") from None
+    return [Located(*t) for t in found]
+
+
+def _describe(code: CodeType) -> str:
+    name = getattr(code, "co_qualname", code.co_name)
+    return f"{name} (line {code.co_firstlineno})"
+
+
+def _mismatch_message(code: CodeType, source: Source, detail: str) -> str:
+    return (
+        f"{source.filename}: the source text does not match the running code of "
+        f"{_describe(code)}: {detail}. The file was probably edited after the code "
+        f"was loaded; reload the module (importlib.reload) or restart the "
+        f"interpreter, so that probes land on the lines you see"
+    )
+
+
+def _code_lines(code: CodeType) -> set[int]:
+    return {line for *_, line in code.co_lines() if line}
+
+
+def _walk(code: CodeType):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _walk(const)
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_lines(text: str, filename: str, flags: int) -> Any:
+    """(co_firstlineno, co_name, co_qualname) -> list of line sets, for every
+    code object compiling ``text`` makes; or the SyntaxError message."""
+    module = None
+    error = ""
+    for extra in (0, ast.PyCF_ALLOW_TOP_LEVEL_AWAIT):
+        try:
+            module = compile(text, filename, "exec", flags | extra, dont_inherit=True)
+            break
+        except (SyntaxError, ValueError) as e:
+            error = f"it no longer compiles ({type(e).__name__}: {e})"
+    if module is None:
+        return error
+    table: dict[tuple[int, str, str], list[frozenset[int]]] = {}
+    for c in _walk(module):
+        key = (c.co_firstlineno, c.co_name, getattr(c, "co_qualname", c.co_name))
+        table.setdefault(key, []).append(frozenset(_code_lines(c)))
+    return table
+
+
+def _compare_with_fresh_compile(code: CodeType, source: Source, lines: list[int]) -> str:
+    """"" when compiling ``source`` again gives a code object whose lines fit
+    the running ``code``'s, else what differs."""
+    table = _compiled_lines(source.text, source.filename, code.co_flags & _FUTURE_FLAGS)
+    if isinstance(table, str):
+        return table
+    if code.co_name == "<module>":
+        return ""  # a module or cell may be compiled piecewise (IPython)
+    key = (code.co_firstlineno, code.co_name, getattr(code, "co_qualname", code.co_name))
+    candidates = table.get(key)
+    if not candidates:
+        return (
+            f"compiling it gives no code object {key[2]!r} starting on line "
+            f"{code.co_firstlineno}"
+        )
+    running = set(lines)
+    for fresh in candidates:
+        if running <= fresh and (
+            not running or (min(running), max(running)) == (min(fresh), max(fresh))
+        ):
+            return ""
+    fresh = min(candidates, key=lambda f: len(f ^ running))
+    only_running = sorted(running - fresh)
+    if only_running:
+        return (
+            f"the running code has code on line {only_running[0]}, where the text "
+            f"compiles to none"
+        )
+    return (
+        f"the running code spans lines {min(running)}-{max(running)}, but the text "
+        f"compiles to lines {min(fresh)}-{max(fresh)}"
+    )

@@ -1,0 +1,283 @@
+"""splice.locate: source retrieval, line specs, messages, stale-source detection."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import linecache
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from splice import _native
+from splice.errors import LocateError, SourceMismatchError
+from splice.locate import (
+    Located,
+    Source,
+    check_source,
+    get_source,
+    locate,
+    locate_in_source,
+    statement_lines,
+)
+
+MINOR = sys.version_info[1]
+_counter = itertools.count()
+
+MODEL = textwrap.dedent(
+    """\
+    import functools
+
+
+    def passthrough(fn):
+        return fn
+
+
+    class Attention:
+        def __init__(self, scale):
+            self.scale = scale
+
+        @passthrough
+        def forward(self, x):
+            attn = x * self.scale
+            # scale it
+
+            attn = max(
+                attn,
+                0,
+            )
+
+            def helper(y):
+                return y + 1
+
+            attn = helper(attn)
+            attn = helper(attn)
+            return attn
+
+
+    def tiny(): return 1
+    square = lambda v: v * v
+    """
+)
+
+
+def load(tmp_path: Path, text: str):
+    """Write ``text`` to a fresh module file and import it."""
+    name = f"splice_locate_case_{next(_counter)}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, path
+
+
+def edit(path: Path, text: str) -> None:
+    path.write_text(text)
+    linecache.checkcache(str(path))
+
+
+@pytest.fixture
+def model(tmp_path):
+    module, path = load(tmp_path, MODEL)
+    return module, path
+
+
+def test_by_number_text_and_entry(model):
+    module, _ = model
+    forward = module.Attention.forward.__code__
+    assert forward.co_firstlineno == 12  # the decorator's line
+    assert locate(forward, 14) == [Located(14, 12, "forward")]
+    assert locate(forward, "attn = helper(attn)") == [
+        Located(25, 12, "forward"),
+        Located(26, 12, "forward"),
+    ]
+    assert locate(forward, None) == [Located(12, 12, "forward")]
+    assert locate(module.square.__code__, None) == [Located(31, 31, "<lambda>")]
+    assert all(loc.owned_by(forward) for loc in locate(forward, "return attn"))
+
+
+def test_messages(model):
+    module, path = model
+    forward = module.Attention.forward.__code__
+
+    def message(line):
+        with pytest.raises(LocateError) as info:
+            locate(forward, line)
+        return str(info.value)
+
+    where = f"{path}: "
+    assert message(16) == (
+        where + "line 16 has no code (it is blank); the nearest statements start on lines 14 and 17"
+    )
+    assert message(15) == (
+        where + "line 15 is a comment; the nearest statements start on lines 14 and 17"
+    )
+    assert message(18) == (
+        where + "line 18 is inside the statement that starts on line 17 ('attn = max('); "
+        "a probe can go on line 17"
+    )
+    assert message("attn = helpr(attn)") == (
+        where + "no line in forward() has the text 'attn = helpr(attn)'; closest: "
+        "line 25 'attn = helper(attn)', line 26 'attn = helper(attn)', line 17 'attn = max('"
+    )
+    assert message(23) == (
+        where + "line 23 belongs to function 'helper' (lines 22-23), "
+        "not to function 'forward' (lines 12-27)"
+    )
+    assert message(12) == (
+        where + "line 12 is the header of function 'forward' (lines 12-27), not a statement "
+        "in it; its first statement starts on line 14 (use line=None to stop when it is entered)"
+    )
+    assert message(99) == where + "line 99 is past the end of the source, which has 31 lines"
+    assert message(-1) == where + "line -1 does not exist; lines are numbered from 1"
+
+
+def test_errors_are_value_errors(model):
+    module, _ = model
+    with pytest.raises(ValueError):
+        locate(module.tiny.__code__, 2)
+    assert issubclass(_native.SourceMismatchFailure, _native.LocateFailure)
+    assert issubclass(_native.LocateFailure, ValueError)
+
+
+def test_bad_spec_types(model):
+    module, _ = model
+    for bad in (True, 1.5, b"x"):
+        with pytest.raises(TypeError):
+            locate(module.tiny.__code__, bad)
+
+
+def test_file_scope_names_the_innermost_owner(model):
+    module, path = model
+    source = get_source(module.Attention.forward.__code__)
+    assert source.filename == str(path)
+    assert locate_in_source(source, 23) == [Located(23, 22, "helper")]
+    # A one-line def: the def statement runs in the module, the return in tiny.
+    assert locate_in_source(source, 30) == [Located(30, 1, "<module>"), Located(30, 30, "tiny")]
+    assert locate_in_source(source, "return y + 1") == [Located(23, 22, "helper")]
+    with pytest.raises(LocateError, match="line=None"):
+        locate_in_source(source, None)
+
+
+def test_statement_lines(model):
+    module, _ = model
+    lines = statement_lines(module.Attention.forward.__code__)
+    assert [(loc.line, loc.owner_name) for loc in lines] == [
+        (14, "forward"),
+        (17, "forward"),
+        (22, "forward"),
+        (23, "helper"),
+        (25, "forward"),
+        (26, "forward"),
+        (27, "forward"),
+    ]
+
+
+def test_exec_code_registered_in_linecache():
+    text = "def f(x):\n    y = x * 2\n    return y\n"
+    filename = f"<splice-test-{next(_counter)}>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    try:
+        namespace = {}
+        exec(compile(text, filename, "exec"), namespace)
+        code = namespace["f"].__code__
+        assert get_source(code) == Source(filename, text)
+        assert locate(code, "return y") == [Located(3, 1, "f")]
+    finally:
+        del linecache.cache[filename]
+
+
+def test_jupyter_style_cell():
+    # IPython registers each cell's (transformed) text in linecache under a
+    # synthetic file name, with mtime None so checkcache keeps it.
+    cell = "import math\n\ndef area(r):\n    a = math.pi * r * r\n    return a\n"
+    filename = f"/tmp/ipykernel_4242/{next(_counter)}.py"
+    linecache.cache[filename] = (len(cell), None, cell.splitlines(True), filename)
+    try:
+        namespace = {}
+        exec(compile(cell, filename, "exec"), namespace)
+        code = namespace["area"].__code__
+        assert locate(code, 4) == [Located(4, 3, "area")]
+    finally:
+        del linecache.cache[filename]
+
+
+def test_no_source_is_a_clear_error():
+    namespace = {}
+    exec(compile("def f():\n    return 1\n", "<nowhere>", "exec"), namespace)
+    with pytest.raises(LocateError, match=r"no source text for f .*linecache\.cache\[filename\]"):
+        locate(namespace["f"].__code__, 2)
+
+
+def test_stale_source_line_added_above(model):
+    module, path = model
+    edit(path, "import os\n" + MODEL)
+    with pytest.raises(SourceMismatchError) as info:
+        locate(module.Attention.forward.__code__, 14)
+    message = str(info.value)
+    assert "no function or class named 'forward' starts on line 12 of this source" in message
+    assert "'forward' starts on line 13" in message
+    assert "reload the module" in message
+
+
+def test_stale_source_blank_line_added_inside(tmp_path):
+    text = "def f(x):\n    y = x + 1\n    return y\n"
+    module, path = load(tmp_path, text)
+    edit(path, "def f(x):\n\n    y = x + 1\n    return y\n")
+    with pytest.raises(SourceMismatchError, match="has code on line 2, but in this source line 2 is blank"):
+        locate(module.f.__code__, 2)
+
+
+def test_stale_source_statement_added_inside(tmp_path):
+    # Every old line still has code, so only compiling the text again shows it.
+    text = "def f(x):\n    y = x + 1\n    z = y * 2\n    return z\n"
+    module, path = load(tmp_path, text)
+    edit(path, "def f(x):\n    y = x + 1\n    w = 0\n    z = y * 2\n    return z\n")
+    with pytest.raises(SourceMismatchError, match="spans lines 1-4, but the text compiles to lines 1-5"):
+        locate(module.f.__code__, 3)
+
+
+def test_stale_source_no_longer_parses(tmp_path):
+    module, path = load(tmp_path, "def f(x):\n    return x\n")
+    edit(path, "def f(x):\n    return x +\n")
+    with pytest.raises(SourceMismatchError, match="cannot parse the source: line 2: "):
+        locate(module.f.__code__, 2)
+
+
+def test_stale_cached_text_is_read_again(tmp_path):
+    # linecache read the file before it was edited; the running code matches
+    # the new text (it was reloaded), so the cached text must be dropped.
+    module, path = load(tmp_path, "def f(x):\n    return x\n")
+    assert linecache.getlines(str(path))
+    new = "def f(x):\n    x += 1\n    return x\n"
+    path.write_text(new)
+    namespace = {}
+    exec(compile(new, str(path), "exec"), namespace)
+    assert locate(namespace["f"].__code__, "x += 1") == [Located(2, 1, "f")]
+
+
+def _rewritten_by_pytest(values):
+    total = sum(values)
+    assert total == (
+        len(values)
+    ), "pytest rewrites this assert"
+    return total
+
+
+def test_pytest_rewritten_code_still_matches():
+    code = _rewritten_by_pytest.__code__
+    assert any(name.startswith("@py_assert") for name in code.co_varnames)
+    check_source(code, get_source(code))
+    assert locate(code, "total = sum(values)")[0].owner_name == "_rewritten_by_pytest"
+
+
+@pytest.mark.skipif(MINOR != 11, reason="comprehensions are code objects on 3.11 only")
+def test_comprehension_scope_on_311(tmp_path):
+    module, _ = load(tmp_path, "def f(a):\n    return [\n        i for i in a\n    ]\n")
+    listcomp = next(c for c in module.f.__code__.co_consts if getattr(c, "co_name", "") == "<listcomp>")
+    assert locate(listcomp, None) == [Located(2, 2, "<listcomp>")]
+    with pytest.raises(LocateError, match="holds an expression, not statements"):
+        locate(listcomp, 3)

@@ -16,6 +16,7 @@ blamed on (or hidden by) the rewrite.
 from __future__ import annotations
 
 import argparse
+import dis
 import gc
 import importlib.abc
 import importlib.machinery
@@ -42,7 +43,7 @@ MODULES: dict[str, str] = {
     ).split()
 }
 
-MODES = ("none", "pad")
+MODES = ("none", "pad", "probe", "capture")
 
 #: Seconds one child may run before it is killed and counted as a crash.
 CHILD_TIMEOUT = 900
@@ -58,10 +59,144 @@ def _rewrite_pad(code: types.CodeType) -> types.CodeType:
     return _native.pad_code(code)
 
 
+# Counting probes: one per line that has code, each with its own counter.
+# The snippet references no variables, so one template fits every function.
+_COUNT_TEMPLATE = next(
+    c
+    for c in compile("def _splice_count_template():\n    _splice_hit()\n", "<splice>", "exec").co_consts
+    if isinstance(c, types.CodeType)
+)
+# Keyed by id(): code objects compare by value, and CPython's tests import
+# fresh copies of modules whose code objects are equal but distinct.
+class _Hits:
+    """A probe's hit counter. Only hits while a trace function is installed
+    count, so that code run under CPython's ``support.no_tracing`` (deep
+    recursion tests) compares like for like with sys.settrace."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self) -> None:
+        if sys.gettrace() is not None:
+            self.n += 1
+
+
+#: (id(original code), line) -> hit counter
+PROBE_COUNTERS: dict[tuple[int, int], _Hits] = {}
+#: id(instrumented code) -> (instrumented, original); keeps both alive
+ORIGINAL_OF: dict[int, tuple[types.CodeType, types.CodeType]] = {}
+
+
+def _probe_lines(code: types.CodeType) -> list[int]:
+    first_resume = next(
+        (i.offset for i in dis.get_instructions(code) if i.opname == "RESUME"), 0
+    )
+    return sorted(
+        {line for start, _, line in code.co_lines() if line is not None and start > first_resume}
+    )
+
+
+def _rewrite_probe(code: types.CodeType) -> types.CodeType:
+    from splice import _native
+
+    probes = []
+    for line in _probe_lines(code):
+        counter = _Hits()
+        PROBE_COUNTERS[(id(code), line)] = counter
+        probes.append({"at": [line], "snippet": _COUNT_TEMPLATE, "hooks": {"_splice_hit": counter}})
+    if not probes:
+        return code
+    try:
+        new = _native.instrument(code, probes)
+    except Exception as e:  # a line with no firing site is not an error here
+        if "no line event fires" not in str(e):
+            raise
+        kept = []
+        for p in probes:
+            try:
+                _native.instrument(code, [p])
+                kept.append(p)
+            except Exception as e2:
+                if "no line event fires" not in str(e2):
+                    raise
+                PROBE_COUNTERS.pop((id(code), p["at"][0]), None)
+        new = _native.instrument(code, kept) if kept else code
+    ORIGINAL_OF[id(new)] = (new, code)
+    return new
+
+
+CAPTURED = {"enter": 0, "exit": 0, "error": 0}
+
+
+def _capture_enter() -> None:
+    CAPTURED["enter"] += 1
+
+
+def _capture_exit(value: object) -> None:
+    CAPTURED["exit"] += 1
+    dict(sys._getframe(1).f_locals)
+
+
+def _capture_error(exc: BaseException) -> None:
+    CAPTURED["error"] += 1
+    dict(sys._getframe(1).f_locals)
+
+
+def _rewrite_capture(code: types.CodeType) -> types.CodeType:
+    from splice import _native
+
+    return _native.instrument(
+        code, [{"at": "capture", "enter": _capture_enter, "exit": _capture_exit, "error": _capture_error}]
+    )
+
+
 REWRITERS: dict[str, Callable[[types.CodeType], types.CodeType] | None] = {
     "none": None,
     "pad": _rewrite_pad,
+    "probe": _rewrite_probe,
+    "capture": _rewrite_capture,
 }
+
+
+class LineEventCounter:
+    """Counts sys.settrace 'line' events per (original code, line) for the
+    instrumented code objects only: the oracle the probe counts must equal."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[int, int], int] = {}
+
+    def global_trace(self, frame, event, arg):
+        if event == "call" and id(frame.f_code) in ORIGINAL_OF:
+            return self.local_trace
+        return None
+
+    def local_trace(self, frame, event, arg):
+        if event == "line":
+            key = (id(ORIGINAL_OF[id(frame.f_code)][1]), frame.f_lineno)
+            self.counts[key] = self.counts.get(key, 0) + 1
+        return self.local_trace
+
+
+def parity(counter: LineEventCounter) -> dict:
+    """Compare probe hit counts with settrace line events, per (code, line)."""
+    lines = differing = 0
+    examples = []
+    code_of = {id(orig): orig for _, orig in ORIGINAL_OF.values()}
+    keys = set(PROBE_COUNTERS) | set(counter.counts)
+    for key in keys:
+        code, line = code_of[key[0]], key[1]
+        probe = PROBE_COUNTERS[key].n if key in PROBE_COUNTERS else 0
+        traced = counter.counts.get(key, 0)
+        if probe == 0 and traced == 0:
+            continue
+        lines += 1
+        if probe != traced:
+            differing += 1
+            if len(examples) < 15:
+                examples.append(f"{code.co_qualname} ({code.co_filename}:{line}): probe {probe}, settrace {traced}")
+    return {"lines": lines, "differing": differing, "examples": examples}
 
 
 class CodeRewriter:
@@ -72,9 +207,14 @@ class CodeRewriter:
     def __init__(self, rewrite: Callable[[types.CodeType], types.CodeType]):
         self.rewrite = rewrite
         self.done: dict[int, tuple[types.CodeType, types.CodeType]] = {}
+        # Results, so that a function already rewritten (e.g. of an earlier
+        # copy of a module imported again) is not rewritten twice.
+        self.results: dict[int, types.CodeType] = {}
         self.count = 0
 
     def __call__(self, code: types.CodeType) -> types.CodeType:
+        if self.results.get(id(code)) is code:
+            return code
         hit = self.done.get(id(code))
         if hit is not None and hit[0] is code:
             return hit[1]
@@ -82,6 +222,7 @@ class CodeRewriter:
         base = code if all(a is b for a, b in zip(consts, code.co_consts)) else code.replace(co_consts=consts)
         new = self.rewrite(base)
         self.done[id(code)] = (code, new)
+        self.results[id(new)] = new
         self.count += 1
         return new
 
@@ -151,7 +292,7 @@ class _RewritingFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
-def child(module: str, mode: str, out_path: str) -> None:
+def child(module: str, mode: str, out_path: str, with_parity: bool = False) -> None:
     """Rewrite `module` per `mode`, run its CPython tests, write a JSON result."""
     rewrite = REWRITERS[mode]
     targets = {module}
@@ -169,7 +310,18 @@ def child(module: str, mode: str, out_path: str) -> None:
         stats["functions"] += rewrite_functions(_module_files(targets), rewriter)
     suite = unittest.defaultTestLoader.loadTestsFromName(MODULES[module])
     stream = io.StringIO()
-    result = unittest.TextTestRunner(stream=stream, verbosity=0).run(suite)
+    counter = LineEventCounter() if with_parity else None
+    if counter is not None:
+        import threading
+
+        threading.settrace(counter.global_trace)
+        sys.settrace(counter.global_trace)
+    try:
+        result = unittest.TextTestRunner(stream=stream, verbosity=0).run(suite)
+    finally:
+        if counter is not None:
+            sys.settrace(None)
+            threading.settrace(None)  # type: ignore[arg-type]
     if rewrite is not None:
         stats["code_objects"] = rewriter.count
     payload = {
@@ -182,6 +334,8 @@ def child(module: str, mode: str, out_path: str) -> None:
         "details": stream.getvalue()[-4000:] if (result.failures or result.errors) else "",
         **stats,
     }
+    if counter is not None:
+        payload["parity"] = parity(counter)
     with open(out_path, "w") as f:
         json.dump(payload, f)
 
@@ -201,12 +355,15 @@ class Outcome:
     crashed: str | None = None
     functions: int = 0
     details: str = ""
+    parity: dict | None = None
 
 
-def run_child(module: str, mode: str) -> Outcome:
+def run_child(module: str, mode: str, with_parity: bool = False) -> Outcome:
     fd, path = tempfile.mkstemp(suffix=".json", prefix=f"splice-torture-{module}-")
     os.close(fd)
     cmd = [sys.executable, "-m", "splice.torture", "--child", module, "--mode", mode, "--out", path]
+    if with_parity:
+        cmd.append("--parity")
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -230,6 +387,7 @@ def run_child(module: str, mode: str) -> Outcome:
         skipped=data["skipped"],
         functions=data.get("functions", 0),
         details=data.get("details", ""),
+        parity=data.get("parity"),
     )
 
 
@@ -239,11 +397,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", choices=MODES, default="pad", help="rewrite to apply (none: just run the tests)")
     p.add_argument("--modules", nargs="*", default=list(MODULES), help="modules to torture (default: all)")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument(
+        "--parity",
+        action="store_true",
+        help="with --mode probe: also count sys.settrace line events in the same run and compare",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        child(args.child, args.mode, args.out)
+        child(args.child, args.mode, args.out, args.parity)
         return 0
     if args.mode == "none":
         p.error("--mode none is the baseline every mode is compared with; pick a rewriting mode")
@@ -254,11 +417,13 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     jobs = [(m, mode) for m in args.modules for mode in ("none", args.mode)]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = dict(zip(jobs, pool.map(lambda j: run_child(*j), jobs)))
+        results = dict(zip(jobs, pool.map(lambda j: run_child(*j, with_parity=args.parity and j[1] == "probe"), jobs)))
 
     print(f"python {sys.version.split()[0]}, mode {args.mode}")
     print(f"{'module':<14}{'tests':>7}{'fail':>6}{'err':>5}{'crash':>7}{'funcs':>7}   baseline fail/err")
     total_tests = new_fail = new_err = crashes = 0
+    parity_lines = parity_diff = 0
+    parity_examples: list[str] = []
     for m in args.modules:
         base, run = results[(m, "none")], results[(m, args.mode)]
         if run.crashed:
@@ -275,12 +440,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{m:<14}{run.tests:>7}{len(fails):>6}{len(errs):>5}{'no':>7}{run.functions:>7}   {base_note}")
         for t in fails + errs:
             print(f"    NEW: {t}")
+        if run.parity:
+            parity_lines += run.parity["lines"]
+            parity_diff += run.parity["differing"]
+            parity_examples += run.parity["examples"][:5]
         pre = sorted(set(run.failures + run.errors) - set(fails) - set(errs))
         for t in pre:
             print(f"    fails without rewriting too: {t}")
         if fails or errs:
             print("    " + run.details.replace("\n", "\n    "))
     print(f"({time.monotonic() - start:.0f}s; failures and errors are those the untouched run does not have)")
+    if args.parity:
+        for e in parity_examples:
+            print(f"    parity differs: {e}")
+        print(f"parity: {parity_lines} lines, {parity_diff} differing")
     print(
         f"torture: {len(args.modules)} modules, {total_tests} tests, "
         f"{new_fail} failures, {new_err} errors, {crashes} crashes"

@@ -5,7 +5,7 @@ use splice_locate::{
     locate, statement_lines, LineSpec, LocateError, Located, Nearest, Quoted, Scope, SourceIndex,
 };
 
-fn ix(src: &str) -> SourceIndex {
+fn index(src: &str) -> SourceIndex {
     match SourceIndex::new(src) {
         Ok(ix) => ix,
         Err(e) => panic!("does not parse: {e}"),
@@ -53,7 +53,7 @@ class Attention:
 /// The five messages the issue asks for, exactly as a user reads them.
 #[test]
 fn messages_users_see() {
-    let ix = ix(MODEL);
+    let ix = index(MODEL);
     let forward = func(2, "forward");
     let n = |line| ix.locate(&forward, &LineSpec::Number(line), 12);
     assert_eq!(
@@ -82,7 +82,7 @@ fn messages_users_see() {
 
 #[test]
 fn numbers_texts_and_entry() {
-    let ix = ix(MODEL);
+    let ix = index(MODEL);
     let forward = func(2, "forward");
     assert_eq!(
         ix.locate(&forward, &LineSpec::Number(6), 12),
@@ -162,7 +162,7 @@ fn line_breaks_of_every_kind_count() {
         "x = 1\ny = 2",
         "\u{feff}x = 1\ny = 2\n",
     ] {
-        let ix = ix(src);
+        let ix = index(src);
         assert_eq!(ix.line_count(), 2, "{src:?}");
         assert_eq!(ix.line_text(2), "y = 2", "{src:?}");
         assert_eq!(
@@ -175,14 +175,14 @@ fn line_breaks_of_every_kind_count() {
 
 #[test]
 fn empty_and_unicode_sources() {
-    let empty = ix("");
+    let empty = index("");
     assert_eq!(empty.line_count(), 0);
     assert_eq!(
         err(empty.locate(&Scope::File, &LineSpec::Number(1), 12)),
         "line 1 is past the end of the source, which has 0 lines"
     );
     let src = "def größe(ä):\n    \"\"\"Größe — ünïcode.\"\"\"\n    return ä  # ✓\n";
-    let ix = ix(src);
+    let ix = index(src);
     assert_eq!(
         ix.locate(&func(1, "größe"), &LineSpec::Text("return ä".into()), 12),
         Ok(vec![at(3, 1, "größe")])
@@ -217,7 +217,7 @@ def f(
         i for i in a
     )
 ";
-    let ix = ix(src);
+    let ix = index(src);
     // co_firstlineno of a decorated function: its first decorator's expression.
     assert_eq!(
         ix.locate(&func(2, "f"), &LineSpec::Number(8), 12),
@@ -242,7 +242,7 @@ def f(
 #[test]
 fn running_code_must_fit_the_source() {
     let original = "def f(x):\n    y = x + 1\n    return y\n";
-    let ix = ix(original);
+    let ix = index(original);
     // Lines CPython reports for f: 1 (RESUME), 2, 3.
     assert_eq!(ix.check_code_lines(&func(1, "f"), &[1, 2, 3], 12), Ok(()));
     assert_eq!(ix.check_code_lines(&Scope::File, &[0, 1], 12), Ok(()));
@@ -263,7 +263,7 @@ fn running_code_must_fit_the_source() {
     }
 
     // A blank line was added inside it.
-    let edited = ix("def f(x):\n\n    y = x + 1\n    return y\n");
+    let edited = index("def f(x):\n\n    y = x + 1\n    return y\n");
     let e = edited.check_code_lines(&func(1, "f"), &[1, 2, 3], 12);
     assert_eq!(
         e.as_ref().map_err(|e| e.to_string()),
@@ -276,7 +276,7 @@ fn running_code_must_fit_the_source() {
     assert!(e.is_err_and(|e| e.is_source_mismatch()));
 
     // Its body moved into a nested function.
-    let nested = ix("def f(x):\n    def g():\n        y = x + 1\n        return y\n");
+    let nested = index("def f(x):\n    def g():\n        y = x + 1\n        return y\n");
     assert_eq!(
         nested
             .check_code_lines(&func(1, "f"), &[1, 3], 12)
@@ -318,7 +318,7 @@ fn nearest_and_quoted_render_as_sentences() {
 #[test]
 fn comprehension_code_objects_depend_on_the_version() {
     let src = "def f(a):\n    return [i for i in a]\n";
-    let ix = ix(src);
+    let ix = index(src);
     let listcomp = func(2, "<listcomp>");
     assert_eq!(
         ix.locate(&listcomp, &LineSpec::Entry, 11),
@@ -341,7 +341,7 @@ def f(a,
             TypeError):
         pass
 ";
-    let ix = ix(src);
+    let ix = index(src);
     let f = func(1, "f");
     assert_eq!(
         err(ix.locate(&f, &LineSpec::Number(2), 12)),

@@ -289,10 +289,13 @@ fn plan_line_sites(
         if i <= flow.first_resume || !lines.contains(&line) || pinned[i] || ins.op == resume {
             continue;
         }
+        // A generator resuming after `YIELD_VALUE; RESUME` continues on
+        // the yield's line without a new event; only the function's first
+        // RESUME (entry) counts as coming from "no line".
         let fires = |p: usize, backward: bool| {
             let pi = flow.instrs[p];
             pi.loc.line != Some(line)
-                || pi.op == resume
+                || p == flow.first_resume
                 || (backward && !(table.version == PyVersion::V311 && Some(ins.op) == send))
         };
         let mut plan = SitePlan::default();

@@ -23,9 +23,13 @@ pytest:
 doctor:
 	$$(scripts/venv $(MINOR) release | tail -n1) -m splice doctor
 
-# padding torture on one interpreter (make torture PY=3.13)
+# torture on one interpreter (make torture PY=3.13): padding, counting
+# probes at every line (with sys.settrace parity), call capture
 torture:
-	$$(scripts/venv $(MINOR) release | tail -n1) -m splice torture
+	py=$$(scripts/venv $(MINOR) release | tail -n1) && \
+	$$py -m splice torture --mode pad && \
+	$$py -m splice torture --mode probe --parity && \
+	$$py -m splice torture --mode capture
 
 demo:
 	@echo "The attention demo is not built yet; running the bytecode doctor on a sample instead."
@@ -33,3 +37,5 @@ demo:
 
 clean:
 	rm -rf target .venv-3.* python/splice/_native*.so
+
+-include mk/bench.mk

@@ -42,11 +42,12 @@ pub(crate) struct Code {
     /// The part of `range` whose code runs in this code object: the body of a
     /// def/class (decorators, defaults and annotations run in the parent).
     pub body: TextRange,
-    /// The def/class/module whose body holds it.
-    pub parent: Option<usize>,
     /// Python minor version from which this code object is inlined into its
     /// parent (list/set/dict comprehensions: 12, PEP 709).
     pub inlined_since: Option<u8>,
+    /// For a def/class/module: the statements nested in it (pre-order keeps
+    /// them contiguous), as indexes into `SourceIndex::stmts`.
+    pub stmt_span: std::ops::Range<usize>,
 }
 
 impl Code {
@@ -206,6 +207,8 @@ pub struct SourceIndex {
     pub(crate) own_lines: Vec<Vec<u32>>,
     /// Sorted distinct lines of all statements.
     pub(crate) all_lines: Vec<u32>,
+    /// (co_firstlineno, co_name) -> code objects.
+    pub(crate) by_name: HashMap<(u32, String), Vec<usize>>,
 }
 
 impl SourceIndex {
@@ -268,8 +271,8 @@ impl SourceIndex {
                 header_end: 0,
                 range: whole,
                 body: whole,
-                parent: None,
                 inlined_since: None,
+                stmt_span: 0..0,
             }],
             stmts: Vec::new(),
             owners: vec![0],
@@ -278,7 +281,17 @@ impl SourceIndex {
         };
         b.note_docstring(&module.body, 0);
         b.visit_body(&module.body);
-        let Builder { codes, stmts, .. } = b;
+        let Builder {
+            mut codes, stmts, ..
+        } = b;
+        codes[0].stmt_span = 0..stmts.len();
+        let mut by_name: HashMap<(u32, String), Vec<usize>> = HashMap::new();
+        for (i, c) in codes.iter().enumerate() {
+            by_name
+                .entry((c.firstlineno, c.name.clone()))
+                .or_default()
+                .push(i);
+        }
 
         let n = count as usize + 2;
         let mut starts = vec![Vec::new(); n];
@@ -369,6 +382,7 @@ impl SourceIndex {
             own_stmts,
             own_lines,
             all_lines,
+            by_name,
         })
     }
 }
@@ -511,8 +525,8 @@ impl Builder<'_> {
             header_end,
             range,
             body: TextRange::new(body_start, range.end()),
-            parent: Some(self.owner()),
             inlined_since: None,
+            stmt_span: 0..0,
         });
         self.note_docstring(body, idx);
         (idx, def_line, header_end)
@@ -535,8 +549,8 @@ impl Builder<'_> {
             header_end: line,
             range,
             body: range,
-            parent: Some(self.owner()),
             inlined_since,
+            stmt_span: 0..0,
         });
     }
 
@@ -677,9 +691,11 @@ impl<'a> Visitor<'a> for Builder<'_> {
             defines,
         });
         if let Some(idx) = defines {
+            let start = self.stmts.len();
             self.owners.push(idx);
             visitor::walk_stmt(self, stmt);
             self.owners.pop();
+            self.codes[idx].stmt_span = start..self.stmts.len();
         } else {
             visitor::walk_stmt(self, stmt);
         }

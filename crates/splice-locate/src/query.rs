@@ -45,19 +45,14 @@ impl SourceIndex {
     /// comprehensions and generator expressions have none.
     pub fn statement_lines(&self, scope: &Scope, minor: u8) -> Result<Vec<Located>, LocateError> {
         let r = self.resolve(scope, minor)?.0;
-        let mut out: Vec<(u32, usize, usize)> = Vec::new();
-        for (i, s) in self.stmts.iter().enumerate() {
-            if s.is_docstring() {
-                continue;
-            }
-            let inside = match r {
-                Resolved::File => true,
-                Resolved::Code(c) => self.is_within(s.owner, c),
-            };
-            if inside {
-                out.push((s.line, i, s.owner));
-            }
-        }
+        let span = match r {
+            Resolved::File => 0..self.stmts.len(),
+            Resolved::Code(c) => self.codes[c].stmt_span.clone(),
+        };
+        let mut out: Vec<(u32, usize, usize)> = span
+            .filter(|&i| !self.stmts[i].is_docstring())
+            .map(|i| (self.stmts[i].line, i, self.stmts[i].owner))
+            .collect();
         out.sort_by_key(|&(line, i, _)| (line, i));
         out.dedup_by_key(|&mut (line, _, owner)| (line, owner));
         Ok(out
@@ -134,12 +129,15 @@ impl SourceIndex {
             return Ok((Resolved::Code(0), vec![0]));
         }
         let found: Vec<usize> = self
-            .codes
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.name == name && c.firstlineno == firstlineno && c.exists_on(minor))
-            .map(|(i, _)| i)
-            .collect();
+            .by_name
+            .get(&(firstlineno, name.to_string()))
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|&i| self.codes[i].exists_on(minor))
+                    .collect()
+            })
+            .unwrap_or_default();
         match found.first() {
             Some(&c) => Ok((Resolved::Code(c), found)),
             None => Err(self.scope_not_found(firstlineno, name, minor)),
@@ -185,19 +183,6 @@ impl SourceIndex {
             name: name.to_string(),
             firstlineno,
             found,
-        }
-    }
-
-    /// Is code `c` the code `scope` or nested in it (through defs/classes)?
-    fn is_within(&self, mut c: usize, scope: usize) -> bool {
-        loop {
-            if c == scope {
-                return true;
-            }
-            match self.codes[c].parent {
-                Some(p) => c = p,
-                None => return false,
-            }
         }
     }
 

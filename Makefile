@@ -7,12 +7,13 @@ MINOR = $(subst 3.,,$(PY))
 
 .PHONY: test rust-test lint pytest doctor torture demo clean
 
-test: lint rust-test pytest
+test: lint pytest rust-test
 
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# after pytest: the instrumentation snapshots use the .venv-3.X it builds
 rust-test:
 	cargo test --workspace --exclude splice-py
 

@@ -68,23 +68,8 @@ _COUNT_TEMPLATE = next(
 )
 # Keyed by id(): code objects compare by value, and CPython's tests import
 # fresh copies of modules whose code objects are equal but distinct.
-class _Hits:
-    """A probe's hit counter. Only hits while a trace function is installed
-    count, so that code run under CPython's ``support.no_tracing`` (deep
-    recursion tests) compares like for like with sys.settrace."""
-
-    __slots__ = ("n",)
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __call__(self) -> None:
-        if sys.gettrace() is not None:
-            self.n += 1
-
-
 #: (id(original code), line) -> hit counter
-PROBE_COUNTERS: dict[tuple[int, int], _Hits] = {}
+PROBE_COUNTERS: dict[tuple[int, int], "_native.Counter"] = {}
 #: id(instrumented code) -> (instrumented, original); keeps both alive
 ORIGINAL_OF: dict[int, tuple[types.CodeType, types.CodeType]] = {}
 
@@ -103,7 +88,10 @@ def _rewrite_probe(code: types.CodeType) -> types.CodeType:
 
     probes = []
     for line in _probe_lines(code):
-        counter = _Hits()
+        # Native, so no Python frame is added (recursion-limit tests notice
+        # one); counts only while tracing, so that code run under CPython's
+        # support.no_tracing compares like for like with sys.settrace.
+        counter = _native.Counter(only_when_tracing=True)
         PROBE_COUNTERS[(id(code), line)] = counter
         probes.append({"at": [line], "snippet": _COUNT_TEMPLATE, "hooks": {"_splice_hit": counter}})
     if not probes:
@@ -127,29 +115,27 @@ def _rewrite_probe(code: types.CodeType) -> types.CodeType:
     return new
 
 
-CAPTURED = {"enter": 0, "exit": 0, "error": 0}
+# Native hooks that do a capture's work (a locals snapshot on exit and error)
+# without adding Python frames.
+_CAPTURE_HOOKS: dict[str, object] = {}
 
 
-def _capture_enter() -> None:
-    CAPTURED["enter"] += 1
+def _capture_hooks() -> dict[str, object]:
+    from splice import _native
 
-
-def _capture_exit(value: object) -> None:
-    CAPTURED["exit"] += 1
-    dict(sys._getframe(1).f_locals)
-
-
-def _capture_error(exc: BaseException) -> None:
-    CAPTURED["error"] += 1
-    dict(sys._getframe(1).f_locals)
+    if not _CAPTURE_HOOKS:
+        _CAPTURE_HOOKS.update(
+            enter=_native.Counter(),
+            exit=_native.Counter(snapshot_locals=True),
+            error=_native.Counter(snapshot_locals=True),
+        )
+    return _CAPTURE_HOOKS
 
 
 def _rewrite_capture(code: types.CodeType) -> types.CodeType:
     from splice import _native
 
-    return _native.instrument(
-        code, [{"at": "capture", "enter": _capture_enter, "exit": _capture_exit, "error": _capture_error}]
-    )
+    return _native.instrument(code, [{"at": "capture", **_capture_hooks()}])
 
 
 REWRITERS: dict[str, Callable[[types.CodeType], types.CodeType] | None] = {
@@ -187,7 +173,7 @@ def parity(counter: LineEventCounter) -> dict:
     keys = set(PROBE_COUNTERS) | set(counter.counts)
     for key in keys:
         code, line = code_of[key[0]], key[1]
-        probe = PROBE_COUNTERS[key].n if key in PROBE_COUNTERS else 0
+        probe = PROBE_COUNTERS[key].count if key in PROBE_COUNTERS else 0
         traced = counter.counts.get(key, 0)
         if probe == 0 and traced == 0:
             continue

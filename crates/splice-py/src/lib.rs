@@ -7,6 +7,7 @@
 use pyo3::prelude::*;
 
 mod code;
+mod hooks;
 mod instrument;
 mod locate;
 mod rewrite;
@@ -15,6 +16,7 @@ mod rewrite;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rewrite::register(m)?;
     instrument::register(m)?;
+    hooks::register(m)?;
     locate::register(m)?;
     Ok(())
 }

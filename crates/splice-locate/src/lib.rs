@@ -81,6 +81,19 @@ pub struct Located {
     pub owner_name: String,
 }
 
+/// A code object the source defines, as [`SourceIndex::code_objects`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CodeObject {
+    pub kind: CodeKind,
+    /// `co_firstlineno`.
+    pub firstlineno: u32,
+    /// `co_name`.
+    pub name: String,
+    /// First line of its text (decorators included) and last line.
+    pub first_line: u32,
+    pub last_line: u32,
+}
+
 /// Parse `source` and locate `spec` in `scope` for CPython 3.`minor`.
 ///
 /// A convenience for [`SourceIndex::new`] + [`SourceIndex::locate`]; keep the

@@ -5,7 +5,7 @@ use ruff_text_size::{Ranged, TextRange, TextSize};
 
 use crate::error::{LocateError, Nearest, Quoted};
 use crate::index::{is_code_token, merge_ranges, CodeKind, Look, SourceIndex, StmtKind};
-use crate::{LineSpec, Located, Scope};
+use crate::{CodeObject, LineSpec, Located, Scope};
 
 /// A scope resolved against the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,20 +98,18 @@ impl SourceIndex {
         Ok(())
     }
 
-    /// The kind, name and lines of every code object the source defines on
-    /// CPython 3.`minor`: (kind, co_firstlineno, co_name, first line, last line).
-    pub fn code_objects(&self, minor: u8) -> Vec<(CodeKind, u32, String, u32, u32)> {
+    /// Every code object the source defines on CPython 3.`minor`, in source
+    /// order (the module first).
+    pub fn code_objects(&self, minor: u8) -> Vec<CodeObject> {
         self.codes
             .iter()
             .filter(|c| c.exists_on(minor))
-            .map(|c| {
-                (
-                    c.kind,
-                    c.firstlineno,
-                    c.name.clone(),
-                    c.first_line,
-                    c.last_line,
-                )
+            .map(|c| CodeObject {
+                kind: c.kind,
+                firstlineno: c.firstlineno,
+                name: c.name.clone(),
+                first_line: c.first_line,
+                last_line: c.last_line,
             })
             .collect()
     }
@@ -517,17 +515,17 @@ impl SourceIndex {
             }
         }
         // Bodies of defs and classes nested in it run in their own code objects.
+        // (Code objects are numbered in source order, so those nested in `c`
+        // follow it.)
         let nested: Vec<TextRange> = if code.holds_statements() {
-            self.codes
+            self.codes[c + 1..]
                 .iter()
-                .enumerate()
-                .filter(|&(i, n)| {
-                    i != c
-                        && matches!(n.kind, CodeKind::Function | CodeKind::Class)
-                        && code.range.contains_range(n.range)
+                .take_while(|n| n.range.start() < code.range.end())
+                .filter(|n| {
+                    matches!(n.kind, CodeKind::Function | CodeKind::Class)
                         && code.body.contains_range(n.range)
                 })
-                .map(|(_, n)| n.body)
+                .map(|n| n.body)
                 .collect()
         } else {
             Vec::new()

@@ -1,7 +1,7 @@
 //! Snapshots of locate results for `tests/fixtures/fixture.py`, one readable
 //! table per question, stored in the top-level `snapshots/locate/`.
 
-use splice_locate::{CodeKind, LineSpec, LocateError, Located, Scope, SourceIndex};
+use splice_locate::{CodeKind, CodeObject, LineSpec, LocateError, Located, Scope, SourceIndex};
 
 const FIXTURE: &str = include_str!("fixtures/fixture.py");
 
@@ -36,12 +36,11 @@ fn show(result: &Result<Vec<Located>, LocateError>) -> String {
 }
 
 fn scope_of(ix: &SourceIndex, name: &str) -> Scope {
-    let found = ix
-        .code_objects(12)
-        .into_iter()
-        .find(|(_, _, n, _, _)| n == name);
-    match found {
-        Some((_, firstlineno, name, _, _)) => Scope::Function { firstlineno, name },
+    match ix.code_objects(12).into_iter().find(|c| c.name == name) {
+        Some(c) => Scope::Function {
+            firstlineno: c.firstlineno,
+            name: c.name,
+        },
         None => panic!("no code object named {name} in the fixture"),
     }
 }
@@ -68,7 +67,14 @@ fn code_objects_and_statement_lines() {
     let mut out = String::new();
     for minor in [11u8, 12] {
         out.push_str(&format!("== Python 3.{minor}\n"));
-        for (kind, firstlineno, name, first, last) in ix.code_objects(minor) {
+        for code in ix.code_objects(minor) {
+            let CodeObject {
+                kind,
+                firstlineno,
+                name,
+                first_line: first,
+                last_line: last,
+            } = code;
             let scope = Scope::Function {
                 firstlineno,
                 name: name.clone(),

@@ -46,7 +46,7 @@ impl<'py> Consts<'py> {
             || obj.is_instance_of::<PyBytes>();
         if shareable {
             for (i, c) in self.items.iter().enumerate() {
-                if c.get_type().is(&obj.get_type()) && c.eq(obj)? {
+                if c.get_type().is(obj.get_type()) && c.eq(obj)? {
                     return Ok(i as u32);
                 }
             }
@@ -118,7 +118,7 @@ fn build_probes<'py>(
         match site_of(p)? {
             Some(site) => out.push(Probe::Line {
                 site,
-                snippet: snippet_of(p, consts)?,
+                snippet: Box::new(snippet_of(p, consts)?),
             }),
             None => {
                 let mut hook = |key: &str| -> PyResult<Option<u32>> {

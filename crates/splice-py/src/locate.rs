@@ -98,6 +98,9 @@ fn minor_version(minor: i64) -> PyResult<u8> {
         .map_err(|_| PyValueError::new_err(format!("Python minor version {minor} is out of range")))
 }
 
+/// `(kind, co_firstlineno, co_name, first_line, last_line)`.
+type CodeRow = (&'static str, u32, String, u32, u32);
+
 /// The parsed and indexed text of one module or notebook cell.
 #[pyclass(frozen, module = "splice._native")]
 pub struct LocateIndex {
@@ -177,13 +180,13 @@ impl LocateIndex {
     /// `(kind, co_firstlineno, co_name, first_line, last_line)` of each code
     /// object the source defines on 3.`minor`; kind is one of "module",
     /// "function", "class", "lambda", "comprehension", "genexpr".
-    fn code_objects(&self, minor: i64) -> PyResult<Vec<(&'static str, u32, String, u32, u32)>> {
+    fn code_objects(&self, minor: i64) -> PyResult<Vec<CodeRow>> {
         Ok(self
             .index
             .code_objects(minor_version(minor)?)
             .into_iter()
-            .map(|(kind, fl, name, first, last)| {
-                let kind = match kind {
+            .map(|c| {
+                let kind = match c.kind {
                     CodeKind::Module => "module",
                     CodeKind::Function => "function",
                     CodeKind::Class => "class",
@@ -191,7 +194,7 @@ impl LocateIndex {
                     CodeKind::Comprehension => "comprehension",
                     CodeKind::GenExpr => "genexpr",
                 };
-                (kind, fl, name, first, last)
+                (kind, c.firstlineno, c.name, c.first_line, c.last_line)
             })
             .collect())
     }

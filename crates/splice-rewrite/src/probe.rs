@@ -124,7 +124,7 @@ pub struct CaptureHooks {
 /// One probe.
 #[derive(Clone, Debug)]
 pub enum Probe {
-    Line { site: Site, snippet: Snippet },
+    Line { site: Site, snippet: Box<Snippet> },
     Capture(CaptureHooks),
 }
 

@@ -23,7 +23,10 @@ fn instrumentation_snapshots() {
             );
             continue;
         }
-        let out = Command::new(&python).arg(&script).output().expect("run dumper");
+        let out = Command::new(&python)
+            .arg(&script)
+            .output()
+            .expect("run dumper");
         assert!(
             out.status.success(),
             "3.{minor}: dumper failed:\n{}",
@@ -33,7 +36,9 @@ fn instrumentation_snapshots() {
         let mut n = 0;
         for block in text.split("\nend\n") {
             let block = block.trim_start_matches("end\n").trim();
-            let Some(rest) = block.strip_prefix("case ") else { continue };
+            let Some(rest) = block.strip_prefix("case ") else {
+                continue;
+            };
             let (name, body) = rest.split_once('\n').expect("case body");
             insta::with_settings!({
                 snapshot_path => "../../../snapshots/instrument",
@@ -47,5 +52,8 @@ fn instrumentation_snapshots() {
         assert!(n >= 20, "3.{minor}: expected at least 20 cases, got {n}");
         checked.push(format!("3.{minor}"));
     }
-    eprintln!("instrument snapshots: checked CPython {}", checked.join(", "));
+    eprintln!(
+        "instrument snapshots: checked CPython {}",
+        checked.join(", ")
+    );
 }

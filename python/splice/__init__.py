@@ -1,6 +1,49 @@
-"""splice: a programmatic debugger for CPython that splices probes into bytecode."""
+"""splice: a programmatic debugger for CPython that splices probes into bytecode.
+
+The public API is a superset of NoPdb's, so ``import splice as nopdb`` keeps
+existing code working: :func:`capture_call`, :func:`capture_calls`,
+:func:`breakpoint`, :class:`NoPdb`, :func:`get_nopdb`, :class:`Breakpoint`,
+:class:`CallInfo`, :class:`CallCapture`, :class:`CallListCapture`,
+:class:`Scope`, :class:`Handle`, ``TraceFunc``.
+"""
 
 from splice.errors import LocateError, RewriteError, SourceMismatchError, SpliceError
+from splice.resolve import Scope, ScopeError, TargetError
+from splice.template import SnippetError
+from splice.breakpoint import Breakpoint, FrameView
+from splice.capture import CallCapture, CallInfo, CallListCapture
+from splice.nopdb import (
+    Handle,
+    NoPdb,
+    TraceFunc,
+    breakpoint,
+    capture_call,
+    capture_calls,
+    get_nopdb,
+)
 
-__all__ = ["LocateError", "RewriteError", "SourceMismatchError", "SpliceError"]
+__all__ = [
+    # NoPdb's public names
+    "NoPdb",
+    "breakpoint",
+    "capture_call",
+    "capture_calls",
+    "get_nopdb",
+    "Breakpoint",
+    "CallCapture",
+    "CallListCapture",
+    "CallInfo",
+    "Handle",
+    "TraceFunc",
+    "Scope",
+    # new in splice
+    "FrameView",
+    "LocateError",
+    "RewriteError",
+    "ScopeError",
+    "SnippetError",
+    "SourceMismatchError",
+    "SpliceError",
+    "TargetError",
+]
 __version__ = "0.1.0"

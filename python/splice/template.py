@@ -114,22 +114,34 @@ def _private_class(qualname: str) -> Optional[str]:
     return found
 
 
-def _declared_globals(code: CodeType) -> tuple[str, ...]:
-    """Names the code declares ``global`` (it stores or deletes them as globals)."""
-    names = []
-    for ins in dis.get_instructions(code):
-        if ins.opname in ("STORE_GLOBAL", "DELETE_GLOBAL") and ins.argval not in names:
-            names.append(ins.argval)
-    return tuple(names)
+_OP_EXTENDED_ARG = dis.opmap["EXTENDED_ARG"]
+_OP_STORE_GLOBAL = dis.opmap["STORE_GLOBAL"]
+_OP_DELETE_GLOBAL = dis.opmap["DELETE_GLOBAL"]
+_OP_DELETE_FAST = dis.opmap["DELETE_FAST"]
 
 
-def _deleted_locals(code: CodeType) -> frozenset[str]:
-    """Plain locals the code ever unbinds (``del x``, the end of ``except E as x``)."""
-    out = set()
-    for ins in dis.get_instructions(code):
-        if ins.opname == "DELETE_FAST":
-            out.add(ins.argval)
-    return frozenset(out)
+def _scan(code: CodeType) -> tuple[tuple[str, ...], frozenset[str]]:
+    """(names the code declares ``global`` -- it stores or deletes them as
+    globals --, plain locals it ever unbinds -- ``del x``, the end of
+    ``except E as x``), from one pass over ``co_code``."""
+    globals_: list[str] = []
+    deleted: set[str] = set()
+    co = code.co_code
+    ext = 0
+    for i in range(0, len(co), 2):
+        op = co[i]
+        arg = co[i + 1] | ext
+        if op == _OP_EXTENDED_ARG:
+            ext = arg << 8
+            continue
+        ext = 0
+        if op == _OP_STORE_GLOBAL or op == _OP_DELETE_GLOBAL:
+            name = code.co_names[arg]
+            if name not in globals_:
+                globals_.append(name)
+        elif op == _OP_DELETE_FAST:
+            deleted.add(code.co_varnames[arg])
+    return tuple(globals_), frozenset(deleted)
 
 
 @dataclass(frozen=True)
@@ -193,6 +205,7 @@ def _scope_cache(code: CodeType) -> ScopeInfo:
     p = code.co_posonlyargcount
     k = code.co_kwonlyargcount
     v = code.co_varnames
+    declared, deleted = _scan(code)
     i = n + k
     varargs = varkw = None
     if code.co_flags & _CO_VARARGS:
@@ -213,8 +226,8 @@ def _scope_cache(code: CodeType) -> ScopeInfo:
         varnames=tuple(v),
         cells=tuple(code.co_cellvars),
         frees=tuple(code.co_freevars),
-        declared_globals=_declared_globals(code),
-        deleted=_deleted_locals(code),
+        declared_globals=declared,
+        deleted=deleted,
         class_name=_private_class(getattr(code, "co_qualname", code.co_name)),
         future_flags=code.co_flags & _FUTURE_FLAGS,
         optimized=bool(code.co_flags & _CO_OPTIMIZED),
@@ -312,26 +325,25 @@ def check_snippet(stmts: Sequence[ast.AST], label: str, target: str) -> None:
     """Reject constructs that cannot run as if typed at a line of ``target``:
     ``return``, ``yield``, ``yield from``, ``await`` (also ``async for``,
     ``async with`` and async comprehensions)."""
-    for stmt in stmts:
-        for n in _walk_own(stmt):
-            what = None
-            if isinstance(n, ast.Return):
-                what = "`return` (it would return from {t})"
-            elif isinstance(n, (ast.Yield, ast.YieldFrom)):
-                what = "`yield` (it would turn the snippet into a generator step of {t})"
-            elif isinstance(n, ast.Await):
-                what = "`await` (it would suspend {t})"
-            elif isinstance(n, ast.AsyncFor):
-                what = "`async for` (it awaits, which would suspend {t})"
-            elif isinstance(n, ast.AsyncWith):
-                what = "`async with` (it awaits, which would suspend {t})"
-            elif isinstance(n, ast.comprehension) and n.is_async:
-                what = "an async comprehension (it awaits, which would suspend {t})"
-            if what:
-                raise SnippetError(
-                    f"{label}: a snippet cannot contain " + what.format(t=target)
-                    + "; splice runs snippets inline in the function's own frame"
-                )
+    for n in _walk_own(ast.Module(body=list(stmts), type_ignores=[])):
+        what = None
+        if isinstance(n, ast.Return):
+            what = "`return` (it would return from {t})"
+        elif isinstance(n, (ast.Yield, ast.YieldFrom)):
+            what = "`yield` (it would turn the snippet into a generator step of {t})"
+        elif isinstance(n, ast.Await):
+            what = "`await` (it would suspend {t})"
+        elif isinstance(n, ast.AsyncFor):
+            what = "`async for` (it awaits, which would suspend {t})"
+        elif isinstance(n, ast.AsyncWith):
+            what = "`async with` (it awaits, which would suspend {t})"
+        elif isinstance(n, ast.comprehension) and n.is_async:
+            what = "an async comprehension (it awaits, which would suspend {t})"
+        if what:
+            raise SnippetError(
+                f"{label}: a snippet cannot contain " + what.format(t=target)
+                + "; splice runs snippets inline in the function's own frame"
+            )
 
 
 def rename_variables(

@@ -1,0 +1,411 @@
+"""The :class:`NoPdb` class, :func:`get_nopdb` and the module-level functions.
+
+As in NoPdb, every breakpoint and capture belongs to a :class:`NoPdb`
+instance, and fires only while that instance is running. Only one instance is
+running per thread: starting a second one in the same thread pauses the first
+(its probes are removed) until the second stops. ``capture_call``,
+``capture_calls`` and ``breakpoint`` at module level use :func:`get_nopdb`:
+the instance running in the current thread, else the thread's default one.
+
+Differences from NoPdb: probes are spliced into the targets' bytecode, so they
+fire in every thread (not only in the thread that started the instance), and
+nothing is traced: :func:`sys.settrace` is never called (except by a debugger
+you ask for with :meth:`Breakpoint.debug`). ``add_callback``/``remove_callback``
+(NoPdb's raw trace-function API) do not exist in splice and raise
+:class:`NotImplementedError`.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from os import PathLike
+from types import CodeType, FrameType, ModuleType
+from typing import Any, Callable, Iterable, Optional, Union
+
+from splice.breakpoint import Breakpoint
+from splice.capture import CallCapture, CallListCapture
+from splice.patcher import PATCHER, Managed, sync
+from splice.resolve import Scope
+
+__all__ = [
+    "Handle",
+    "NoPdb",
+    "TraceFunc",
+    "breakpoint",
+    "capture_call",
+    "capture_calls",
+    "get_nopdb",
+]
+
+#: NoPdb's type of a trace function (kept for compatibility).
+TraceFunc = Callable[[FrameType, str, Any], Any]
+
+_local = threading.local()
+
+
+class Handle:
+    """NoPdb's callback handle (kept for compatibility; see :meth:`NoPdb.add_callback`)."""
+
+
+def _thread_stack() -> list["NoPdb"]:
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+class NoPdb:
+    """The main NoPdb class.
+
+    Multiple instances can be created, but only one can be active in a given
+    thread at a given time (starting one pauses the one that was active). It
+    can be used as a context manager.
+    """
+
+    def __init__(self) -> None:
+        self._started = False
+        self._stack: Optional[list[NoPdb]] = None
+        self._items: dict[int, Managed] = {}
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` was called (and :meth:`stop` not yet)."""
+        return self._started
+
+    def _is_running(self) -> bool:
+        stack = self._stack
+        return self._started and bool(stack) and stack[-1] is self  # type: ignore[index]
+
+    def _register(self, item: Managed) -> None:
+        self._items[id(item)] = item
+
+    def _unregister(self, item: Managed) -> None:
+        self._items.pop(id(item), None)
+
+    def start(self) -> None:
+        """Start this instance: install the probes of its enabled breakpoints
+        and captures (pausing the instance that was active in this thread).
+
+        Called automatically when the object is used as a context manager.
+        """
+        with PATCHER.lock:
+            if self._started:
+                raise RuntimeError("nopdb has already been started")
+            stack = _thread_stack()
+            prev = stack[-1] if stack else None
+            stack.append(self)
+            self._stack = stack
+            self._started = True
+            items = (list(prev._items.values()) if prev is not None else []) + list(self._items.values())
+            try:
+                sync(items)
+            except BaseException:
+                stack.pop()
+                self._started = False
+                self._stack = None
+                raise
+
+    def stop(self) -> None:
+        """Stop this instance: remove its probes (resuming the instance it paused).
+
+        Called automatically when the object is used as a context manager.
+        """
+        with PATCHER.lock:
+            if not self._started:
+                raise RuntimeError("nopdb has not been started")
+            stack = self._stack or []
+            was_top = bool(stack) and stack[-1] is self
+            if self in stack:
+                stack.remove(self)
+            self._started = False
+            self._stack = None
+            sync(list(self._items.values()))
+            if was_top and stack:
+                try:
+                    sync(list(stack[-1]._items.values()))
+                except Exception as e:
+                    warnings.warn(
+                        f"splice: could not resume the probes of the previous NoPdb instance: {e}",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+
+    def _ensure_started(self) -> None:
+        if self._started and not self._is_running():
+            raise RuntimeError(
+                "nopdb has been started, but a different NoPdb instance was started "
+                "in the meantime"
+            )
+        if not self._started:
+            self.start()
+
+    def __enter__(self) -> "NoPdb":
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        self.stop()
+
+    def add_callback(self, scope: Scope, callback: TraceFunc, events: Iterable[str]) -> Handle:
+        """Not supported: NoPdb's raw trace-function callbacks need
+        :func:`sys.settrace`, which splice never installs. Use
+        :meth:`breakpoint` with :meth:`Breakpoint.callback`, or :meth:`capture_calls`."""
+        raise NotImplementedError(
+            "splice does not trace, so NoPdb.add_callback() (a raw sys.settrace callback) is not "
+            "available; use breakpoint(...).callback(fn) or capture_calls(...) instead"
+        )
+
+    def remove_callback(self, handle: Handle) -> None:
+        """Not supported (see :meth:`add_callback`)."""
+        raise NotImplementedError("splice does not support NoPdb.add_callback()/remove_callback()")
+
+    def capture_call(
+        self,
+        function: Optional[Union[Callable, str]] = None,
+        *,
+        module: Optional[ModuleType] = None,
+        file: Optional[Union[str, PathLike]] = None,
+        unwrap: bool = True,
+        transform: Optional[Callable[[Any], Any]] = None,
+        keep_locals: Optional[Iterable[str]] = None,
+    ) -> CallCapture:
+        """Capture a function call.
+
+        The returned object can be used as a context manager, which will cause the
+        capturing to stop at the end of the block.
+
+        If multiple calls occur, the returned object will be updated as each call
+        returns. At the end, the returned object will contain information about the
+        call that was the last to return.
+
+        Args:
+            function (~typing.Callable or str, optional): A Python callable or the name
+                of a Python function. If an instance method is passed, only calls
+                invoked on that particular instance will be captured.
+            module (~types.ModuleType, optional): A Python module. If given, only calls
+                to functions defined in this module will be captured.
+            file (str or ~os.PathLike, optional): A path to a Python source file. If
+                given, only calls to functions defined in this file will be captured.
+                If a string is passed, it will be used as a glob-style pattern for
+                :meth:`pathlib.PurePath.match`. If a path-like object is passed, it
+                will be resolved to a canonical path and checked for an exact match.
+            unwrap (bool, optional): Whether or not to unwrap `function` when it is a
+                wrapper (e.g. produced by a decorator). Only works when `function` is
+                given as a callable. Defaults to `True`.
+            transform (~typing.Callable, optional): New in splice: applied to every
+                kept argument, local and return value (e.g. to move tensors to the CPU).
+            keep_locals (~typing.Iterable[str], optional): New in splice: keep only
+                these local variables.
+
+        Returns:
+            CallCapture:
+                An instance of :class:`CallInfo` which also works as a context
+                manager.
+        """
+        return CallCapture(
+            self,
+            Scope(function, module, file, unwrap=unwrap),
+            transform=transform,
+            keep_locals=keep_locals,
+        )
+
+    def capture_calls(
+        self,
+        function: Optional[Union[Callable, str]] = None,
+        *,
+        module: Optional[ModuleType] = None,
+        file: Optional[Union[str, PathLike]] = None,
+        unwrap: bool = True,
+        transform: Optional[Callable[[Any], Any]] = None,
+        keep_locals: Optional[Iterable[str]] = None,
+        max_calls: Optional[int] = None,
+    ) -> CallListCapture:
+        """Capture function calls.
+
+        The return value is an initially empty list, which is updated with a new item
+        as each call returns. At the end, the list will contain a :class:`CallInfo`
+        object for each call, following the order in which the calls returned.
+
+        The return value can also be used as a context manager, which will cause the
+        capturing to stop at the end of the block.
+
+        With no ``function``, ``module`` or ``file``, every live pure-Python
+        function (outside splice) is instrumented: this takes time proportional
+        to the number of functions in the process (seconds in a large program),
+        and functions created later are not captured.
+
+        Args:
+            function (~typing.Callable or str, optional): A Python callable or the name
+                of a Python function. If an instance method is passed, only calls
+                invoked on that particular instance will be captured.
+            module (~types.ModuleType, optional): A Python module. If given, only calls
+                to functions defined in this module will be captured.
+            file (str or ~os.PathLike, optional): A path to a Python source file. If
+                given, only calls to functions defined in this file will be captured.
+                If a string is passed, it will be used as a glob-style pattern for
+                :meth:`pathlib.PurePath.match`. If a path-like object is passed, it
+                will be resolved to a canonical path and checked for an exact match.
+            unwrap (bool, optional): Whether or not to unwrap `function` when it is a
+                wrapper (e.g. produced by a decorator). Only works when `function` is
+                given as a callable. Defaults to `True`.
+            transform (~typing.Callable, optional): New in splice: applied to every
+                kept argument, local and return value.
+            keep_locals (~typing.Iterable[str], optional): New in splice: keep only
+                these local variables.
+            max_calls (int, optional): New in splice: record at most this many
+                calls (the first ones), then stop recording.
+
+        Returns:
+            CallListCapture:
+                A list of :class:`CallInfo` objects which also works as a
+                context manager.
+        """
+        return CallListCapture(
+            self,
+            Scope(function, module, file, unwrap=unwrap),
+            transform=transform,
+            keep_locals=keep_locals,
+            max_calls=max_calls,
+        )
+
+    def breakpoint(
+        self,
+        function: Optional[Union[Callable, str]] = None,
+        *,
+        module: Optional[ModuleType] = None,
+        file: Optional[Union[str, PathLike]] = None,
+        line: Optional[Union[int, str]] = None,
+        cond: Optional[Union[str, bytes, CodeType]] = None,
+        unwrap: bool = True,
+    ) -> Breakpoint:
+        """Set a breakpoint.
+
+        The returned :class:`Breakpoint` object works as a context manager that removes
+        the breakpoint at the end of the block.
+
+        The breakpoint itself does not stop execution when hit, but can trigger
+        user-defined actions; see :meth:`Breakpoint.eval`, :meth:`Breakpoint.exec`,
+        :meth:`Breakpoint.debug`, :meth:`Breakpoint.callback`.
+
+        At least a function, a module or a file must be specified. If no function is
+        given, a line is also required.
+
+        Example::
+
+           # Stop at the line in f that says "return y"
+           with splice.breakpoint(function=f, line="return y") as bp:
+               x = bp.eval("x")             # Schedule an expression
+               type_y = bp.eval("type(y)")  # Another one
+               bp.exec("print(y)")          # Schedule a print statement
+
+               # Now run some code that calls f
+               # ...
+
+           print(x, type_y)  # Retrieve the recorded values
+
+        Args:
+            function (~typing.Callable or str, optional): A Python callable or the name
+                of a Python function. If an instance method is passed, only calls
+                invoked on that particular instance will trigger the breakpoint.
+            module (~types.ModuleType, optional): A Python module.
+            file (str or ~os.PathLike, optional): A path to a Python source file.
+                If a string is passed, it will be used as a glob-style pattern for
+                :meth:`pathlib.PurePath.match`. If a path-like object is passed, it
+                will be resolved to a canonical path and checked for an exact match.
+            line (int or str, optional): The line at which to break. Either of the
+                following:
+
+                * The line number, counted from the beginning of the file.
+                * The source code of the line. The code needs to match exactly, except
+                  for leading and trailing whitespace.
+                * `None`; in this case, a `function` must be passed, and the breakpoint
+                  will be triggered every time the function is called.
+
+                A line that has no statement (blank, comment, the inside of a
+                multi-line statement) or text that matches no statement is an
+                error (:class:`~splice.LocateError`), where NoPdb would silently
+                never fire.
+            cond (str, bytes or ~types.CodeType, optional): A condition to evaluate. If
+                given, the breakpoint will only be triggered when the condition
+                evaluates to true.
+            unwrap (bool, optional): Whether or not to unwrap `function` when it is a
+                wrapper (e.g. produced by a decorator). Only works when `function` is
+                given as a callable. Defaults to `True`.
+
+        Returns:
+            Breakpoint:
+                The breakpoint object, which also works as a context manager.
+        """
+        return Breakpoint(
+            self,
+            Scope(function, module, file, unwrap=unwrap),
+            line=line,
+            cond=cond,
+        )
+
+
+def get_nopdb() -> NoPdb:
+    """Return an instance of :class:`NoPdb`.
+
+    If a :class:`NoPdb` instance is currently active in the current thread, that
+    instance is returned. Otherwise, the default instance for the current thread is
+    returned.
+    """
+    stack = _thread_stack()
+    if stack:
+        return stack[-1]
+    nopdb = getattr(_local, "default_nopdb", None)
+    if nopdb is None:
+        nopdb = _local.default_nopdb = NoPdb()
+    return nopdb
+
+
+def capture_call(
+    function: Optional[Union[Callable, str]] = None,
+    *,
+    module: Optional[ModuleType] = None,
+    file: Optional[Union[str, PathLike]] = None,
+    unwrap: bool = True,
+    transform: Optional[Callable[[Any], Any]] = None,
+    keep_locals: Optional[Iterable[str]] = None,
+) -> CallCapture:
+    return get_nopdb().capture_call(
+        function, module=module, file=file, unwrap=unwrap,
+        transform=transform, keep_locals=keep_locals,
+    )
+
+
+def capture_calls(
+    function: Optional[Union[Callable, str]] = None,
+    *,
+    module: Optional[ModuleType] = None,
+    file: Optional[Union[str, PathLike]] = None,
+    unwrap: bool = True,
+    transform: Optional[Callable[[Any], Any]] = None,
+    keep_locals: Optional[Iterable[str]] = None,
+    max_calls: Optional[int] = None,
+) -> CallListCapture:
+    return get_nopdb().capture_calls(
+        function, module=module, file=file, unwrap=unwrap,
+        transform=transform, keep_locals=keep_locals, max_calls=max_calls,
+    )
+
+
+def breakpoint(
+    function: Optional[Union[Callable, str]] = None,
+    *,
+    module: Optional[ModuleType] = None,
+    file: Optional[Union[str, PathLike]] = None,
+    line: Optional[Union[int, str]] = None,
+    cond: Optional[Union[str, bytes, CodeType]] = None,
+    unwrap: bool = True,
+) -> Breakpoint:
+    return get_nopdb().breakpoint(
+        function, module=module, file=file, line=line, cond=cond, unwrap=unwrap
+    )
+
+
+capture_call.__doc__ = NoPdb.capture_call.__doc__
+capture_calls.__doc__ = NoPdb.capture_calls.__doc__
+breakpoint.__doc__ = NoPdb.breakpoint.__doc__

@@ -1,0 +1,438 @@
+"""Resolve a NoPdb-style target into the code objects splice instruments.
+
+A *scope* is what the user passes to ``capture_call``/``capture_calls``/
+``breakpoint``: a ``function`` (a function, a bound method, a callable
+instance, a ``classmethod``/``staticmethod``/``property``, or a name string),
+optionally narrowed by ``module=`` and ``file=``, with ``unwrap=`` following
+``functools.wraps`` chains. :func:`resolve` turns it into :class:`Target`
+objects, each one code object (a :class:`Site`) plus an optional instance
+filter (for bound methods and callable instances).
+
+A :class:`Site` also says which live function objects own the code object
+(their ``__code__`` is it) and, for a code object nested in another one (a
+closure, a lambda, a comprehension, a method of a class defined in a
+function), the parent :class:`Site` whose ``co_consts`` holds it. The patcher
+replaces the parent's constant too, so that closures created after a probe is
+enabled run the instrumented code as well.
+
+Matching follows NoPdb (``nopdb.scope.Scope.match_frame``): all given
+conditions must hold; a name matches ``co_name``; ``module=`` matches
+``co_filename == module.__file__``; ``file=`` is a glob for
+:meth:`pathlib.PurePath.match` when it is a ``str``, an exact resolved path
+when it is ``os.PathLike``, and an exact string when the code's file name looks
+like ``<...>`` (notebook cells, ``exec``). Unlike NoPdb, which silently never
+fires, a scope that matches no function raises :class:`ScopeError`, and a
+builtin or C function raises :class:`TargetError` at once.
+
+Name, module and file scopes are resolved against the functions alive when
+the probe is created (found through :func:`gc.get_objects`), plus every code
+object nested in them. Functions defined later are not covered (a difference
+from NoPdb's tracing, which matches frames as they run).
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import inspect
+import pathlib
+import types
+from dataclasses import dataclass, field
+from os import PathLike
+from types import CodeType, FrameType, FunctionType, MethodType, ModuleType
+from typing import Any, Callable, Iterator, Optional, Union
+
+from splice.errors import SpliceError
+
+__all__ = [
+    "Scope",
+    "ScopeError",
+    "Site",
+    "Target",
+    "TargetError",
+    "code_of",
+    "resolve",
+    "owners_of",
+]
+
+_CO_OPTIMIZED = 0x01
+_SPLICE_ROOT = str(pathlib.Path(__file__).resolve().parent)
+
+#: Used by the patcher to map a patched code object back to the original
+#: (set by splice.patcher at import; identity by default).
+original_code: Callable[[CodeType], CodeType] = lambda code: code
+
+
+class TargetError(SpliceError, TypeError):
+    """The object given as ``function`` cannot be instrumented (a builtin, a C
+    extension function, a class, something that is not callable)."""
+
+
+class ScopeError(SpliceError, LookupError):
+    """The scope (function name, ``module=``, ``file=``) matches no live function."""
+
+
+_BUILTIN_TYPES = (
+    types.BuiltinFunctionType,
+    types.BuiltinMethodType,
+    types.WrapperDescriptorType,
+    types.MethodWrapperType,
+    types.MethodDescriptorType,
+    types.ClassMethodDescriptorType,
+)
+
+
+def _not_python(obj: Any, what: Optional[str] = None) -> TargetError:
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
+    if isinstance(obj, _BUILTIN_TYPES):
+        kind = "a builtin (implemented in C)"
+    elif isinstance(obj, type):
+        kind = "a class; pass one of its methods (e.g. its __init__ or __call__)"
+    elif hasattr(obj, "__code__"):
+        kind = f"a {type(obj).__name__}, not a pure-Python function (it has no CPython bytecode)"
+    else:
+        kind = f"a {type(obj).__name__} object, not a pure-Python function"
+    return TargetError(
+        f"splice can only instrument pure-Python functions; {name} is {kind}"
+        + (f" ({what})" if what else "")
+    )
+
+
+def _unwrap(fn: Any, unwrap: bool) -> Any:
+    if unwrap:
+        try:
+            fn = inspect.unwrap(fn)
+        except ValueError as e:  # a cycle in __wrapped__
+            raise TargetError(f"cannot unwrap {fn!r}: {e}") from None
+    return fn
+
+
+def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
+    """The pure-Python function behind the callable ``fn`` and the instance
+    calls must be made on to count (``None`` for any instance).
+
+    Handles functions, bound methods (that instance only), ``classmethod``/
+    ``staticmethod`` objects, ``property`` (its getter), callable instances
+    (their class's ``__call__``, that instance only) and, with ``unwrap``,
+    ``functools.wraps`` chains. Raises :class:`TargetError` for anything else.
+    """
+    instance = None
+    orig = fn
+    if isinstance(fn, (classmethod, staticmethod)):
+        fn = fn.__func__
+    elif isinstance(fn, property):
+        if fn.fget is None:
+            raise TargetError(f"the property {orig!r} has no getter to instrument")
+        fn = fn.fget
+    if isinstance(fn, MethodType):
+        instance = fn.__self__
+        fn = fn.__func__
+        if isinstance(fn, (classmethod, staticmethod)):
+            fn = fn.__func__
+        fn = _unwrap(fn, unwrap)
+    elif isinstance(fn, FunctionType):
+        fn = _unwrap(fn, unwrap)
+    elif isinstance(fn, _BUILTIN_TYPES) or isinstance(fn, type) or not callable(fn):
+        raise _not_python(fn)
+    else:
+        call = getattr(type(fn), "__call__", None)
+        inner = _unwrap(call, unwrap) if call is not None else None
+        if not isinstance(inner, FunctionType):
+            raise _not_python(
+                fn,
+                "its class's __call__ is not a Python function"
+                + ("; for a functools.partial, pass its .func" if isinstance(fn, functools.partial) else ""),
+            )
+        instance = fn
+        fn = inner
+    if not isinstance(fn, FunctionType):
+        raise _not_python(fn, f"reached from {orig!r}" if fn is not orig else None)
+    return fn, instance
+
+
+def owners_of(code: CodeType) -> list[FunctionType]:
+    """Live functions whose ``__code__`` is ``code``."""
+    return [
+        r for r in gc.get_referrers(code)
+        if type(r) is FunctionType and r.__code__ is code
+    ]
+
+
+@dataclass(eq=False)
+class Site:
+    """A code object to instrument, the live functions that own it, and the
+    site of the code object whose ``co_consts`` holds it (if that must be
+    patched too, so closures created later run the instrumented code)."""
+
+    code: CodeType
+    functions: list[FunctionType] = field(default_factory=list)
+    parent: Optional["Site"] = None
+
+    @property
+    def qualname(self) -> str:
+        """``co_qualname`` of the code object."""
+        return getattr(self.code, "co_qualname", self.code.co_name)
+
+    def __repr__(self) -> str:
+        return (
+            f"Site({self.qualname} at {self.code.co_filename}:{self.code.co_firstlineno}, "
+            f"{len(self.functions)} function(s)"
+            + (f", parent {self.parent.qualname}" if self.parent else "")
+            + ")"
+        )
+
+
+@dataclass(eq=False)
+class Target:
+    """One code object a probe goes into, and the instance filter (calls count
+    only when the first argument is ``instance``; ``None``: every call)."""
+
+    site: Site
+    instance: Any = None
+
+    @property
+    def code(self) -> CodeType:
+        """The (original, unpatched) code object."""
+        return self.site.code
+
+
+class _Index:
+    """All live functions and every code object nested in their code, with
+    parent links. Built from one pass over :func:`gc.get_objects`."""
+
+    def __init__(self) -> None:
+        self.owners: dict[int, list[FunctionType]] = {}
+        self.codes: dict[int, CodeType] = {}
+        self.parent: dict[int, CodeType] = {}
+        roots: list[CodeType] = []
+        for o in gc.get_objects():
+            if type(o) is FunctionType:
+                c = original_code(o.__code__)
+                lst = self.owners.get(id(c))
+                if lst is None:
+                    self.owners[id(c)] = [o]
+                    roots.append(c)
+                else:
+                    lst.append(o)
+        codes = self.codes
+        for root in roots:
+            if id(root) in codes:
+                continue
+            codes[id(root)] = root
+            stack = [root]
+            while stack:
+                c = stack.pop()
+                for k in c.co_consts:
+                    if type(k) is CodeType:
+                        self.parent.setdefault(id(k), c)
+                        if id(k) not in codes:
+                            codes[id(k)] = k
+                            stack.append(k)
+
+    def site(self, code: CodeType, _memo: Optional[dict[int, Site]] = None) -> Site:
+        memo = {} if _memo is None else _memo
+        s = memo.get(id(code))
+        if s is not None:
+            return s
+        parent_code = self.parent.get(id(code))
+        parent = None
+        if parent_code is not None:
+            parent = self.site(parent_code, memo)
+        s = Site(code, list(self.owners.get(id(code), [])), parent)
+        memo[id(code)] = s
+        return s
+
+    def all_codes(self) -> Iterator[CodeType]:
+        return iter(self.codes.values())
+
+
+def _site_for_function(fn: FunctionType) -> Site:
+    """The site of ``fn``'s code: its owners and, for a nested code object, the
+    chain of parents (found with a full index; only nested functions pay)."""
+    code = original_code(fn.__code__)
+    qual = getattr(code, "co_qualname", code.co_name)
+    if "<locals>" not in qual:
+        owners = owners_of(code) if fn.__code__ is code else []
+        if fn not in owners:
+            owners.append(fn)
+        return Site(code, owners)
+    index = _Index()
+    site = index.site(code)
+    if fn not in site.functions:
+        site.functions.append(fn)
+    return site
+
+
+# ---------------------------------------------------------------------------
+
+
+def _describe_fn(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+class Scope:
+    """Where a probe applies (NoPdb's ``Scope``): a function (callable or name),
+    a module, a file, with ``unwrap`` following ``__wrapped__`` chains.
+
+    Args:
+        function: A Python callable or the name of a Python function. A bound
+            method or a callable instance restricts matching to that instance.
+        module: Only functions defined in this module (``co_filename ==
+            module.__file__``).
+        file: Only functions defined in this file: a ``str`` is a glob pattern
+            for :meth:`pathlib.PurePath.match`; an ``os.PathLike`` is resolved
+            and compared exactly; names like ``<ipython-input-3>`` are compared
+            exactly.
+        unwrap: Follow ``__wrapped__`` (``functools.wraps``) when ``function``
+            is a callable.
+    """
+
+    def __init__(
+        self,
+        function: Optional[Union[Callable, str]] = None,
+        module: Optional[ModuleType] = None,
+        file: Optional[Union[str, PathLike]] = None,
+        unwrap: bool = True,
+    ):
+        self.function = function
+        self.module = module
+        self.unwrap = unwrap
+        self._fn_name: Optional[str] = None
+        self._fn: Optional[FunctionType] = None
+        self._fn_code: Optional[CodeType] = None
+        self._fn_self: Any = None
+        if isinstance(function, str):
+            self._fn_name = function
+        elif function is not None:
+            self._fn, self._fn_self = code_of(function, unwrap=unwrap)
+            self._fn_code = original_code(self._fn.__code__)
+        if module is not None and not isinstance(module, ModuleType):
+            raise TypeError(f"module= must be a module object, not {type(module).__name__}")
+        self.file: Optional[Union[str, pathlib.Path]]
+        if isinstance(file, PathLike):
+            self.file = pathlib.Path(file).resolve()
+        elif file is None or isinstance(file, str):
+            self.file = file
+        else:
+            raise TypeError(f"file= must be a str or a path, not {type(file).__name__}")
+        self._resolved: dict[str, bool] = {}
+
+    def __repr__(self) -> str:
+        parts = []
+        if self.function is not None:
+            parts.append(f"function={_describe_fn(self.function)!s}")
+        if self.module is not None:
+            parts.append(f"module={self.module.__name__}")
+        if self.file is not None:
+            parts.append(f"file={str(self.file)!r}")
+        return f"Scope({', '.join(parts)})"
+
+    # -- matching ---------------------------------------------------------
+
+    def _file_matches(self, filename: str) -> bool:
+        if self.file is None:
+            return True
+        if filename.endswith(">"):
+            return filename == str(self.file)
+        hit = self._resolved.get(filename)
+        if hit is None:
+            try:
+                p = pathlib.Path(filename).resolve()
+            except (OSError, RuntimeError, ValueError):
+                p = pathlib.Path(filename)
+            if isinstance(self.file, pathlib.Path):
+                hit = p == self.file
+            else:
+                hit = p.match(self.file)
+            self._resolved[filename] = hit
+        return hit
+
+    def match_code(self, code: CodeType) -> bool:
+        """Does ``code`` fall in this scope (ignoring the instance filter)?"""
+        if self._fn_code is not None and code is not self._fn_code:
+            return False
+        if self._fn_name is not None and code.co_name != self._fn_name:
+            return False
+        if self.module is not None and code.co_filename != getattr(self.module, "__file__", None):
+            return False
+        return self._file_matches(code.co_filename)
+
+    def match_frame(self, frame: FrameType) -> bool:
+        """NoPdb's frame test: is ``frame`` running code in this scope?"""
+        if not self.match_code(original_code(frame.f_code)):
+            return False
+        if self._fn_self is not None:
+            code = frame.f_code
+            if code.co_argcount == 0:
+                return False
+            first = code.co_varnames[0]
+            return frame.f_locals.get(first) is self._fn_self
+        return True
+
+    @property
+    def is_empty(self) -> bool:
+        """No function, module or file: every function."""
+        return self.function is None and self.module is None and self.file is None
+
+    @property
+    def instance(self) -> Any:
+        """The instance filter of a bound-method or callable-instance target."""
+        return self._fn_self
+
+
+def _is_own(code: CodeType) -> bool:
+    return code.co_filename.startswith(_SPLICE_ROOT)
+
+
+def resolve(scope: Scope) -> list[Target]:
+    """The code objects ``scope`` covers, as :class:`Target` objects (original
+    code objects, even while patched). Raises :class:`ScopeError` if none.
+
+    Only function bodies are returned (module and class bodies run once), and
+    never splice's own code.
+    """
+    if scope._fn is not None:
+        code = scope._fn_code
+        assert code is not None
+        if not scope.match_code(code):
+            where = []
+            if scope.module is not None:
+                where.append(f"module {scope.module.__name__} ({scope.module.__file__})")
+            if scope.file is not None:
+                where.append(f"file {str(scope.file)!r}")
+            raise ScopeError(
+                f"{_describe_fn(scope.function)} is defined in {code.co_filename}, not in "
+                + " / ".join(where)
+            )
+        return [Target(_site_for_function(scope._fn), scope._fn_self)]
+
+    index = _Index()
+    memo: dict[int, Site] = {}
+    out: list[Target] = []
+    for code in index.all_codes():
+        if not code.co_flags & _CO_OPTIMIZED or _is_own(code):
+            continue
+        if scope.match_code(code):
+            out.append(Target(index.site(code, memo)))
+    if not out:
+        raise ScopeError(_nothing_message(scope))
+    out.sort(key=lambda t: (t.code.co_filename, t.code.co_firstlineno, t.code.co_name))
+    return out
+
+
+def _nothing_message(scope: Scope) -> str:
+    parts = []
+    if scope._fn_name is not None:
+        parts.append(f"named {scope._fn_name!r}")
+    if scope.module is not None:
+        parts.append(f"in module {scope.module.__name__} ({getattr(scope.module, '__file__', None)})")
+    if scope.file is not None:
+        parts.append(f"in a file matching {str(scope.file)!r}")
+    what = " ".join(parts) or "at all"
+    hint = ""
+    if scope._fn_name is not None and "." in scope._fn_name:
+        hint = "; a name is matched against a function's own name (co_name), e.g. 'forward', not 'Attention.forward'"
+    return (
+        f"no live pure-Python function {what}; splice looks for functions that exist when "
+        f"the probe is created (define or import them first){hint}"
+    )

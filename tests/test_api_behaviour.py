@@ -1,0 +1,621 @@
+"""Behaviour of breakpoints and captures beyond NoPdb's own examples: scopes,
+instance filters, exceptions, generators, recursion, threads, variables=,
+callbacks, the debugger, code-object snippets, hit counts, bounding what a
+capture keeps, and lifecycle while code is running.
+
+Needs ``splice._native.instrument`` (fails without it).
+"""
+
+import asyncio
+import functools
+import io
+import pdb
+import sys
+import threading
+import traceback
+
+import pytest
+
+import splice
+from splice import SnippetError
+from splice.patcher import PATCHER
+from test_api_support import instrumented  # noqa: F401  (fixture)
+
+MINOR = sys.version_info[1]
+
+
+@pytest.fixture(autouse=True)
+def clean(instrumented):
+    yield
+    assert PATCHER._nodes == {}, "a probe leaked"
+    assert not splice.get_nopdb().started
+    assert sys.gettrace() is None
+
+
+# --- targets -------------------------------------------------------------------
+
+
+def f(x, y):
+    z = x + y
+    return 2 * z
+
+
+def g(x):
+    return f(x, x)
+
+
+class Model:
+    def __init__(self, w):
+        self.w = w
+        self.__secret = w * 10
+
+    def forward(self, x):
+        out = x * self.w
+        out = out + self.__secret
+        return out
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    @classmethod
+    def make(cls, w):
+        obj = cls(w)
+        return obj
+
+    @staticmethod
+    def helper(q):
+        r = q + 1
+        return r
+
+    @property
+    def double(self):
+        d = self.w * 2
+        return d
+
+
+class Child(Model):
+    def forward(self, x):
+        base = super().forward(x)
+        return base + 1
+
+
+def deco(fn):
+    @functools.wraps(fn)
+    def wrapper(*a, **k):
+        return fn(*a, **k)
+
+    return wrapper
+
+
+@deco
+def decorated(a, *rest, key=None, **opts):
+    total = a + sum(rest)
+    return total
+
+
+def raises(n):
+    data = [n]
+    try:
+        try:
+            data.append("inner")
+            if n > 0:
+                raise ValueError(f"bad {n}")
+        except KeyError:
+            pass
+        finally:
+            data.append("finally")
+    except TypeError:
+        pass
+    return data
+
+
+def gen(n):
+    acc = 0
+    for i in range(n):
+        acc += i
+        yield i
+    return acc
+
+
+async def coro(n):
+    await asyncio.sleep(0)
+    res = n * 2
+    return res
+
+
+def fact(n):
+    if n <= 1:
+        return 1
+    r = n * fact(n - 1)
+    return r
+
+
+def counter():
+    count = 0
+
+    def bump(step):
+        nonlocal count
+        count += step
+        return count
+
+    return bump
+
+
+def loop(n):
+    acc = 0
+    for x in range(n):
+        acc += x
+    return acc
+
+
+def line_of(fn, text):
+    import inspect
+
+    lines, start = inspect.getsourcelines(fn)
+    for i, l in enumerate(lines):
+        if l.strip() == text:
+            return start + i
+    raise LookupError(text)
+
+
+# --- scopes ------------------------------------------------------------------------
+
+
+def test_bound_method_only_that_instance():
+    a, b = Model(1), Model(2)
+    with splice.capture_calls(a.forward) as calls, splice.breakpoint(a.forward, line="return out") as bp:
+        outs = bp.eval("out")
+        a.forward(1)
+        b.forward(1)
+        a(2)
+        b(2)
+    assert [c.args["x"] for c in calls] == [1, 2]
+    assert outs == [11, 12]
+
+
+def test_unbound_method_fires_for_all_instances():
+    a, b = Model(1), Model(2)
+    with splice.capture_calls(Model.forward) as calls:
+        a.forward(1)
+        b.forward(1)
+    assert [c.args["self"] for c in calls] == [a, b]
+
+
+def test_callable_instance():
+    a, b = Model(1), Model(2)
+    with splice.capture_calls(a) as calls:
+        a(5)
+        b(5)
+    assert [c.name for c in calls] == ["__call__"]
+    assert calls[0].return_value == 15
+
+
+def test_classmethod_staticmethod_property():
+    with splice.capture_call(Model.make) as c1, splice.capture_call(Model.helper) as c2, \
+            splice.capture_call(Model.__dict__["double"]) as c3:
+        Model.make(3).double
+        Model.helper(4)
+    assert c1.return_value.w == 3 and c1.args["cls"] is Model
+    assert c2.locals == {"q": 4, "r": 5}
+    assert c3.locals["d"] == 6
+
+
+def test_unwrap_and_var_args_kwargs():
+    with splice.capture_call(decorated) as call:
+        decorated(1, 2, 3, key="k", extra=4)
+    assert call.name == "decorated"
+    assert list(call.args.items()) == [("a", 1), ("key", "k"), ("rest", (2, 3)), ("opts", {"extra": 4})]
+    assert call.return_value == 6
+
+
+def test_name_scope_with_breakpoint_at_entry():
+    with splice.breakpoint("fact", module=sys.modules[__name__]) as bp:
+        ns = bp.eval("n")
+        fact(3)
+    assert ns == [3, 2, 1]
+
+
+def test_super_and_private_names_in_snippets():
+    c = Child(2)
+    with splice.breakpoint(Child.forward, line="return base + 1") as bp:
+        via_super = bp.eval("super().forward(0)")
+        bp.exec("base = base + 100")
+        r = c.forward(1)
+    assert via_super == [0 * 2 + 20]
+    assert r == 1 * 2 + 20 + 100 + 1
+    with splice.breakpoint(Model.forward, line="return out") as bp:
+        secret = bp.eval("self.__secret")
+        Model(3).forward(1)
+    assert secret == [30]
+
+
+def test_closures_read_and_write_cells():
+    bump = counter()
+    with splice.breakpoint(bump, line="return count") as bp:
+        seen = bp.eval("(count, step)")
+        bp.exec("count += 100")
+        assert bump(1) == 101
+    assert seen == [(1, 1)]
+    assert bump(1) == 102
+
+
+def test_closure_created_inside_the_block_is_captured():
+    with splice.capture_calls("bump", module=sys.modules[__name__]) as calls:
+        b = counter()
+        b(5)
+    assert [c.return_value for c in calls] == [5]
+    assert b(1) == 6 and len(calls) == 1
+
+
+# --- exceptions --------------------------------------------------------------------
+
+
+def test_capture_of_a_raising_call_keeps_locals_and_the_traceback():
+    def run():
+        try:
+            raises(1)
+        except ValueError as e:
+            return e
+
+    plain = run()
+    with splice.capture_calls(raises) as calls:
+        assert raises(0) == [0, "inner", "finally"]
+        err = run()
+    ok, bad = calls
+    assert ok.exception is None and ok.return_value == [0, "inner", "finally"]
+    assert isinstance(bad.exception, ValueError) and bad.exception is err
+    assert bad.return_value is None
+    assert bad.locals["data"] == [1, "inner", "finally"] and bad.locals["n"] == 1
+    assert [(fs.name, fs.lineno) for fs in traceback.extract_tb(err.__traceback__)] == [
+        (fs.name, fs.lineno) for fs in traceback.extract_tb(plain.__traceback__)
+    ]
+
+
+def test_exception_from_a_snippet_propagates_from_the_breakpoint_line_with_a_note():
+    line = line_of(f, "return 2 * z")
+    with splice.breakpoint(f, line=line) as bp:
+        bp.exec("z = z / 0")
+        with pytest.raises(ZeroDivisionError) as e:
+            g(1)
+    tb = traceback.extract_tb(e.value.__traceback__)
+    assert (tb[-1].name, tb[-1].lineno) == ("f", line)
+    assert any("splice" in n and "exec('z = z / 0')" in n for n in e.value.__notes__)
+    assert g(1) == 4
+
+
+def test_callback_exception_propagates():
+    def boom(view):
+        raise RuntimeError("from callback")
+
+    with splice.breakpoint(f) as bp:
+        bp.callback(boom)
+        with pytest.raises(RuntimeError, match="from callback"):
+            f(1, 2)
+
+
+# --- generators, coroutines, recursion, threads -----------------------------------
+
+
+def test_generator_is_one_record_per_call():
+    with splice.capture_calls(gen) as calls:
+        assert list(gen(4)) == [0, 1, 2, 3]
+        it = gen(2)
+        next(it)
+    assert len(calls) == 1
+    assert calls[0].return_value == 6 and calls[0].locals["acc"] == 6
+    assert calls[0].args == {"n": 4}
+
+
+def test_breakpoint_in_a_generator():
+    with splice.breakpoint(gen, line="yield i") as bp:
+        accs = bp.eval("acc")
+        list(gen(3))
+    assert accs == [0, 1, 3]
+
+
+def test_coroutine_is_one_record_per_call():
+    with splice.capture_calls(coro) as calls:
+        assert asyncio.run(coro(5)) == 10
+    assert [(c.args["n"], c.return_value) for c in calls] == [(5, 10)]
+
+
+def test_recursion_each_level_its_own_record():
+    with splice.capture_calls(fact) as calls:
+        assert fact(4) == 24
+    assert [c.args["n"] for c in calls] == [1, 2, 3, 4]
+    assert [c.return_value for c in calls] == [1, 2, 6, 24]
+    depths = [len(c.stack) for c in calls]
+    assert depths == sorted(depths, reverse=True) and depths[0] == depths[-1] + 3
+
+
+def test_calls_on_all_threads_are_captured_and_hit():
+    line = line_of(f, "return 2 * z")
+    with splice.capture_calls(f) as calls, splice.breakpoint(f, line=line) as bp:
+        zs = bp.eval("z")
+        ts = [threading.Thread(target=f, args=(i, 0)) for i in range(6)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    assert sorted(c.args["x"] for c in calls) == list(range(6))
+    assert sorted(zs) == list(range(6))
+
+
+def test_loop_line_and_body_fire_every_iteration():
+    with splice.breakpoint(loop, line="acc += x") as bp:
+        xs = bp.eval("x")
+        loop(4)
+    assert xs == [0, 1, 2, 3]
+
+
+def test_for_line_fires_like_a_line_event():
+    with splice.breakpoint(loop, line="for x in range(n):") as bp:
+        accs = bp.eval("acc")
+        loop(3)
+    assert accs == [0, 0, 1, 3]  # 3 iterations + the final test, as sys.settrace
+
+
+# --- breakpoint actions -----------------------------------------------------------
+
+
+def test_actions_run_in_scheduling_order_and_new_locals_persist():
+    line = line_of(f, "return 2 * z")
+    with splice.breakpoint(f, line=line) as bp:
+        a = bp.eval("z")
+        bp.exec("tmp = z * 10\nz = tmp + 1")
+        b = bp.eval("(z, tmp)")
+        assert f(1, 1) == 2 * 21
+    assert a == [2] and b == [(21, 20)]
+
+
+def test_a_local_created_by_one_breakpoint_is_a_local_for_the_next():
+    with splice.breakpoint(f) as b1, splice.breakpoint(f, line="return 2 * z") as b2:
+        b1.exec("made = x * 100")
+        seen = b2.eval("made + z")
+        assert f(1, 2) == 6
+    assert seen == [103]
+
+
+def test_variables_eval_shadows_exec_rejects_clash_and_assignment():
+    line = line_of(f, "return 2 * z")
+    with splice.breakpoint(f, line=line) as bp:
+        r = bp.eval("z * k", variables={"k": 10})
+        shadow = bp.eval("x", variables={"x": "outside"})  # as NoPdb: variables win
+        bp.exec("z = z + k", variables={"k": 5})
+        with pytest.raises(SnippetError, match="clash with local variables of f"):
+            bp.exec("z = x", variables={"x": 1})
+        with pytest.raises(SnippetError, match="assigns or deletes 'k'"):
+            bp.exec("k = 1", variables={"k": 1})
+        assert f(1, 1) == 2 * 7
+    assert r == [20] and shadow == ["outside"]
+    assert "k" not in f.__code__.co_varnames
+
+
+def test_cond_str_bytes_and_code_object():
+    line = line_of(f, "return 2 * z")
+    cond_code = compile("z > 5", "<cond>", "eval")
+    with splice.breakpoint(f, line=line, cond="z > 5") as b1, \
+            splice.breakpoint(f, line=line, cond=b"z > 5") as b2, \
+            splice.breakpoint(f, line=line, cond=cond_code) as b3:
+        r1, r2, r3 = b1.eval("z"), b2.eval(b"z"), b3.eval("z")
+        f(1, 1)
+        f(3, 3)
+    assert r1 == r2 == r3 == [6]
+
+
+def test_code_object_eval_and_exec_slow_path():
+    line = line_of(f, "return 2 * z")
+    with splice.breakpoint(f, line=line) as bp:
+        vals = bp.eval(compile("x + y + z", "<e>", "eval"))
+        out = []
+        bp.exec(compile("out.append(z)", "<e>", "exec"), variables={"out": out}) if MINOR < 13 else \
+            bp.exec(compile("out_list.append(z)", "<e>", "exec"))
+        if MINOR >= 13:
+            f.__globals__["out_list"] = out
+        f(1, 2)
+    f.__globals__.pop("out_list", None)
+    assert vals == [6] and out == [3]
+    if MINOR < 13:
+        with pytest.raises(SnippetError, match="cannot write a function's locals"):
+            splice.breakpoint(f, line=line).exec(compile("z = 1", "<e>", "exec"))
+
+
+@pytest.mark.skipif(MINOR < 13, reason="frame.f_locals writes through from 3.13")
+def test_code_object_exec_writes_locals_on_313():
+    line = line_of(f, "return 2 * z")
+    with splice.breakpoint(f, line=line) as bp:
+        bp.exec(compile("z = 50", "<e>", "exec"))
+        assert f(1, 1) == 100
+
+
+def test_callback_receives_a_frame_view():
+    views = []
+    line = line_of(f, "return 2 * z")
+    with splice.breakpoint(f, line=line) as bp:
+        bp.exec("hidden = 1")
+        bp.callback(views.append)
+        f(2, 3)
+    [v] = views
+    assert v.locals == {"x": 2, "y": 3, "z": 5, "hidden": 1}
+    assert v.line == line and v.function == "f" and v.code is f.__code__
+    assert v.globals is f.__globals__ and v.file == f.__code__.co_filename
+    assert bp.hits == 1
+
+
+def test_debug_enters_pdb_at_the_line_and_restores_tracing():
+    line = line_of(f, "return 2 * z")
+    out = io.StringIO()
+    with splice.breakpoint(f, line=line) as bp:
+        bp.debug(stdin=io.StringIO("p z\np x * 100\nc\n"), stdout=out, readrc=False)
+        assert f(1, 2) == 6
+    text = out.getvalue()
+    assert "-> return 2 * z\n(Pdb) 3\n(Pdb) 100\n" in text
+    assert sys.gettrace() is None
+
+
+def test_debug_can_step_to_the_next_line():
+    out = io.StringIO()
+    with splice.breakpoint(Model.forward, line="out = x * self.w") as bp:
+        bp.debug(stdin=io.StringIO("p 'here'\nn\np out\nc\n"), stdout=out, readrc=False)
+        assert Model(2).forward(3) == 26
+    text = out.getvalue()
+    assert "-> out = x * self.w\n(Pdb) 'here'\n(Pdb) " in text
+    assert "-> out = out + self.__secret\n(Pdb) 6\n" in text
+    assert sys.gettrace() is None
+
+
+def test_debug_quit_does_not_break_the_function():
+    with splice.breakpoint(f) as bp:
+        bp.debug(pdb.Pdb, stdin=io.StringIO("q\n"), stdout=io.StringIO(), readrc=False)
+        assert f(1, 2) == 6
+    assert sys.gettrace() is None
+
+
+def test_hits():
+    line = line_of(f, "return 2 * z")
+    with splice.breakpoint(f, line=line) as bp:
+        bp.exec("pass")
+        assert bp.hits is None
+        bp.count_hits()
+        f(1, 1)
+        f(1, 1)
+        assert bp.hits == 2
+    with splice.breakpoint(f, line=line, cond="x > 1") as bp:
+        bp.eval("z")
+        f(1, 1)
+        f(2, 2)
+        assert bp.hits == 1
+
+
+# --- capture options ----------------------------------------------------------------
+
+
+def test_max_calls_keep_locals_and_transform():
+    with splice.capture_calls(f, max_calls=2, keep_locals=["z"], transform=lambda v: ("t", v)) as calls:
+        for i in range(5):
+            f(i, 1)
+    assert len(calls) == 2
+    assert calls[0].locals == {"z": ("t", 1)}
+    assert calls[0].args == {"x": ("t", 0), "y": ("t", 1)}
+    assert calls[1].return_value == ("t", 4)
+
+
+def test_transform_errors_do_not_break_the_call():
+    def picky(v):
+        raise TypeError("no")
+
+    with pytest.warns(RuntimeWarning, match="capture hook failed"):
+        with splice.capture_call(f, transform=picky) as call:
+            assert f(1, 2) == 6
+    assert call.return_value == 6 and call.hook_errors
+
+
+def test_captured_locals_hide_splice_names():
+    line = line_of(f, "return 2 * z")
+    with splice.capture_call(f) as call, splice.breakpoint(f, line=line) as bp:
+        bp.exec("mine = 1")
+        bp.eval("z")
+        f(1, 1)
+    assert call.locals == {"x": 1, "y": 1, "z": 2, "mine": 1}
+
+
+def test_stack_is_lazy_and_correct():
+    with splice.capture_call(f) as call:
+        g(1)
+    assert "_frames" in call.__dict__ and "_stack" not in call.__dict__  # not built yet
+    st = call.stack
+    assert call.stack is st
+    assert [fs.name for fs in st[-3:]] == ["test_stack_is_lazy_and_correct", "g", "f"]
+    assert st[-1].lineno == f.__code__.co_firstlineno
+    assert st[-2].line == "return f(x, x)"
+
+
+# --- lifecycle while code runs --------------------------------------------------------
+
+
+def test_a_suspended_generator_stops_recording_after_exit():
+    with splice.capture_calls(gen) as calls:
+        it = gen(3)
+        next(it)
+    assert list(it) == [1, 2]
+    assert calls == []  # the call ended after the capture was removed
+
+
+def test_a_running_frame_finishes_with_inline_actions_but_python_hooks_stop():
+    seen = []
+    with splice.breakpoint(gen, line="yield i") as bp:
+        accs = bp.eval("acc")
+        bp.callback(lambda v: seen.append(v.locals["i"]))
+        it = gen(3)
+        next(it)
+    assert list(it) == [1, 2]
+    assert accs == [0, 1, 3]  # documented: inline actions finish the running call
+    assert seen == [0]  # Python-level actions stop at once
+    assert list(gen(3)) == [0, 1, 2] and accs == [0, 1, 3]  # new calls: nothing
+
+
+def test_after_exit_no_new_call_runs_an_action():
+    line = line_of(f, "return 2 * z")
+    with splice.breakpoint(f, line=line) as bp:
+        zs = bp.eval("z")
+        f(1, 1)
+    f(5, 5)
+    assert zs == [2]
+
+
+def test_disable_enable_inside_the_block():
+    with splice.breakpoint(f) as bp:
+        xs = bp.eval("x")
+        f(1, 0)
+        bp.disable()
+        f(2, 0)
+        bp.enable()
+        f(3, 0)
+    assert xs == [1, 3]
+
+
+def test_no_trace_function_is_ever_installed():
+    seen = []
+    with splice.capture_calls(f), splice.breakpoint(f) as bp:
+        bp.callback(lambda v: seen.append((sys.gettrace(), sys.getprofile())))
+        f(1, 1)
+    assert seen == [(None, None)]
+
+
+def test_capture_with_no_scope_captures_every_call():
+    """NoPdb's capture_calls() with no arguments: every live Python function is
+    instrumented (seconds, so run in a fresh interpreter)."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(
+        """\
+        import json, sys, splice
+        def mine(v):
+            return v + 1
+        before = {f: f.__code__ for f in (mine, json.dumps)}
+        with splice.capture_calls() as calls:
+            mine(1)
+            json.dumps([1])
+        names = [c.name for c in calls]
+        assert names[0] == "mine" and "dumps" in names, names
+        assert all(f.__code__ is c for f, c in before.items())
+        assert len(calls.targets) > 500
+        print("ok", len(calls.targets))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.startswith("ok")
+
+
+def test_generator_closed_early():
+    with splice.capture_calls(gen) as calls:
+        it = gen(3)
+        next(it)
+        it.close()
+    if MINOR < 13:
+        [c] = calls
+        assert isinstance(c.exception, GeneratorExit) and c.locals["i"] == 0
+    else:  # 3.13 closes it without running code (documented)
+        assert calls == []

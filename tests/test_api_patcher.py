@@ -1,0 +1,337 @@
+"""Lifecycle of probes, independent of the native rewriter: ``instrument`` is
+replaced by a fake that returns ``code.replace()`` copies, so these tests check
+which code object every function holds at every step."""
+
+import sys
+import threading
+import warnings
+
+import pytest
+
+import splice
+from splice import RewriteError, SnippetError
+from splice.patcher import PATCHER
+from test_api_support import fake_instrument
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    f = fake_instrument(monkeypatch)
+    yield f
+    assert PATCHER._nodes == {}, "a probe leaked"
+
+
+def f(x, y):
+    z = x + y
+    return 2 * z
+
+
+def g(x):
+    return f(x, x)
+
+
+def outer(k):
+    def inner(v):
+        w = v + k
+        return w
+
+    return inner
+
+
+class Model:
+    def forward(self, x):
+        out = x + 1
+        return out
+
+
+F_RETURN = f.__code__.co_firstlineno + 2
+
+
+def test_capture_swaps_and_restores_exactly(fake):
+    orig = f.__code__
+    with splice.capture_call(f) as call:
+        assert f.__code__ is not orig
+        assert f.__code__ == orig  # the fake copies
+        assert call.active
+    assert f.__code__ is orig
+    assert not call.active and not call.enabled
+    assert sys.gettrace() is None and sys.getprofile() is None
+
+
+def test_capture_probe_dict(fake):
+    with splice.capture_call(f):
+        pass
+    code, probes = fake.calls[-1]
+    assert code is f.__code__
+    [p] = probes
+    assert p["at"] == "capture" and callable(p["enter"]) and callable(p["exit"]) and callable(p["error"])
+
+
+def test_breakpoint_without_actions_patches_nothing(fake):
+    orig = f.__code__
+    with splice.breakpoint(f, line=F_RETURN):
+        assert f.__code__ is orig
+    assert fake.calls == []
+
+
+def test_scheduling_inside_the_block_replans(fake):
+    orig = f.__code__
+    with splice.breakpoint(f, line=F_RETURN) as bp:
+        bp.eval("z")
+        first = f.__code__
+        assert first is not orig
+        bp.exec("z += 1")
+        assert f.__code__ is not first and f.__code__ is not orig
+        [probe] = fake.calls[-1][1]
+        assert probe["at"] == [F_RETURN]
+        assert any(k.endswith("sink") for k in probe["hooks"])
+    assert f.__code__ is orig
+
+
+def test_several_probes_compose_in_order_and_exit_in_any_order(fake):
+    orig = f.__code__
+    with splice.NoPdb():
+        a = splice.breakpoint(f, line=F_RETURN).__enter__()
+        a.eval("z")
+        b = splice.capture_call(f).__enter__()
+        c = splice.breakpoint(f).__enter__()
+        c.exec("x = x")
+        probes = fake.calls[-1][1]
+        assert [p["at"] for p in probes] == [[F_RETURN], "capture", "entry"]
+        # leave in a different order than entered
+        b.__exit__(None, None, None)
+        assert f.__code__ is not orig
+        assert [p["at"] for p in fake.calls[-1][1]] == [[F_RETURN], "entry"]
+        a.__exit__(None, None, None)
+        assert [p["at"] for p in fake.calls[-1][1]] == ["entry"]
+        c.__exit__(None, None, None)
+        assert f.__code__ is orig
+
+
+def test_the_block_that_started_the_instance_stops_it(fake):
+    """As in NoPdb: leaving the block that started the default instance stops
+    it, and with it every probe of that instance."""
+    orig = f.__code__
+    a = splice.breakpoint(f, line=F_RETURN).__enter__()
+    a.eval("z")
+    c = splice.breakpoint(f).__enter__()
+    c.exec("x = x")
+    a.__exit__(None, None, None)
+    assert f.__code__ is orig and c.enabled and not c.active
+    c.__exit__(None, None, None)
+    assert not splice.get_nopdb().started
+
+
+@pytest.mark.parametrize("exc", [ValueError, KeyboardInterrupt])
+def test_restore_on_exceptions(fake, exc):
+    orig = f.__code__
+    with pytest.raises(exc):
+        with splice.capture_calls(f):
+            with splice.breakpoint(f, line=F_RETURN) as bp:
+                bp.exec("z = 1")
+                raise exc()
+    assert f.__code__ is orig
+    assert not splice.get_nopdb().started
+
+
+def test_planning_is_atomic(fake):
+    """A name scope covering two functions, one of which cannot be rewritten:
+    nothing is patched, and the error says why."""
+    ns = {}
+    src = "def twin_a(x):\n    return x\n\ndef twin_b(x):\n    return x\n"
+    import linecache
+
+    linecache.cache["<atomic>"] = (len(src), None, src.splitlines(True), "<atomic>")
+    exec(compile(src, "<atomic>", "exec"), ns)
+    a, b = ns["twin_a"], ns["twin_b"]
+    ca, cb = a.__code__, b.__code__
+    fake.fail_for = {"twin_b"}
+    with pytest.raises(RewriteError, match="fake failure"):
+        with splice.capture_calls(file="<atomic>"):
+            pass  # pragma: no cover
+    assert a.__code__ is ca and b.__code__ is cb
+    assert not splice.get_nopdb().started
+
+
+def test_failed_replan_keeps_the_previous_state(fake):
+    orig = f.__code__
+    with splice.breakpoint(f, line=F_RETURN) as bp:
+        bp.eval("z")
+        before = f.__code__
+        fake.fail_for = {"f"}
+        with pytest.raises(RewriteError):
+            bp.exec("z += 1")
+        assert f.__code__ is before
+        assert [a.label for a in bp._actions] == ["eval('z')"]
+        with pytest.raises(SnippetError):
+            bp.exec("return 1")
+        assert f.__code__ is before
+        fake.fail_for = set()
+    assert f.__code__ is orig
+
+
+def test_closures_created_during_the_block_are_patched_and_restored(fake):
+    early = outer(1)
+    orig_outer, orig_inner = outer.__code__, early.__code__
+    with splice.capture_calls("inner", module=sys.modules[__name__]):
+        assert early.__code__ is not orig_inner
+        assert outer.__code__ is not orig_outer
+        patched_inner = [c for c in outer.__code__.co_consts if hasattr(c, "co_code")]
+        assert patched_inner == [early.__code__]
+        late = outer(2)
+        assert late.__code__ is early.__code__
+    assert outer.__code__ is orig_outer
+    assert early.__code__ is orig_inner
+    assert late.__code__ is orig_inner
+    assert outer(3).__code__ is orig_inner
+
+
+def test_replan_moves_closures_along(fake):
+    with splice.breakpoint("inner", module=sys.modules[__name__], line="return w") as bp:
+        bp.eval("w")
+        c1 = outer(1)
+        first = c1.__code__
+        bp.exec("w = w")
+        assert c1.__code__ is not first and c1.__code__ is outer(5).__code__
+    assert c1.__code__ is outer(1).__code__ is [c for c in outer.__code__.co_consts if hasattr(c, "co_code")][0]
+
+
+def test_disable_enable(fake):
+    orig = f.__code__
+    with splice.capture_call(f) as call:
+        call.disable()
+        assert f.__code__ is orig
+        call.enable()
+        assert f.__code__ is not orig
+    assert f.__code__ is orig
+
+
+def test_resolution_sees_through_patched_code(fake):
+    orig = f.__code__
+    with splice.capture_call(f):
+        with splice.capture_calls("f", module=sys.modules[__name__]) as calls:
+            assert calls.targets == [orig]
+            assert len(fake.calls[-1][1]) == 2
+    assert f.__code__ is orig
+
+
+def test_nopdb_instances_pause_each_other(fake):
+    orig = f.__code__
+    n1, n2 = splice.NoPdb(), splice.NoPdb()
+    c1 = n1.capture_call(f)
+    c2 = n2.capture_call(g)
+    assert f.__code__ is orig  # not started yet
+    n1.start()
+    assert f.__code__ is not orig and splice.get_nopdb() is n1
+    orig_g = g.__code__
+    n2.start()
+    assert f.__code__ is orig and g.__code__ is not orig_g
+    assert splice.get_nopdb() is n2
+    assert c2.active and not c1.active
+    n2.stop()
+    assert c1.active and f.__code__ is not orig
+    n1.stop()
+    assert f.__code__ is orig
+    with pytest.raises(RuntimeError, match="not been started"):
+        n1.stop()
+    with pytest.raises(RuntimeError, match="already been started"):
+        with n1:
+            n1.start()
+
+
+def test_nopdb_context_and_explicit_start(fake):
+    orig = f.__code__
+    dbg = splice.NoPdb()
+    call = dbg.capture_call(f)
+    bp = dbg.breakpoint(f, line=F_RETURN)
+    bp.eval("z")
+    assert f.__code__ is orig
+    dbg.start()
+    assert [p["at"] for p in fake.calls[-1][1]] == ["capture", [F_RETURN]]
+    dbg.stop()
+    assert f.__code__ is orig
+    orig_g = g.__code__
+    with splice.NoPdb() as n:
+        c = splice.capture_call(g)  # created inside: patched at once
+        assert g.__code__ is not orig_g and splice.get_nopdb() is n and c.active
+    assert g.__code__ is orig_g and f.__code__ is orig
+
+
+def test_item_enter_starts_and_stops_the_default_instance(fake):
+    d = splice.get_nopdb()
+    assert not d.started
+    with splice.capture_call(f):
+        assert splice.get_nopdb() is d and d.started
+    assert not d.started
+    with splice.NoPdb() as n:
+        assert splice.get_nopdb() is n
+        with splice.capture_call(f) as c:
+            assert c._nopdb is n
+        assert n.started  # the block did not start it, so it does not stop it
+
+
+def test_threads_share_one_registry(fake):
+    orig = f.__code__
+    errors = []
+    barrier = threading.Barrier(8)
+
+    def worker():
+        try:
+            barrier.wait()
+            for _ in range(20):
+                with splice.capture_calls(f):
+                    pass
+                with splice.breakpoint(f, line=F_RETURN) as bp:
+                    bp.eval("z")
+        except BaseException as e:  # pragma: no cover
+            errors.append(e)
+
+    ts = [threading.Thread(target=worker) for _ in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert errors == []
+    assert f.__code__ is orig
+
+
+def test_foreign_code_replacement_is_left_alone(fake):
+    orig = f.__code__
+
+    def other(x, y):
+        return 0
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        with splice.breakpoint(f, line=F_RETURN) as bp:
+            bp.eval("z")
+            f.__code__ = other.__code__
+            bp.exec("z = z")
+        assert any("replaced by someone else" in str(x.message) for x in w)
+    assert f.__code__ is other.__code__
+    f.__code__ = orig
+
+
+def test_bound_method_capture_has_an_instance_filter_probe(fake):
+    m = Model()
+    with splice.capture_call(m.forward):
+        [cap, entry] = fake.calls[-1][1]
+    assert cap["at"] == "capture" and cap["enter"] is None
+    assert entry["at"] == "entry"
+    assert any(v is m for v in entry["hooks"].values())
+    assert Model.forward.__code__.co_name == "forward"
+
+
+def test_breakpoint_errors_at_creation_leave_nothing(fake):
+    orig = f.__code__
+    with pytest.raises(splice.LocateError):
+        splice.breakpoint(f, line="no such text")
+    with pytest.raises(splice.ScopeError):
+        splice.breakpoint("no_function_named_this")
+    with pytest.raises(SnippetError):
+        splice.breakpoint(f, line=F_RETURN, cond="x y")
+    with pytest.raises(TypeError, match="A line must be given"):
+        splice.breakpoint(module=sys.modules[__name__])
+    with pytest.raises(TypeError, match="A module, file or function"):
+        splice.breakpoint(line=3)
+    assert f.__code__ is orig

@@ -1,0 +1,224 @@
+"""Resolve: targets -> code objects, owners, parents and instance filters."""
+
+import functools
+import importlib
+import linecache
+import pathlib
+import sys
+import textwrap
+
+import pytest
+
+from splice import ScopeError, TargetError
+from splice.resolve import Scope, code_of, owners_of, resolve
+
+MODULE_SRC = textwrap.dedent(
+    """\
+    import functools
+
+    def plain(x):
+        y = x + 1
+        return y
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            return fn(*a, **k)
+        return wrapper
+
+    @deco
+    def decorated(a):
+        return a * 2
+
+    def outer(k):
+        def inner(v):
+            return v + k
+        return inner
+
+    class Model:
+        def __init__(self, w):
+            self.w = w
+
+        def forward(self, x):
+            out = x * self.w
+            return out
+
+        def __call__(self, x):
+            return self.forward(x)
+
+        @classmethod
+        def make(cls, w):
+            return cls(w)
+
+        @staticmethod
+        def helper(q):
+            return q + 1
+
+        @property
+        def double(self):
+            return self.w * 2
+
+    def plain2(x):
+        return plain(x)
+    """
+)
+
+
+@pytest.fixture
+def mod(tmp_path, monkeypatch):
+    pkg = tmp_path / "resolvemod_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    path = pkg / "targets.py"
+    path.write_text(MODULE_SRC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    m = importlib.import_module("resolvemod_pkg.targets")
+    yield m
+    sys.modules.pop("resolvemod_pkg.targets", None)
+    sys.modules.pop("resolvemod_pkg", None)
+
+
+def codes(targets):
+    return [t.code for t in targets]
+
+
+def test_function(mod):
+    [t] = resolve(Scope(mod.plain))
+    assert t.code is mod.plain.__code__ and t.instance is None
+    assert mod.plain in t.site.functions and t.site.parent is None
+
+
+def test_bound_method_filters_that_instance(mod):
+    m = mod.Model(3)
+    [t] = resolve(Scope(m.forward))
+    assert t.code is mod.Model.forward.__code__ and t.instance is m
+
+
+def test_unbound_method_fires_for_all_instances(mod):
+    [t] = resolve(Scope(mod.Model.forward))
+    assert t.instance is None
+
+
+def test_callable_instance_uses_class_call_and_that_instance(mod):
+    m = mod.Model(3)
+    [t] = resolve(Scope(m))
+    assert t.code is mod.Model.__call__.__code__ and t.instance is m
+
+
+def test_classmethod_staticmethod_property(mod):
+    [t] = resolve(Scope(mod.Model.make))  # bound to the class
+    assert t.code is mod.Model.__dict__["make"].__func__.__code__ and t.instance is mod.Model
+    [t] = resolve(Scope(mod.Model.__dict__["make"]))  # the classmethod object
+    assert t.instance is None
+    [t] = resolve(Scope(mod.Model.helper))
+    assert t.code is mod.Model.__dict__["helper"].__func__.__code__ and t.instance is None
+    [t] = resolve(Scope(mod.Model.__dict__["double"]))
+    assert t.code is mod.Model.__dict__["double"].fget.__code__
+
+
+def test_unwrap_follows_functools_wraps(mod):
+    [t] = resolve(Scope(mod.decorated))
+    assert t.code.co_name == "decorated"
+    [t] = resolve(Scope(mod.decorated, unwrap=False))
+    assert t.code.co_name == "wrapper"
+
+
+def test_name_string_finds_every_live_function_with_that_name(mod):
+    targets = resolve(Scope("forward", module=mod))
+    assert codes(targets) == [mod.Model.forward.__code__]
+    assert {t.code.co_name for t in resolve(Scope("plain"))} == {"plain"}
+
+
+def test_name_finds_nested_code_objects_and_their_parents(mod):
+    targets = resolve(Scope("inner", module=mod))
+    [t] = targets
+    outer_code = mod.outer.__code__
+    assert t.code in outer_code.co_consts  # found without any live closure
+    assert t.site.parent is not None and t.site.parent.code is outer_code
+    assert mod.outer in t.site.parent.functions
+
+
+def test_closure_target_knows_its_parent(mod):
+    f = mod.outer(1)
+    [t] = resolve(Scope(f))
+    assert t.site.parent is not None and t.site.parent.code is mod.outer.__code__
+    assert f in t.site.functions
+
+
+def test_module_scope(mod):
+    names = {t.code.co_name for t in resolve(Scope(module=mod))}
+    assert {"plain", "decorated", "wrapper", "outer", "inner", "forward", "__call__", "make",
+            "helper", "double", "plain2", "deco", "__init__"} <= names
+    assert "<module>" not in names and "Model" not in names  # bodies that ran once
+
+
+def test_file_scope_glob_pathlike_and_special_names(mod, tmp_path):
+    glob = {t.code.co_name for t in resolve(Scope(file="resolvemod_pkg/targets.py"))}
+    assert "plain" in glob
+    exact = {t.code.co_name for t in resolve(Scope(file=pathlib.Path(mod.__file__)))}
+    assert exact == {t.code.co_name for t in resolve(Scope(module=mod))}
+    with pytest.raises(ScopeError):
+        resolve(Scope(file=pathlib.Path(str(tmp_path / "nope.py"))))
+    # notebook-cell-like names match exactly
+    name = "<splice-test-cell-7>"
+    src = "def cell_fn(a):\n    return a\n"
+    linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    ns = {}
+    exec(compile(src, name, "exec"), ns)
+    assert codes(resolve(Scope(file=name))) == [ns["cell_fn"].__code__]
+    assert codes(resolve(Scope("cell_fn", file=name))) == [ns["cell_fn"].__code__]
+
+
+def test_function_outside_the_given_module_is_an_error(mod):
+    with pytest.raises(ScopeError, match="is defined in"):
+        resolve(Scope(mod.plain, module=functools))
+
+
+def test_nothing_matches(mod):
+    with pytest.raises(ScopeError, match="no live pure-Python function named 'no_such_fn'"):
+        resolve(Scope("no_such_fn"))
+    with pytest.raises(ScopeError, match="co_name"):
+        resolve(Scope("Model.forward"))
+
+
+@pytest.mark.parametrize(
+    "obj, words",
+    [
+        (len, "len is a builtin"),
+        ([].append, "builtin"),
+        (str.join, "builtin"),
+        (object.__init__, "builtin"),
+        (dict, "is a class"),
+        (functools.partial(print, 1), "partial"),
+        (42, "int object"),
+    ],
+)
+def test_builtins_and_non_functions_are_rejected(obj, words):
+    with pytest.raises(TargetError, match="splice can only instrument pure-Python functions") as e:
+        code_of(obj)
+    assert words in str(e.value)
+    assert isinstance(e.value, TypeError)  # as NoPdb
+
+
+def test_owners_of_finds_functions_sharing_code(mod):
+    import types
+
+    twin = types.FunctionType(mod.plain.__code__, mod.plain.__globals__, "twin")
+    owners = owners_of(mod.plain.__code__)
+    assert mod.plain in owners and twin in owners
+
+
+def test_match_frame_compat():
+    import sys as _sys
+
+    class Spy:
+        def here(self):
+            return _sys._getframe()
+
+    a, b = Spy(), Spy()
+    scope = Scope(a.here)
+    assert scope.match_frame(a.here()) is True
+    assert scope.match_frame(b.here()) is False
+    assert Scope(Spy.here).match_frame(b.here()) is True
+    assert Scope("here").match_frame(b.here()) is True
+    assert Scope("nope").match_frame(b.here()) is False

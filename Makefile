@@ -29,7 +29,7 @@ doctor:
 torture:
 	py=$$(scripts/venv $(MINOR) release | tail -n1) && \
 	$$py -m splice torture --mode pad && \
-	$$py -m splice torture --mode probe --parity && \
+	$$py -m splice torture --mode probe --parity; \
 	$$py -m splice torture --mode capture
 
 demo:

@@ -60,16 +60,37 @@ def _rewrite_pad(code: types.CodeType) -> types.CodeType:
 
 
 # Counting probes: one per line that has code, each with its own counter.
-# The snippet references no variables, so one template fits every function.
-_COUNT_TEMPLATE = next(
-    c
-    for c in compile("def _splice_count_template():\n    _splice_hit()\n", "<splice>", "exec").co_consts
-    if isinstance(c, types.CodeType)
-)
+# The snippets reference no variables, so one template fits every function.
+# Plain mode counts with an inline `_splice_hits[0] += 1` (no call at all, so
+# not even CPython's recursion-limit tests can tell); parity mode counts with
+# a native counter that only counts while a trace function is installed, so
+# code run under CPython's support.no_tracing compares like for like.
+def _template(src: str) -> types.CodeType:
+    return next(c for c in compile(src, "<splice>", "exec").co_consts if isinstance(c, types.CodeType))
+
+
+_COUNT_INLINE = _template("def _t():\n    _splice_hits[0] += 1\n")
+_COUNT_TRACED = _template("def _t():\n    _splice_hit()\n")
+PARITY = {"on": False}
+
+
+class _InlineHits:
+    """A one-element list the probe increments in place."""
+
+    __slots__ = ("cell",)
+
+    def __init__(self) -> None:
+        self.cell = [0]
+
+    @property
+    def count(self) -> int:
+        return self.cell[0]
+
+
 # Keyed by id(): code objects compare by value, and CPython's tests import
 # fresh copies of modules whose code objects are equal but distinct.
 #: (id(original code), line) -> hit counter
-PROBE_COUNTERS: dict[tuple[int, int], "_native.Counter"] = {}
+PROBE_COUNTERS: dict[tuple[int, int], "_native.Counter | _InlineHits"] = {}
 #: id(instrumented code) -> (instrumented, original); keeps both alive
 ORIGINAL_OF: dict[int, tuple[types.CodeType, types.CodeType]] = {}
 
@@ -88,12 +109,14 @@ def _rewrite_probe(code: types.CodeType) -> types.CodeType:
 
     probes = []
     for line in _probe_lines(code):
-        # Native, so no Python frame is added (recursion-limit tests notice
-        # one); counts only while tracing, so that code run under CPython's
-        # support.no_tracing compares like for like with sys.settrace.
-        counter = _native.Counter(only_when_tracing=True)
+        if PARITY["on"]:
+            counter = _native.Counter(only_when_tracing=True)
+            probe = {"at": [line], "snippet": _COUNT_TRACED, "hooks": {"_splice_hit": counter}}
+        else:
+            counter = _InlineHits()
+            probe = {"at": [line], "snippet": _COUNT_INLINE, "hooks": {"_splice_hits": counter.cell}}
         PROBE_COUNTERS[(id(code), line)] = counter
-        probes.append({"at": [line], "snippet": _COUNT_TEMPLATE, "hooks": {"_splice_hit": counter}})
+        probes.append(probe)
     if not probes:
         return code
     try:
@@ -281,6 +304,7 @@ class _RewritingFinder(importlib.abc.MetaPathFinder):
 def child(module: str, mode: str, out_path: str, with_parity: bool = False) -> None:
     """Rewrite `module` per `mode`, run its CPython tests, write a JSON result."""
     rewrite = REWRITERS[mode]
+    PARITY["on"] = with_parity
     targets = {module}
     stats = {"functions": 0, "code_objects": 0}
     if rewrite is not None:

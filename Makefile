@@ -15,7 +15,7 @@ lint:
 
 # after pytest: the instrumentation snapshots use the .venv-3.X it builds
 rust-test:
-	cargo test --workspace --exclude splice-py
+	cargo test --workspace --exclude splice-py --lib --tests
 
 pytest:
 	scripts/pytest-all

@@ -28,9 +28,21 @@ fn padding_snapshots() {
             let raw = assemble_verified(&padded).expect("assemble padded");
             let after = disasm::disassemble(&decode(&raw).expect("re-decode"), &d.operands, None)
                 .expect("disasm");
+            let ext = splice_rewrite::opcodes::table(d.raw.version)
+                .by_name("EXTENDED_ARG")
+                .expect("EXTENDED_ARG");
+            let count_ext = |code: &[u8]| code.chunks(2).filter(|u| u[0] == ext).count();
             let text = format!(
-                "# {} on CPython 3.{minor}: {n} NOPs inserted, stack size {} -> {}\n\n--- before ---\n{before}\n--- after padding ---\n{after}",
-                d.name, d.raw.stacksize, raw.stacksize
+                "# {} on CPython 3.{minor}: {n} NOPs inserted, stack size {} -> {}, \
+                 {} -> {} code units, EXTENDED_ARG prefixes {} -> {}\n\n\
+                 --- before ---\n{before}\n--- after padding ---\n{after}",
+                d.name,
+                d.raw.stacksize,
+                raw.stacksize,
+                d.raw.code.len() / 2,
+                raw.code.len() / 2,
+                count_ext(&d.raw.code),
+                count_ext(&raw.code),
             );
             insta::with_settings!({
                 snapshot_path => "../../../snapshots/pad",

@@ -15,7 +15,8 @@ import splice
 from splice.patcher import PATCHER
 from test_api_support import instrumented  # noqa: F401  (fixture)
 
-nopdb = pytest.importorskip("nopdb")
+# Real NoPdb from PyPI (requirements-test.txt); missing it is a failure, not a skip.
+import nopdb  # noqa: E402
 
 LIBS = [nopdb, splice]
 

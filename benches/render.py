@@ -55,6 +55,10 @@ class Data:
         v = self.variant(key, name)
         return _fmt_time(v["per_unit_ns"]) if v and "per_unit_ns" in v else NA
 
+    def instr(self, key: str, name: str) -> str:
+        v = self.variant(key, name)
+        return f"{v['instructions_ratio']:.3f}x" if v and "instructions_ratio" in v else NA
+
     def over(self, key: str, name: str) -> str:
         v = self.variant(key, name)
         return _fmt_time(v["overhead_per_unit_ns"]) if v and "overhead_per_unit_ns" in v else NA
@@ -94,6 +98,8 @@ def results_table(d: Data, keys: list[str]) -> list[str]:
                 out.append(f"| {key} | {_cell(name)} | {n} |" + " |" * (empty - 1) + f" {_cell(v['status'])} |")
                 continue
             ratio = f"{v['ratio']:.3f}x" if "ratio" in v else "-"
+            if "ratio_iqr" in v and not is_ref:
+                ratio += f" ({v['ratio_iqr'][0]:.2f}-{v['ratio_iqr'][1]:.2f})"
             over = _fmt_time(v["overhead_per_unit_ns"]) if "overhead_per_unit_ns" in v and not is_ref else "-"
             row = (f"| {key} | {_cell(name)} | {v['n']:,} | {_fmt_time(v['median_ns'])} | "
                    f"{_fmt_time(v['per_unit_ns'])} / {s['unit']} | {ratio} | {over} |")
@@ -105,9 +111,12 @@ def results_table(d: Data, keys: list[str]) -> list[str]:
 
 
 def goals_table(d: Data) -> list[str]:
-    out = ["| goal (issue 6) | measured | verdict |", "|---|---:|---|"]
+    out = ["| goal (issue 6) | measured | round-to-round range | instructions | verdict |",
+           "|---|---:|---:|---:|---|"]
     for s in d.r["scenarios"]:
         for g in s["goals"]:
+            rng = f"{g['range'][0]:.2f}-{g['range'][1]:.2f}x" if g.get("range") else "-"
+            ins = f"{g['instructions_ratio']:.3f}x" if g.get("instructions_ratio") else "-"
             if g["met"] is None:
                 meas, verdict = "-", "not run" + (f" ({g['detail']})" if g.get("detail") else "")
             elif g["measured"] is None:
@@ -120,65 +129,87 @@ def goals_table(d: Data) -> list[str]:
                         verdict += f" (by {100 * (g['measured'] / g['max_ratio'] - 1):.1f}%)"
                     else:
                         verdict += f" (by {g['measured'] - g['max_overhead_us']:.2f} us per call)"
-            out.append(f"| {_cell(g['text'])} | {meas} | {_cell(verdict)} |")
+                if "max_ratio" in g:
+                    lim = g["max_ratio"]
+                    if g.get("range") and (g["range"][1] > lim if g["met"] else g["range"][0] <= lim):
+                        verdict += "; the rounds straddle the goal"
+                    if g.get("instructions_ratio") is not None:
+                        verdict += ("; instruction count within it" if g["instructions_ratio"] <= lim
+                                    else "; instruction count above it")
+            out.append(f"| {_cell(g['text'])} | {meas} | {rng} | {ins} | {_cell(verdict)} |")
     return out
 
 
 WHY = """\
 ## Why splice is where it is
 
+The instruction counts quoted here come from the `--callgrind` columns of the
+tables above (exact counts per iteration, independent of the machine's load);
+where a run was made without `--callgrind` they read n/a.
+
 **Breakpoints in a hot loop.** splice's `exec('x = x * 3')` runs at
-{hot_exec_splice} of the hand-edited source, a never-true `cond` at
-{hot_cond_splice} of `if x < 0: pass` typed in, and `eval('x')` at
-{hot_eval_splice} of `values.append(x)` typed in; NoPdb, in the same run, at
+{hot_exec_splice} of the hand-edited source ({hot_exec_instr} in
+instructions), a never-true `cond` at {hot_cond_splice} of `if x < 0: pass`
+typed in ({hot_cond_instr}), and `eval('x')` at {hot_eval_splice} of
+`values.append(x)` typed in ({hot_eval_instr}); NoPdb, in the same run, at
 {hot_exec_nopdb}, {hot_cond_nopdb} and {hot_eval_nopdb}. splice compiles the
 snippet with CPython's own compiler, in a template that mirrors the target's
 scope, and splices those instructions into the function at the line, so the
-loop executes the same instructions the hand-edited source does: the `exec`
-stores the fast local `x` directly, the `cond` is an inline compare and jump,
-and `eval` passes the value to the result list's `append` (a constant in the
-patched code, where the typed-in version loads a local and looks up the
-attribute). What remains between splice and the reference is code layout and
-the noise of the run. NoPdb's trace function runs in Python for every line of
+loop executes what the hand-edited source executes plus whatever splice wraps
+around the snippet. When this page was written that was: a jump over an
+out-of-line handler that adds a note naming the snippet to an exception the
+snippet raises (one extra `JUMP_FORWARD` per hit; a false `cond` takes two
+jumps where `if x < 0: pass` takes one), and, for `eval`, a call of the result
+list's `append` held as a constant, which CPython's specializer cannot turn
+into the inline list-append instruction it uses for the typed-in
+`values.append(x)`. NoPdb's trace function runs in Python for every line of
 the traced function ({hot_exec_nopdb_over} per iteration with `exec`): it
 reads the line's text, and for `exec` copies the frame's locals into a dict,
 runs `exec` on the source string (compiled again at every hit) and writes the
 locals back with `PyFrame_LocalsToFast`.
 
 **Untouched code.** With a breakpoint on another function, the hot loop runs
-at {untouched_splice} of plain with splice and {untouched_nopdb} with NoPdb.
-splice only replaces the `__code__` of the functions it targets and never
-installs a trace or profile function; the harness checks, while the
-breakpoint is active, that the loop's code object is the original one and that
-`sys.gettrace()` is `None`, so nothing splice does reaches this loop and its
-difference from 1.00x is the noise floor of the run. NoPdb's `sys.settrace`
-makes CPython call its trace function on every call in the thread and keeps
-the interpreter on its slower tracing path.
+at {untouched_splice} of plain with splice ({untouched_instr} in
+instructions) and {untouched_nopdb} with NoPdb. splice only replaces the
+`__code__` of the functions it targets and never installs a trace or profile
+function; the harness checks, while the breakpoint is active, that the loop's
+code object is the original one and that `sys.gettrace()` is `None`. The
+interpreter therefore executes exactly the same bytecode; a difference in the
+instruction count, if any, lies in the memory allocator (the loop allocates and
+frees an int per operation, and the allocator's state differs after splice has
+planned and patched), and a difference in time beyond that is the noise floor
+of the run. NoPdb's `sys.settrace` makes CPython call its trace function on
+every call in the thread and keeps the interpreter on its slower tracing path.
 
 **Call capture.** `capture_calls(h)` costs {cap0_splice} per call with splice
 at stack depth 0 and {cap50_splice} at depth 50 (NoPdb: {cap0_nopdb} and
 {cap50_nopdb}); calls to another function while the capture is active run at
-{capother_splice} of plain with splice ({capother_nopdb} with NoPdb). splice
-splices an entry probe and exit probes (before every return, and on the way
-out of an exception) into `h` alone, so no other function pays anything. Each
-captured call records the arguments, the stack as one `(code, line)` pair per
-frame (the walk is why the cost grows with depth; the `StackSummary` is only
-built when `.stack` is read), one snapshot of the locals and a `CallInfo`.
-NoPdb's trace function runs for every call and return of every function while
-the capture is active, and for each captured call builds a full `StackSummary`
-with source lines through `linecache`, which grows with depth as well.
+{capother_splice} of plain with splice ({capother_instr} in instructions;
+NoPdb {capother_nopdb}). splice splices an entry probe and exit probes (before
+every return, and on the way out of an exception) into `h` alone, so no other
+function pays anything. Each captured call records the arguments, the stack as
+one `(code, line)` pair per frame (the walk is why the cost grows with depth;
+the `StackSummary` is only built when `.stack` is read), one snapshot of the
+locals and a `CallInfo`; when this page was written the entry and exit hooks
+doing that were Python functions, which is where the time goes. NoPdb's trace
+function runs for every call and return of every function while the capture
+is active, and for each captured call builds a full `StackSummary` with source
+lines through `linecache`, which grows with depth as well.
 
 **Patching cost.** Entering and leaving `breakpoint(...)` with one `exec` on
 a function the size of timm's `Attention.forward` takes {patch_bp_splice} with
-splice, against {patch_bp_nopdb} for NoPdb (which only swaps the trace
-function, and pays on every line instead). splice pays once, at entry:
-resolve the target, compile the snippet in its template, rewrite and verify
-the code object (decode, splice, assemble, check stack depths, jumps and
-exception table), swap `__code__`; scheduling the `exec` inside the block
-re-plans and re-patches, and leaving restores the original. A name-scoped
-`capture_calls('forward')` takes {patch_name_splice} per enter and exit
-(NoPdb: {patch_name_nopdb}): splice finds every live function object whose
-code matches the name and patches each one. {patch_name_note}
+splice ({patch_bp_heap} objects tracked by the garbage collector in the
+process), against {patch_bp_nopdb} for NoPdb, which only swaps the trace
+function and pays on every line instead. splice pays once, at entry: resolve
+the target and the function objects that own its code (a search of the heap,
+so this part grows with the number of live objects), compile the snippet in
+its template, rewrite and verify the code object (decode, splice, assemble,
+check stack depths, jumps and exception table) and swap `__code__`;
+scheduling the `exec` inside the block re-plans and re-patches, and leaving
+restores the original. A name-scoped `capture_calls('forward')` takes
+{patch_name_splice} per enter and exit (NoPdb: {patch_name_nopdb}): splice
+finds every live function whose code has that name and patches each one.
+{patch_name_note}
 
 **Models.** {models_text}
 """
@@ -255,7 +286,8 @@ def render(results: dict) -> str:
               ("Patching cost", "patch"), ("Models", "models")]
     lines += ["", "## Results", "",
               "Ratios are per iteration (or per call) against the scenario's reference variant, in this run "
-              "(the median of the per-round ratios). "
+              "(the median of the per-round ratios, with their interquartile range in parentheses: how much the "
+              "ratio moved from round to round). "
               "Overhead is the variant's time per unit minus the reference's. `n` is what each variant ran "
               "(NoPdb runs fewer iterations where one run would exceed the cap)."]
     for title, group in groups:
@@ -275,6 +307,11 @@ def render(results: dict) -> str:
         hot_eval_splice=d.ratio("hot-eval", "splice"), hot_exec_nopdb=d.ratio("hot-exec", "nopdb"),
         hot_cond_nopdb=d.ratio("hot-cond", "nopdb"), hot_eval_nopdb=d.ratio("hot-eval", "nopdb"),
         hot_exec_nopdb_over=d.over("hot-exec", "nopdb"),
+        hot_exec_instr=d.instr("hot-exec", "splice"), hot_cond_instr=d.instr("hot-cond", "splice"),
+        hot_eval_instr=d.instr("hot-eval", "splice"), untouched_instr=d.instr("untouched", "splice"),
+        capother_instr=d.instr("capture-other", "splice"),
+        patch_bp_heap=(f"{d.sc['patch-bp']['heap_objects']:,}" if d.sc.get("patch-bp", {}).get("heap_objects")
+                       else NA),
         untouched_splice=d.ratio("untouched", "splice"), untouched_nopdb=d.ratio("untouched", "nopdb"),
         cap0_splice=d.over_us("capture-depth0", "splice"), cap50_splice=d.over_us("capture-depth50", "splice"),
         cap0_nopdb=d.over_us("capture-depth0", "nopdb"), cap50_nopdb=d.over_us("capture-depth50", "nopdb"),
@@ -292,7 +329,8 @@ def render(results: dict) -> str:
               "median of the per-round ratios (variant and reference measured within moments of each other: on a "
               "shared machine whole rounds run faster or slower together). The clock is the CPU time of the "
               "benchmarking thread. The garbage "
-              "collector is collected before and disabled during every timed run, as `timeit` does. Entering and "
+              "collector's young generations are collected before every timed run (a full collection before "
+              "every scenario) and the collector is disabled during it, as `timeit` does. Entering and "
               "leaving a breakpoint or capture is outside the timer except in the patching scenarios.",
               "- Every run's result is checked: the exec variants must produce the hand-edited source's result, "
               "eval variants the same values, captures the right number of calls with the right arguments, return "

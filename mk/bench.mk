@@ -6,7 +6,9 @@
 # benches/venv builds splice in release mode (CARGO_TARGET_DIR=target/bench-3.X)
 # into .venv-bench-3.X together with nopdb==0.2.0; benches/run.py measures and
 # writes benches/results.json; benches/render.py regenerates docs/performance.md.
-# BENCH_ARGS is passed to benches/run.py (e.g. BENCH_ARGS="--only hot --rounds 3").
+# BENCH_ARGS is passed to benches/run.py (e.g. BENCH_ARGS="--only hot --rounds 3";
+# BENCH_ARGS=--no-callgrind skips the instruction counts, which run by default
+# when valgrind is installed and take about 2 minutes).
 
 BENCH_PY = $(or $(PY),3.$(or $(DEFAULT_MINOR),11))
 BENCH_MINOR = $(subst 3.,,$(BENCH_PY))

@@ -280,27 +280,22 @@ def _make_hooks(cap: "_BaseCapture", code: CodeType, argnames: tuple[str, ...]):
         except Exception as e:  # a hook must never raise into the target
             cap._hook_failed(e)
 
-    def exit(value: Any) -> None:
+    def finish(value: Any, exc: BaseException | None) -> None:
         try:
             if not pending:
                 return
-            frame = getframe(1)
+            frame = getframe(2)
             entry = pending.pop(frame, None)
             if entry is not None:
-                cap._record(frame, code, argnames, firstline, entry, value, None)
+                cap._record(frame, code, argnames, firstline, entry, value, exc)
         except Exception as e:
             cap._hook_failed(e)
 
+    def exit(value: Any) -> None:
+        finish(value, None)
+
     def error(exc: BaseException) -> None:
-        try:
-            if not pending:
-                return
-            frame = getframe(1)
-            entry = pending.pop(frame, None)
-            if entry is not None:
-                cap._record(frame, code, argnames, firstline, entry, None, exc)
-        except Exception as e:
-            cap._hook_failed(e)
+        finish(None, exc)
 
     return enter, exit, error
 

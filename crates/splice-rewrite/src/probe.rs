@@ -337,16 +337,15 @@ fn plan_line_sites(
 
 /// Re-target a snippet's instructions onto the target. Returns the
 /// instructions (with fresh labels) for one copy, ending at `end`.
-struct SnippetCopier<'a> {
-    table: &'a OpcodeTable,
+struct SnippetCopier {
     body: Vec<Item>,
 }
 
-impl<'a> SnippetCopier<'a> {
+impl SnippetCopier {
     /// Extract the body of the template function and re-target every
     /// operand. Labels stay snippet-local until [`Self::instantiate`].
     fn new(
-        table: &'a OpcodeTable,
+        table: &OpcodeTable,
         snippet: &Snippet,
         target: &mut Target,
         report: &mut Report,
@@ -549,7 +548,7 @@ impl<'a> SnippetCopier<'a> {
                 break;
             }
         }
-        Ok(SnippetCopier { table, body })
+        Ok(SnippetCopier { body })
     }
 
     /// One copy of the snippet for a site at stack depth `depth`, covered by
@@ -595,7 +594,6 @@ impl<'a> SnippetCopier<'a> {
         if end_used {
             out.push(Item::Label(end));
         }
-        let _ = self.table;
         out
     }
 }
@@ -803,11 +801,10 @@ fn apply_line_probe(
         }
         prev_loc_handler = Some((ins.loc, ins.handler));
         let is_entry = entry_after == Some(idx);
-        let (loc, handler) = (ins.loc, ins.handler);
+        let handler = ins.handler;
         out.push(Item::Instr(ins));
         if is_entry {
             let depth = depth_before[idx].unwrap_or(0);
-            let _ = loc;
             let first_line = target.code.firstlineno;
             let copy = copier.instantiate(
                 &mut target.code,
@@ -827,7 +824,6 @@ fn apply_line_probe(
 
 fn apply_capture(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteError> {
     let table = opcodes::table(target.code.version);
-    let version = table.version;
     let resume = op(table, "RESUME")?;
     let return_value = op(table, "RETURN_VALUE")?;
     let return_const = table.by_name("RETURN_CONST");
@@ -900,7 +896,6 @@ fn apply_capture(target: &mut Target, hooks: CaptureHooks) -> Result<(), Rewrite
     }
     out.push(Item::Instr(plain(pop_top, 0, none, None)));
     out.push(Item::Instr(plain(reraise, 1, none, None)));
-    let _ = version;
     target.code.items = out;
     Ok(())
 }

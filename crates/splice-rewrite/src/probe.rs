@@ -261,6 +261,7 @@ fn plan_line_sites(
     let n = flow.instrs.len();
     let resume = op(table, "RESUME")?;
     let send = table.by_name("SEND");
+    let no_interrupt = table.by_name("JUMP_BACKWARD_NO_INTERRUPT");
     // Incoming edges per instruction.
     let mut incoming: Vec<Vec<Edge>> = vec![Vec::new(); n];
     let mut pinned = vec![false; n];
@@ -292,11 +293,19 @@ fn plan_line_sites(
         // A generator resuming after `YIELD_VALUE; RESUME` continues on
         // the yield's line without a new event; only the function's first
         // RESUME (entry) counts as coming from "no line".
+        // A backward jump within one line fires again: on 3.11 any backward
+        // transfer except into SEND (ceval's `maybe_call_line_trace`); on
+        // 3.12+ only through the JUMP event of an instrumented JUMP_BACKWARD
+        // (legacy_tracing.c `sys_trace_jump_func`): JUMP_BACKWARD_NO_INTERRUPT,
+        // the back edge of `yield from` / `await`, has no instrumented form.
         let fires = |p: usize, backward: bool| {
             let pi = flow.instrs[p];
-            pi.loc.line != Some(line)
-                || p == flow.first_resume
-                || (backward && !(table.version == PyVersion::V311 && Some(ins.op) == send))
+            let backward_fires = backward
+                && match table.version {
+                    PyVersion::V311 => Some(ins.op) != send,
+                    _ => Some(pi.op) != no_interrupt,
+                };
+            pi.loc.line != Some(line) || p == flow.first_resume || backward_fires
         };
         let mut plan = SitePlan::default();
         let mut any_skip = false;

@@ -11,7 +11,7 @@ snippet per code object:
     if <first argument> is <instance>:          # bound-method targets only
         try:
             if <cond>:
-                <sink0>(<expression>)           # eval: sink is results.append
+                <values0>.append(<expression>)  # eval: values0 is the results list
                 attn = attn * 3                 # exec: the statements, inline
                 <callback hook>()               # callback / debug: Python hooks
         except BaseException as _splice_exc:    # add a note naming the snippet
@@ -197,8 +197,12 @@ class _Eval(_Action):
         self.tree = None if self.code is not None else parse_expression(expression, self.label)
 
     def stmts(self, scope, prefix, count, bp):
-        sink = f"{prefix}sink"
-        hooks: dict[str, Any] = {sink: self.results.append}
+        # `<results>.append(<expr>)` with the list as a constant: the same
+        # LOAD_METHOD/CALL pair as `values.append(x)` typed into the source,
+        # which CPython specialises for list.append (a bound `append` method
+        # object would be a generic builtin call).
+        sink = f"{prefix}values"
+        hooks: dict[str, Any] = {sink: self.results}
         if self.code is not None:
             code, variables, results = self.code, self.variables, self.results
 
@@ -208,7 +212,8 @@ class _Eval(_Action):
             return [ast.Expr(_call(f"{prefix}value"))], {f"{prefix}value": _frame_hook(value, count, bp)}
         holder = [ast.Expr(copy.deepcopy(self.tree))]
         hooks.update(rename_variables(holder, self.variables, f"{prefix}v_", self.label))
-        return [ast.Expr(_call(sink, holder[0].value))], hooks
+        append = ast.Attribute(ast.Name(sink, ast.Load()), "append", ast.Load())
+        return [ast.Expr(ast.Call(func=append, args=[holder[0].value], keywords=[]))], hooks
 
 
 class _Exec(_Action):

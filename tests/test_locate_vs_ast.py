@@ -7,6 +7,7 @@ this test shows its summary lines in the pytest output, e.g.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,15 +29,21 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+# The whole stdlib on the newest version (its grammar is the richest: PEP 701
+# f-strings, type parameters); every second file on the older ones, which
+# keeps `make test` on 2 cores in budget. SPLICE_LOCATE_EVERY overrides.
+EVERY = int(os.environ.get("SPLICE_LOCATE_EVERY", "1" if sys.version_info >= (3, 13) else "2"))
+
+
 def test_locate_vs_ast_stdlib(capsys):
-    done = run()
+    done = run("--every", str(EVERY))
     summary = [l for l in done.stdout.splitlines() if l.startswith(("locate-vs-ast:", "  mismatch:"))]
     with capsys.disabled():
         print()
         for line in summary:
             print(line)
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
-    assert any(l.endswith(" statements, 0 mismatches") for l in summary), done.stdout
+    assert any(" statements, 0 mismatches" in l for l in summary), done.stdout
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="the fixture uses PEP 701 f-strings")

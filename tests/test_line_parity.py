@@ -23,8 +23,10 @@ from splice import _native
 
 
 def _probe_lines(code: types.CodeType) -> list[int]:
+    """Lines of the instructions after the first RESUME (the first of them
+    may share the def line's line-table entry with RESUME)."""
     first_resume = next(i.offset for i in dis.get_instructions(code) if i.opname == "RESUME")
-    return sorted({ln for start, _, ln in code.co_lines() if ln is not None and start > first_resume})
+    return sorted({ln for _, end, ln in code.co_lines() if ln is not None and end > first_resume + 2})
 
 
 _COUNT = next(
@@ -168,6 +170,51 @@ CASES = {
     "with_blocks": (with_blocks, lambda: with_blocks(4)),
     "comprehension": (comprehension, lambda: comprehension(5)),
 }
+
+
+
+
+def percent_format(obj):
+    return ("<%s with id=%s>"
+            % (type(obj).__name__, id(obj)))
+
+
+class _Holder:
+    def method(self):
+        class Inner:  # the class body's first instructions are on this line
+            x = 1
+        return Inner
+
+
+CASES.update(
+    {
+        # the optimizer turns `"..." % (...)` into an f-string whose first
+        # LOAD_CONST shares the def line's line-table entry with RESUME
+        "percent_format": (percent_format, lambda: percent_format(3)),
+        "class_body": (_Holder.method, lambda: _Holder().method()),
+    }
+)
+
+
+def isleap(year):
+    return year % 4 == 0
+
+
+def month_length(year, month):
+    return 30 + (month == 2 and isleap(year))
+
+
+def test_cpython_312_extra_line_event_after_a_python_call_is_not_mimicked():
+    """CPython 3.12 (not 3.11 or 3.13) reports a second 'line' event for the
+    same line when a call to a Python function returns right before a jump
+    target on that line (`x and f(y)`): the caller's previous instruction is
+    then a CACHE entry, whose line is unknown. A probe fires once per
+    execution of the line, as on 3.11 and 3.13."""
+    run = lambda: [month_length(y, m) for y in (2000, 2001) for m in (1, 2, 3)]  # noqa: E731
+    line = month_length.__code__.co_firstlineno + 1
+    assert probe_counts(month_length, run) == {line: 6}
+    extra = 2 if sys.version_info[:2] == (3, 12) else 0  # isleap ran twice
+    assert traced_counts(month_length, run) == {line: 6 + extra}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

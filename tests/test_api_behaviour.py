@@ -619,3 +619,31 @@ def test_generator_closed_early():
         assert isinstance(c.exception, GeneratorExit) and c.locals["i"] == 0
     else:  # 3.13 closes it without running code (documented)
         assert calls == []
+
+
+def test_breakpoint_rereads_a_source_file_edited_and_reverted(tmp_path, monkeypatch):
+    """linecache may hold the text of an edit that was undone since; the
+    breakpoint re-reads the file once instead of reporting stale source."""
+    import importlib
+    import linecache
+    import os
+
+    path = tmp_path / "edited_mod.py"
+    src = "def f(a):\n    c = a + 1\n    return c\n"
+    path.write_text(src)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("edited_mod")
+    try:
+        path.write_text("# a new first line\n" + src)
+        linecache.checkcache(str(path))
+        with pytest.raises(splice.LocateError):
+            splice.breakpoint(mod.f, line="return c")  # the file no longer matches
+        path.write_text(src)  # undo the edit; linecache still has the edited text
+        st = os.stat(path)
+        os.utime(path, (st.st_atime, st.st_mtime + 5))
+        with splice.breakpoint(mod.f, line="return c") as bp:
+            seen = bp.eval("c")
+            assert mod.f(1) == 2
+        assert seen == [2]
+    finally:
+        sys.modules.pop("edited_mod", None)

@@ -374,7 +374,7 @@ def _lines_in(code: CodeType, line: Union[int, str]) -> list[int]:
     """The statement lines of ``code`` itself that ``line`` names (the one
     place that calls :mod:`splice.locate` for a function scope)."""
     try:
-        source = _locate.get_source(code)
+        _locate.get_source(code)
     except LocateError:
         # No source text (e.g. a function typed at the plain REPL): a line
         # number is still usable when the code has instructions on it, as in
@@ -384,7 +384,10 @@ def _lines_in(code: CodeType, line: Union[int, str]) -> list[int]:
             if line in own and line != code.co_firstlineno:
                 return [line]
         raise
-    found = _locate.locate(code, line, source=source)
+    # Without source=: locate checks the text against the running code and,
+    # on a mismatch, re-reads the file once (it may have been edited and
+    # reverted since linecache cached it).
+    found = _locate.locate(code, line)
     return sorted({l.line for l in found if l.owned_by(code)})
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 
 COMMANDS = {
+    "run": "run a script (or -m module) as __main__ with probes from the command line",
+    "show": "print a function's bytecode before/after splice's rewrite as a diff (runs nothing)",
     "doctor": "decode and re-assemble every stdlib/site-packages code object; report mismatches",
     "torture": "pad (or probe) every function of stdlib modules and run CPython's tests for them",
 }
@@ -19,6 +21,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:<9} {text}")
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
+    if cmd == "run":
+        from splice.cli import runner
+
+        return runner.main(rest)
+    if cmd == "show":
+        from splice.cli import show
+
+        return show.main(rest)
     if cmd == "doctor":
         from splice import doctor
 

@@ -1,0 +1,110 @@
+"""The import hook that installs probes as soon as a target module is imported.
+
+:class:`ProbeFinder` sits first in :data:`sys.meta_path`. For a module that
+may be a target it asks the finders after it for the spec (exactly what the
+import system would do next) and, if the spec's module is a target, wraps its
+loader so that right after ``exec_module`` (the module's functions now
+exist, the importer has not got the module yet) the probes are created.
+Modules that cannot be targets are not touched: ``find_spec`` returns
+``None`` at once when only module-name targets were given, and otherwise
+returns the other finders' spec unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Any, Callable, Optional
+
+__all__ = ["ProbeFinder"]
+
+
+class _LoaderProxy:
+    """Delegates to the real loader; calls ``after(module)`` once the module
+    has executed. The real loader is put back on the module and its spec
+    before the module's code runs, so the module never sees the proxy."""
+
+    def __init__(self, loader: Any, after: Callable[[ModuleType], None]) -> None:
+        self._loader = loader
+        self._after = after
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: ModuleSpec) -> Optional[ModuleType]:
+        create = getattr(self._loader, "create_module", None)
+        return create(spec) if create is not None else None
+
+    def exec_module(self, module: ModuleType) -> None:
+        spec = getattr(module, "__spec__", None)
+        if spec is not None and spec.loader is self:
+            spec.loader = self._loader
+        if getattr(module, "__loader__", None) is self:
+            module.__loader__ = self._loader
+        self._loader.exec_module(module)
+        self._after(module)
+
+
+class ProbeFinder:
+    """A meta path finder; see the module docstring."""
+
+    def __init__(
+        self,
+        wants_name: Callable[[str], bool],
+        wants_origin: Callable[[str, Optional[str]], bool],
+        after: Callable[[ModuleType], None],
+    ) -> None:
+        self._wants_name = wants_name
+        self._wants_origin = wants_origin
+        self._after = after
+        self._busy = threading.local()
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Optional[ModuleSpec]:
+        if not self._wants_name(fullname):
+            return None
+        busy = self._busy.__dict__.setdefault("names", set())
+        if fullname in busy:  # a finder below us imports the same name
+            return None
+        busy.add(fullname)
+        try:
+            spec = None
+            for finder in list(sys.meta_path):
+                if finder is self:
+                    continue
+                find = getattr(finder, "find_spec", None)
+                if find is None:
+                    continue
+                spec = find(fullname, path, target)
+                if spec is not None:
+                    break
+        finally:
+            busy.discard(fullname)
+        if spec is None:
+            return None  # let the import system try (legacy finders, errors)
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module") or isinstance(loader, _LoaderProxy):
+            return spec
+        origin = spec.origin if spec.has_location else None
+        if origin is not None:
+            origin = os.path.realpath(origin)
+        if self._wants_origin(fullname, origin):
+            spec.loader = _LoaderProxy(loader, self._after)
+        return spec
+
+    def invalidate_caches(self) -> None:
+        """Nothing cached here (the finders after us have their own)."""
+
+    def install(self) -> None:
+        """Put the finder first in :data:`sys.meta_path`."""
+        if self not in sys.meta_path:
+            sys.meta_path.insert(0, self)
+
+    def remove(self) -> None:
+        """Take the finder out of :data:`sys.meta_path`."""
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass

@@ -1,0 +1,304 @@
+"""What a ``run`` recorded: the JSON document, the text summary on stderr and
+the pickle of raw values. The JSON schema is documented in docs/cli.md
+(``schema`` 1); :func:`build` is the only place that produces it."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import platform
+import sys
+from typing import Any, Optional, TextIO
+
+import splice
+from splice.cli.session import ProbeState, Session
+from splice.cli.values import describe, format_value
+
+__all__ = ["SCHEMA_VERSION", "build", "summary", "write_json", "write_pickle"]
+
+SCHEMA_VERSION = 1
+
+
+def _exc(e: Optional[BaseException], width: int) -> Optional[dict]:
+    if e is None:
+        return None
+    return {"type": type(e).__qualname__, "message": _msg(e, width)}
+
+
+def _msg(e: BaseException, width: int) -> str:
+    try:
+        text = str(e)
+    except Exception:
+        text = "<str() failed>"
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _status(state: ProbeState) -> str:
+    if state.installs:
+        return "installed"
+    return "error" if state.errors else "not_found"
+
+
+def _not_found_message(state: ProbeState, main_name: str) -> str:
+    t = state.spec.target
+    if t.module is not None:
+        msg = f"module {t.module} was never imported"
+        if t.module in sys.modules:
+            msg = (f"module {t.module} was imported but not through splice's import hook "
+                   f"(another finder or an import before the run started), so no probe was set")
+        if t.module == main_name:
+            msg += f"; the script runs as __main__: name it by path ({t.module.replace('.', '/')}.py:...)"
+        return msg
+    return f"no module from {t.file} was imported, and it is not the script being run"
+
+
+def _calls(state: ProbeState) -> tuple[list, int]:
+    calls, hits = [], 0
+    for inst in state.installs:
+        if inst.capture is not None:
+            calls.extend(list(inst.capture))
+        if inst.counter is not None:
+            hits += inst.counter.hits or 0
+    return calls, hits
+
+
+def _evals(state: ProbeState) -> list[tuple[str, list]]:
+    out = [(text, []) for text in state.spec.evals]
+    for inst in state.installs:
+        for i, values in enumerate(inst.evals):
+            out[i][1].extend(list(values))
+    return out
+
+
+def _hits(state: ProbeState) -> Optional[int]:
+    if state.spec.kind == "capture":
+        return _calls(state)[1]
+    if not state.installs:
+        return 0
+    total = 0
+    for inst in state.installs:
+        h = inst.breakpoint.hits if inst.breakpoint is not None else None
+        if h is None:
+            return None
+        total += h
+    return total
+
+
+def _call_json(info: Any, width: int) -> dict:
+    return {
+        "function": info.name,
+        "file": info.file,
+        "args": {k: describe(v, width) for k, v in (info.args or {}).items()},
+        "locals": {k: describe(v, width) for k, v in (info.locals or {}).items()},
+        "return_value": None if info.exception is not None else describe(info.return_value, width),
+        "exception": _exc(info.exception, width),
+    }
+
+
+def build(session: Session, run: dict, width: int = 120) -> dict:
+    """The JSON document (plain data) for a finished run; ``run`` is the
+    ``"run"`` object (command, exit status, exception)."""
+    probes = []
+    main_name = run.get("module") or ""
+    for s in session.states:
+        spec = s.spec
+        status = _status(s)
+        p: dict = {
+            "id": spec.index,
+            "kind": spec.kind,
+            "target": spec.target.text,
+            "line": spec.line,
+            "cond": spec.cond,
+            "actions": [{"kind": k, "code": t} for k, t in spec.actions],
+            "status": status,
+            "message": _not_found_message(s, main_name) if status == "not_found" else None,
+            "errors": list(s.errors),
+            "installed": [
+                {"module": i.module, "file": i.file, "functions": i.functions} for i in s.installs
+            ],
+            "hits": _hits(s),
+        }
+        if spec.kind == "capture":
+            calls, _ = _calls(s)
+            p["calls"] = [_call_json(c, width) for c in calls]
+        else:
+            p["evals"] = [
+                {"expr": text, "values": [describe(v, width) for v in values]} for text, values in _evals(s)
+            ]
+        probes.append(p)
+    return {
+        "schema": SCHEMA_VERSION,
+        "splice_version": splice.__version__,
+        "python": platform.python_version(),
+        "run": run,
+        "probes": probes,
+    }
+
+
+def write_json(doc: dict, path: str) -> None:
+    """Write the document (UTF-8, indented)."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2, default=str)
+        f.write("\n")
+
+
+# -- summary ---------------------------------------------------------------------
+
+
+def _pick(n: int, show: int) -> list[int]:
+    """Indexes of the items shown: all if few, else the first ones and the last."""
+    if n <= show:
+        return list(range(n))
+    if show <= 1:
+        return [n - 1][:show]
+    return list(range(show - 1)) + [n - 1]
+
+
+def summary(doc: dict, out: TextIO, show: int = 3) -> None:
+    """The readable summary of ``doc`` (see docs/cli.md for an example)."""
+    w = out.write
+    run = doc["run"]
+    status = run.get("exit_status")
+    exc = run.get("exception")
+    end = f"exit status {status}" if status is not None else "exit status unknown"
+    if exc:
+        end += f", {exc['type']}: {exc['message']}"
+    w(f"\n=== splice run summary ({end}) ===\n")
+    if not doc["probes"]:
+        w("no probes were given (--capture / --break)\n")
+    for p in doc["probes"]:
+        head = f"[{p['id']}] {p['kind']} {p['target']}"
+        if p["line"] is not None:
+            head += f" --line {p['line']!r}" if isinstance(p["line"], str) else f" --line {p['line']}"
+        if p["cond"] is not None:
+            head += f" --cond {p['cond']!r}"
+        w(head + "\n")
+        for a in p["actions"]:
+            if a["kind"] == "exec":  # evals are listed with their values below
+                w(f"    exec: {a['code']}\n")
+        if p["status"] == "not_found":
+            w(f"    NOT FOUND: {p['message']}\n")
+        for e in p["errors"]:
+            w(f"    ERROR: {e}\n")
+        for inst in p["installed"]:
+            fns = ", ".join(
+                f["function"] + (f" (line {', '.join(map(str, f['lines']))})" if f["lines"] else "")
+                for f in inst["functions"]
+            )
+            w(f"    in {inst['module']}: {fns}\n")
+        if p["status"] != "installed":
+            continue
+        if p["kind"] == "capture":
+            calls = p["calls"]
+            kept = f" ({len(calls)} recorded)" if len(calls) != p["hits"] else ""
+            w(f"    calls: {p['hits']}{kept}\n")
+            for i in _pick(len(calls), show):
+                c = calls[i]
+                w(f"    call #{i + 1} {c['function']}\n")
+                for k, v in c["args"].items():
+                    w(f"        arg    {k} = {format_value(v)}\n")
+                for k, v in c["locals"].items():
+                    if k not in c["args"]:
+                        w(f"        local  {k} = {format_value(v)}\n")
+                if c["exception"] is not None:
+                    w(f"        raised {c['exception']['type']}: {c['exception']['message']}\n")
+                else:
+                    w(f"        return {format_value(c['return_value'])}\n")
+            if len(calls) > show:
+                w(f"    ({len(calls) - show} more calls in --json)\n")
+        else:
+            w(f"    hits: {p['hits'] if p['hits'] is not None else 'not counted'}\n")
+            for ev in p["evals"]:
+                vals = ev["values"]
+                w(f"    eval {ev['expr']}: {len(vals)} value{'s' if len(vals) != 1 else ''}\n")
+                for i in _pick(len(vals), show):
+                    w(f"        #{i + 1} {format_value(vals[i])}\n")
+    w("===\n")
+
+
+# -- pickle ------------------------------------------------------------------------
+
+
+def _raw(session: Session) -> dict:
+    probes = []
+    for s in session.states:
+        p: dict = {"id": s.spec.index, "kind": s.spec.kind, "target": s.spec.target.text}
+        if s.spec.kind == "capture":
+            calls, _ = _calls(s)
+            p["calls"] = [
+                {
+                    "function": c.name,
+                    "file": c.file,
+                    "args": dict(c.args or {}),
+                    "locals": dict(c.locals or {}),
+                    "return_value": c.return_value,
+                    "exception": c.exception,
+                }
+                for c in calls
+            ]
+        else:
+            p["evals"] = [{"expr": text, "values": values} for text, values in _evals(s)]
+        probes.append(p)
+    return {"schema": SCHEMA_VERSION, "probes": probes, "replaced": []}
+
+
+def _picklable(value: Any) -> bool:
+    try:
+        pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return True
+    except Exception:
+        return False
+
+
+def _replace_unpicklable(probes: list, replaced: list[str], width: int) -> list:
+    """A copy of the raw probes in which every captured value that cannot be
+    pickled is the string ``"<unpicklable T: repr>"`` (its path recorded)."""
+    out = []
+    for i, p in enumerate(probes):
+        q = dict(p)
+        base = f"probes[{i}]"
+        if "calls" in p:
+            q["calls"] = []
+            for j, c in enumerate(p["calls"]):
+                cb = f"{base}.calls[{j}]"
+                d = dict(c)
+                d["args"] = {k: _leaf(v, f"{cb}.args.{k}", replaced, width) for k, v in c["args"].items()}
+                d["locals"] = {k: _leaf(v, f"{cb}.locals.{k}", replaced, width) for k, v in c["locals"].items()}
+                d["return_value"] = _leaf(c["return_value"], f"{cb}.return_value", replaced, width)
+                d["exception"] = _leaf(c["exception"], f"{cb}.exception", replaced, width)
+                q["calls"].append(d)
+        else:
+            q["evals"] = [
+                {"expr": e["expr"],
+                 "values": [_leaf(v, f"{base}.evals[{j}].values[{k}]", replaced, width) for k, v in enumerate(e["values"])]}
+                for j, e in enumerate(p["evals"])
+            ]
+        out.append(q)
+    return out
+
+
+def _leaf(value: Any, path: str, replaced: list[str], width: int) -> Any:
+    if _picklable(value):
+        return value
+    replaced.append(path)
+    d = describe(value, width)
+    return f"<unpicklable {d['type']}: {d['repr']}>"
+
+
+def write_pickle(session: Session, path: str, width: int = 120) -> list[str]:
+    """Pickle the raw captured values (``{"schema", "probes", "replaced"}``,
+    probes shaped like the JSON's). Values that cannot be pickled are
+    replaced by a ``"<unpicklable TYPE: repr>"`` string and their places
+    listed in ``"replaced"``, which is also returned."""
+    doc = _raw(session)
+    try:
+        data = pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        replaced: list[str] = []
+        doc = {"schema": doc["schema"], "probes": _replace_unpicklable(doc["probes"], replaced, width),
+               "replaced": replaced}
+        data = pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
+    with open(path, "wb") as f:
+        f.write(data)
+    return doc["replaced"]

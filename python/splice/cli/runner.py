@@ -1,0 +1,227 @@
+"""``python -m splice run``: run a script or module as ``__main__`` with probes.
+
+Set-up follows ``python script.py`` / ``python -m module`` (and ``runpy``):
+``sys.argv`` is the script and its arguments, ``sys.path[0]`` the script's
+directory (``-m``: the current directory, as ``python -m`` does), a fresh
+``__main__`` module with ``__file__``, ``__loader__``, ``__spec__`` as Python
+sets them.
+
+Probes on the script's own functions are spliced into its code before it runs
+(:mod:`splice.cli.codetree`); probes on other modules are created by the
+import hook (:mod:`splice.cli.hook`) right after the module is executed, or at
+start for modules already imported. The summary, ``--json`` and ``--pickle``
+are written from an :mod:`atexit` handler, so they also cover non-daemon
+threads (joined before ``atexit`` runs) and the script's own atexit handlers
+(which run before ours). The script's exit status and traceback are what
+``python script.py`` gives: ``SystemExit`` and ``KeyboardInterrupt`` are
+re-raised for Python to handle; any other uncaught exception is printed with
+``sys.excepthook`` (splice's frames left out) and the status is 1.
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import os
+import pathlib
+import runpy
+import sys
+import traceback
+import types
+from importlib.machinery import SourceFileLoader
+from typing import Any, Optional, Sequence
+
+from splice.cli import codetree
+from splice.cli.args import RunOptions, parse_run_args
+from splice.cli.hook import ProbeFinder
+from splice.cli.report import build, summary, write_json, write_pickle
+from splice.cli.session import Session
+from splice.cli.targets import module_file
+from splice.patcher import PATCHER
+
+__all__ = ["main"]
+
+
+def _err(msg: str) -> None:
+    print(f"python -m splice run: {msg}", file=sys.stderr, flush=True)
+
+
+def _exit_status(code: Any) -> int:
+    """The process exit status for ``SystemExit(code)``, as Python computes it."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
+
+
+class _Main:
+    """The code to run as ``__main__`` and the namespace it runs in."""
+
+    def __init__(self, code: types.CodeType, globals_: dict, file: Optional[pathlib.Path],
+                 name: Optional[str], argv: list[str], path0: Optional[str]) -> None:
+        self.code = code
+        self.globals = globals_
+        self.file = file
+        self.name = name  # the module name a MODULE:FUNC target would use
+        self.argv = argv
+        self.path0 = path0
+
+
+def _script(opts: RunOptions) -> "_Main | int":
+    path = opts.script
+    assert path is not None
+    abspath = os.path.abspath(path)
+    if not os.path.isfile(abspath):
+        _err(f"can't open file {abspath!r}: no such file")
+        return 2
+    try:
+        code = codetree.compile_file(abspath)
+    except SyntaxError as e:
+        traceback.print_exception(type(e), e, None)
+        return 1
+    g = {
+        "__name__": "__main__",
+        "__doc__": None,
+        "__file__": abspath,
+        "__loader__": SourceFileLoader("__main__", abspath),
+        "__spec__": None,
+        "__package__": None,
+        "__cached__": None,
+        "__builtins__": builtins,
+    }
+    return _Main(code, g, pathlib.Path(abspath).resolve(), None, [path, *opts.args],
+                 os.path.dirname(os.path.realpath(abspath)))
+
+
+def _module(opts: RunOptions) -> "_Main | int":
+    assert opts.module is not None
+    try:
+        # runpy's own helper, as pdb uses it: finds the module (a package's
+        # __main__), imports its parents (through our hook), gets its code
+        mod_name, spec, code = runpy._get_module_details(opts.module)  # type: ignore[attr-defined]
+    except ImportError as e:
+        print(f"{sys.executable}: {e}", file=sys.stderr)
+        return 1
+    g = {
+        "__name__": "__main__",
+        "__doc__": None,
+        "__file__": spec.origin,
+        "__loader__": spec.loader,
+        "__spec__": spec,
+        "__package__": spec.parent,
+        "__cached__": spec.cached,
+        "__builtins__": builtins,
+    }
+    file = pathlib.Path(spec.origin).resolve() if spec.has_location and spec.origin else None
+    return _Main(code, g, file, mod_name, [spec.origin or opts.module, *opts.args], None)
+
+
+def _prepare_main(session: Session, main: _Main) -> Optional[str]:
+    """Splice the probes that target the script into its code; an error
+    message if one cannot be set (the script has not started yet)."""
+    names = {main.name, main.name.rsplit(".__main__", 1)[0]} if main.name else {None}
+    states = []
+    for n in names:
+        for s in session.matching(n, main.file):
+            if s not in states:
+                states.append(s)
+    if not states:
+        return None
+    if main.file is None:
+        return f"{main.name} has no source file to set probes in"
+    keep = codetree.stand_ins(main.code, main.globals)  # alive while planning
+    for s in states:
+        try:
+            session.install(s, main.file, None, "__main__")
+        except Exception as e:
+            return f"{s.spec.describe()}: {type(e).__name__}: {e}"
+    main.code = codetree.rebuild(main.code, PATCHER.current)
+    del keep
+    return None
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of ``python -m splice run`` (returns the exit status, or
+    re-raises the script's ``SystemExit``/``KeyboardInterrupt``)."""
+    opts = parse_run_args(argv)
+    session = Session(opts.probes, max_calls=opts.max_calls)
+    finder = ProbeFinder(
+        wants_name=session.wants,
+        wants_origin=lambda name, origin: bool(session.matching(name, pathlib.Path(origin) if origin else None)),
+        after=session.on_module,
+    )
+    finder.install()
+    run_info: dict = {
+        "argv": None,
+        "script": opts.script,
+        "module": opts.module,
+        "exit_status": None,
+        "exception": None,
+    }
+
+    def finish() -> None:
+        finder.remove()
+        session.stop()  # before any repr(): a __repr__ may call a probed function
+        try:
+            doc = build(session, run_info, opts.width)
+            if not opts.quiet:
+                summary(doc, sys.stderr or sys.__stderr__, opts.show)
+            if opts.json:
+                write_json(doc, opts.json)
+            if opts.pickle:
+                replaced = write_pickle(session, opts.pickle, opts.width)
+                if replaced:
+                    _err(f"--pickle: {len(replaced)} value(s) could not be pickled and were stored as "
+                         f"their repr (listed under 'replaced' in {opts.pickle})")
+        except Exception as e:  # never change the script's exit status
+            _err(f"could not write the report: {type(e).__name__}: {e}")
+        sys.stderr.flush()
+
+    main_ = _module(opts) if opts.module is not None else _script(opts)
+    if isinstance(main_, int):
+        finder.remove()
+        session.stop()
+        return main_
+    # modules imported before the run (by splice, site, or -m's parents)
+    for mod in list(sys.modules.values()):
+        if isinstance(mod, types.ModuleType) and mod.__name__ != "__main__":
+            if session.matching(mod.__name__, module_file(mod) if session._file_targets else None):
+                if not any(i.module == mod.__name__ for s in session.states for i in s.installs):
+                    session.on_module(mod)
+    problem = _prepare_main(session, main_)
+    if problem is not None:
+        finder.remove()
+        session.stop()
+        _err(problem)
+        return 2
+
+    run_info["argv"] = list(main_.argv)
+    atexit.register(finish)
+    sys.argv[:] = main_.argv
+    if main_.path0 is not None:
+        sys.path[0] = main_.path0
+    module = types.ModuleType("__main__")
+    module.__dict__.update(main_.globals)
+    # kept as __main__ until exit, so pickle finds classes the script defined
+    sys.modules["__main__"] = module
+    try:
+        exec(main_.code, module.__dict__)
+    except SystemExit as e:
+        run_info["exit_status"] = _exit_status(e.code)
+        raise
+    except KeyboardInterrupt as e:
+        # Python reports it and exits by SIGINT (-2 as seen by a parent)
+        run_info["exit_status"] = -2
+        run_info["exception"] = {"type": type(e).__qualname__, "message": str(e)}
+        raise
+    except BaseException as e:
+        run_info["exit_status"] = 1
+        run_info["exception"] = {"type": type(e).__qualname__, "message": " ".join(str(e).split())[:500]}
+        tb = e.__traceback__
+        tb = tb.tb_next if tb is not None else None  # drop this frame, keep the script's
+        # (the default hook prints e.__traceback__, whatever tb is passed)
+        sys.excepthook(type(e), e.with_traceback(tb), tb)
+        return 1
+    run_info["exit_status"] = 0
+    return 0

@@ -109,7 +109,13 @@ def plan(probe: ProbeSpec, count_hits: bool = False) -> tuple[list[tuple[CodeTyp
     for p in item._wanted():
         by_code.setdefault(id(p.site.code), (p.site.code, []))[1].append(p)
     out = []
+    seen: list[CodeType] = []
     for code, probes in by_code.values():
+        # the stand-in compiled from the file and an imported copy of the
+        # same function are equal code objects: show the rewrite once
+        if any(code == s for s in seen):
+            continue
+        seen.append(code)
         specs: list[dict] = []
         extra: tuple[str, ...] = ()
         for p in probes:  # as the patcher does: later probes see earlier new locals

@@ -1,10 +1,14 @@
 """Call capture: ``capture_call``, ``capture_calls``, :class:`CallInfo`.
 
-Each captured function gets a capture probe: the native side calls ``enter()``
-at function entry, ``exit(value)`` before every return and ``error(exc)`` when
-an exception leaves the function. The hooks are small Python closures; each
-reads the target frame with ``sys._getframe(1)`` and never raises (a failure
-is recorded in ``hook_errors`` and reported once as a warning). For a bound
+Each captured function gets a capture probe: the injected code calls
+``enter()`` at function entry, ``exit(value)`` before every return and
+``error(exc)`` when an exception leaves the function. The hooks are native
+(``splice._native.CaptureHooks``, one per instrumented code object, sharing
+one ``splice._native.Recorder`` per capture): builtin methods called through
+vectorcall, which push no Python frame and (on 3.11) count no recursion
+level, so a captured function recurses exactly as deep as before. They read
+the target frame with ``PyEval_GetFrame`` and never raise (a failure is
+recorded in ``hook_errors`` and reported once as a warning). For a bound
 method or a callable instance, ``enter`` is instead called from an injected
 entry snippet ``if <first argument> is <instance>: enter()``, and ``exit``/
 ``error`` ignore calls whose entry was not recorded.
@@ -46,12 +50,12 @@ from __future__ import annotations
 
 import collections
 import linecache
-import sys
 import traceback
 import warnings
 from types import CodeType
 from typing import Any, Callable, Iterable, List, Optional, TYPE_CHECKING
 
+from splice import _native
 from splice.patcher import Managed, Probe
 from splice.resolve import Scope, Target, resolve
 from splice.template import HOOK_PREFIX, ScopeInfo, build_template
@@ -60,13 +64,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from splice.nopdb import NoPdb
 
 __all__ = ["CallCapture", "CallInfo", "CallListCapture"]
-
-_getframe = sys._getframe
-
-
-def _new_info() -> "CallInfo":
-    return object.__new__(CallInfo)
-
 
 class CallInfo:
     """Information about a function call.
@@ -145,11 +142,6 @@ class CallInfo:
                 print(line, end="", file=file)
 
 
-_INFO_FIELDS = (
-    "name", "file", "_args", "_args_raw", "locals", "globals", "return_value",
-    "exception", "_frames", "_stack",
-)
-
 _UNBOUND = object()
 
 
@@ -161,8 +153,10 @@ def _line_at(code: CodeType, offset: int) -> Optional[int]:
     return None
 
 
-def _build_stack(frames: tuple) -> traceback.StackSummary:
-    outer, code, line = frames
+def _build_stack(frames) -> traceback.StackSummary:
+    """``frames``: a native ``RecordedStack`` (or its ``unpack()``: outer
+    (code, instruction offset) pairs innermost first, the code, its first line)."""
+    outer, code, line = frames if isinstance(frames, tuple) else frames.unpack()
     items = [(c, _line_at(c, lasti)) for c, lasti in reversed(outer)]
     items.append((code, line))
     summaries = []
@@ -185,7 +179,8 @@ class _CaptureProbe(Probe):
         self.target = target
         code = target.code
         info = ScopeInfo.from_code(code)
-        self._enter, self._exit, self._error = _make_hooks(capture, code, info.arg_names)
+        hooks = _native.CaptureHooks(capture._native, code, info.arg_names)
+        self._enter, self._exit, self._error = hooks.enter, hooks.exit, hooks.error
         self._filter_spec: Optional[tuple[dict, tuple[str, ...]]] = None
         self._filter_extra: Optional[tuple[str, ...]] = None
 
@@ -258,72 +253,6 @@ def _instance_entry_probe(
     return {"at": "entry", "snippet": tpl.snippet, "hooks": tpl.hooks}, tpl.new_locals
 
 
-def _make_hooks(cap: "_BaseCapture", code: CodeType, argnames: tuple[str, ...]):
-    pending = cap._pending
-    firstline = code.co_firstlineno
-    getframe = _getframe
-    unbound = _UNBOUND
-
-    def enter() -> None:
-        try:
-            if not cap._recording:
-                return
-            frame = getframe(1)
-            loc = frame.f_locals
-            values = tuple([loc.get(n, unbound) for n in argnames])
-            outer = []
-            f = frame.f_back
-            while f is not None:
-                outer.append((f.f_code, f.f_lasti))
-                f = f.f_back
-            pending[frame] = (outer, values)
-        except Exception as e:  # a hook must never raise into the target
-            cap._hook_failed(e)
-
-    def finish(value: Any, exc: BaseException | None) -> None:
-        try:
-            if not pending:
-                return
-            frame = getframe(2)
-            entry = pending.pop(frame, None)
-            if entry is not None:
-                cap._record(frame, code, argnames, firstline, entry, value, exc)
-        except Exception as e:
-            cap._hook_failed(e)
-
-    def exit(value: Any) -> None:
-        finish(value, None)
-
-    def error(exc: BaseException) -> None:
-        finish(None, exc)
-
-    return enter, exit, error
-
-
-_hidden_cache: dict[int, tuple[CodeType, tuple[str, ...]]] = {}
-
-
-def _hidden_names(code: CodeType) -> tuple[str, ...]:
-    """splice's helper locals in a (possibly instrumented) code object."""
-    hit = _hidden_cache.get(id(code))
-    if hit is None or hit[0] is not code:
-        names = tuple(
-            n for n in code.co_varnames + code.co_cellvars if n.startswith(HOOK_PREFIX)
-        )
-        if len(_hidden_cache) > 4096:
-            _hidden_cache.clear()
-        hit = _hidden_cache[id(code)] = (code, names)
-    return hit[1]
-
-
-def _frame_locals(frame) -> dict:
-    """A dict snapshot of a frame's locals without splice's helper names."""
-    loc = dict(frame.f_locals)
-    for k in _hidden_names(frame.f_code):
-        loc.pop(k, None)
-    return loc
-
-
 class _BaseCapture(Managed):
     def __init__(
         self,
@@ -342,11 +271,15 @@ class _BaseCapture(Managed):
         self._transform = transform
         self._keep = None if keep_locals is None else frozenset(keep_locals)
         self._max_calls = max_calls
-        self._count = 0
-        self._pending: dict = {}
         self._live = False
-        self._recording = False
         self._warned = False
+        # The recorder holds this capture only weakly: instrumented code
+        # objects (which the cycle collector never sees) hold the hooks, and
+        # records hold code objects through their stacks.
+        self._native = _native.Recorder(
+            self, self._SINK, CallInfo, _UNBOUND,
+            transform=transform, keep=self._keep, max_calls=max_calls,
+        )
         #: Exceptions raised inside capture hooks or ``transform`` (never
         #: propagated into the captured function).
         self.hook_errors: list[BaseException] = []
@@ -360,12 +293,15 @@ class _BaseCapture(Managed):
 
     def _on_sync(self, active: bool) -> None:
         self._live = active
-        self._update_recording()
-        if not active:
-            self._pending.clear()
+        self._native.set_live(active)  # stopping forgets the calls still running
 
-    def _update_recording(self) -> None:
-        self._recording = self._live and (self._max_calls is None or self._count < self._max_calls)
+    @property
+    def _recording(self) -> bool:
+        return self._native.recording
+
+    @property
+    def _count(self) -> int:
+        return self._native.count
 
     # hooks
     def _hook_failed(self, e: BaseException) -> None:
@@ -376,51 +312,8 @@ class _BaseCapture(Managed):
                 f"splice: a capture hook failed ({type(e).__name__}: {e}); the call "
                 f"was not affected. See .hook_errors",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=2,  # called from a native hook: 2 is the captured function
             )
-
-    def _apply(self, value: Any) -> Any:
-        t = self._transform
-        if t is None:
-            return value
-        try:
-            return t(value)
-        except Exception as e:
-            self._hook_failed(e)
-            return value
-
-    def _record(
-        self, frame, code: CodeType, argnames: tuple, firstline: int, entry: tuple, value: Any, exc
-    ) -> None:
-        if not self._live:
-            return
-        outer, values = entry
-        loc = _frame_locals(frame)
-        if self._keep is not None:
-            loc = {k: v for k, v in loc.items() if k in self._keep}
-        if self._transform is not None:
-            values = tuple(v if v is _UNBOUND else self._apply(v) for v in values)
-            loc = {k: self._apply(v) for k, v in loc.items()}
-            if exc is None:
-                value = self._apply(value)
-        info = _new_info()
-        info.__dict__ = {
-            "name": code.co_name,
-            "file": code.co_filename,
-            "_args_raw": (argnames, values),
-            "locals": loc,
-            "globals": frame.f_globals,
-            "return_value": value if exc is None else None,
-            "exception": exc,
-            "_frames": (outer, code, firstline),
-        }
-        self._count += 1
-        if self._max_calls is not None:
-            self._update_recording()
-        self._update_result(info)
-
-    def _update_result(self, info: CallInfo) -> None:
-        raise NotImplementedError
 
     @property
     def targets(self) -> list[CodeType]:
@@ -435,6 +328,8 @@ class CallCapture(_BaseCapture, CallInfo):
     Created by :func:`splice.capture_call`.
     """
 
+    _SINK = "last"  # the native recorder copies each record into our __dict__
+
     def __init__(
         self,
         nopdb: "NoPdb",
@@ -446,15 +341,6 @@ class CallCapture(_BaseCapture, CallInfo):
         CallInfo.__init__(self)
         _BaseCapture.__init__(self, nopdb, scope, transform=transform, keep_locals=keep_locals)
 
-    def _update_result(self, info: CallInfo) -> None:
-        d = self.__dict__
-        src = info.__dict__
-        for k in _INFO_FIELDS:
-            if k in src:
-                d[k] = src[k]
-            else:
-                d.pop(k, None)
-
     __repr__ = CallInfo.__repr__
 
 
@@ -463,6 +349,8 @@ class CallListCapture(_BaseCapture, List[CallInfo]):
     returned; also a context manager that stops capturing at the end of the
     block. Created by :func:`splice.capture_calls`.
     """
+
+    _SINK = "list"  # the native recorder appends a CallInfo to this list
 
     def __init__(
         self,
@@ -477,9 +365,6 @@ class CallListCapture(_BaseCapture, List[CallInfo]):
         _BaseCapture.__init__(
             self, nopdb, scope, transform=transform, keep_locals=keep_locals, max_calls=max_calls
         )
-
-    def _update_result(self, info: CallInfo) -> None:
-        self.append(info)
 
     __repr__ = list.__repr__
     __eq__ = list.__eq__

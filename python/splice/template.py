@@ -430,14 +430,18 @@ class Template:
     body: list[ast.stmt] = field(default_factory=list, repr=False)
 
 
-# snippet code object -> Template, for debugging and `describe`
-_TEMPLATES: "weakref.WeakKeyDictionary[CodeType, Template]" = weakref.WeakKeyDictionary()
+# snippet code object -> weak reference to its Template, for debugging and
+# `describe`. Weak both ways: a Template holds its snippet (the key) and its
+# hooks (the breakpoint or capture), so a strong value would keep every
+# breakpoint and capture alive forever.
+_TEMPLATES: "weakref.WeakKeyDictionary[CodeType, weakref.ref[Template]]" = weakref.WeakKeyDictionary()
 
 
 def describe(snippet: CodeType) -> Optional[Template]:
     """The :class:`Template` a snippet code object was compiled from (while it
     is alive), e.g. to print ``describe(code).source``."""
-    return _TEMPLATES.get(snippet)
+    ref = _TEMPLATES.get(snippet)
+    return ref() if ref is not None else None
 
 
 def _param_list(scope: ScopeInfo, rename: Mapping[str, str]) -> str:
@@ -660,5 +664,5 @@ def build_template(
         label=label,
         body=stmts,
     )
-    _TEMPLATES[tcode] = tpl
+    _TEMPLATES[tcode] = weakref.ref(tpl)
     return tpl

@@ -99,8 +99,11 @@ def _probe_lines(code: types.CodeType) -> list[int]:
     first_resume = next(
         (i.offset for i in dis.get_instructions(code) if i.opname == "RESUME"), 0
     )
+    # end, not start: the first instruction after RESUME may share the def
+    # line's line-table entry with RESUME (a class body's first store, an
+    # f-string the optimizer built from `%`), and settrace reports it
     return sorted(
-        {line for start, _, line in code.co_lines() if line is not None and start > first_resume}
+        {line for _, end, line in code.co_lines() if line is not None and end > first_resume + 2}
     )
 
 
@@ -138,27 +141,25 @@ def _rewrite_probe(code: types.CodeType) -> types.CodeType:
     return new
 
 
-# Native hooks that do a capture's work (a locals snapshot on exit and error)
-# without adding Python frames.
-_CAPTURE_HOOKS: dict[str, object] = {}
-
-
-def _capture_hooks() -> dict[str, object]:
-    from splice import _native
-
-    if not _CAPTURE_HOOKS:
-        _CAPTURE_HOOKS.update(
-            enter=_native.Counter(),
-            exit=_native.Counter(snapshot_locals=True),
-            error=_native.Counter(snapshot_locals=True),
-        )
-    return _CAPTURE_HOOKS
+# The real native capture hooks (python/splice/capture.py), recording every
+# call (arguments, stack, a locals snapshot on exit and error) into a recorder
+# that counts the records and drops them; they add no Python frame.
+_CAPTURE_RECORDER: list = []
 
 
 def _rewrite_capture(code: types.CodeType) -> types.CodeType:
     from splice import _native
+    from splice.capture import _UNBOUND, CallInfo
+    from splice.template import ScopeInfo
 
-    return _native.instrument(code, [{"at": "capture", **_capture_hooks()}])
+    if not _CAPTURE_RECORDER:
+        rec = _native.Recorder(None, "discard", CallInfo, _UNBOUND)
+        rec.set_live(True)
+        _CAPTURE_RECORDER.append(rec)
+    hooks = _native.CaptureHooks(_CAPTURE_RECORDER[0], code, ScopeInfo.from_code(code).arg_names)
+    return _native.instrument(
+        code, [{"at": "capture", "enter": hooks.enter, "exit": hooks.exit, "error": hooks.error}]
+    )
 
 
 REWRITERS: dict[str, Callable[[types.CodeType], types.CodeType] | None] = {

@@ -1,0 +1,738 @@
+//! Native call-capture hooks (`python/splice/capture.py` is their only user).
+//!
+//! A capture probe injects `enter()` after the first `RESUME`, `exit(value)`
+//! before every return and `error(exc)` in an outermost exception handler
+//! (`splice_rewrite::probe`). Those three are bound methods of one
+//! [`CaptureHooks`] per instrumented code object: builtin methods that
+//! CPython calls through vectorcall (`METH_FASTCALL | METH_KEYWORDS`). That
+//! matters beyond speed: 3.11's specialised call of such a builtin does not
+//! count a recursion level (a `tp_call` object such as a pyo3 `__call__`, or
+//! a `METH_O` / `METH_NOARGS` builtin, does, and CPython's own recursion-limit
+//! tests notice), and a builtin pushes no frame, so `PyEval_GetFrame` is the
+//! captured function's frame.
+//!
+//! All hooks of one capture share a [`Recorder`]: whether it records, the
+//! calls that entered and have not returned yet (keyed by frame), and where
+//! finished records go (appended to the `CallListCapture`, copied into the
+//! `CallCapture`, or counted and dropped for the torture run).
+//!
+//! Rules every hook follows, because it runs inside arbitrary user code:
+//! - it never raises into the target: a failure (an `Exception`) is handed to
+//!   the capture's `_hook_failed`; only `BaseException`s that are not
+//!   `Exception`s (`KeyboardInterrupt`) propagate, as they would from any
+//!   line of the target;
+//! - it never panics into Python (a panic is caught and reported the same way);
+//! - it holds no lock while calling into Python or dropping a Python object:
+//!   a `transform` or a finaliser can run Python code that calls the captured
+//!   function again, on this thread or (at any bytecode boundary) another.
+
+use std::collections::HashMap;
+use std::os::raw::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
+use pyo3::ffi;
+use pyo3::gc::PyVisit;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyWeakrefReference};
+use pyo3::PyTraverseError;
+
+/// Names splice adds to a frame (`python/splice/template.py` HOOK_PREFIX),
+/// never shown in captured locals.
+const HOOK_PREFIX: &str = "_splice_";
+
+/// Where finished records go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    /// Append a new `CallInfo` to the owner (a `list` subclass).
+    List,
+    /// Copy the record's fields into the owner's `__dict__` (it is a `CallInfo`).
+    Last,
+    /// Build the record, count it and drop it (torture runs).
+    Discard,
+}
+
+/// A call that entered and has not returned yet.
+struct Pending {
+    /// Strong reference: while we hold it, no other frame can get its address
+    /// (the key of the pending map).
+    frame: Py<PyAny>,
+    /// Argument values at entry, in `argnames` order (`unbound` where unset).
+    values: Py<PyTuple>,
+    /// (code, lasti) of every outer frame, innermost first.
+    stack: Frames,
+}
+
+/// (code, lasti) of the outer frames of a call, innermost first; shared by
+/// consecutive calls made from the same place (a loop calling the captured
+/// function gives the same stack every time: one copy instead of one per
+/// record).
+type Frames = Arc<Vec<(Py<PyAny>, c_int)>>;
+
+/// The shared state of one capture (see the module docs).
+#[pyclass(module = "splice._native", frozen)]
+pub struct Recorder {
+    /// A weak reference to the capture object: the instrumented code objects
+    /// hold the hooks in `co_consts` and code objects are invisible to the
+    /// cycle collector, so a strong reference here (or from any record,
+    /// through the code objects of its stack) would keep the capture and all
+    /// its records alive forever. `None` for `Sink::Discard`.
+    owner: Option<Py<PyWeakrefReference>>,
+    sink: Sink,
+    /// `CallInfo`, instantiated without running `__init__`.
+    info_type: Py<PyAny>,
+    /// The sentinel stored for an argument that is not bound.
+    unbound: Py<PyAny>,
+    transform: Option<Py<PyAny>>,
+    keep: Option<Py<PyAny>>,
+    max_calls: Option<u64>,
+    count: AtomicU64,
+    failures: AtomicU64,
+    live: AtomicBool,
+    pending: Mutex<HashMap<usize, Pending>>,
+    /// The stack the last `enter` recorded, to share with the next one.
+    /// Cleared with the pending calls: it can hold an instrumented code
+    /// object (a recursive call's), whose constants hold the hooks.
+    last_stack: Mutex<Option<Frames>>,
+}
+
+impl Recorder {
+    fn pending(&self) -> MutexGuard<'_, HashMap<usize, Pending>> {
+        // A panic never happens while the lock is held (only HashMap calls
+        // run under it), but a poisoned lock must not abort the user's program.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn below_max(&self) -> bool {
+        match self.max_calls {
+            None => true,
+            Some(m) => self.count.load(Ordering::Relaxed) < m,
+        }
+    }
+
+    fn is_recording(&self) -> bool {
+        self.live.load(Ordering::Relaxed) && self.below_max()
+    }
+
+    /// Hand a hook failure to the capture (`_hook_failed`). `Exception`s are
+    /// swallowed after that; other `BaseException`s are returned to be
+    /// raised, as they would be from any statement of the target.
+    fn report(&self, py: Python<'_>, err: PyErr) -> PyResult<()> {
+        if !err.is_instance_of::<PyException>(py) {
+            return Err(err);
+        }
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let owner = self.owner.as_ref().and_then(|w| w.bind(py).upgrade());
+        if let Some(owner) = owner {
+            let value = err.into_value(py);
+            if let Err(e) = owner.call_method1(intern!(py, "_hook_failed"), (value,)) {
+                if !e.is_instance_of::<PyException>(py) {
+                    return Err(e);
+                }
+                // The report itself failed: there is nowhere left to put it.
+                e.write_unraisable(py, Some(&owner));
+            }
+        }
+        Ok(())
+    }
+
+    /// Run `transform` on a kept value; on failure keep the value as is.
+    fn apply<'py>(&self, py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        match &self.transform {
+            None => Ok(value),
+            Some(t) => match t.bind(py).call1((&value,)) {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    self.report(py, e)?;
+                    Ok(value)
+                }
+            },
+        }
+    }
+
+    /// Drop every pending entry (outside the lock: dropping a frame can run
+    /// finalisers that call a captured function).
+    fn clear(&self) {
+        let old = std::mem::take(&mut *self.pending());
+        drop(old);
+        let old = self
+            .last_stack
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(old);
+    }
+
+    /// `stack` as a shared [`Frames`]: the previous call's if equal.
+    fn share_stack(&self, stack: Vec<(Py<PyAny>, c_int)>) -> Frames {
+        let mut last = self
+            .last_stack
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(prev) = last.as_ref() {
+            let same = prev.len() == stack.len()
+                && prev
+                    .iter()
+                    .zip(stack.iter())
+                    .all(|((c1, l1), (c2, l2))| l1 == l2 && c1.as_ptr() == c2.as_ptr());
+            if same {
+                let shared = Arc::clone(prev);
+                drop(last);
+                // Only references to code objects `prev` also holds: dropping
+                // them cannot free anything.
+                drop(stack);
+                return shared;
+            }
+        }
+        let new = Arc::new(stack);
+        // The replaced stack may hold the last reference to a code object;
+        // freeing it (weakref callbacks) happens after the lock is released.
+        let old = last.replace(Arc::clone(&new));
+        drop(last);
+        drop(old);
+        new
+    }
+}
+
+#[pymethods]
+impl Recorder {
+    /// `Recorder(owner, sink, info_type, unbound, transform=None, keep=None,
+    /// max_calls=None)`; `sink` is `"list"`, `"last"` or `"discard"` (then
+    /// `owner` may be `None`).
+    #[new]
+    #[pyo3(signature = (owner, sink, info_type, unbound, transform = None, keep = None, max_calls = None))]
+    fn new(
+        owner: &Bound<'_, PyAny>,
+        sink: &str,
+        info_type: Bound<'_, PyAny>,
+        unbound: Py<PyAny>,
+        transform: Option<Py<PyAny>>,
+        keep: Option<Py<PyAny>>,
+        max_calls: Option<u64>,
+    ) -> PyResult<Self> {
+        // `new_instance` calls object's tp_new slot directly, which skips the
+        // check `object.__new__(T)` makes: only a type whose own tp_new is
+        // object's (a plain class such as CallInfo) is safe to create so.
+        let info_type = info_type.cast_into::<pyo3::types::PyType>()?;
+        // SAFETY: both are valid type objects; reading a slot.
+        // Compared as addresses: both come from the same slot of object.
+        let plain = unsafe {
+            let own = (*info_type.as_type_ptr()).tp_new.map(|f| f as usize);
+            let base = (*std::ptr::addr_of!(ffi::PyBaseObject_Type))
+                .tp_new
+                .map(|f| f as usize);
+            own.is_some() && own == base
+        };
+        if !plain {
+            return Err(PyValueError::new_err(
+                "info_type must be a class whose instances object.__new__ can create",
+            ));
+        }
+        let info_type = info_type.into_any().unbind();
+        let py = owner.py();
+        let sink = match sink {
+            "list" => Sink::List,
+            "last" => Sink::Last,
+            "discard" => Sink::Discard,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "sink must be 'list', 'last' or 'discard', not {other:?}"
+                )))
+            }
+        };
+        let owner = if owner.is_none() {
+            if sink != Sink::Discard {
+                return Err(PyValueError::new_err(
+                    "only a 'discard' recorder has no owner",
+                ));
+            }
+            None
+        } else {
+            Some(PyWeakrefReference::new(owner)?.unbind())
+        };
+        Ok(Recorder {
+            owner,
+            sink,
+            info_type,
+            unbound,
+            transform: transform.filter(|t| !t.is_none(py)),
+            keep: keep.filter(|k| !k.is_none(py)),
+            max_calls,
+            count: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            live: AtomicBool::new(false),
+            pending: Mutex::new(HashMap::new()),
+            last_stack: Mutex::new(None),
+        })
+    }
+
+    /// Start or stop recording; stopping forgets the calls still running.
+    fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::Relaxed);
+        if !live {
+            self.clear();
+        }
+    }
+
+    /// Forget the calls still running.
+    fn clear_pending(&self) {
+        self.clear();
+    }
+
+    /// Whether `enter` records a new call right now.
+    #[getter]
+    fn recording(&self) -> bool {
+        self.is_recording()
+    }
+
+    /// Records made so far.
+    #[getter]
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Hook failures so far (also reported to the owner's `_hook_failed`).
+    #[getter]
+    fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Calls that entered and have not returned.
+    #[getter]
+    fn pending_count(&self) -> usize {
+        self.pending().len()
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.owner)?;
+        visit.call(&self.info_type)?;
+        visit.call(&self.unbound)?;
+        visit.call(&self.transform)?;
+        visit.call(&self.keep)?;
+        // Never blocks: the lock is only held by hook code that does not
+        // allocate Python objects, so a collection cannot start inside it.
+        if let Ok(p) = self.pending.try_lock() {
+            for entry in p.values() {
+                visit.call(&entry.frame)?;
+                visit.call(&entry.values)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The stack of a captured call as recorded at entry: (code, lasti) of
+/// the outer frames, innermost first, and the captured code object with its
+/// first line. `CallInfo.stack` turns it into a `traceback.StackSummary`
+/// only when it is read (line numbers need a walk of each code object's
+/// location table). It holds only code objects and ints, so it needs no
+/// part in garbage collection (one tracked object less per record).
+#[pyclass(module = "splice._native", frozen)]
+pub struct RecordedStack {
+    frames: Frames,
+    code: Py<PyAny>,
+    firstline: Py<PyAny>,
+}
+
+#[pymethods]
+impl RecordedStack {
+    /// `([(code, lasti), ...] innermost frame first, code, firstline)`.
+    fn unpack<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let out = PyList::empty(py);
+        for (code, lasti) in self.frames.iter() {
+            out.append((code.bind(py), *lasti))?;
+        }
+        PyTuple::new(
+            py,
+            [out.as_any(), self.code.bind(py), self.firstline.bind(py)],
+        )
+    }
+
+    fn __len__(&self) -> usize {
+        self.frames.len()
+    }
+}
+
+/// The argument values of `frame`, in `names` order (`unbound` for one that
+/// is not bound). A cell argument gives its contents.
+#[cfg(Py_3_12)]
+fn arg_values<'py>(
+    py: Python<'py>,
+    frame: *mut ffi::PyFrameObject,
+    names: &Bound<'py, PyTuple>,
+    unbound: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names.iter() {
+        // SAFETY: `frame` is the running frame (borrowed, alive during this
+        // call) and `name` a str; PyFrame_GetVar returns a new reference or
+        // NULL with an exception (NameError when the name is not bound). It
+        // reads one variable without building the frame's locals dict.
+        let v = unsafe { ffi::PyFrame_GetVar(frame, name.as_ptr()) };
+        if v.is_null() {
+            let err = PyErr::fetch(py);
+            if !err.is_instance_of::<pyo3::exceptions::PyNameError>(py) {
+                return Err(err);
+            }
+            out.push(unbound.clone());
+        } else {
+            // SAFETY: a new reference, checked non-NULL.
+            out.push(unsafe { Bound::from_owned_ptr(py, v) });
+        }
+    }
+    PyTuple::new(py, out)
+}
+
+/// 3.11 has no `PyFrame_GetVar`: read the frame's locals dict (which
+/// `PyFrame_GetLocals` syncs from the fast locals, cells dereferenced).
+#[cfg(not(Py_3_12))]
+fn arg_values<'py>(
+    py: Python<'py>,
+    frame: *mut ffi::PyFrameObject,
+    names: &Bound<'py, PyTuple>,
+    unbound: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    // SAFETY: `frame` is the running frame; PyFrame_GetLocals returns a new
+    // reference or NULL with an exception.
+    let locals = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetLocals(frame))? };
+    let locals = locals.cast::<PyDict>()?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names.iter() {
+        out.push(match locals.get_item(&name)? {
+            Some(v) => v,
+            None => unbound.clone(),
+        });
+    }
+    PyTuple::new(py, out)
+}
+
+/// A new dict with the locals of `frame` (the running frame), splice's
+/// helper names (`_splice_…`) left out.
+fn locals_snapshot<'py>(
+    py: Python<'py>,
+    frame: *mut ffi::PyFrameObject,
+) -> PyResult<Bound<'py, PyDict>> {
+    // 3.13's f_locals is a write-through proxy; PyEval_GetFrameLocals copies
+    // the running frame's locals into a new dict.
+    #[cfg(Py_3_13)]
+    let dict = {
+        let _ = frame;
+        // SAFETY: a new reference or NULL with an exception.
+        unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyEval_GetFrameLocals())? }
+            .cast_into::<PyDict>()?
+    };
+    // 3.11/3.12: the frame's own locals dict, synced; copy it.
+    #[cfg(not(Py_3_13))]
+    let dict = {
+        // SAFETY: `frame` is the running frame; a new reference or NULL
+        // with an exception.
+        let locals = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetLocals(frame))? };
+        locals.cast::<PyDict>()?.copy()?
+    };
+    let mut hidden = Vec::new();
+    for (k, _) in dict.iter() {
+        if let Ok(s) = k.cast::<PyString>() {
+            if s.to_str().is_ok_and(|s| s.starts_with(HOOK_PREFIX)) {
+                hidden.push(k);
+            }
+        }
+    }
+    for k in hidden {
+        dict.del_item(k)?;
+    }
+    Ok(dict)
+}
+
+/// (code, lasti) of every frame outside `frame`, innermost first.
+fn outer_stack(
+    py: Python<'_>,
+    frame: *mut ffi::PyFrameObject,
+) -> PyResult<Vec<(Py<PyAny>, c_int)>> {
+    let mut out = Vec::with_capacity(8);
+    // SAFETY: `frame` is alive; PyFrame_GetBack returns a new reference or
+    // NULL (no outer frame, or an allocation failure with an exception set:
+    // checked below); PyFrame_GetCode returns a new reference, never NULL.
+    unsafe {
+        let mut f = ffi::PyFrame_GetBack(frame);
+        while !f.is_null() {
+            let code = ffi::PyFrame_GetCode(f);
+            let lasti = ffi::PyFrame_GetLasti(f);
+            out.push((Bound::from_owned_ptr(py, code.cast()).unbind(), lasti));
+            let back = ffi::PyFrame_GetBack(f);
+            ffi::Py_DECREF(f.cast());
+            f = back;
+        }
+        if !ffi::PyErr_Occurred().is_null() {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    Ok(out)
+}
+
+/// `object.__new__(tp)`: a `CallInfo` without running its `__init__`.
+fn new_instance<'py>(py: Python<'py>, tp: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: `tp` was checked to be a type in `Recorder::new`; object's tp_new accepts any subtype of object and
+    // empty arguments, and returns a new reference or NULL with an exception.
+    unsafe {
+        let new = (*std::ptr::addr_of!(ffi::PyBaseObject_Type)).tp_new;
+        let Some(new) = new else {
+            return Err(PyRuntimeError::new_err("object has no tp_new"));
+        };
+        let args = PyTuple::empty(py);
+        let obj = new(tp.as_ptr().cast(), args.as_ptr(), std::ptr::null_mut());
+        Bound::from_owned_ptr_or_err(py, obj)
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
+/// The hooks of one capture on one code object: `enter`, `exit` and
+/// `error` are what the instrumented code calls.
+#[pyclass(module = "splice._native", frozen)]
+pub struct CaptureHooks {
+    recorder: Py<Recorder>,
+    /// The original code object (its name, file and first line describe the
+    /// call; the stack's innermost entry).
+    code: Py<PyAny>,
+    name: Py<PyAny>,
+    file: Py<PyAny>,
+    firstline: Py<PyAny>,
+    argnames: Py<PyTuple>,
+}
+
+impl CaptureHooks {
+    /// Run a hook body: failures go to the capture, never into the target.
+    fn guard(&self, py: Python<'_>, body: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
+        let result = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|p| {
+            Err(PyRuntimeError::new_err(format!(
+                "splice capture hook panicked: {}",
+                panic_message(p.as_ref())
+            )))
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => self.recorder.get().report(py, e),
+        }
+    }
+
+    fn do_enter(&self, py: Python<'_>) -> PyResult<()> {
+        let rec = self.recorder.get();
+        if !rec.is_recording() {
+            return Ok(());
+        }
+        // SAFETY: the GIL is held; a borrowed reference to the running
+        // frame (the captured function's: a builtin pushes no frame) or NULL.
+        let frame = unsafe { ffi::PyEval_GetFrame() };
+        if frame.is_null() {
+            return Ok(());
+        }
+        let values = arg_values(py, frame, self.argnames.bind(py), rec.unbound.bind(py))?;
+        let stack = rec.share_stack(outer_stack(py, frame)?);
+        let entry = Pending {
+            // SAFETY: `frame` is a live frame object (borrowed).
+            frame: unsafe { Bound::from_borrowed_ptr(py, frame.cast()) }.unbind(),
+            values: values.unbind(),
+            stack,
+        };
+        // A replaced entry (cannot happen: one enter per frame) is dropped
+        // after the lock is released.
+        let old = rec.pending().insert(frame as usize, entry);
+        drop(old);
+        Ok(())
+    }
+
+    fn finish(
+        &self,
+        py: Python<'_>,
+        value: Option<&Bound<'_, PyAny>>,
+        exc: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let rec = self.recorder.get();
+        if rec.pending().is_empty() {
+            return Ok(());
+        }
+        // SAFETY: as in `do_enter`.
+        let frame = unsafe { ffi::PyEval_GetFrame() };
+        if frame.is_null() {
+            return Ok(());
+        }
+        let entry = rec.pending().remove(&(frame as usize));
+        let Some(entry) = entry else {
+            return Ok(());
+        };
+        if !rec.live.load(Ordering::Relaxed) || !rec.below_max() {
+            return Ok(());
+        }
+        let mut locals = locals_snapshot(py, frame)?;
+        if let Some(keep) = &rec.keep {
+            let keep = keep.bind(py);
+            let kept = PyDict::new(py);
+            for (k, v) in locals.iter() {
+                if keep.contains(&k)? {
+                    kept.set_item(k, v)?;
+                }
+            }
+            locals = kept;
+        }
+        let none = py.None().into_bound(py);
+        let mut values = entry.values.into_bound(py);
+        let mut ret = match (exc, value) {
+            (None, Some(v)) => v.clone(),
+            _ => none.clone(),
+        };
+        if rec.transform.is_some() {
+            let unbound = rec.unbound.bind(py);
+            let mut out = Vec::with_capacity(values.len());
+            for v in values.iter() {
+                out.push(if v.is(unbound) { v } else { rec.apply(py, v)? });
+            }
+            values = PyTuple::new(py, out)?;
+            let applied = PyDict::new(py);
+            for (k, v) in locals.iter() {
+                applied.set_item(k, rec.apply(py, v)?)?;
+            }
+            locals = applied;
+            if exc.is_none() {
+                ret = rec.apply(py, ret)?;
+            }
+        }
+        // SAFETY: `frame` is still the running frame; a new reference.
+        let globals = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetGlobals(frame))? };
+        let stack = Bound::new(
+            py,
+            RecordedStack {
+                frames: entry.stack,
+                code: self.code.clone_ref(py),
+                firstline: self.firstline.clone_ref(py),
+            },
+        )?;
+        // Counted only now, and only below max_calls: a transform or a
+        // recursive call may have recorded in between.
+        let counted = rec
+            .count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                match rec.max_calls {
+                    Some(m) if c >= m => None,
+                    _ => Some(c + 1),
+                }
+            })
+            .is_ok();
+        if !counted || rec.sink == Sink::Discard {
+            return Ok(());
+        }
+        let Some(owner) = rec.owner.as_ref().and_then(|w| w.bind(py).upgrade()) else {
+            return Ok(());
+        };
+        let args = PyTuple::new(py, [self.argnames.bind(py).as_any(), values.as_any()])?;
+        let exc = exc.unwrap_or(&none);
+        let fields = [
+            (intern!(py, "name"), self.name.bind(py)),
+            (intern!(py, "file"), self.file.bind(py)),
+            (intern!(py, "_args_raw"), args.as_any()),
+            (intern!(py, "locals"), locals.as_any()),
+            (intern!(py, "globals"), &globals),
+            (intern!(py, "return_value"), &ret),
+            (intern!(py, "exception"), exc),
+            (intern!(py, "_frames"), stack.as_any()),
+        ];
+        if rec.sink == Sink::List {
+            // Attributes set one by one (not a `__dict__` assigned) live in
+            // the instance's inline values, sharing keys with the other
+            // records: no dict object per record for the collector to scan.
+            let info = new_instance(py, rec.info_type.bind(py))?;
+            for (k, v) in fields {
+                info.setattr(k, v)?;
+            }
+            owner.cast::<PyList>()?.append(info)?;
+        } else {
+            let d = owner
+                .getattr(intern!(py, "__dict__"))?
+                .cast_into::<PyDict>()?;
+            for (k, v) in fields {
+                d.set_item(k, v)?;
+            }
+            // The cached forms of the previous call's args and stack.
+            for k in [intern!(py, "_args"), intern!(py, "_stack")] {
+                if d.contains(k)? {
+                    d.del_item(k)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl CaptureHooks {
+    /// `CaptureHooks(recorder, code, argnames)`: `argnames` are the names
+    /// whose values `enter` records (all arguments, in `co_varnames` order).
+    #[new]
+    fn new(
+        recorder: Py<Recorder>,
+        code: &Bound<'_, PyAny>,
+        argnames: Bound<'_, PyTuple>,
+    ) -> PyResult<Self> {
+        for n in argnames.iter() {
+            n.cast::<PyString>()?;
+        }
+        Ok(CaptureHooks {
+            recorder,
+            name: code.getattr("co_name")?.unbind(),
+            file: code.getattr("co_filename")?.unbind(),
+            firstline: code.getattr("co_firstlineno")?.unbind(),
+            code: code.clone().unbind(),
+            argnames: argnames.unbind(),
+        })
+    }
+
+    /// Called at entry: records the arguments and the outer stack.
+    ///
+    /// The unused optional argument is there for 3.11: pyo3 makes a method
+    /// without arguments `METH_NOARGS`, which 3.11 never specialises for a
+    /// builtin method, and its generic call counts a recursion level; with
+    /// an (optional) argument it is `METH_FASTCALL | METH_KEYWORDS`, which
+    /// 3.11 specialises (`PRECALL_BUILTIN_FAST_WITH_KEYWORDS`) without one.
+    #[pyo3(signature = (_unused = None))]
+    fn enter(&self, py: Python<'_>, _unused: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.guard(py, || self.do_enter(py))
+    }
+
+    /// Called before a return with the value returned.
+    fn exit(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.guard(py, || self.finish(py, Some(value), None))
+    }
+
+    /// Called when an exception leaves the function.
+    fn error(&self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.guard(py, || self.finish(py, None, Some(exc)))
+    }
+
+    #[getter]
+    fn recorder(&self, py: Python<'_>) -> Py<Recorder> {
+        self.recorder.clone_ref(py)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.recorder)?;
+        visit.call(&self.argnames)?;
+        Ok(())
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Recorder>()?;
+    m.add_class::<CaptureHooks>()?;
+    m.add_class::<RecordedStack>()?;
+    Ok(())
+}

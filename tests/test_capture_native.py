@@ -1,0 +1,447 @@
+"""The native capture hooks (``splice._native.CaptureHooks`` / ``Recorder``):
+what CPython calls, recursion depth, the records they make, reentrancy,
+threads, failures, and that nothing a capture or breakpoint recorded outlives
+it.
+"""
+
+import collections
+import gc
+import sys
+import threading
+import traceback
+import types
+import warnings
+import weakref
+
+import pytest
+
+import splice
+from splice import _native
+from splice.patcher import PATCHER
+from test_api_support import instrumented  # noqa: F401  (fixture)
+
+MINOR = sys.version_info[1]
+
+
+@pytest.fixture(autouse=True)
+def clean(instrumented):
+    yield
+    assert PATCHER._nodes == {}, "a probe leaked"
+    assert not splice.get_nopdb().started
+
+
+class Big:
+    """Something a captured call holds, to watch with a weak reference."""
+
+
+def f(x, y):
+    z = x + y
+    return 2 * z
+
+
+def g(x):
+    return f(x, x)
+
+
+def raises(n):
+    data = [n]
+    if n:
+        raise ValueError(n)
+    return data
+
+
+def varargs(a, /, b, *rest, c=3, **kw):
+    total = a + b + c + sum(rest)
+    return total
+
+
+def fact(n):
+    big = Big()
+    return 1 if n <= 1 else n * fact(n - 1)
+
+
+def outer_with_cell(x):
+    def inner():
+        return x
+
+    y = x * 2
+    return inner() + y
+
+
+def gen(n):
+    acc = 0
+    for i in range(n):
+        acc += i
+        yield i
+    return acc
+
+
+async def coro(n):
+    return n * 2
+
+
+class Model:
+    def forward(self, x):
+        big = Big()
+        return x * 2
+
+
+def _hooks_in(code):
+    return [
+        c for c in code.co_consts
+        if getattr(type(getattr(c, "__self__", None)), "__name__", "") == "CaptureHooks"
+    ]
+
+
+# --- what CPython calls ---------------------------------------------------------------
+
+
+def test_hooks_are_vectorcall_builtins_not_python_functions():
+    with splice.capture_calls(f):
+        hooks = _hooks_in(f.__code__)
+        assert sorted(h.__name__ for h in hooks) == ["enter", "error", "exit"]
+        for h in hooks:
+            assert type(h) is types.BuiltinFunctionType  # a builtin, so no Python frame
+            assert not isinstance(h, types.FunctionType)
+            assert isinstance(h.__self__, _native.CaptureHooks)
+    assert _hooks_in(f.__code__) == []
+
+
+def _max_depth():
+    depth = [0]
+
+    def down(n):
+        depth[0] = n
+        down(n + 1)
+
+    try:
+        down(1)
+    except RecursionError:
+        pass
+    return depth[0], down
+
+
+def test_no_recursion_limit_effect():
+    # The hooks are called at every level; on 3.11 a tp_call hook (or a
+    # METH_O builtin) would count one more level each, so the deepest level
+    # reached would be lower with the capture than without.
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(300)
+    try:
+        plain, _ = _max_depth()
+        depth = [0]
+
+        def down(n):
+            depth[0] = n
+            down(n + 1)
+
+        down_plain = []
+        try:
+            down(1)
+        except RecursionError:
+            down_plain.append(depth[0])
+        with splice.capture_calls(down) as calls:
+            for _ in range(3):  # warm up the specialised calls, as a real run would
+                try:
+                    down(1)
+                except RecursionError:
+                    pass
+        assert depth[0] == down_plain[0]
+        assert plain - 2 <= depth[0] <= plain + 2
+        assert len(calls) == 3 * depth[0]
+        assert all(isinstance(c.exception, RecursionError) for c in calls)
+    finally:
+        sys.setrecursionlimit(old)
+
+
+# --- records ------------------------------------------------------------------------------
+
+
+def test_record_fields_args_locals_return_and_repr():
+    with splice.capture_calls(varargs) as calls:
+        assert varargs(1, 2, 4, 5, c=6, d=7) == 18
+    (c,) = calls
+    assert type(c) is splice.CallInfo
+    assert c.name == "varargs" and c.file == __file__
+    assert type(c.args) is collections.OrderedDict
+    assert list(c.args.items()) == [("a", 1), ("b", 2), ("c", 6), ("rest", (4, 5)), ("kw", {"d": 7})]
+    assert c.locals == {"a": 1, "b": 2, "c": 6, "rest": (4, 5), "kw": {"d": 7}, "total": 18}
+    assert c.return_value == 18 and c.exception is None
+    assert c.globals is globals()
+    assert repr(c) == (
+        "CallInfo(name='varargs', args=OrderedDict(a=1, b=2, c=6, rest=(4, 5), "
+        "kw={'d': 7}), return_value=18)"
+    )
+
+
+def test_locals_at_raise_and_exception():
+    with splice.capture_calls(raises) as calls:
+        with pytest.raises(ValueError) as e:
+            raises(5)
+    (c,) = calls
+    assert c.exception is e.value and c.return_value is None
+    assert c.locals == {"n": 5, "data": [5]}
+    assert c.args == {"n": 5}
+
+
+def test_cells_give_values_not_cells():
+    with splice.capture_calls(outer_with_cell) as calls:
+        assert outer_with_cell(3) == 9
+    (c,) = calls
+    assert c.args == {"x": 3}
+    assert c.locals["x"] == 3 and c.locals["y"] == 6
+    assert isinstance(c.locals["inner"], types.FunctionType)
+
+
+def test_args_are_values_at_entry():
+    def mutate(a, b):
+        a = a + 1
+        b.append(1)
+        return a
+
+    lst = []
+    with splice.capture_call(mutate) as call:
+        mutate(1, lst)
+    assert call.args == {"a": 1, "b": [1]}  # same object for b, as in NoPdb
+    assert call.locals["a"] == 2
+
+
+def test_stack_matches_traceback_extract_stack():
+    here = []
+
+    def probe_stack():
+        here.append(traceback.extract_stack()[:-1])
+
+    def target():
+        probe_stack()
+        return 1
+
+    def caller():
+        return target()
+
+    with splice.capture_call(target) as call:
+        caller()
+    st = call.stack
+    assert isinstance(st, traceback.StackSummary)
+    expected = here[0]
+    assert [(fs.filename, fs.name) for fs in st] == [(fs.filename, fs.name) for fs in expected]
+    # outer frames: same lines as extract_stack; the last entry is the def line
+    assert [fs.lineno for fs in st[:-1]] == [fs.lineno for fs in expected[:-1]]
+    assert st[-1].lineno == target.__code__.co_firstlineno
+
+
+def test_recursion_records_and_stacks():
+    with splice.capture_calls(fact) as calls:
+        assert fact(5) == 120
+    assert [c.args["n"] for c in calls] == [1, 2, 3, 4, 5]
+    assert [len(c.stack) for c in calls] == [len(calls[-1].stack) + k for k in (4, 3, 2, 1, 0)]
+    assert all(fs.name == "fact" for fs in calls[0].stack[-5:])
+
+
+def test_same_place_calls_share_one_recorded_stack():
+    with splice.capture_calls(f) as calls:
+        for i in range(3):
+            f(i, 0)
+    assert len({id(c.__dict__["_frames"]) for c in calls}) == 3  # one record each
+    assert [c.stack.format() for c in calls[1:]] == [calls[0].stack.format()] * 2
+
+
+def test_capture_call_keeps_the_last_and_resets_lazy_fields():
+    with splice.capture_call(f) as call:
+        f(1, 2)
+        assert call.args == {"x": 1, "y": 2}
+        st = call.stack
+        f(3, 4)
+    assert call.args == {"x": 3, "y": 4} and call.return_value == 14
+    assert call.stack is not st
+    assert repr(call) == "CallCapture(name='f', args=OrderedDict(x=3, y=4), return_value=14)"
+
+
+def test_generators_and_coroutines_one_record_per_call():
+    import asyncio
+
+    with splice.capture_calls(gen) as calls:
+        assert list(gen(3)) == [0, 1, 2]
+    assert [(c.args, c.return_value, c.locals["acc"]) for c in calls] == [({"n": 3}, 3, 3)]
+    with splice.capture_calls(coro) as calls:
+        assert asyncio.run(coro(4)) == 8
+    assert [(c.args, c.return_value) for c in calls] == [({"n": 4}, 8)]
+
+
+def test_bound_method_filter():
+    a, b = Model(), Model()
+    with splice.capture_calls(a.forward) as calls:
+        b.forward(1)
+        a.forward(2)
+        b.forward(3)
+    assert [c.args["x"] for c in calls] == [2]
+    assert calls[0].args["self"] is a
+    assert "_splice_self" not in calls[0].locals
+    assert set(calls[0].locals) == {"self", "x", "big"}
+
+
+# --- bounding, transform, failures -----------------------------------------------------------
+
+
+def test_max_calls_keeps_the_first_calls_to_return():
+    with splice.capture_calls(fact, max_calls=2) as calls:
+        fact(4)
+        fact(2)
+    assert [c.args["n"] for c in calls] == [1, 2]
+    assert not calls._recording and calls._count == 2
+
+
+def test_keep_locals_and_transform():
+    seen = []
+
+    def t(v):
+        seen.append(v)
+        return ("t", v)
+
+    with splice.capture_calls(f, keep_locals=["z", "nothing"], transform=t) as calls:
+        assert f(1, 2) == 6
+    (c,) = calls
+    assert c.locals == {"z": ("t", 3)}
+    assert c.args == {"x": ("t", 1), "y": ("t", 2)}
+    assert c.return_value == ("t", 6)
+    assert sorted(map(repr, seen)) == sorted(map(repr, [1, 2, 3, 6]))
+
+
+def test_transform_that_calls_the_captured_function_reenters_safely():
+    def t(v):
+        if isinstance(v, int) and v > 0:
+            f(0, 0)  # a captured call made from inside the hook
+        return v
+
+    with splice.capture_calls(f, transform=t) as calls:
+        assert f(1, 1) == 4
+    assert sorted(c.args["x"] for c in calls)[-1] == 1
+    assert all(c.args["x"] == 0 for c in calls[:-1])
+    assert calls._native.pending_count == 0
+
+
+def test_hook_failures_are_recorded_and_warned_once_never_raised():
+    def bad(v):
+        raise TypeError("no")
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        with splice.capture_calls(f, transform=bad) as calls:
+            assert f(1, 2) == 6
+            assert f(2, 2) == 8
+    assert [c.return_value for c in calls] == [6, 8]  # values kept as is
+    # x, y, three locals and the return value, per call
+    assert len(calls.hook_errors) == 12 and all(isinstance(e, TypeError) for e in calls.hook_errors)
+    msgs = [x for x in w if "capture hook failed" in str(x.message)]
+    assert len(msgs) == 1 and msgs[0].filename == __file__
+
+
+def test_recorder_discard_sink_counts_without_keeping():
+    rec = _native.Recorder(None, "discard", splice.CallInfo, object())
+    hooks = _native.CaptureHooks(rec, f.__code__, ("x", "y"))
+    code = _native.instrument(
+        f.__code__, [{"at": "capture", "enter": hooks.enter, "exit": hooks.exit, "error": hooks.error}]
+    )
+    fn = types.FunctionType(code, globals())
+    assert fn(1, 2) == 6 and rec.count == 0  # not live yet
+    rec.set_live(True)
+    assert fn(1, 2) == 6 and fn(2, 2) == 8
+    assert rec.count == 2 and rec.pending_count == 0 and rec.failures == 0
+    with pytest.raises(ValueError):
+        _native.Recorder(None, "list", splice.CallInfo, object())
+    with pytest.raises(ValueError):
+        _native.Recorder(None, "bogus", splice.CallInfo, object())
+
+    class L(list):
+        pass
+
+    with pytest.raises(ValueError):  # object.__new__ cannot make one
+        _native.Recorder(L(), "list", L, object())
+
+
+# --- threads ---------------------------------------------------------------------------------
+
+
+def test_threads_recursing_concurrently():
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(50):
+                assert fact(k) > 0
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    with splice.capture_calls(fact) as calls:
+        ts = [threading.Thread(target=work, args=(k,)) for k in range(2, 7)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    assert errors == []
+    assert len(calls) == 50 * sum(range(2, 7))
+    by_n = collections.Counter(c.args["n"] for c in calls)
+    assert by_n[1] == 50 * 5 and by_n[6] == 50
+    assert all(c.return_value == {1: 1, 2: 2, 3: 6, 4: 24, 5: 120, 6: 720}[c.args["n"]] for c in calls)
+    assert calls._native.pending_count == 0
+
+
+# --- nothing outlives the capture --------------------------------------------------------------
+
+
+def _gone(ref):
+    gc.collect()
+    return ref() is None
+
+
+def test_capture_calls_and_its_records_are_collected():
+    with splice.capture_calls(fact) as cap:
+        fact(3)
+    big = weakref.ref(cap[0].locals["big"])
+    capref = weakref.ref(cap)
+    del cap
+    assert _gone(big) and _gone(capref)
+
+
+def test_capture_call_is_collected():
+    with splice.capture_call(fact) as cap:
+        fact(2)
+    big = weakref.ref(cap.locals["big"])
+    capref = weakref.ref(cap)
+    del cap
+    assert _gone(big) and _gone(capref)
+
+
+def test_bound_method_capture_and_instance_are_collected():
+    m = Model()
+    with splice.capture_calls(m.forward) as cap:
+        m.forward(1)
+    big = weakref.ref(cap[0].locals["big"])
+    mref = weakref.ref(m)
+    del cap, m
+    assert _gone(big) and _gone(mref)
+
+
+def test_suspended_generator_capture_is_collected():
+    with splice.capture_calls(gen) as cap:
+        it = gen(3)
+        next(it)
+    capref = weakref.ref(cap)
+    del cap
+    assert _gone(capref)
+    assert list(it) == [1, 2]
+
+
+def test_breakpoint_and_its_values_are_collected():
+    def target(x):
+        big = Big()
+        return x + 1
+
+    with splice.breakpoint(target, line="return x + 1") as bp:
+        vals = bp.eval("big")
+        bp.callback(lambda view: None)
+        target(1)
+    big = weakref.ref(vals[0])
+    bpref = weakref.ref(bp)
+    del bp, vals
+    assert _gone(big) and _gone(bpref)

@@ -43,7 +43,7 @@ def probe_counts(fn, run) -> dict[int, int]:
     probes = []
     for line in _probe_lines(code):
         c = counters[line] = _native.Counter()
-        probes.append({"at": [line], "snippet": _COUNT, "hooks": {"_splice_hit": c}})
+        probes.append({"at": [line], "snippet": _COUNT, "hooks": {"_splice_hit": c.hit}})
     kept = []
     for p in probes:  # a line where no event can fire is refused: skip it
         try:

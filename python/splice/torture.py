@@ -114,7 +114,7 @@ def _rewrite_probe(code: types.CodeType) -> types.CodeType:
     for line in _probe_lines(code):
         if PARITY["on"]:
             counter = _native.Counter(only_when_tracing=True)
-            probe = {"at": [line], "snippet": _COUNT_TRACED, "hooks": {"_splice_hit": counter}}
+            probe = {"at": [line], "snippet": _COUNT_TRACED, "hooks": {"_splice_hit": counter.hit}}
         else:
             counter = _InlineHits()
             probe = {"at": [line], "snippet": _COUNT_INLINE, "hooks": {"_splice_hits": counter.cell}}

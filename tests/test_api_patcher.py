@@ -108,6 +108,26 @@ def test_several_probes_compose_in_order_and_exit_in_any_order(fake):
         assert f.__code__ is orig
 
 
+def test_leaving_an_inner_block_puts_back_the_very_code_object_before_it():
+    """Exact restore at every level, not only the outermost: after the inner
+    block the outer block's own code object is back (`is`, not `==`)."""
+    orig = f.__code__
+    with splice.breakpoint(f, line=F_RETURN) as a:
+        a.exec("z = z * 10")
+        outer_code = f.__code__
+        with splice.capture_call(f) as call:
+            with splice.breakpoint(f) as b:
+                b.exec("x = x + 1")
+                assert f(1, 1) == 2 * 30
+            assert f.__code__ is not outer_code  # the capture is still there
+        assert f.__code__ is outer_code
+        assert call.return_value == 60 and f(1, 1) == 40
+        a.exec("z = z + 1")  # a changed plan is rebuilt, not reused
+        assert f.__code__ is not outer_code and f(1, 1) == 2 * 21
+    assert f.__code__ is orig
+    assert PATCHER._nodes == {}
+
+
 def test_the_block_that_started_the_instance_stops_it(fake):
     """As in NoPdb: leaving the block that started the default instance stops
     it, and with it every probe of that instance."""

@@ -84,7 +84,7 @@ class Probe:
 class _Node:
     """Patch state of one original code object."""
 
-    __slots__ = ("original", "current", "owners", "parent", "children", "probes", "__weakref__")
+    __slots__ = ("original", "current", "owners", "parent", "children", "probes", "built", "__weakref__")
 
     def __init__(self, original: CodeType, parent: Optional["_Node"]) -> None:
         self.original = original
@@ -93,6 +93,18 @@ class _Node:
         self.parent = parent
         self.children: list[_Node] = []
         self.probes: list[Probe] = []
+        #: code objects built for earlier plans of this node, by (probe ids,
+        #: children's code ids): leaving an inner `with` block puts back the
+        #: very object that was there before it (`f.__code__ is before`).
+        #: Entries go as soon as one of their probes is removed or changed,
+        #: so nothing here outlives its probes.
+        self.built: dict[tuple, CodeType] = {}
+
+    def forget(self, probe: "Probe") -> None:
+        """Drop the built code objects that contain ``probe``."""
+        pid = id(probe)
+        for key in [k for k in self.built if pid in k[0]]:
+            del self.built[key]
 
     def add_owners(self, fns: Iterable[FunctionType]) -> None:
         for f in fns:
@@ -208,14 +220,18 @@ class Patcher:
             if probe in p:
                 p.remove(probe)
                 removed.append(probe)
+                node.forget(probe)
         for probe in add:
             node = self._node_for(probe.site, new_nodes, new_children)
             p = plan_of(node)
             if probe not in p:
                 p.append(probe)
+            else:  # already active: treated as changed
+                node.forget(probe)
         for probe in changed:
             node = self._nodes.get(id(probe.site.code)) or new_nodes.get(id(probe.site.code))
             if node is not None and probe in node.probes:
+                node.forget(probe)  # its spec changed: rebuild
                 plan_of(node)
         if not touched:
             return
@@ -234,6 +250,7 @@ class Patcher:
 
         # 1. compute every new code object (may raise: then nothing changes)
         new_code: dict[int, CodeType] = {}
+        fresh: list[tuple[_Node, tuple, CodeType]] = []
         for node in order:
             probes = plans.get(id(node), node.probes)
             base = node.original
@@ -250,7 +267,15 @@ class Patcher:
                     )
                 )
             if probes:
-                new_code[id(node)] = self._build(node, base, probes)
+                key = (
+                    tuple(id(p) for p in probes),
+                    tuple(id(new_code.get(id(c), c.current)) for c in children(node)),
+                )
+                built = node.built.get(key)
+                if built is None:
+                    built = self._build(node, base, probes)
+                    fresh.append((node, key, built))
+                new_code[id(node)] = built
             else:
                 new_code[id(node)] = base
 
@@ -306,6 +331,11 @@ class Patcher:
                 node.probes = plans[id(node)]
             if new is not node.original:
                 self._by_current[id(new)] = node
+        for node, key, code in fresh:
+            node.built[key] = code
+        for node in order:
+            if not node.probes:
+                node.built.clear()
         for node in order:  # children first, so emptied parents go too
             if node.current is node.original and not node.probes and not node.children:
                 self._nodes.pop(id(node.original), None)

@@ -152,3 +152,50 @@ def test_minilm_exec_on_softmax_line_changes_embeddings_then_restores(minilm):
     assert bp.hits == 6  # one per layer, one batch
     assert not torch.allclose(plain, sharp, atol=1e-4)
     assert torch.equal(plain, after)
+
+
+class _Blk(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        h = self.lin(x)
+        attn = h.softmax(dim=-1)
+        out = attn * 2
+        return out
+
+
+class _Stack(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = torch.nn.ModuleList([_Blk() for _ in range(3)])
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return x
+
+
+def test_torch_compile_runs_hooked_functions_eagerly_and_inline_exec_compiled():
+    """Dynamo cannot model splice's hook constants (it raised AssertionError
+    inside the compiled model); while such a probe is active the function is
+    marked like torch._dynamo.skip, so the call runs eagerly and is captured.
+    An inline exec has no such constants and is compiled with the model."""
+    torch.manual_seed(0)
+    model, x = _Stack(), torch.randn(2, 8)
+    ref = model(x)
+    with splice.capture_call(model.blocks[1].forward) as call:
+        out = torch.compile(model, backend="eager")(x)
+    assert tuple(call.locals["attn"].shape) == (2, 8) and torch.equal(out, ref)
+    with splice.breakpoint(_Blk.forward, line="out = attn * 2") as bp:
+        seen = bp.eval("attn.sum().item()")
+        assert _Blk.forward._torchdynamo_disable is True
+        torch.compile(_Stack(), backend="eager")(x)
+    assert len(seen) == 3
+    assert "_torchdynamo_disable" not in _Blk.forward.__dict__  # unmarked on exit
+    with splice.breakpoint(_Blk.forward, line="out = attn * 2") as bp:
+        bp.exec("attn = attn * 0")
+        assert "_torchdynamo_disable" not in _Blk.forward.__dict__  # compiled, not skipped
+        zero = torch.compile(model, backend="eager")(x)
+    assert torch.equal(zero, torch.zeros_like(zero))

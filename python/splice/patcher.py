@@ -39,6 +39,7 @@ from types import CodeType, FunctionType
 from typing import Any, Iterable, Optional, Sequence
 
 from splice import resolve as _resolve
+from splice import dynamo as _dynamo
 from splice.errors import RewriteError, SpliceError
 from splice.resolve import Site
 
@@ -333,6 +334,10 @@ class Patcher:
                 self._by_current[id(new)] = node
         for node, key, code in fresh:
             node.built[key] = code
+        for node in order:  # torch.compile must not trace hook constants
+            for f in node.live_owners():
+                if f.__code__ is node.current:
+                    _dynamo.sync(f, None if node.current is node.original else node.current)
         for node in order:
             if not node.probes:
                 node.built.clear()

@@ -1,0 +1,77 @@
+"""Keep torch.compile's Dynamo from tracing functions whose probes call hooks.
+
+Dynamo compiles a function by interpreting its bytecode symbolically, and it
+models ``LOAD_CONST`` only for literal constants: the hook objects splice
+loads with ``LOAD_CONST`` (an ``eval`` results list, capture hooks, callbacks,
+hit counters, the instance of a bound-method target) make it raise an
+internal ``AssertionError`` in the middle of the user's compiled model.
+Inline ``exec``/``cond`` snippets are plain bytecode and compile fine.
+
+So while a function runs code with such constants, splice marks it the way
+``torch._dynamo.skip`` does: the function object gets
+``_torchdynamo_disable = True`` (Dynamo then graph-breaks at calls to it
+instead of inlining it, and the call runs eagerly, hooks included) and the
+instrumented code object is registered with ``skip_code`` (for a function
+that is itself the compiled entry point). The mark is removed when the
+function's code goes back to code without hooks. Nothing happens unless
+``torch._dynamo`` is already imported.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import weakref
+from typing import Any
+
+_LITERALS = (int, float, complex, bool, str, bytes, type(None), type(...), types.CodeType, type)
+_MISSING = object()
+_MSG = "splice: a probe that calls Python hooks is active on this function"
+
+#: id(function) -> (weakref to it, its previous _torchdynamo_disable, previous message)
+_marked: dict[int, tuple[weakref.ref, Any, Any]] = {}
+
+
+def _literal(value: Any) -> bool:
+    if isinstance(value, (tuple, frozenset)):
+        return all(_literal(v) for v in value)
+    return isinstance(value, _LITERALS)
+
+
+def needs_eager(code: types.CodeType) -> bool:
+    """Whether ``code`` loads a constant Dynamo cannot model."""
+    return not all(_literal(c) for c in code.co_consts)
+
+
+def sync(fn: types.FunctionType, code: "types.CodeType | None") -> None:
+    """Mark or unmark ``fn`` for the instrumented code it now runs (``None``:
+    it runs its original code again). See the module docstring."""
+    dynamo = sys.modules.get("torch._dynamo")
+    key = id(fn)
+    entry = _marked.get(key)
+    if entry is not None and entry[0]() is not fn:
+        del _marked[key]
+        entry = None
+    if dynamo is not None and code is not None and needs_eager(code):
+        try:
+            from torch._dynamo.eval_frame import skip_code
+
+            skip_code(code)
+        except Exception:  # an older or newer torch: the function mark still works
+            pass
+        if entry is None:
+            d = fn.__dict__
+            _marked[key] = (
+                weakref.ref(fn),
+                d.get("_torchdynamo_disable", _MISSING),
+                d.get("_torchdynamo_disable_msg", _MISSING),
+            )
+            fn._torchdynamo_disable = True  # type: ignore[attr-defined]
+            fn._torchdynamo_disable_msg = _MSG  # type: ignore[attr-defined]
+    elif entry is not None:
+        del _marked[key]
+        for name, old in (("_torchdynamo_disable", entry[1]), ("_torchdynamo_disable_msg", entry[2])):
+            if old is _MISSING:
+                fn.__dict__.pop(name, None)
+            else:
+                setattr(fn, name, old)

@@ -19,6 +19,10 @@ pub fn find_python(minor: u32) -> Option<PathBuf> {
                 "-c",
                 &format!("import sys; sys.exit(sys.version_info[:2] != (3, {minor}))"),
             ])
+            // a pyenv shim for a version that is installed but not selected
+            // prints a page of advice on stderr before failing
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .status()
             .map(|s| s.success())
             .unwrap_or(false)

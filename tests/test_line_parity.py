@@ -13,27 +13,17 @@ exception handlers, `with` exits and comprehensions.
 from __future__ import annotations
 
 import asyncio
-import dis
 import sys
-import types
 
 import pytest
 
 from splice import _native
+from splice import torture as _torture
 
 
-def _probe_lines(code: types.CodeType) -> list[int]:
-    """Lines of the instructions after the first RESUME (the first of them
-    may share the def line's line-table entry with RESUME)."""
-    first_resume = next(i.offset for i in dis.get_instructions(code) if i.opname == "RESUME")
-    return sorted({ln for _, end, ln in code.co_lines() if ln is not None and end > first_resume + 2})
-
-
-_COUNT = next(
-    c
-    for c in compile("def _t():\n    _splice_hit()\n", "<splice>", "exec").co_consts
-    if isinstance(c, types.CodeType)
-)
+# The same line enumeration and counting snippet as `make parity`.
+_probe_lines = _torture._probe_lines
+_COUNT = _torture._COUNT_TRACED
 
 
 def probe_counts(fn, run) -> dict[int, int]:

@@ -271,6 +271,7 @@ def _site_for_function(fn: FunctionType) -> Site:
     # when the count shows none, the heap search (tens of milliseconds in a
     # process with torch imported) can be skipped. A running frame, a cache
     # or an immortal code object makes the count larger: then we search.
+    # (Counted before `code` is bound here: that local is a reference too.)
     sole_owner = _code_refs(fn) == _SOLE_OWNER_REFS
     code = original_code(fn.__code__)
     qual = getattr(code, "co_qualname", code.co_name)

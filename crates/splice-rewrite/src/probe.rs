@@ -689,75 +689,43 @@ impl SnippetCopier {
             (Some((h, c)), Some(_)) => (h, c),
             _ => (&self.body, &[]),
         };
-        let mut end_used = false;
+        // One renaming for both parts: the hot part's handlers are cold labels.
+        let mut copy = |items: &[Item], code: &mut Code, out: &mut Vec<Item>| {
+            let mut fresh =
+                |l: Label, code: &mut Code| *rename.entry(l).or_insert_with(|| code.new_label());
+            for item in items {
+                match item {
+                    Item::Label(l) => out.push(Item::Label(fresh(*l, code))),
+                    Item::Instr(i) => {
+                        let mut c = i.clone();
+                        c.loc = loc;
+                        c.target = c.target.map(|t| fresh(t, code));
+                        c.handler = match i.handler {
+                            Some(h) => Some(Handler {
+                                target: fresh(h.target, code),
+                                depth: h.depth + depth,
+                                lasti: h.lasti,
+                            }),
+                            None => handler,
+                        };
+                        out.push(Item::Instr(c));
+                    }
+                }
+            }
+        };
         let mut out = Vec::with_capacity(hot.len() + 1);
-        Self::copy_items(
-            hot,
-            code,
-            depth,
-            handler,
-            loc,
-            &mut rename,
-            end,
-            &mut end_used,
-            &mut out,
-        );
+        copy(hot, code, &mut out);
         if let Some(dst) = cold_out {
-            Self::copy_items(
-                cold,
-                code,
-                depth,
-                handler,
-                loc,
-                &mut rename,
-                end,
-                &mut end_used,
-                dst,
-            );
+            copy(cold, code, dst);
         }
-        if end_used {
+        // Only hot code jumps to the end (split_cold keeps cold jumps cold).
+        if out
+            .iter()
+            .any(|it| matches!(it, Item::Instr(i) if i.target == Some(end)))
+        {
             out.push(Item::Label(end));
         }
         out
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn copy_items(
-        items: &[Item],
-        code: &mut Code,
-        depth: u32,
-        handler: Option<Handler>,
-        loc: Location,
-        rename: &mut HashMap<Label, Label>,
-        end: Label,
-        end_used: &mut bool,
-        out: &mut Vec<Item>,
-    ) {
-        let mut fresh =
-            |l: Label, code: &mut Code| *rename.entry(l).or_insert_with(|| code.new_label());
-        for item in items {
-            match item {
-                Item::Label(l) => out.push(Item::Label(fresh(*l, code))),
-                Item::Instr(i) => {
-                    let mut c = i.clone();
-                    c.loc = loc;
-                    if let Some(t) = c.target {
-                        let nt = fresh(t, code);
-                        *end_used |= nt == end;
-                        c.target = Some(nt);
-                    }
-                    c.handler = match i.handler {
-                        Some(h) => Some(Handler {
-                            target: fresh(h.target, code),
-                            depth: h.depth + depth,
-                            lasti: h.lasti,
-                        }),
-                        None => handler,
-                    };
-                    out.push(Item::Instr(c));
-                }
-            }
-        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::cfg::Cfg;
 use crate::exceptiontable::{self, ExceptionTableEntry};
 use crate::linetable;
 use crate::model::{Code, Handler, Instr, Label};
@@ -156,11 +157,10 @@ fn exception_entries(
 /// that hand the result to CPython go through [`crate::verify::assemble_verified`].
 pub fn assemble(code: &Code) -> Result<RawCode, RewriteError> {
     let table = opcodes::table(code.version);
-    let (instrs, labels) = code.flatten()?;
-    let (args, offsets) = resolve_jumps(table, &instrs, &labels)?;
-    let extended_arg = table
-        .by_name("EXTENDED_ARG")
-        .ok_or(RewriteError::UnsupportedVersion(code.version.minor()))?;
+    let cfg = Cfg::new(code)?;
+    let (instrs, labels) = (&cfg.instrs, &cfg.labels);
+    let (args, offsets) = resolve_jumps(table, instrs, labels)?;
+    let extended_arg = table.known.extended_arg;
 
     let mut bytes = Vec::with_capacity(2 * offsets[instrs.len()] as usize);
     for (ins, &arg) in instrs.iter().zip(&args) {
@@ -176,13 +176,13 @@ pub fn assemble(code: &Code) -> Result<RawCode, RewriteError> {
         }
     }
 
-    let entries = exception_entries(&instrs, &offsets, &labels)?;
+    let entries = exception_entries(instrs, &offsets, labels)?;
     let locations: Vec<_> = instrs
         .iter()
         .enumerate()
         .map(|(i, ins)| (ins.loc, offsets[i + 1] - offsets[i]))
         .collect();
-    let depths = stackdepth::compute(code.version, &instrs, &labels)?;
+    let depths = stackdepth::compute(&cfg)?;
 
     Ok(RawCode {
         version: code.version,

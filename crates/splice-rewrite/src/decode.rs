@@ -30,9 +30,7 @@ pub fn split_instructions(raw: &RawCode) -> Result<Vec<RawInstr>, RewriteError> 
     if !code.len().is_multiple_of(2) {
         return Err(RewriteError::OddCodeLength(code.len()));
     }
-    let extended_arg = table
-        .by_name("EXTENDED_ARG")
-        .ok_or(RewriteError::UnsupportedVersion(raw.version.minor()))?;
+    let extended_arg = table.known.extended_arg;
     let n_units = code.len() / 2;
     let mut out = Vec::new();
     let mut unit = 0;

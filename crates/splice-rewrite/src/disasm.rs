@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use crate::cfg::Cfg;
 use crate::model::{Code, Item};
 use crate::opcodes::{self, ArgKind};
 use crate::stackdepth;
@@ -35,8 +36,10 @@ pub fn disassemble(
     marked: Option<&[bool]>,
 ) -> Result<String, RewriteError> {
     let table = opcodes::table(code.version);
-    let (instrs, labels) = code.flatten()?;
-    let depths = stackdepth::compute(code.version, &instrs, &labels).ok();
+    code.flatten()?;
+    let depths = Cfg::new(code)
+        .and_then(|cfg| stackdepth::compute(&cfg))
+        .ok();
     let mut out = String::new();
     let mut last_line: Option<Option<i32>> = None;
     let mut idx = 0usize;

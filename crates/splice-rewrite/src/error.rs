@@ -1,12 +1,21 @@
 //! Errors of the rewrite crate. Every error names what was wrong so that the
-//! Python layer can show it to the user unchanged.
+//! Python layer can show it to the user unchanged, and each variant belongs
+//! to one [`ErrorKind`], which the bindings map to a Python exception class.
 
 use thiserror::Error;
 
+use crate::version::PyVersion;
+
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum RewriteError {
-    #[error("unsupported CPython version 3.{0}; splice supports 3.11, 3.12 and 3.13")]
+    // --- the interpreter -------------------------------------------------
+    #[error(
+        "CPython 3.{0} is not supported: splice knows the bytecode of CPython {supported} only",
+        supported = PyVersion::supported_list()
+    )]
     UnsupportedVersion(u32),
+
+    // --- malformed input (decode) ----------------------------------------
     #[error("co_code has odd length {0}")]
     OddCodeLength(usize),
     #[error("unknown opcode {op} at offset {offset}")]
@@ -21,6 +30,8 @@ pub enum RewriteError {
     BadExceptionTable(String),
     #[error("malformed location table: {0}")]
     BadLineTable(String),
+
+    // --- the model and the assembler -------------------------------------
     #[error("label {0} is used but never placed")]
     UnplacedLabel(u32),
     #[error("label {0} is placed more than once")]
@@ -31,6 +42,55 @@ pub enum RewriteError {
     NoFixedPoint(usize),
     #[error("stack effect of {name} with arg {arg} is unknown")]
     UnknownStackEffect { name: &'static str, arg: u32 },
+
+    /// The code fails a safety check (stack depth, jump direction, operand
+    /// range, an instruction pair the interpreter assumes adjacent): nothing
+    /// may be built from it.
     #[error("verifier: {0}")]
     Verify(String),
+
+    // --- probes ------------------------------------------------------------
+    /// A snippet's compiled instructions cannot be spliced into the target
+    /// (it returns, yields, assigns a hook name, ...).
+    #[error("{0}")]
+    Snippet(String),
+    /// None of the requested lines has an instruction where CPython would
+    /// fire a `sys.settrace` 'line' event.
+    #[error(
+        "no 'line' event fires on line{} {} in this code object, so a probe there would never run",
+        if .lines.len() == 1 { "" } else { "s" },
+        .lines.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NoLineEvent { lines: Vec<i32> },
+    /// The code object lacks something every probe needs (a `RESUME`, a
+    /// final instruction that does not fall through, ...).
+    #[error("cannot instrument this code object: {0}")]
+    Uninstrumentable(String),
+}
+
+/// Which kind of problem an error is; the bindings raise a different Python
+/// exception for each (see `crates/splice-py/src/errors.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The running interpreter's bytecode is unknown to splice.
+    Version,
+    /// The user's snippet cannot be spliced.
+    Snippet,
+    /// The user's line has no place where a probe would run.
+    Location,
+    /// Anything else: malformed input, an assembler limit, a failed
+    /// verification. Nothing was patched.
+    Rewrite,
+}
+
+impl RewriteError {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RewriteError::UnsupportedVersion(_) => ErrorKind::Version,
+            RewriteError::Snippet(_) => ErrorKind::Snippet,
+            RewriteError::NoLineEvent { .. } => ErrorKind::Location,
+            _ => ErrorKind::Rewrite,
+        }
+    }
 }

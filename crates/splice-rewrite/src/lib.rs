@@ -13,12 +13,17 @@
 //!   `co_exceptiontable` and `co_linetable`;
 //! - [`model`]: instructions with labels, locations and exception handlers;
 //! - [`decode`]: raw fields -> model;
+//! - [`cfg`]: the control-flow graph (edges, predecessors, reachability,
+//!   basic blocks, where nothing may be inserted) every analysis reads;
 //! - [`assemble`]: model -> raw fields (jump offsets to a fixed point,
 //!   EXTENDED_ARG sizing, caches, tables);
 //! - [`stackdepth`] and [`verify`]: the safety net run on every result;
+//! - [`pad`]: a NOP at every line start (the assembler's torture test);
+//! - [`probe`]: line probes and call capture spliced into a target;
 //! - [`disasm`]: stable text for snapshots and `python -m splice show`.
 
 pub mod assemble;
+pub mod cfg;
 pub mod decode;
 pub mod disasm;
 pub mod error;
@@ -36,7 +41,7 @@ pub mod version;
 
 pub use assemble::assemble;
 pub use decode::decode;
-pub use error::RewriteError;
+pub use error::{ErrorKind, RewriteError};
 pub use model::{Code, Handler, Instr, Item, Label};
 pub use raw::RawCode;
 pub use version::PyVersion;

@@ -8,43 +8,16 @@
 //! table, and the instruction pairs that CPython's interpreter assumes are
 //! adjacent are checked to still be adjacent.
 
+use crate::cfg::Cfg;
 use crate::decode;
-use crate::model::{Code, Instr};
-use crate::opcodes::{self, ArgKind};
+use crate::model::OperandCounts;
+use crate::opcodes::ArgKind;
 use crate::stackdepth;
-use crate::{assemble, PyVersion, RawCode, RewriteError};
+use crate::{assemble, Code, RawCode, RewriteError};
 
-/// Opcodes the interpreter assumes are immediately followed by a specific
-/// opcode, because it reads or skips the next instruction:
-/// - 3.11 `PRECALL` specialisations skip over the following `CALL`;
-/// - 3.12 `KW_NAMES` hands its names to the following `CALL`;
-/// - `YIELD_VALUE` is followed by the `RESUME` that `_PyGen_yf` and
-///   `gen_close` inspect.
-pub fn required_successor(version: PyVersion, name: &str) -> Option<&'static str> {
-    match (version, name) {
-        (PyVersion::V311, "PRECALL") => Some("CALL"),
-        (PyVersion::V312, "KW_NAMES") => Some("CALL"),
-        (_, "YIELD_VALUE") => Some("RESUME"),
-        _ => None,
-    }
-}
-
-/// Opcodes whose jump target must be a specific opcode, because the
-/// interpreter jumps past it: on 3.12+ an exhausted `FOR_ITER` skips the
-/// `END_FOR` at its target (and on 3.13 the `POP_TOP` after it).
-pub fn required_jump_target(version: PyVersion, name: &str) -> Option<&'static [&'static str]> {
-    match (version, name) {
-        (PyVersion::V312, "FOR_ITER") => Some(&["END_FOR"]),
-        (PyVersion::V313, "FOR_ITER") => Some(&["END_FOR", "POP_TOP"]),
-        _ => None,
-    }
-}
-
-fn check_operands(code: &Code, instrs: &[&Instr]) -> Result<(), RewriteError> {
-    let table = opcodes::table(code.version);
-    let c = code.counts;
-    for (i, ins) in instrs.iter().enumerate() {
-        let Some(info) = table.info(ins.op) else {
+fn check_operands(cfg: &Cfg, c: OperandCounts) -> Result<(), RewriteError> {
+    for (i, ins) in cfg.instrs.iter().enumerate() {
+        let Some(info) = cfg.table.info(ins.op) else {
             return Err(RewriteError::UnknownOpcode {
                 op: ins.op,
                 offset: i,
@@ -72,33 +45,38 @@ fn check_operands(code: &Code, instrs: &[&Instr]) -> Result<(), RewriteError> {
     Ok(())
 }
 
-fn check_adjacency(code: &Code) -> Result<(), RewriteError> {
-    let table = opcodes::table(code.version);
-    let (instrs, labels) = code.flatten()?;
+/// The instruction pairs and jump targets the interpreter assumes (see
+/// [`crate::opcodes::OpcodeTable::required_successor`] and
+/// [`crate::opcodes::OpcodeTable::required_jump_target`]).
+fn check_adjacency(cfg: &Cfg) -> Result<(), RewriteError> {
+    let t = cfg.table;
     let name = |i: usize| {
-        instrs
+        cfg.instrs
             .get(i)
-            .and_then(|ins| table.info(ins.op))
-            .map(|o| o.name)
+            .and_then(|ins| t.name(ins.op))
             .unwrap_or("<end of code>")
     };
-    for (i, ins) in instrs.iter().enumerate() {
-        let this = name(i);
-        if let Some(next) = required_successor(code.version, this) {
-            if name(i + 1) != next {
+    let op_at = |i: usize| cfg.instrs.get(i).map(|ins| ins.op);
+    for (i, ins) in cfg.instrs.iter().enumerate() {
+        if let Some(next) = t.required_successor(ins.op) {
+            if op_at(i + 1) != Some(next) {
                 return Err(RewriteError::Verify(format!(
-                    "instruction {i} ({this}) must be followed by {next}, found {}",
+                    "instruction {i} ({}) must be followed by {}, found {}",
+                    name(i),
+                    t.name(next).unwrap_or("?"),
                     name(i + 1)
                 )));
             }
         }
-        if let (Some(t), Some(seq)) = (ins.target, required_jump_target(code.version, this)) {
-            let ti = *labels.get(&t).ok_or(RewriteError::UnplacedLabel(t.0))?;
+        if let (Some(ti), Some(seq)) = (cfg.jump_target(i), t.required_jump_target(ins.op)) {
             for (k, want) in seq.iter().enumerate() {
-                if name(ti + k) != *want {
+                if op_at(ti + k) != Some(*want) {
+                    let seq_names: Vec<&str> =
+                        seq.iter().map(|&o| t.name(o).unwrap_or("?")).collect();
                     return Err(RewriteError::Verify(format!(
-                        "instruction {i} ({this}) must jump to {}, found {} at its target",
-                        seq.join(" + "),
+                        "instruction {i} ({}) must jump to {}, found {} at its target",
+                        name(i),
+                        seq_names.join(" + "),
                         name(ti + k)
                     )));
                 }
@@ -111,16 +89,16 @@ fn check_adjacency(code: &Code) -> Result<(), RewriteError> {
 /// Verify raw code-object fields before they become a code object.
 pub fn verify(raw: &RawCode) -> Result<(), RewriteError> {
     let code = decode::decode(raw)?;
-    let (instrs, labels) = code.flatten()?;
-    let depths = stackdepth::compute(raw.version, &instrs, &labels)?;
+    let cfg = Cfg::new(&code)?;
+    let depths = stackdepth::compute(&cfg)?;
     if depths.max > raw.stacksize {
         return Err(RewriteError::Verify(format!(
             "co_stacksize is {} but the stack reaches depth {}",
             raw.stacksize, depths.max
         )));
     }
-    check_operands(&code, &instrs)?;
-    check_adjacency(&code)?;
+    check_operands(&cfg, code.counts)?;
+    check_adjacency(&cfg)?;
     Ok(())
 }
 

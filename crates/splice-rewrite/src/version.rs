@@ -24,6 +24,15 @@ impl PyVersion {
         }
     }
 
+    /// The supported versions as text, for messages: "3.11, 3.12 and 3.13".
+    pub fn supported_list() -> String {
+        let all: Vec<String> = Self::ALL.iter().map(|v| v.to_string()).collect();
+        match all.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => all.join(""),
+        }
+    }
+
     /// The minor version number (11, 12 or 13).
     pub fn minor(self) -> u32 {
         match self {

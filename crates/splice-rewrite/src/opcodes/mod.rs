@@ -15,6 +15,9 @@ use std::fmt;
 
 use crate::PyVersion;
 
+pub use known::Known;
+
+mod known;
 pub mod v311;
 pub mod v312;
 pub mod v313;
@@ -85,17 +88,22 @@ pub struct OpInfo {
 /// `dis.stack_effect` of one version, operand already cast to C `int`.
 type EffectFn = fn(u8, i32, Option<bool>) -> Option<i32>;
 
+/// `(popped, pushed)` of one version (3.12+, from the opcode metadata).
+type PoppedPushedFn = fn(u8, i32) -> Option<(i32, i32)>;
+
 pub struct OpcodeTable {
     pub version: PyVersion,
+    /// The opcodes the passes use, by role.
+    pub known: Known,
     ops: &'static [OpInfo],
     by_code: [Option<OpInfo>; 256],
     terminal: &'static [u8],
     effect: EffectFn,
+    popped_pushed: Option<PoppedPushedFn>,
     have_argument: u8,
-    extended_arg: u8,
-    cache: u8,
-    nop: u8,
-    resume: u8,
+    required_successors: &'static [(u8, u8)],
+    required_jump_targets: &'static [(u8, &'static [u8])],
+    pushes_fresh: &'static [u8],
 }
 
 /// Index `ops` by opcode number (at compile time).
@@ -111,41 +119,44 @@ const fn index(ops: &[OpInfo]) -> [Option<OpInfo>; 256] {
 
 static V311: OpcodeTable = OpcodeTable {
     version: PyVersion::V311,
+    known: v311::KNOWN,
     ops: v311::OPS,
     by_code: index(v311::OPS),
     terminal: v311::TERMINAL,
     effect: v311::stack_effect,
+    popped_pushed: None,
     have_argument: v311::HAVE_ARGUMENT,
-    extended_arg: v311::EXTENDED_ARG,
-    cache: v311::CACHE,
-    nop: v311::NOP,
-    resume: v311::RESUME,
+    required_successors: v311::REQUIRED_SUCCESSORS,
+    required_jump_targets: v311::REQUIRED_JUMP_TARGETS,
+    pushes_fresh: &[],
 };
 
 static V312: OpcodeTable = OpcodeTable {
     version: PyVersion::V312,
+    known: v312::KNOWN,
     ops: v312::OPS,
     by_code: index(v312::OPS),
     terminal: v312::TERMINAL,
     effect: v312::stack_effect,
+    popped_pushed: Some(v312::popped_pushed),
     have_argument: v312::HAVE_ARGUMENT,
-    extended_arg: v312::EXTENDED_ARG,
-    cache: v312::CACHE,
-    nop: v312::NOP,
-    resume: v312::RESUME,
+    required_successors: v312::REQUIRED_SUCCESSORS,
+    required_jump_targets: v312::REQUIRED_JUMP_TARGETS,
+    pushes_fresh: &[],
 };
 
 static V313: OpcodeTable = OpcodeTable {
     version: PyVersion::V313,
+    known: v313::KNOWN,
     ops: v313::OPS,
     by_code: index(v313::OPS),
     terminal: v313::TERMINAL,
     effect: v313::stack_effect,
+    popped_pushed: Some(v313::popped_pushed),
     have_argument: v313::HAVE_ARGUMENT,
-    extended_arg: v313::EXTENDED_ARG,
-    cache: v313::CACHE,
-    nop: v313::NOP,
-    resume: v313::RESUME,
+    required_successors: v313::REQUIRED_SUCCESSORS,
+    required_jump_targets: v313::REQUIRED_JUMP_TARGETS,
+    pushes_fresh: &[],
 };
 
 /// The table for `version`.
@@ -174,7 +185,8 @@ impl OpcodeTable {
         self.by_code[op as usize].as_ref()
     }
 
-    /// The opcode named `name` (as in `opcode.opmap`).
+    /// The opcode named `name` (as in `opcode.opmap`). For tests, tools and
+    /// messages: passes use the resolved numbers in [`Self::known`].
     pub fn by_name(&self, name: &str) -> Option<u8> {
         self.ops.iter().find(|o| o.name == name).map(|o| o.code)
     }
@@ -199,6 +211,22 @@ impl OpcodeTable {
             Some(i32::MAX) => None,
             e => e,
         }
+    }
+
+    /// How many values `op` with argument `arg` pops and pushes, where the
+    /// version's metadata says (3.12+; `None` on 3.11, whose `dis` knows
+    /// only the net effect, and for invalid arguments). Values below the
+    /// operands that the instruction leaves in place count on both sides,
+    /// as in CPython's metadata.
+    pub fn popped_pushed(&self, op: u8, arg: u32) -> Option<(u32, u32)> {
+        let info = self.info(op)?;
+        let oparg = if info.arg == ArgKind::None {
+            0
+        } else {
+            arg as i32
+        };
+        let (p, q) = (self.popped_pushed?)(op, oparg)?;
+        Some((u32::try_from(p).ok()?, u32::try_from(q).ok()?))
     }
 
     /// True when control never falls through to the next instruction
@@ -254,24 +282,30 @@ impl OpcodeTable {
         self.have_argument
     }
 
-    /// EXTENDED_ARG's number.
-    pub fn extended_arg(&self) -> u8 {
-        self.extended_arg
+    /// True when `op` only pushes objects it created (or immortal ones),
+    /// never one of its inputs (3.14+, for the borrowed-load analysis;
+    /// `false` where the version has no borrowed loads).
+    pub fn pushes_fresh(&self, op: u8) -> bool {
+        self.pushes_fresh.contains(&op)
     }
 
-    /// CACHE's number (0 on every supported version).
-    pub fn cache(&self) -> u8 {
-        self.cache
+    /// The opcode the interpreter assumes directly follows `op` (it reads or
+    /// skips that instruction when it runs `op`), if any: 3.11 `PRECALL` +
+    /// `CALL`, 3.12 `KW_NAMES` + `CALL`, `YIELD_VALUE` + `RESUME`, ...
+    pub fn required_successor(&self, op: u8) -> Option<u8> {
+        self.required_successors
+            .iter()
+            .find(|(a, _)| *a == op)
+            .map(|&(_, b)| b)
     }
 
-    /// NOP's number.
-    pub fn nop(&self) -> u8 {
-        self.nop
-    }
-
-    /// RESUME's number.
-    pub fn resume(&self) -> u8 {
-        self.resume
+    /// The instructions a jump by `op` must land on, in order, because the
+    /// interpreter jumps past them (3.12+ `FOR_ITER` and its `END_FOR`).
+    pub fn required_jump_target(&self, op: u8) -> Option<&'static [u8]> {
+        self.required_jump_targets
+            .iter()
+            .find(|(a, _)| *a == op)
+            .map(|&(_, seq)| seq)
     }
 }
 
@@ -318,28 +352,41 @@ mod tests {
 
     #[test]
     fn well_known_numbers() {
+        let nums = |t: &OpcodeTable| {
+            (
+                t.known.extended_arg,
+                t.known.cache,
+                t.known.nop,
+                t.known.resume,
+            )
+        };
         let t = table(PyVersion::V311);
-        assert_eq!(
-            (t.extended_arg(), t.cache(), t.nop(), t.resume()),
-            (144, 0, 9, 151)
-        );
+        assert_eq!(nums(t), (144, 0, 9, 151));
         assert_eq!(t.have_argument(), 90);
         let t = table(PyVersion::V312);
-        assert_eq!(
-            (t.extended_arg(), t.cache(), t.nop(), t.resume()),
-            (144, 0, 9, 151)
-        );
+        assert_eq!(nums(t), (144, 0, 9, 151));
         let t = table(PyVersion::V313);
-        assert_eq!(
-            (t.extended_arg(), t.cache(), t.nop(), t.resume()),
-            (71, 0, 30, 149)
-        );
+        assert_eq!(nums(t), (71, 0, 30, 149));
         assert_eq!(t.have_argument(), 44);
         // RESUME takes an argument although it is numbered after the rest.
         assert!(t.has_arg(149));
         assert!(!t.has_arg(op(PyVersion::V313, "INSTRUMENTED_END_FOR")));
         assert_eq!(t.by_name("JUMP"), None, "pseudo-ops are not in the table");
         assert_eq!(t.info(255), None);
+    }
+
+    #[test]
+    fn known_opcodes_match_their_names() {
+        for v in PyVersion::ALL {
+            let t = table(v);
+            for (name, code) in t.known.named() {
+                assert_eq!(code, t.by_name(name), "{v}: {name}");
+            }
+            assert_eq!(t.known.null_after_callable, v >= PyVersion::V313);
+            for &(a, b) in t.required_successors {
+                assert!(t.info(a).is_some() && t.info(b).is_some(), "{v}");
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `None` is -1, so "jump ? a : b" takes `a` for `None` and
 //! "jump > 0 ? a : b" takes `b`.
 
-use super::{ArgKind, OpInfo};
+use super::{ArgKind, Known, OpInfo};
 
 // BEGIN GENERATED (tools/gen_opcodes.py)
 // Data from CPython 3.11.7's `opcode` module; rerun the tool to refresh.
@@ -239,6 +239,61 @@ pub static OPS: &[OpInfo] = &[
     OpInfo { name: "POP_JUMP_BACKWARD_IF_TRUE", code: POP_JUMP_BACKWARD_IF_TRUE, caches: 0, arg: ArgKind::JumpBackward },
 ];
 // END GENERATED (tools/gen_opcodes.py)
+
+/// The opcodes splice's passes use, resolved at compile time.
+pub(super) const KNOWN: Known = Known {
+    cache: CACHE,
+    extended_arg: EXTENDED_ARG,
+    nop: NOP,
+    resume: RESUME,
+    load_const: LOAD_CONST,
+    load_fast: LOAD_FAST,
+    store_fast: STORE_FAST,
+    delete_fast: DELETE_FAST,
+    load_global: LOAD_GLOBAL,
+    store_global: STORE_GLOBAL,
+    delete_global: DELETE_GLOBAL,
+    load_name: LOAD_NAME,
+    store_name: STORE_NAME,
+    delete_name: DELETE_NAME,
+    load_fast_check: None,
+    load_fast_borrow: None,
+    load_fast_load_fast: None,
+    store_fast_load_fast: None,
+    store_fast_store_fast: None,
+    load_fast_borrow_load_fast_borrow: None,
+    load_common_constant: None,
+    push_null: PUSH_NULL,
+    pop_top: POP_TOP,
+    copy: COPY,
+    swap: SWAP,
+    call: CALL,
+    precall: Some(PRECALL),
+    kw_names: Some(KW_NAMES),
+    null_after_callable: false,
+    return_value: RETURN_VALUE,
+    return_const: None,
+    reraise: RERAISE,
+    jump_forward: JUMP_FORWARD,
+    jump_backward: JUMP_BACKWARD,
+    jump_backward_no_interrupt: JUMP_BACKWARD_NO_INTERRUPT,
+    for_iter: FOR_ITER,
+    end_for: None,
+    pop_iter: None,
+    not_taken: None,
+    return_generator: RETURN_GENERATOR,
+    yield_value: YIELD_VALUE,
+    send: SEND,
+    get_awaitable: GET_AWAITABLE,
+};
+
+/// Instruction pairs the interpreter assumes adjacent: it reads or skips
+/// the second when it executes the first.
+pub(super) static REQUIRED_SUCCESSORS: &[(u8, u8)] = &[(PRECALL, CALL), (YIELD_VALUE, RESUME)];
+
+/// Jumps whose target must start with these instructions, because the
+/// interpreter jumps past them.
+pub(super) static REQUIRED_JUMP_TARGETS: &[(u8, &[u8])] = &[];
 
 /// Opcodes after which control never reaches the next instruction.
 pub(super) static TERMINAL: &[u8] = &[

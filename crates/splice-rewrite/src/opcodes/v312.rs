@@ -7,7 +7,7 @@
 //! difference for any real opcode of 3.12 (FOR_ITER pushes the next value;
 //! the exhausted iterator is popped by END_FOR at the jump target).
 
-use super::{ArgKind, OpInfo};
+use super::{ArgKind, Known, OpInfo};
 
 // BEGIN GENERATED (tools/gen_opcodes.py)
 // Data from CPython 3.12.1's `opcode` module; rerun the tool to refresh.
@@ -280,6 +280,61 @@ pub static OPS: &[OpInfo] = &[
 ];
 // END GENERATED (tools/gen_opcodes.py)
 
+/// The opcodes splice's passes use, resolved at compile time.
+pub(super) const KNOWN: Known = Known {
+    cache: CACHE,
+    extended_arg: EXTENDED_ARG,
+    nop: NOP,
+    resume: RESUME,
+    load_const: LOAD_CONST,
+    load_fast: LOAD_FAST,
+    store_fast: STORE_FAST,
+    delete_fast: DELETE_FAST,
+    load_global: LOAD_GLOBAL,
+    store_global: STORE_GLOBAL,
+    delete_global: DELETE_GLOBAL,
+    load_name: LOAD_NAME,
+    store_name: STORE_NAME,
+    delete_name: DELETE_NAME,
+    load_fast_check: Some(LOAD_FAST_CHECK),
+    load_fast_borrow: None,
+    load_fast_load_fast: None,
+    store_fast_load_fast: None,
+    store_fast_store_fast: None,
+    load_fast_borrow_load_fast_borrow: None,
+    load_common_constant: None,
+    push_null: PUSH_NULL,
+    pop_top: POP_TOP,
+    copy: COPY,
+    swap: SWAP,
+    call: CALL,
+    precall: None,
+    kw_names: Some(KW_NAMES),
+    null_after_callable: false,
+    return_value: RETURN_VALUE,
+    return_const: Some(RETURN_CONST),
+    reraise: RERAISE,
+    jump_forward: JUMP_FORWARD,
+    jump_backward: JUMP_BACKWARD,
+    jump_backward_no_interrupt: JUMP_BACKWARD_NO_INTERRUPT,
+    for_iter: FOR_ITER,
+    end_for: Some(END_FOR),
+    pop_iter: None,
+    not_taken: None,
+    return_generator: RETURN_GENERATOR,
+    yield_value: YIELD_VALUE,
+    send: SEND,
+    get_awaitable: GET_AWAITABLE,
+};
+
+/// Instruction pairs the interpreter assumes adjacent: it reads or skips
+/// the second when it executes the first.
+pub(super) static REQUIRED_SUCCESSORS: &[(u8, u8)] = &[(KW_NAMES, CALL), (YIELD_VALUE, RESUME)];
+
+/// Jumps whose target must start with these instructions, because the
+/// interpreter jumps past them.
+pub(super) static REQUIRED_JUMP_TARGETS: &[(u8, &[u8])] = &[(FOR_ITER, &[END_FOR])];
+
 /// Opcodes after which control never reaches the next instruction, including
 /// the instrumented forms of returns and unconditional jumps (which
 /// `co_code` never shows, but the adaptive code does).
@@ -299,7 +354,7 @@ pub(super) static TERMINAL: &[u8] = &[
 ];
 
 /// `(popped, pushed)` as in the opcode metadata, in C `int` arithmetic.
-fn popped_pushed(op: u8, oparg: i32) -> Option<(i32, i32)> {
+pub(super) fn popped_pushed(op: u8, oparg: i32) -> Option<(i32, i32)> {
     let bit0 = oparg & 1;
     // `unused[oparg - k]` stack items below the operands.
     let below = |k: i32| oparg.wrapping_sub(k);

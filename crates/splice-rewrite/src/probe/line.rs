@@ -1,0 +1,219 @@
+//! Line probes: a relocated snippet copied to every place where a 'line'
+//! event for the probed lines would fire ([`super::lines::plan`]).
+//!
+//! When every edge into an instruction fires, the copy goes right before it
+//! (after its labels, so jumps to it run the probe). Otherwise the copy gets
+//! its own label, only the firing jumps and exception edges are re-targeted
+//! to it, and a fall-through that must not fire jumps over it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::cfg::Cfg;
+use crate::linetable::Location;
+use crate::model::{Code, Handler, Instr, Item, Label};
+use crate::opcodes::{self, OpcodeTable};
+use crate::stackdepth;
+use crate::RewriteError;
+
+use super::borrow;
+use super::lines::{self, SitePlan};
+use super::scope::TargetVars;
+use super::snippet::{Relocated, Snippet};
+use super::{Report, Site, Target};
+
+/// Where the copies go, by instruction index of the target before splicing.
+struct Placement {
+    /// Sites on probed lines.
+    plans: BTreeMap<usize, SitePlan>,
+    /// For [`Site::Entry`]: the first `RESUME`, which the copy follows.
+    entry_after: Option<usize>,
+    /// Stack depth before each instruction.
+    depth_before: Vec<Option<u32>>,
+    /// Whether the target's last instruction never falls through, so cold
+    /// parts can be appended after it.
+    ends_terminal: bool,
+}
+
+fn place(code: &Code, site: &Site) -> Result<Placement, RewriteError> {
+    let cfg = Cfg::new(code)?;
+    let first_resume = cfg.first_resume().ok_or_else(|| {
+        RewriteError::Uninstrumentable("the code has no RESUME instruction".into())
+    })?;
+    let (plans, entry_after) = match site {
+        Site::Entry => (BTreeMap::new(), Some(first_resume)),
+        Site::Lines(ls) => {
+            let set: HashSet<i32> = ls.iter().copied().collect();
+            let plans = lines::plan(&cfg, &set);
+            if plans.is_empty() {
+                return Err(RewriteError::NoLineEvent { lines: ls.clone() });
+            }
+            (plans, None)
+        }
+    };
+    // Cold parts go after the function's last instruction, which must not
+    // fall through (CPython's never does; checked, not assumed).
+    let ends_terminal = !cfg.is_empty() && !cfg.falls_through(cfg.len() - 1);
+    Ok(Placement {
+        plans,
+        entry_after,
+        depth_before: stackdepth::compute(&cfg)?.before,
+        ends_terminal,
+    })
+}
+
+/// Give each partial site a label and point its firing jumps and exception
+/// edges at it. Returns the labels by site.
+fn retarget(code: &mut Code, plans: &BTreeMap<usize, SitePlan>) -> BTreeMap<usize, Label> {
+    let mut site_label = BTreeMap::new();
+    let mut jumps: HashMap<usize, Label> = HashMap::new();
+    let mut handlers: HashMap<usize, Label> = HashMap::new();
+    for (&i, plan) in plans.iter().filter(|(_, p)| !p.all) {
+        let l = code.new_label();
+        site_label.insert(i, l);
+        jumps.extend(plan.jumps.iter().map(|&j| (j, l)));
+        handlers.extend(plan.handlers.iter().map(|&j| (j, l)));
+    }
+    let instrs = code.items.iter_mut().filter_map(|it| match it {
+        Item::Instr(i) => Some(i),
+        Item::Label(_) => None,
+    });
+    for (idx, ins) in instrs.enumerate() {
+        if let Some(&l) = jumps.get(&idx) {
+            ins.target = Some(l);
+        }
+        if let (Some(&l), Some(h)) = (handlers.get(&idx), ins.handler.as_mut()) {
+            h.target = l;
+        }
+    }
+    site_label
+}
+
+/// The rebuilt item list and the cold parts to append.
+struct Emitter<'a> {
+    table: &'static OpcodeTable,
+    snippet: &'a Relocated,
+    placement: &'a Placement,
+    site_label: BTreeMap<usize, Label>,
+    out: Vec<Item>,
+    cold: Vec<Item>,
+    /// Labels of the current instruction, not yet emitted.
+    pending: Vec<Item>,
+}
+
+impl Emitter<'_> {
+    fn copy(
+        &mut self,
+        code: &mut Code,
+        idx: usize,
+        handler: Option<Handler>,
+        loc: Location,
+    ) -> Vec<Item> {
+        let depth = self.placement.depth_before[idx].unwrap_or(0);
+        let cold = self.placement.ends_terminal.then_some(&mut self.cold);
+        self.snippet.instantiate(code, depth, handler, loc, cold)
+    }
+
+    /// The probe for site `idx`, before instruction `ins`. `prev` is the
+    /// location and handler of the instruction before it, for the jump
+    /// over a copy that the fall-through must not run.
+    fn site(
+        &mut self,
+        code: &mut Code,
+        idx: usize,
+        ins: &Instr,
+        prev: Option<(Location, Option<Handler>)>,
+    ) {
+        let placement = self.placement;
+        let plan = &placement.plans[&idx];
+        let loc = Location::line_only(ins.loc.line.unwrap_or(0));
+        let copy = self.copy(code, idx, ins.handler, loc);
+        if plan.all {
+            self.out.append(&mut self.pending);
+            self.out.extend(copy);
+            return;
+        }
+        let own = self.site_label[&idx];
+        if plan.fallthrough_skips {
+            let orig = code.new_label();
+            let (ploc, phandler) = prev.unwrap_or((ins.loc, ins.handler));
+            self.out.push(Item::Instr(Instr {
+                op: self.table.known.jump_forward,
+                arg: 0,
+                target: Some(orig),
+                loc: ploc,
+                handler: phandler,
+            }));
+            self.out.push(Item::Label(own));
+            self.out.extend(copy);
+            self.out.push(Item::Label(orig));
+        } else {
+            self.out.push(Item::Label(own));
+            self.out.extend(copy);
+        }
+        self.out.append(&mut self.pending);
+    }
+}
+
+/// Splice `snippet` into `target` at `site`.
+pub fn apply(
+    target: &mut Target,
+    site: &Site,
+    snippet: &Snippet,
+    report: &mut Report,
+) -> Result<(), RewriteError> {
+    let table = opcodes::table(target.code.version);
+    let relocated = Relocated::new(
+        table,
+        snippet,
+        TargetVars {
+            scope: &mut target.scope,
+            code: &mut target.code,
+            added: &mut report.new_locals,
+        },
+        &mut target.names,
+    )?;
+    let code = &mut target.code;
+    let placement = place(code, site)?;
+    borrow::demote_live_borrows(code, &placement.plans, Some(&relocated.stored_locals))?;
+    let site_label = retarget(code, &placement.plans);
+    let mut em = Emitter {
+        table,
+        snippet: &relocated,
+        placement: &placement,
+        site_label,
+        out: Vec::with_capacity(code.items.len() * 2),
+        cold: Vec::new(),
+        pending: Vec::new(),
+    };
+    let mut prev: Option<(Location, Option<Handler>)> = None;
+    let mut idx = 0usize;
+    for item in std::mem::take(&mut code.items) {
+        let ins = match item {
+            Item::Label(_) => {
+                em.pending.push(item);
+                continue;
+            }
+            Item::Instr(i) => i,
+        };
+        if placement.plans.contains_key(&idx) {
+            em.site(code, idx, &ins, prev);
+            report.sites += 1;
+        } else {
+            em.out.append(&mut em.pending);
+        }
+        prev = Some((ins.loc, ins.handler));
+        let handler = ins.handler;
+        em.out.push(Item::Instr(ins));
+        if placement.entry_after == Some(idx) {
+            let loc = Location::line_only(code.firstlineno);
+            let copy = em.copy(code, idx, handler, loc);
+            em.out.extend(copy);
+            report.sites += 1;
+        }
+        idx += 1;
+    }
+    em.out.append(&mut em.pending);
+    em.out.append(&mut em.cold);
+    code.items = em.out;
+    Ok(())
+}

@@ -157,7 +157,7 @@ def _caches(name):
     import opcode
 
     entries = opcode._inline_cache_entries
-    return entries.get(name, 0) if isinstance(entries, dict) else entries[opcode.opmap[name]]
+    return entries.get(name, 0) if hasattr(entries, "get") else entries[opcode.opmap[name]]
 
 
 def test_verifier_rejects_jump_into_an_inline_cache():

@@ -131,6 +131,8 @@ impl<'a> Cfg<'a> {
                     kind: EdgeKind::Fallthrough,
                 });
             }
+            // 3.14+ END_ASYNC_FOR has an offset operand but never jumps.
+            let j = j.filter(|_| table.transfers_control(ins.op));
             if let Some(to) = j {
                 preds[to].push(Edge {
                     from: i,
@@ -178,7 +180,8 @@ impl<'a> Cfg<'a> {
         !self.table.is_terminal(self.instrs[i].op)
     }
 
-    /// Where instruction `i` jumps, if it is a jump.
+    /// Where instruction `i` jumps, if it is a jump that transfers control
+    /// (3.14+ `END_ASYNC_FOR`'s operand is an offset, not a jump).
     pub fn jump_target(&self, i: usize) -> Option<usize> {
         self.jump[i]
     }
@@ -280,8 +283,9 @@ impl<'a> Cfg<'a> {
     /// it: everything up to the first `RESUME` (everything, if there is
     /// none), the second of an instruction
     /// pair the interpreter assumes adjacent, and the instructions a jump
-    /// must land on exactly (see [`OpcodeTable::required_successor`] and
-    /// [`OpcodeTable::required_jump_target`]).
+    /// must land on exactly (see [`OpcodeTable::required_successor`],
+    /// [`OpcodeTable::required_jump_target`] and
+    /// [`OpcodeTable::never_displaced`]).
     pub fn pinned(&self) -> Vec<bool> {
         let n = self.len();
         let mut pinned = vec![false; n];
@@ -294,6 +298,9 @@ impl<'a> Cfg<'a> {
         for (i, ins) in self.instrs.iter().enumerate() {
             if self.table.required_successor(ins.op).is_some() && i + 1 < n {
                 pinned[i + 1] = true;
+            }
+            if self.table.never_displaced(ins.op) {
+                pinned[i] = true;
             }
             if let (Some(t), Some(seq)) = (self.jump[i], self.table.required_jump_target(ins.op)) {
                 let end = (t + seq.len()).min(n);
@@ -446,6 +453,26 @@ mod tests {
             cfg.pinned(),
             vec![true, true, false, false, true, false, true, true, false]
         );
+    }
+
+    /// 3.14+ END_ASYNC_FOR names its loop's END_SEND in a backward offset
+    /// but never jumps there: no edge.
+    #[test]
+    fn end_async_for_is_an_offset_not_an_edge() {
+        let v = PyVersion::V314;
+        let it = items(
+            v,
+            &[
+                ("END_SEND", None, None),
+                ("NOP", None, None),
+                ("END_ASYNC_FOR", Some(0), None),
+            ],
+            &[(0, 0)],
+        );
+        let cfg = Cfg::of_items(v, &it, &[]).expect("cfg");
+        assert_eq!(cfg.jump_target(2), None);
+        assert!(cfg.predecessors(0).is_empty());
+        assert!(cfg.falls_through(2));
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub fn disassemble(
                 let shift = match code.version {
                     crate::PyVersion::V311 => 0,
                     crate::PyVersion::V312 => 4,
-                    crate::PyVersion::V313 => 5,
+                    _ => 5,
                 };
                 let op = CMP_OPS.get(a >> shift).copied().unwrap_or("?");
                 format!("{a} ({op})")

@@ -57,7 +57,7 @@ pub enum RewriteError {
     /// None of the requested lines has an instruction where CPython would
     /// fire a `sys.settrace` 'line' event.
     #[error(
-        "no 'line' event fires on line{} {} in this code object, so a probe there would never run",
+        "no line event fires on line{} {} in this code object, so a probe there would never run",
         if .lines.len() == 1 { "" } else { "s" },
         .lines.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ")
     )]

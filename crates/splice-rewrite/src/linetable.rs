@@ -266,7 +266,7 @@ pub fn entries(linetable: &[u8], firstlineno: i32) -> Result<Vec<(Location, u32)
 /// units including EXTENDED_ARG prefixes and caches), in code order, with the
 /// exact entry choices CPython `version`'s assembler makes.
 ///
-/// 3.11 writes the entries of each instruction separately; 3.12 and 3.13
+/// 3.11 writes the entries of each instruction separately; 3.12 and later
 /// first merge consecutive instructions with equal locations (see the module
 /// documentation). Instructions of size 0 write nothing.
 pub fn encode(version: PyVersion, firstlineno: i32, instrs: &[(Location, u32)]) -> Vec<u8> {
@@ -280,7 +280,7 @@ pub fn encode(version: PyVersion, firstlineno: i32, instrs: &[(Location, u32)]) 
                 w.emit_run(loc.to_c(), size);
             }
         }
-        PyVersion::V312 | PyVersion::V313 => {
+        _ => {
             let mut run = C_NO_LOCATION;
             let mut run_size: u32 = 0;
             for &(loc, size) in instrs {

@@ -8,11 +8,19 @@ pub enum PyVersion {
     V311,
     V312,
     V313,
+    V314,
+    V315,
 }
 
 impl PyVersion {
     /// All supported versions, oldest first.
-    pub const ALL: [PyVersion; 3] = [PyVersion::V311, PyVersion::V312, PyVersion::V313];
+    pub const ALL: [PyVersion; 5] = [
+        PyVersion::V311,
+        PyVersion::V312,
+        PyVersion::V313,
+        PyVersion::V314,
+        PyVersion::V315,
+    ];
 
     /// The version for `3.minor`, or `None` when that version is unsupported.
     pub fn from_minor(minor: u32) -> Option<Self> {
@@ -20,6 +28,8 @@ impl PyVersion {
             11 => Some(PyVersion::V311),
             12 => Some(PyVersion::V312),
             13 => Some(PyVersion::V313),
+            14 => Some(PyVersion::V314),
+            15 => Some(PyVersion::V315),
             _ => None,
         }
     }
@@ -33,12 +43,14 @@ impl PyVersion {
         }
     }
 
-    /// The minor version number (11, 12 or 13).
+    /// The minor version number (11 to 15).
     pub fn minor(self) -> u32 {
         match self {
             PyVersion::V311 => 11,
             PyVersion::V312 => 12,
             PyVersion::V313 => 13,
+            PyVersion::V314 => 14,
+            PyVersion::V315 => 15,
         }
     }
 }

@@ -3,13 +3,13 @@
 //! `_inline_cache_entries` and `dis.stack_effect` over a range of arguments
 //! and all three `jump` values, for every opcode number 0..=255.
 //!
-//! Interpreters: `SPLICE_PYTHON_311` / `SPLICE_PYTHON_312` /
-//! `SPLICE_PYTHON_313`, else `/root/.pyenv/versions/3.1X.*/bin/python`, else
-//! `python3.1X` on PATH. Versions with no interpreter are skipped (and
-//! reported); set `SPLICE_REQUIRE_ALL_PYTHONS=1` to make that a failure.
+//! Interpreters come from `scripts/find-python` (see `common::find_python`).
+//! Versions with no interpreter are reported as not checked; in CI
+//! (`CI=true`) or with `SPLICE_REQUIRE_ALL_PYTHONS=1` that is a failure.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::Command;
 
 use splice_rewrite::opcodes::{self, ArgKind};
@@ -32,8 +32,10 @@ w("HAVE_ARGUMENT %d" % opcode.HAVE_ARGUMENT)
 ice = opcode._inline_cache_entries
 for name, num in sorted(opcode.opmap.items(), key=lambda kv: kv[1]):
     if num < 256:
-        caches = ice.get(name, 0) if isinstance(ice, dict) else ice[num]
+        caches = ice.get(name, 0) if hasattr(ice, "get") else ice[num]
         w("OP %s %d %d" % (name, num, caches))
+cc = getattr(opcode, "_common_constants", None)
+w("COMMON_NONE %s" % (cc.index(None) if cc is not None and None in cc else "-"))
 for lst in ("hasconst", "hasname", "haslocal", "hasfree", "hasjrel", "hasjabs",
             "hascompare", "hasarg"):
     if hasattr(opcode, lst):
@@ -56,41 +58,13 @@ for op in range(256):
 sys.stdout.write("\n".join(out) + "\n")
 "#;
 
-fn find_python(minor: u32) -> Option<PathBuf> {
-    if let Ok(p) = std::env::var(format!("SPLICE_PYTHON_3{minor}")) {
-        if !p.is_empty() {
-            return Some(PathBuf::from(p));
-        }
-    }
-    let pyenv = PathBuf::from("/root/.pyenv/versions");
-    if let Ok(dir) = std::fs::read_dir(&pyenv) {
-        let prefix = format!("3.{minor}.");
-        let mut cands: Vec<PathBuf> = dir
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-            .map(|e| e.path().join("bin/python"))
-            .filter(|p| p.exists())
-            .collect();
-        cands.sort();
-        if let Some(p) = cands.pop() {
-            return Some(p);
-        }
-    }
-    let name = format!("python3.{minor}");
-    Command::new(&name)
-        .arg("-c")
-        .arg("pass")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|_| PathBuf::from(name))
-}
-
 /// What the harness printed.
 #[derive(Default)]
 struct Dump {
     version: (u32, u32, u32),
     have_argument: u32,
+    /// The index of `None` in `opcode._common_constants` (3.15+).
+    common_none: Option<u32>,
     /// number -> (name, caches)
     ops: BTreeMap<u8, (String, u8)>,
     lists: BTreeMap<String, BTreeSet<u32>>,
@@ -111,6 +85,7 @@ fn parse(text: &str) -> Dump {
                 )
             }
             Some("HAVE_ARGUMENT") => d.have_argument = f[1].parse().unwrap(),
+            Some("COMMON_NONE") => d.common_none = f[1].parse().ok(),
             Some("OP") => {
                 d.ops.insert(
                     f[2].parse().unwrap(),
@@ -160,15 +135,22 @@ fn expected_kind(d: &Dump, minor: u32, op: u8, name: &str) -> Result<ArgKind, St
         let shift = match name {
             "LOAD_GLOBAL" => 1,
             "LOAD_ATTR" if minor >= 12 => 1,
-            "LOAD_SUPER_ATTR" if minor >= 12 => 2,
+            "LOAD_SUPER_ATTR" | "INSTRUMENTED_LOAD_SUPER_ATTR" if minor >= 12 => 2,
+            "IMPORT_NAME" if minor >= 15 => 2,
             _ => 0,
         };
         kinds.push(ArgKind::Name { shift });
     }
-    if has("haslocal") {
+    if has("haslocal") && name == "LOAD_DEREF" {
+        // 3.14+ lists LOAD_DEREF in haslocal; it still reads a cell.
+        kinds.push(ArgKind::Free);
+    } else if has("haslocal") {
         let pair = matches!(
             name,
-            "LOAD_FAST_LOAD_FAST" | "STORE_FAST_STORE_FAST" | "STORE_FAST_LOAD_FAST"
+            "LOAD_FAST_LOAD_FAST"
+                | "STORE_FAST_STORE_FAST"
+                | "STORE_FAST_LOAD_FAST"
+                | "LOAD_FAST_BORROW_LOAD_FAST_BORROW"
         );
         kinds.push(if pair {
             ArgKind::LocalPair
@@ -182,8 +164,16 @@ fn expected_kind(d: &Dump, minor: u32, op: u8, name: &str) -> Result<ArgKind, St
     if has("hasjrel") {
         let backward = if minor == 11 {
             name.starts_with("POP_JUMP_BACKWARD_IF_") || name.starts_with("JUMP_BACKWARD")
-        } else {
+        } else if minor <= 13 {
             matches!(name, "JUMP_BACKWARD" | "JUMP_BACKWARD_NO_INTERRUPT")
+        } else {
+            matches!(
+                name,
+                "JUMP_BACKWARD"
+                    | "JUMP_BACKWARD_NO_INTERRUPT"
+                    | "END_ASYNC_FOR"
+                    | "INSTRUMENTED_END_ASYNC_FOR"
+            )
         };
         kinds.push(if backward {
             ArgKind::JumpBackward
@@ -227,6 +217,19 @@ fn check(version: PyVersion, d: &Dump) -> Vec<String> {
             t.have_argument(),
             d.have_argument
         ));
+    }
+
+    if t.known.common_constant_none != d.common_none {
+        bad.push(format!(
+            "index of None in LOAD_COMMON_CONSTANT's table: rust {:?} python {:?}",
+            t.known.common_constant_none, d.common_none
+        ));
+    }
+    for (name, code) in t.known.named() {
+        let py = d.ops.iter().find(|(_, (n, _))| n == name).map(|(&c, _)| c);
+        if code != py {
+            bad.push(format!("Known {name}: rust {code:?} python {py:?}"));
+        }
     }
 
     // Opcodes, numbers, names, caches, kinds.
@@ -290,7 +293,7 @@ fn check(version: PyVersion, d: &Dump) -> Vec<String> {
                 // convention, not the effect. It must agree with has_arg.
                 if let Some(info) = known {
                     let wants_arg = arg.is_none();
-                    if version != PyVersion::V313 && (info.arg != ArgKind::None) != wants_arg {
+                    if version < PyVersion::V313 && (info.arg != ArgKind::None) != wants_arg {
                         bad.push(format!(
                             "{} arg {arg:?}: python refused the operand, rust kind {:?}",
                             info.name, info.arg
@@ -336,7 +339,7 @@ fn opcode_tables_match_cpython() {
     let mut failures = Vec::new();
     for version in PyVersion::ALL {
         let minor = version.minor();
-        let Some(python) = find_python(minor) else {
+        let Some(python) = common::find_python(minor) else {
             missing.push(format!("3.{minor}"));
             continue;
         };
@@ -367,9 +370,13 @@ fn opcode_tables_match_cpython() {
         failures.extend(bad.into_iter().map(|m| format!("3.{minor}: {m}")));
     }
     eprintln!("checked: {checked:?}; no interpreter found for: {missing:?}");
-    if std::env::var("SPLICE_REQUIRE_ALL_PYTHONS").is_ok_and(|v| v == "1") {
+    if common::require_all_versions() {
         assert!(missing.is_empty(), "no interpreter for {missing:?}");
     }
+    assert!(
+        !checked.is_empty(),
+        "no interpreter found: nothing was checked"
+    );
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",

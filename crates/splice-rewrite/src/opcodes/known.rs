@@ -36,8 +36,11 @@ pub struct Known {
     pub store_fast_store_fast: Option<u8>,
     /// 3.14+: two borrowed loads in one instruction.
     pub load_fast_borrow_load_fast_borrow: Option<u8>,
-    /// 3.14+: `None`, `AssertionError`, builtins ... by index.
+    /// 3.14+: `AssertionError`, builtins, ... (3.15: also `None`) by index.
     pub load_common_constant: Option<u8>,
+    /// The index of `None` in `LOAD_COMMON_CONSTANT`'s table (3.15+), how
+    /// the implicit `return None` loads it.
+    pub common_constant_none: Option<u32>,
 
     // stack and calls
     pub push_null: u8,

@@ -21,6 +21,8 @@ mod known;
 pub mod v311;
 pub mod v312;
 pub mod v313;
+pub mod v314;
+pub mod v315;
 
 /// What an instruction's operand means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -103,7 +105,10 @@ pub struct OpcodeTable {
     have_argument: u8,
     required_successors: &'static [(u8, u8)],
     required_jump_targets: &'static [(u8, &'static [u8])],
+    never_displaced: &'static [u8],
+    offset_not_jump: &'static [u8],
     pushes_fresh: &'static [u8],
+    cannot_raise: &'static [u8],
 }
 
 /// Index `ops` by opcode number (at compile time).
@@ -128,7 +133,10 @@ static V311: OpcodeTable = OpcodeTable {
     have_argument: v311::HAVE_ARGUMENT,
     required_successors: v311::REQUIRED_SUCCESSORS,
     required_jump_targets: v311::REQUIRED_JUMP_TARGETS,
+    never_displaced: &[],
+    offset_not_jump: &[],
     pushes_fresh: &[],
+    cannot_raise: &[],
 };
 
 static V312: OpcodeTable = OpcodeTable {
@@ -142,7 +150,10 @@ static V312: OpcodeTable = OpcodeTable {
     have_argument: v312::HAVE_ARGUMENT,
     required_successors: v312::REQUIRED_SUCCESSORS,
     required_jump_targets: v312::REQUIRED_JUMP_TARGETS,
+    never_displaced: &[],
+    offset_not_jump: &[],
     pushes_fresh: &[],
+    cannot_raise: &[],
 };
 
 static V313: OpcodeTable = OpcodeTable {
@@ -156,7 +167,44 @@ static V313: OpcodeTable = OpcodeTable {
     have_argument: v313::HAVE_ARGUMENT,
     required_successors: v313::REQUIRED_SUCCESSORS,
     required_jump_targets: v313::REQUIRED_JUMP_TARGETS,
+    never_displaced: &[],
+    offset_not_jump: &[],
     pushes_fresh: &[],
+    cannot_raise: &[],
+};
+
+static V314: OpcodeTable = OpcodeTable {
+    version: PyVersion::V314,
+    known: v314::KNOWN,
+    ops: v314::OPS,
+    by_code: index(v314::OPS),
+    terminal: v314::TERMINAL,
+    effect: v314::stack_effect,
+    popped_pushed: Some(v314::popped_pushed),
+    have_argument: v314::HAVE_ARGUMENT,
+    required_successors: v314::REQUIRED_SUCCESSORS,
+    required_jump_targets: v314::REQUIRED_JUMP_TARGETS,
+    never_displaced: v314::NEVER_DISPLACED,
+    offset_not_jump: v314::OFFSET_NOT_JUMP,
+    pushes_fresh: v314::PUSHES_FRESH,
+    cannot_raise: v314::CANNOT_RAISE,
+};
+
+static V315: OpcodeTable = OpcodeTable {
+    version: PyVersion::V315,
+    known: v315::KNOWN,
+    ops: v315::OPS,
+    by_code: index(v315::OPS),
+    terminal: v315::TERMINAL,
+    effect: v315::stack_effect,
+    popped_pushed: Some(v315::popped_pushed),
+    have_argument: v315::HAVE_ARGUMENT,
+    required_successors: v315::REQUIRED_SUCCESSORS,
+    required_jump_targets: v315::REQUIRED_JUMP_TARGETS,
+    never_displaced: v315::NEVER_DISPLACED,
+    offset_not_jump: v315::OFFSET_NOT_JUMP,
+    pushes_fresh: v315::PUSHES_FRESH,
+    cannot_raise: v315::CANNOT_RAISE,
 };
 
 /// The table for `version`.
@@ -165,6 +213,8 @@ pub fn table(version: PyVersion) -> &'static OpcodeTable {
         PyVersion::V311 => &V311,
         PyVersion::V312 => &V312,
         PyVersion::V313 => &V313,
+        PyVersion::V314 => &V314,
+        PyVersion::V315 => &V315,
     }
 }
 
@@ -260,9 +310,31 @@ impl OpcodeTable {
         self.info(op).is_some_and(|o| o.arg != ArgKind::None)
     }
 
-    /// True for relative jumps (conditional or not, either direction).
+    /// True for relative jumps (conditional or not, either direction):
+    /// opcodes whose operand is a code offset the assembler recomputes.
+    /// See [`Self::transfers_control`] for whether control goes there.
     pub fn is_jump(&self, op: u8) -> bool {
         self.info(op).is_some_and(|o| o.arg.is_jump())
+    }
+
+    /// True for jumps that can transfer control to their target; false for
+    /// the offset-only operands of 3.14+ `END_ASYNC_FOR`, which names its
+    /// loop's `END_SEND` for branch events but never jumps there.
+    pub fn transfers_control(&self, op: u8) -> bool {
+        self.is_jump(op) && !self.offset_not_jump.contains(&op)
+    }
+
+    /// False when the version's metadata shows `op` has no error path and
+    /// no eval breaker, so it never raises (3.14+); true for every opcode of
+    /// the versions whose metadata splice does not read (the strict answer).
+    pub fn can_raise(&self, op: u8) -> bool {
+        !self.cannot_raise.contains(&op)
+    }
+
+    /// True when nothing may be inserted right before `op` (3.14+
+    /// `NOT_TAKEN`, which must follow the branch it reports on).
+    pub fn never_displaced(&self, op: u8) -> bool {
+        self.never_displaced.contains(&op)
     }
 
     /// True for relative jumps whose operand counts backward.
@@ -511,7 +583,10 @@ mod tests {
             assert_eq!(se(v, "UNPACK_EX", 0x0102, None), Some(3));
             assert_eq!(se(v, "LOAD_GLOBAL", 1, None), Some(2));
             assert_eq!(se(v, "NOP", 12345, None), Some(0), "argument ignored");
-            assert_eq!(table(v).stack_effect(255, 0, None), None);
+            let unknown = (0..=255u8).find(|&c| table(v).info(c).is_none());
+            if let Some(u) = unknown {
+                assert_eq!(table(v).stack_effect(u, 0, None), None, "{v}: {u}");
+            }
         }
         // Values above i32::MAX are negative C ints, as in CPython.
         assert_eq!(se(V312, "RERAISE", u32::MAX, None), None);

@@ -321,6 +321,7 @@ pub(super) const KNOWN: Known = Known {
     store_fast_store_fast: Some(STORE_FAST_STORE_FAST),
     load_fast_borrow_load_fast_borrow: None,
     load_common_constant: None,
+    common_constant_none: None,
     push_null: PUSH_NULL,
     pop_top: POP_TOP,
     copy: COPY,

@@ -94,10 +94,9 @@ impl Mapper<'_, '_> {
             // they would cost a dispatch for nothing.
             return Ok(Some(Step::Skip));
         }
-        if ins.op == k.load_const
-            && self.is_none_const(ins.arg)
-            && next.is_some_and(|n| n.op == k.return_value)
-        {
+        let loads_none = (ins.op == k.load_const && self.is_none_const(ins.arg))
+            || (Some(ins.op) == k.load_common_constant && Some(ins.arg) == k.common_constant_none);
+        if loads_none && next.is_some_and(|n| n.op == k.return_value) {
             return Ok(Some(Step::Emit(vec![self.jump_to_end(ins)], 2)));
         }
         if Some(ins.op) == k.return_const && self.is_none_const(ins.arg) {

@@ -10,56 +10,27 @@ use splice_rewrite::disasm::Operands;
 use splice_rewrite::model::OperandCounts;
 use splice_rewrite::{PyVersion, RawCode};
 
-/// A CPython 3.`minor` interpreter: `$SPLICE_PYTHON_3<minor>`, then
-/// `python3.<minor>` on PATH, then pyenv's newest 3.<minor>.*.
+/// A CPython 3.`minor` interpreter, from the project's one discovery
+/// helper, `scripts/find-python` (an explicit `SPLICE_PYTHON_3X`, PATH,
+/// pyenv, the get-cpython cache).
 pub fn find_python(minor: u32) -> Option<PathBuf> {
-    let ok = |p: &Path| {
-        Command::new(p)
-            .args([
-                "-c",
-                &format!("import sys; sys.exit(sys.version_info[:2] != (3, {minor}))"),
-            ])
-            // a pyenv shim for a version that is installed but not selected
-            // prints a page of advice on stderr before failing
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    if let Ok(p) = std::env::var(format!("SPLICE_PYTHON_3{minor}")) {
-        let p = PathBuf::from(p);
-        if ok(&p) {
-            return Some(p);
-        }
-    }
-    if let Ok(path) = std::env::var("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join(format!("python3.{minor}"));
-            if p.exists() && ok(&p) {
-                return Some(p);
-            }
-        }
-    }
-    let root = std::env::var("PYENV_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".pyenv")
-        });
-    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&format!("3.{minor}.")))
-        })
-        .map(|p| p.join("bin/python"))
-        .filter(|p| ok(p))
-        .collect();
-    found.sort();
-    found.pop()
+    let finder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/find-python");
+    let out = Command::new(finder)
+        .arg(minor.to_string())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let path = String::from_utf8(out.stdout).ok()?;
+    let path = path.trim();
+    (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+}
+
+/// True when every supported version must be checked: in CI (`CI=true`)
+/// or with `SPLICE_REQUIRE_ALL_PYTHONS=1`. Elsewhere a missing interpreter
+/// is reported as not checked, never counted as a pass.
+pub fn require_all_versions() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("SPLICE_REQUIRE_ALL_PYTHONS").is_ok_and(|v| v == "1")
 }
 
 /// One dumped code object.

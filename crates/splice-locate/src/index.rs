@@ -6,7 +6,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use ruff_python_ast::token::{Token, TokenKind};
 use ruff_python_ast::visitor::{self, Visitor};
-use ruff_python_ast::{self as ast, ExceptHandler, Expr, Stmt};
+use ruff_python_ast::{self as ast, ExceptHandler, Expr, PySourceType, Stmt};
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
 use crate::error::LocateError;
@@ -248,12 +248,21 @@ impl SourceIndex {
         self.source.get(s..e).unwrap_or("")
     }
 
+    /// Parse and index `source`. Syntax errors are errors, except those
+    /// [`accepted_by_newer_python`].
     fn build(source: &str) -> Result<SourceIndex, LocateError> {
         let lines = LineTable::new(source);
-        let parsed = ruff_python_parser::parse_module(source).map_err(|e| LocateError::Parse {
-            line: lines.line_of(e.location.start()),
-            message: e.error.to_string(),
-        })?;
+        let parsed = ruff_python_parser::parse_unchecked_source(source, PySourceType::Python);
+        if let Some(e) = parsed
+            .errors()
+            .iter()
+            .find(|e| !accepted_by_newer_python(e))
+        {
+            return Err(LocateError::Parse {
+                line: lines.line_of(e.location.start()),
+                message: e.error.to_string(),
+            });
+        }
         let tokens: Vec<Token> = parsed.tokens().iter().copied().collect();
         let module = parsed.syntax();
         let count = lines.count;
@@ -765,4 +774,18 @@ pub(crate) fn merge_ranges(mut ranges: Vec<TextRange>) -> Vec<TextRange> {
         }
     }
     out
+}
+
+/// True for the errors the pinned parser (ruff_python_parser 0.0.10, which
+/// knows Python up to 3.14) reports for syntax a newer CPython accepts and
+/// whose tree it still builds completely (its error recovery keeps the
+/// node): CPython 3.15 allows a unary `+` before a number in a literal
+/// pattern (`case +0:`). Accepting it for older versions too is harmless:
+/// their interpreter refuses such a file before any probe could be set.
+fn accepted_by_newer_python(e: &ruff_python_parser::ParseError) -> bool {
+    matches!(
+        &e.error,
+        ruff_python_parser::ParseErrorType::OtherError(m)
+            if m == "Unary '+' is not allowed as a literal pattern"
+    )
 }

@@ -11,7 +11,9 @@
 //! statements start on lines 11 and 14").
 //!
 //! Pure Rust, no Python: the source is parsed with `ruff_python_parser`, which
-//! reads Python 3.11-3.14 syntax (PEP 701 f-strings included).
+//! reads Python 3.11-3.14 syntax (PEP 701 f-strings, PEP 750 t-strings, PEP
+//! 758 `except` lists) and 3.15's lazy imports; 3.15's `case +0:` it flags
+//! but recovers from, and the index accepts it (see `index.rs`).
 //!
 //! # What counts as a statement line
 //!

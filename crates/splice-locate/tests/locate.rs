@@ -203,6 +203,25 @@ fn parse_errors_name_the_line() {
     }
 }
 
+/// CPython 3.15 accepts `case +0:`, which the pinned parser flags but
+/// recovers from; a real syntax error next to it is still an error.
+#[test]
+fn unary_plus_patterns_parse_and_real_errors_still_fail() {
+    let ok = "match x:\n    case +0:\n        y = 1\n";
+    let ix = SourceIndex::new(ok).expect("3.15 syntax parses");
+    assert_eq!(
+        ix.locate(&Scope::File, &LineSpec::Number(3), 15)
+            .expect("statement")
+            .len(),
+        1
+    );
+    let bad = "match x:\n    case +0:\n        y = (\n";
+    assert!(matches!(
+        SourceIndex::new(bad).err(),
+        Some(LocateError::Parse { .. })
+    ));
+}
+
 #[test]
 fn decorated_and_nested_code_objects_are_found_by_co_firstlineno() {
     let src = "\

@@ -45,17 +45,45 @@ fn scope_of(ix: &SourceIndex, name: &str) -> Scope {
     }
 }
 
-/// Every line of the fixture, located in the whole file.
-#[test]
-fn every_line_in_file_scope() {
-    let ix = index();
+/// Every line of a source, located in the whole file, as a table.
+fn file_lines(ix: &SourceIndex, minor: u8) -> String {
     let mut out = String::new();
     for line in 1..=ix.line_count() {
         let text: String = ix.line_text(line).chars().take(44).collect();
-        let r = ix.locate(&Scope::File, &LineSpec::Number(line), 12);
+        let r = ix.locate(&Scope::File, &LineSpec::Number(line), minor);
         out.push_str(&format!("{line:>3} | {text:<44} | {}\n", show(&r)));
     }
-    snapshot!("file_lines", out);
+    out
+}
+
+/// Every line of the fixture, located in the whole file.
+#[test]
+fn every_line_in_file_scope() {
+    snapshot!("file_lines", file_lines(&index(), 12));
+}
+
+/// Syntax new in 3.14 (t-strings, `except A, B:`) and 3.15 (`case +0:`,
+/// lazy imports): every line of each fixture, located in the whole file.
+#[test]
+fn newer_syntax_every_line() {
+    for (name, source, minor) in [
+        (
+            "file_lines_314",
+            include_str!("fixtures/fixture_314.py"),
+            14,
+        ),
+        (
+            "file_lines_315",
+            include_str!("fixtures/fixture_315.py"),
+            15,
+        ),
+    ] {
+        let ix = match SourceIndex::new(source) {
+            Ok(ix) => ix,
+            Err(e) => panic!("{name}: the fixture does not parse: {e}"),
+        };
+        snapshot!(name, file_lines(&ix, minor));
+    }
 }
 
 /// Every code object (3.11: with comprehensions; 3.12: without), its entry

@@ -49,8 +49,9 @@ fn resolve_jumps(
 ) -> Result<(Vec<u32>, Vec<u32>), RewriteError> {
     // Where the iteration starts decides which fixed point it reaches when
     // several exist (jumps over each other can all be long or all short).
-    // Start where CPython does: 3.13 seeds a jump's operand with its target's
-    // instruction index, 3.11 and 3.12 with 0 (checked by `splice doctor`).
+    // Start where CPython does: 3.13 and later seed a jump's operand with
+    // its target's instruction index, 3.11 and 3.12 with 0 (checked by
+    // `splice doctor`).
     let seed_with_index = table.version >= PyVersion::V313;
     let mut args: Vec<u32> = Vec::with_capacity(instrs.len());
     for ins in instrs {
@@ -80,9 +81,12 @@ fn resolve_jumps(
                 op: ins.op,
                 offset: 0,
             })?;
+            // An anchored operand counts back to `anchor + delta` (3.14+
+            // END_ASYNC_FOR names its SEND this way).
+            let anchored = table.offset_anchor(ins.op).map_or(0, |(_, d)| i64::from(d));
             let delta = match info.arg {
                 ArgKind::JumpForward => target - after,
-                ArgKind::JumpBackward => after - target,
+                ArgKind::JumpBackward => after - target - anchored,
                 _ => {
                     return Err(RewriteError::Verify(format!(
                         "{} has a jump target but is not a jump",

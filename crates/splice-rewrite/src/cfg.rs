@@ -272,15 +272,19 @@ impl<'a> Cfg<'a> {
             .collect()
     }
 
-    /// Index of the first `RESUME`, where a frame becomes complete (CPython
-    /// treats a frame before it as still being set up).
-    pub fn first_resume(&self) -> Option<usize> {
-        let resume = self.table.known.resume;
-        self.instrs.iter().position(|i| i.op == resume)
+    /// Index of the `RESUME` where the function's body starts (see
+    /// [`crate::opcodes::Known::is_body_start`]): a frame before it is still
+    /// being set up (3.15 runs a generator expression's prologue, up to
+    /// `RETURN_GENERATOR`, in the creating call).
+    pub fn body_start(&self) -> Option<usize> {
+        let k = &self.table.known;
+        self.instrs
+            .iter()
+            .position(|i| k.is_body_start(i.op, i.arg))
     }
 
     /// For every instruction, whether nothing may be inserted right before
-    /// it: everything up to the first `RESUME` (everything, if there is
+    /// it: everything up to the body's `RESUME` (everything, if there is
     /// none), the second of an instruction
     /// pair the interpreter assumes adjacent, and the instructions a jump
     /// must land on exactly (see [`OpcodeTable::required_successor`],
@@ -293,7 +297,7 @@ impl<'a> Cfg<'a> {
             return pinned;
         }
         // No RESUME: the frame is never complete; insert nothing anywhere.
-        let r = self.first_resume().unwrap_or(n - 1);
+        let r = self.body_start().unwrap_or(n - 1);
         pinned[..=r].iter_mut().for_each(|p| *p = true);
         for (i, ins) in self.instrs.iter().enumerate() {
             if self.table.required_successor(ins.op).is_some() && i + 1 < n {
@@ -405,7 +409,7 @@ mod tests {
             "the handler is reached only by an exception edge"
         );
         assert!(cfg.reachable(&[0], true)[6]);
-        assert_eq!(cfg.first_resume(), Some(0));
+        assert_eq!(cfg.body_start(), Some(0));
     }
 
     #[test]

@@ -84,42 +84,68 @@ pub fn jump_target_unit(kind: ArgKind, end: usize, arg: u32) -> Option<i64> {
     }
 }
 
-/// Decode the raw fields of a code object into the editable model.
-pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
-    let table = opcodes::table(raw.version);
-    let raws = split_instructions(raw)?;
-    let n_units = raw.code.len() / 2;
+/// Instruction indexes by the code unit they start at.
+struct UnitIndex(Vec<Option<usize>>);
 
-    // Map each unit that starts an instruction to that instruction's index.
-    let mut index_at: Vec<Option<usize>> = vec![None; n_units + 1];
-    for (i, r) in raws.iter().enumerate() {
-        index_at[r.start] = Some(i);
+impl UnitIndex {
+    fn new(raws: &[RawInstr], n_units: usize) -> Self {
+        let mut index_at = vec![None; n_units + 1];
+        for (i, r) in raws.iter().enumerate() {
+            index_at[r.start] = Some(i);
+        }
+        UnitIndex(index_at)
     }
-    let instr_at = |unit: i64| -> Option<usize> {
+
+    /// The instruction that starts at `unit`, if one does.
+    fn at(&self, unit: i64) -> Option<usize> {
         usize::try_from(unit)
             .ok()
-            .and_then(|u| index_at.get(u).copied().flatten())
-    };
-
-    // Jump targets.
-    let mut targets: BTreeSet<usize> = BTreeSet::new();
-    let mut jump_to: Vec<Option<usize>> = vec![None; raws.len()];
-    for (i, r) in raws.iter().enumerate() {
-        let kind = table.info(r.op).map(|o| o.arg).unwrap_or(ArgKind::None);
-        if let Some(t) = jump_target_unit(kind, r.end, r.arg) {
-            let ti = instr_at(t).ok_or(RewriteError::BadJumpTarget {
-                offset: 2 * r.op_unit,
-                target: 2 * t,
-            })?;
-            targets.insert(ti);
-            jump_to[i] = Some(ti);
-        }
+            .and_then(|u| self.0.get(u).copied().flatten())
     }
+}
 
-    // Exception table: every entry must cover whole instructions and target
-    // an instruction; entries must not overlap.
+/// The instruction each jump names: its landing point, or for an operand
+/// anchored to another instruction (3.14+ `END_ASYNC_FOR` and its `SEND`,
+/// see [`opcodes::OpcodeTable::offset_anchor`]) that instruction.
+fn jump_targets(
+    table: &opcodes::OpcodeTable,
+    raws: &[RawInstr],
+    units: &UnitIndex,
+) -> Result<Vec<Option<usize>>, RewriteError> {
+    let mut jump_to = vec![None; raws.len()];
+    for (i, r) in raws.iter().enumerate() {
+        let kind = table.arg_kind(r.op).unwrap_or(ArgKind::None);
+        let Some(mut t) = jump_target_unit(kind, r.end, r.arg) else {
+            continue;
+        };
+        let anchor = table.offset_anchor(r.op);
+        if let Some((_, delta)) = anchor {
+            t -= i64::from(delta);
+        }
+        let bad = RewriteError::BadJumpTarget {
+            offset: 2 * r.op_unit,
+            target: 2 * t,
+        };
+        let ti = units.at(t).ok_or(bad.clone())?;
+        if anchor.is_some_and(|(op, _)| raws[ti].op != op) {
+            return Err(bad);
+        }
+        jump_to[i] = Some(ti);
+    }
+    Ok(jump_to)
+}
+
+/// The handler of each instruction from the exception table: every entry
+/// must cover whole instructions and target an instruction; entries must
+/// not overlap.
+fn handlers(
+    raw: &RawCode,
+    raws: &[RawInstr],
+    units: &UnitIndex,
+) -> Result<Vec<Option<(usize, u32, bool)>>, RewriteError> {
+    let n_units = raw.code.len() / 2;
     let entries = exceptiontable::parse(&raw.exceptiontable)?;
-    let mut handler_of: Vec<Option<(usize, u32, bool)>> = vec![None; raws.len()];
+    let mut handler_of = vec![None; raws.len()];
     for e in &entries {
         let bad = |what: &str| {
             RewriteError::BadExceptionTable(format!(
@@ -131,19 +157,22 @@ pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
                 if e.lasti { ", lasti" } else { "" }
             ))
         };
-        let first = instr_at(i64::from(e.start))
+        let first = units
+            .at(i64::from(e.start))
             .ok_or_else(|| bad("start is not an instruction boundary"))?;
         let last = if e.end as usize == n_units {
             raws.len()
         } else {
-            instr_at(i64::from(e.end)).ok_or_else(|| bad("end is not an instruction boundary"))?
+            units
+                .at(i64::from(e.end))
+                .ok_or_else(|| bad("end is not an instruction boundary"))?
         };
         if last <= first {
             return Err(bad("empty range"));
         }
-        let target =
-            instr_at(i64::from(e.target)).ok_or_else(|| bad("target is not an instruction"))?;
-        targets.insert(target);
+        let target = units
+            .at(i64::from(e.target))
+            .ok_or_else(|| bad("target is not an instruction"))?;
         for h in &mut handler_of[first..last] {
             if h.is_some() {
                 return Err(bad("overlaps another entry"));
@@ -151,20 +180,44 @@ pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
             *h = Some((target, e.depth, e.lasti));
         }
     }
+    Ok(handler_of)
+}
 
-    // Locations: every unit of an instruction shares one location.
-    let locs = linetable::decode(&raw.linetable, raw.firstlineno, n_units)?;
-    let loc_of = |r: &RawInstr| -> Result<Location, RewriteError> {
-        let l = locs[r.start];
-        if locs[r.start..r.end].iter().any(|x| *x != l) {
-            return Err(RewriteError::BadLineTable(format!(
-                "the instruction at offset {} has more than one location",
-                2 * r.op_unit
-            )));
-        }
-        Ok(l)
-    };
+/// One location per instruction: every unit of an instruction (prefixes and
+/// caches included) must share it.
+fn locations(raw: &RawCode, raws: &[RawInstr]) -> Result<Vec<Location>, RewriteError> {
+    let locs = linetable::decode(&raw.linetable, raw.firstlineno, raw.code.len() / 2)?;
+    raws.iter()
+        .map(|r| {
+            let l = locs[r.start];
+            if locs[r.start..r.end].iter().any(|x| *x != l) {
+                return Err(RewriteError::BadLineTable(format!(
+                    "the instruction at offset {} has more than one location",
+                    2 * r.op_unit
+                )));
+            }
+            Ok(l)
+        })
+        .collect()
+}
 
+/// Decode the raw fields of a code object into the editable model: split
+/// the instructions, resolve jump and handler targets to labels, attach
+/// locations.
+pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
+    let table = opcodes::table(raw.version);
+    let raws = split_instructions(raw)?;
+    let units = UnitIndex::new(&raws, raw.code.len() / 2);
+    let jump_to = jump_targets(table, &raws, &units)?;
+    let handler_of = handlers(raw, &raws, &units)?;
+    let locs = locations(raw, &raws)?;
+
+    let targets: BTreeSet<usize> = jump_to
+        .iter()
+        .flatten()
+        .chain(handler_of.iter().flatten().map(|(t, _, _)| t))
+        .copied()
+        .collect();
     let mut label_of: Vec<Option<Label>> = vec![None; raws.len()];
     for (n, &t) in targets.iter().enumerate() {
         label_of[t] = Some(Label(n as u32));
@@ -174,7 +227,6 @@ pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
         if let Some(l) = label_of[i] {
             items.push(Item::Label(l));
         }
-        let target = jump_to[i].and_then(|t| label_of[t]);
         let handler = handler_of[i].and_then(|(t, depth, lasti)| {
             label_of[t].map(|target| Handler {
                 target,
@@ -185,8 +237,8 @@ pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
         items.push(Item::Instr(Instr {
             op: r.op,
             arg: r.arg,
-            target,
-            loc: loc_of(r)?,
+            target: jump_to[i].and_then(|t| label_of[t]),
+            loc: locs[i],
             handler,
         }));
     }
@@ -198,4 +250,79 @@ pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
         min_stacksize: raw.stacksize,
         next_label: targets.len() as u32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assemble;
+    use crate::model::OperandCounts;
+    use crate::PyVersion;
+
+    /// 3.14+ END_ASYNC_FOR's operand counts back to SEND + END_SEND_OFFSET;
+    /// the model keeps the SEND as its target and the assembler re-emits
+    /// the same operand, whatever instruction sits at that point.
+    #[test]
+    fn end_async_for_is_anchored_to_its_send() {
+        for (v, delta) in [(PyVersion::V314, 5u32), (PyVersion::V315, 6)] {
+            let t = opcodes::table(v);
+            let op = |n: &str| t.by_name(n).unwrap();
+            let ins = |name: &str, arg: u32, target: Option<u32>| {
+                Item::Instr(Instr {
+                    op: op(name),
+                    arg,
+                    target: target.map(Label),
+                    loc: Location::line_only(1),
+                    handler: None,
+                })
+            };
+            // RESUME; (2 or 3 values); L0: SEND -> L1; YIELD_VALUE; RESUME 3;
+            // JBNI -> L0; L1: END_SEND; (1 value); END_ASYNC_FOR (names L0);
+            // (1 value); RETURN_VALUE
+            let below = if v == PyVersion::V315 { 3 } else { 2 };
+            let mut items = vec![ins("RESUME", 0, None)];
+            items.extend((0..below).map(|_| ins("LOAD_CONST", 0, None)));
+            items.extend([
+                Item::Label(Label(0)),
+                ins("SEND", 0, Some(1)),
+                ins("YIELD_VALUE", 1, None),
+                ins("RESUME", 3, None),
+                ins("JUMP_BACKWARD_NO_INTERRUPT", 0, Some(0)),
+                Item::Label(Label(1)),
+                ins("END_SEND", 0, None),
+                ins("LOAD_CONST", 0, None),
+                ins("END_ASYNC_FOR", 0, Some(0)),
+                ins("LOAD_CONST", 0, None),
+                ins("RETURN_VALUE", 0, None),
+            ]);
+            let code = Code {
+                version: v,
+                firstlineno: 1,
+                items,
+                counts: OperandCounts::default(),
+                min_stacksize: 0,
+                next_label: 2,
+            };
+            let raw = assemble::assemble(&code).expect("assemble");
+            let raws = split_instructions(&raw).unwrap();
+            let send = raws.iter().find(|r| r.op == op("SEND")).unwrap();
+            let eaf = raws.iter().find(|r| r.op == op("END_ASYNC_FOR")).unwrap();
+            let end_send = raws.iter().find(|r| r.op == op("END_SEND")).unwrap();
+            assert_eq!(
+                eaf.end - eaf.arg as usize,
+                send.start + delta as usize,
+                "{v}"
+            );
+            assert_eq!(
+                send.start + delta as usize,
+                end_send.start,
+                "{v}: lands on END_SEND"
+            );
+            let back = decode(&raw).expect("decode");
+            let (instrs, labels) = back.flatten().unwrap();
+            let e = instrs.iter().find(|i| i.op == op("END_ASYNC_FOR")).unwrap();
+            assert_eq!(instrs[labels[&e.target.unwrap()]].op, op("SEND"), "{v}");
+            assert_eq!(assemble::assemble(&back).unwrap(), raw, "{v}: round trip");
+        }
+    }
 }

@@ -57,6 +57,12 @@ pub fn disassemble(
         let a = ins.arg as usize;
         let arg = match kind {
             ArgKind::None => String::new(),
+            ArgKind::Plain if Some(ins.op) == table.known.load_common_constant => {
+                match table.common_constants().get(a) {
+                    Some(c) => format!("{a} ({c})"),
+                    None => format!("{a}"),
+                }
+            }
             ArgKind::Plain => format!("{a}"),
             ArgKind::Const => format!("{a} ({})", lookup(&ops.consts, a)),
             ArgKind::Name { shift } => {
@@ -74,6 +80,12 @@ pub fn disassemble(
                 lookup(&ops.localsplus, a >> 4),
                 lookup(&ops.localsplus, a & 15)
             ),
+            // An anchored operand names an instruction it never jumps to
+            // (3.14+ END_ASYNC_FOR and its SEND): shown as `dis` does.
+            ArgKind::JumpBackward if table.offset_anchor(ins.op).is_some() => match ins.target {
+                Some(t) => format!("from L{}", t.0),
+                None => "from ?".into(),
+            },
             ArgKind::JumpForward | ArgKind::JumpBackward => match ins.target {
                 Some(t) => format!("-> L{}", t.0),
                 None => "-> ?".into(),

@@ -14,7 +14,7 @@ fn instrumentation_snapshots() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = root.join("tests/snapshot_cases/dump_instrumented.py");
     let mut checked = Vec::new();
-    for minor in [11, 12, 13] {
+    for minor in [11, 12, 13, 14, 15] {
         let python = root.join(format!(".venv-3.{minor}/bin/python"));
         if !python.exists() {
             eprintln!(

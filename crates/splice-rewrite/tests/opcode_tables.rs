@@ -36,6 +36,8 @@ for name, num in sorted(opcode.opmap.items(), key=lambda kv: kv[1]):
         w("OP %s %d %d" % (name, num, caches))
 cc = getattr(opcode, "_common_constants", None)
 w("COMMON_NONE %s" % (cc.index(None) if cc is not None and None in cc else "-"))
+for c in cc or ():
+    w("COMMON_CONSTANT %s" % (getattr(c, "__name__", None) or repr(c)))
 for lst in ("hasconst", "hasname", "haslocal", "hasfree", "hasjrel", "hasjabs",
             "hascompare", "hasarg"):
     if hasattr(opcode, lst):
@@ -65,6 +67,8 @@ struct Dump {
     have_argument: u32,
     /// The index of `None` in `opcode._common_constants` (3.15+).
     common_none: Option<u32>,
+    /// `opcode._common_constants` as text (3.14+).
+    common: Vec<String>,
     /// number -> (name, caches)
     ops: BTreeMap<u8, (String, u8)>,
     lists: BTreeMap<String, BTreeSet<u32>>,
@@ -86,6 +90,7 @@ fn parse(text: &str) -> Dump {
             }
             Some("HAVE_ARGUMENT") => d.have_argument = f[1].parse().unwrap(),
             Some("COMMON_NONE") => d.common_none = f[1].parse().ok(),
+            Some("COMMON_CONSTANT") => d.common.push(f[1..].join(" ")),
             Some("OP") => {
                 d.ops.insert(
                     f[2].parse().unwrap(),
@@ -223,6 +228,13 @@ fn check(version: PyVersion, d: &Dump) -> Vec<String> {
         bad.push(format!(
             "index of None in LOAD_COMMON_CONSTANT's table: rust {:?} python {:?}",
             t.known.common_constant_none, d.common_none
+        ));
+    }
+    if t.common_constants() != d.common.as_slice() {
+        bad.push(format!(
+            "LOAD_COMMON_CONSTANT's table: rust {:?} python {:?}",
+            t.common_constants(),
+            d.common
         ));
     }
     for (name, code) in t.known.named() {

@@ -10,7 +10,7 @@ use splice_rewrite::{assemble, decode, disasm, pad};
 #[test]
 fn padding_snapshots() {
     let mut checked = Vec::new();
-    for minor in [11, 12, 13] {
+    for minor in [11, 12, 13, 14, 15] {
         let Some(python) = common::find_python(minor) else {
             eprintln!("snapshots: CPython 3.{minor} not found, its snapshots were NOT checked");
             continue;

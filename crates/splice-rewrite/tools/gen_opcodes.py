@@ -147,11 +147,23 @@ def emit():
     out.append("];")
     if minor >= 14:
         out.append("")
+        out.append("/// `LOAD_COMMON_CONSTANT`'s table (`opcode._common_constants`), as text.")
+        out.append("pub const COMMON_CONSTANTS: &[&str] = &[%s];" % ", ".join(
+            '"%s"' % common_constant_text(c).replace("\\", "\\\\").replace('"', '\\"')
+            for c in opcode._common_constants))
+        out.append("")
         out.extend(emit_popped_pushed({name for _, name in ops}))
         out.append("")
         out.extend(emit_cannot_raise({name for _, name in ops}))
     out.append(END)
     return "\n".join(out) + "\n"
+
+
+def common_constant_text(c):
+    """How the disassembly shows a common constant: a class or builtin by
+    its name, anything else by its repr (the same text the harness of
+    tests/opcode_tables.rs compares)."""
+    return getattr(c, "__name__", None) or repr(c)
 
 
 def metadata_switches():

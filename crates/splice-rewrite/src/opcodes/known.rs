@@ -13,6 +13,10 @@ pub struct Known {
     pub extended_arg: u8,
     pub nop: u8,
     pub resume: u8,
+    /// The bits of `RESUME`'s operand that say where it is; 0 is the start
+    /// of the function (3.15 adds 4, the start of a generator expression,
+    /// which runs before `RETURN_GENERATOR`).
+    pub resume_location_mask: u32,
 
     // loads and stores
     pub load_const: u8,
@@ -142,6 +146,13 @@ impl Known {
         op == self.load_fast
             || Some(op) == self.load_fast_check
             || Some(op) == self.load_fast_borrow
+    }
+
+    /// True for the `RESUME` where the function's body starts: the one
+    /// after `RETURN_GENERATOR` in generators and coroutines, and on 3.15
+    /// not the generator-expression prologue's `RESUME 4`.
+    pub fn is_body_start(&self, op: u8, arg: u32) -> bool {
+        op == self.resume && arg & self.resume_location_mask == 0
     }
 
     /// True for `RETURN_VALUE` and, where it exists, `RETURN_CONST`.

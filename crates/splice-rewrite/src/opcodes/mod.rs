@@ -106,9 +106,10 @@ pub struct OpcodeTable {
     required_successors: &'static [(u8, u8)],
     required_jump_targets: &'static [(u8, &'static [u8])],
     never_displaced: &'static [u8],
-    offset_not_jump: &'static [u8],
+    offset_anchors: &'static [(u8, u8, u32)],
     pushes_fresh: &'static [u8],
     cannot_raise: &'static [u8],
+    common_constants: &'static [&'static str],
 }
 
 /// Index `ops` by opcode number (at compile time).
@@ -134,9 +135,10 @@ static V311: OpcodeTable = OpcodeTable {
     required_successors: v311::REQUIRED_SUCCESSORS,
     required_jump_targets: v311::REQUIRED_JUMP_TARGETS,
     never_displaced: &[],
-    offset_not_jump: &[],
+    offset_anchors: &[],
     pushes_fresh: &[],
     cannot_raise: &[],
+    common_constants: &[],
 };
 
 static V312: OpcodeTable = OpcodeTable {
@@ -151,9 +153,10 @@ static V312: OpcodeTable = OpcodeTable {
     required_successors: v312::REQUIRED_SUCCESSORS,
     required_jump_targets: v312::REQUIRED_JUMP_TARGETS,
     never_displaced: &[],
-    offset_not_jump: &[],
+    offset_anchors: &[],
     pushes_fresh: &[],
     cannot_raise: &[],
+    common_constants: &[],
 };
 
 static V313: OpcodeTable = OpcodeTable {
@@ -168,9 +171,10 @@ static V313: OpcodeTable = OpcodeTable {
     required_successors: v313::REQUIRED_SUCCESSORS,
     required_jump_targets: v313::REQUIRED_JUMP_TARGETS,
     never_displaced: &[],
-    offset_not_jump: &[],
+    offset_anchors: &[],
     pushes_fresh: &[],
     cannot_raise: &[],
+    common_constants: &[],
 };
 
 static V314: OpcodeTable = OpcodeTable {
@@ -185,9 +189,10 @@ static V314: OpcodeTable = OpcodeTable {
     required_successors: v314::REQUIRED_SUCCESSORS,
     required_jump_targets: v314::REQUIRED_JUMP_TARGETS,
     never_displaced: v314::NEVER_DISPLACED,
-    offset_not_jump: v314::OFFSET_NOT_JUMP,
+    offset_anchors: v314::OFFSET_ANCHORS,
     pushes_fresh: v314::PUSHES_FRESH,
     cannot_raise: v314::CANNOT_RAISE,
+    common_constants: v314::COMMON_CONSTANTS,
 };
 
 static V315: OpcodeTable = OpcodeTable {
@@ -202,9 +207,10 @@ static V315: OpcodeTable = OpcodeTable {
     required_successors: v315::REQUIRED_SUCCESSORS,
     required_jump_targets: v315::REQUIRED_JUMP_TARGETS,
     never_displaced: v315::NEVER_DISPLACED,
-    offset_not_jump: v315::OFFSET_NOT_JUMP,
+    offset_anchors: v315::OFFSET_ANCHORS,
     pushes_fresh: v315::PUSHES_FRESH,
     cannot_raise: v315::CANNOT_RAISE,
+    common_constants: v315::COMMON_CONSTANTS,
 };
 
 /// The table for `version`.
@@ -318,10 +324,31 @@ impl OpcodeTable {
     }
 
     /// True for jumps that can transfer control to their target; false for
-    /// the offset-only operands of 3.14+ `END_ASYNC_FOR`, which names its
-    /// loop's `END_SEND` for branch events but never jumps there.
+    /// the offset-only operands of 3.14+ `END_ASYNC_FOR` (see
+    /// [`Self::offset_anchor`]).
     pub fn transfers_control(&self, op: u8) -> bool {
-        self.is_jump(op) && !self.offset_not_jump.contains(&op)
+        self.is_jump(op) && self.offset_anchor(op).is_none()
+    }
+
+    /// For an opcode whose backward operand names an instruction without
+    /// jumping to it: `(anchor opcode, delta)`, where the operand counts
+    /// back to `delta` code units after the anchor. 3.14+ `END_ASYNC_FOR`
+    /// names its loop's `SEND` this way (`END_SEND_OFFSET` in CPython's
+    /// `assemble.c`: 5 on 3.14, 6 on 3.15, where `RESUME` gained a cache);
+    /// CPython uses it for branch events only, and its layout sometimes puts
+    /// a `CLEANUP_THROW` rather than the `END_SEND` at that point, so the
+    /// model keeps the `SEND` as the target.
+    pub fn offset_anchor(&self, op: u8) -> Option<(u8, u32)> {
+        self.offset_anchors
+            .iter()
+            .find(|(o, _, _)| *o == op)
+            .map(|&(_, anchor, delta)| (anchor, delta))
+    }
+
+    /// `LOAD_COMMON_CONSTANT`'s table as text (3.14+; empty before):
+    /// classes and builtins by name, other values by repr.
+    pub fn common_constants(&self) -> &'static [&'static str] {
+        self.common_constants
     }
 
     /// False when the version's metadata shows `op` has no error path and

@@ -246,6 +246,7 @@ pub(super) const KNOWN: Known = Known {
     extended_arg: EXTENDED_ARG,
     nop: NOP,
     resume: RESUME,
+    resume_location_mask: 3,
     load_const: LOAD_CONST,
     load_fast: LOAD_FAST,
     store_fast: STORE_FAST,

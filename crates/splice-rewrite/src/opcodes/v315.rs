@@ -308,6 +308,22 @@ pub static OPS: &[OpInfo] = &[
     OpInfo { name: "TRACE_RECORD", code: TRACE_RECORD, caches: 0, arg: ArgKind::Plain },
 ];
 
+/// `LOAD_COMMON_CONSTANT`'s table (`opcode._common_constants`), as text.
+pub const COMMON_CONSTANTS: &[&str] = &[
+    "AssertionError",
+    "NotImplementedError",
+    "tuple",
+    "all",
+    "any",
+    "list",
+    "set",
+    "None",
+    "''",
+    "True",
+    "False",
+    "-1",
+];
+
 /// `(popped, pushed)`: `_PyOpcode_num_popped` / `_PyOpcode_num_pushed` of
 /// this version's `pycore_opcode_metadata.h`, in C `int` arithmetic.
 #[rustfmt::skip]
@@ -372,6 +388,7 @@ pub(super) const KNOWN: Known = Known {
     extended_arg: EXTENDED_ARG,
     nop: NOP,
     resume: RESUME,
+    resume_location_mask: 7,
     load_const: LOAD_CONST,
     load_fast: LOAD_FAST,
     store_fast: STORE_FAST,
@@ -428,10 +445,14 @@ pub(super) static REQUIRED_JUMP_TARGETS: &[(u8, &[u8])] = &[(FOR_ITER, &[END_FOR
 /// BRANCH_LEFT), so it must stay right after that instruction.
 pub(super) static NEVER_DISPLACED: &[u8] = &[NOT_TAKEN];
 
-/// Operands that are relative offsets but not jumps: `END_ASYNC_FOR`
-/// names the `END_SEND` of its loop (for branch events); control only
-/// falls through it or re-raises.
-pub(super) static OFFSET_NOT_JUMP: &[u8] = &[END_ASYNC_FOR, INSTRUMENTED_END_ASYNC_FOR];
+/// Operands that count back to a fixed distance after another instruction
+/// without jumping there: `END_ASYNC_FOR` names the `SEND` of its loop's
+/// `__anext__` await for branch events (`END_SEND_OFFSET` = 6 in
+/// `Python/assemble.c`); control only falls through it or re-raises.
+pub(super) static OFFSET_ANCHORS: &[(u8, u8, u32)] = &[
+    (END_ASYNC_FOR, SEND, 6),
+    (INSTRUMENTED_END_ASYNC_FOR, SEND, 6),
+];
 
 /// Opcodes that only push objects they created (or immortal ones), never
 /// one of their inputs, so their results hold no borrowed reference.

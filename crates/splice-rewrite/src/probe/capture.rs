@@ -1,4 +1,4 @@
-//! Capture probes: `enter()` right after the first `RESUME`, `exit(value)`
+//! Capture probes: `enter()` right after the `RESUME` where the body starts, `exit(value)`
 //! before every return, and `error(exc)` from a new outermost exception
 //! handler that re-raises unchanged (`RERAISE 1` restores the raising
 //! instruction, so tracebacks do not change).
@@ -58,10 +58,10 @@ pub fn apply(code: &mut Code, hooks: CaptureHooks) -> Result<(), RewriteError> {
                 out.push(Item::Instr(plain(k.pop_top, 0, loc, handler)));
             }
         }
-        let is_first_resume = !seen_resume && ins.op == k.resume;
+        let is_body_start = !seen_resume && k.is_body_start(ins.op, ins.arg);
         let loc = ins.loc;
         out.push(Item::Instr(ins));
-        if is_first_resume {
+        if is_body_start {
             seen_resume = true;
             if let Some(enter) = hooks.enter {
                 let handler = Some(err_handler);

@@ -25,7 +25,7 @@ use super::{Report, Site, Target};
 struct Placement {
     /// Sites on probed lines.
     plans: BTreeMap<usize, SitePlan>,
-    /// For [`Site::Entry`]: the first `RESUME`, which the copy follows.
+    /// For [`Site::Entry`]: the body's `RESUME`, which the copy follows.
     entry_after: Option<usize>,
     /// Stack depth before each instruction.
     depth_before: Vec<Option<u32>>,
@@ -36,11 +36,11 @@ struct Placement {
 
 fn place(code: &Code, site: &Site) -> Result<Placement, RewriteError> {
     let cfg = Cfg::new(code)?;
-    let first_resume = cfg.first_resume().ok_or_else(|| {
+    let body_start = cfg.body_start().ok_or_else(|| {
         RewriteError::Uninstrumentable("the code has no RESUME instruction".into())
     })?;
     let (plans, entry_after) = match site {
-        Site::Entry => (BTreeMap::new(), Some(first_resume)),
+        Site::Entry => (BTreeMap::new(), Some(body_start)),
         Site::Lines(ls) => {
             let set: HashSet<i32> = ls.iter().copied().collect();
             let plans = lines::plan(&cfg, &set);

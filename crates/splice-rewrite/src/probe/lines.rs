@@ -10,7 +10,7 @@
 //! a line event; `JUMP_BACKWARD_NO_INTERRUPT`, the back edge of `yield from`
 //! and `await`, has no instrumented form). A generator resuming after
 //! `YIELD_VALUE; RESUME` continues on the yield's line without a new event:
-//! only the function's first `RESUME` counts as entry.
+//! only the `RESUME` where the body starts counts as entry.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -44,18 +44,18 @@ fn backward_jump_fires(cfg: &Cfg, e: &Edge) -> bool {
 
 /// True when control entering instruction `e.to` (of line `line`) along `e`
 /// fires a line event.
-fn fires(cfg: &Cfg, e: &Edge, line: i32, first_resume: usize) -> bool {
+fn fires(cfg: &Cfg, e: &Edge, line: i32, body_start: usize) -> bool {
     cfg.instrs[e.from].loc.line != Some(line)
-        || e.from == first_resume
+        || e.from == body_start
         || (e.is_backward_jump() && backward_jump_fires(cfg, e))
 }
 
 /// The instructions of `lines` where a line event fires, with the edges
 /// that fire, by instruction index. Nothing is planned at or before the
-/// first `RESUME` or where nothing may be inserted ([`Cfg::pinned`]).
+/// body's `RESUME` or where nothing may be inserted ([`Cfg::pinned`]).
 pub fn plan(cfg: &Cfg, lines: &HashSet<i32>) -> BTreeMap<usize, SitePlan> {
     let mut plans = BTreeMap::new();
-    let Some(first_resume) = cfg.first_resume() else {
+    let Some(body_start) = cfg.body_start() else {
         return plans;
     };
     let pinned = cfg.pinned();
@@ -68,7 +68,7 @@ pub fn plan(cfg: &Cfg, lines: &HashSet<i32>) -> BTreeMap<usize, SitePlan> {
         let mut plan = SitePlan::default();
         let mut any_skip = false;
         for e in cfg.predecessors(i) {
-            let f = fires(cfg, e, line, first_resume);
+            let f = fires(cfg, e, line, body_start);
             any_skip |= !f;
             match (e.kind, f) {
                 (EdgeKind::Fallthrough, true) => plan.fallthrough_fires = true,

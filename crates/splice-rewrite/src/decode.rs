@@ -135,6 +135,10 @@ fn jump_targets(
     Ok(jump_to)
 }
 
+/// A decoded exception-table entry for one instruction: handler index,
+/// depth, lasti.
+type HandlerOf = Option<(usize, u32, bool)>;
+
 /// The handler of each instruction from the exception table: every entry
 /// must cover whole instructions and target an instruction; entries must
 /// not overlap.
@@ -142,7 +146,7 @@ fn handlers(
     raw: &RawCode,
     raws: &[RawInstr],
     units: &UnitIndex,
-) -> Result<Vec<Option<(usize, u32, bool)>>, RewriteError> {
+) -> Result<Vec<HandlerOf>, RewriteError> {
     let n_units = raw.code.len() / 2;
     let entries = exceptiontable::parse(&raw.exceptiontable)?;
     let mut handler_of = vec![None; raws.len()];

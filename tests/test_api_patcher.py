@@ -10,15 +10,14 @@ import pytest
 
 import splice
 from splice import RewriteError, SnippetError
-from splice.patcher import PATCHER
-from test_api_support import fake_instrument
+from splice import patcher
+from splice._native import CaptureProbe, LineProbe
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    f = fake_instrument(monkeypatch)
-    yield f
-    assert PATCHER._nodes == {}, "a probe leaked"
+def fake(fake_instrument):
+    """The conftest fake, under a short name (these tests all use it)."""
+    return fake_instrument
 
 
 def f(x, y):
@@ -58,13 +57,23 @@ def test_capture_swaps_and_restores_exactly(fake):
     assert sys.gettrace() is None and sys.getprofile() is None
 
 
-def test_capture_probe_dict(fake):
+def test_fake_instrument_returns_a_new_code_object(fake):
+    def one():
+        return 1
+
+    new = patcher.instrument(one.__code__, [])
+    assert new is not one.__code__ and new == one.__code__
+    assert fake.calls == [(one.__code__, [])]
+
+
+def test_capture_probe_spec(fake):
     with splice.capture_call(f):
         pass
     code, probes = fake.calls[-1]
     assert code is f.__code__
     [p] = probes
-    assert p["at"] == "capture" and callable(p["enter"]) and callable(p["exit"]) and callable(p["error"])
+    assert isinstance(p, CaptureProbe)
+    assert callable(p.enter) and callable(p.exit) and callable(p.error)
 
 
 def test_breakpoint_without_actions_patches_nothing(fake):
@@ -74,7 +83,7 @@ def test_breakpoint_without_actions_patches_nothing(fake):
     assert fake.calls == []
 
 
-def test_scheduling_inside_the_block_replans(fake):
+def test_scheduling_inside_the_block_replans(fake, probe_at):
     orig = f.__code__
     with splice.breakpoint(f, line=F_RETURN) as bp:
         bp.eval("z")
@@ -83,12 +92,12 @@ def test_scheduling_inside_the_block_replans(fake):
         bp.exec("z += 1")
         assert f.__code__ is not first and f.__code__ is not orig
         [probe] = fake.calls[-1][1]
-        assert probe["at"] == [F_RETURN]
-        assert any(k.endswith("values") for k in probe["hooks"])  # the eval list
+        assert isinstance(probe, LineProbe) and probe_at(probe) == [F_RETURN]
+        assert any(k.endswith("values") for k in probe.hooks)  # the eval list
     assert f.__code__ is orig
 
 
-def test_several_probes_compose_in_order_and_exit_in_any_order(fake):
+def test_several_probes_compose_in_order_and_exit_in_any_order(fake, probe_at):
     orig = f.__code__
     with splice.NoPdb():
         a = splice.breakpoint(f, line=F_RETURN).__enter__()
@@ -97,13 +106,13 @@ def test_several_probes_compose_in_order_and_exit_in_any_order(fake):
         c = splice.breakpoint(f).__enter__()
         c.exec("x = x")
         probes = fake.calls[-1][1]
-        assert [p["at"] for p in probes] == [[F_RETURN], "capture", "entry"]
+        assert [probe_at(p) for p in probes] == [[F_RETURN], "capture", "entry"]
         # leave in a different order than entered
         b.__exit__(None, None, None)
         assert f.__code__ is not orig
-        assert [p["at"] for p in fake.calls[-1][1]] == [[F_RETURN], "entry"]
+        assert [probe_at(p) for p in fake.calls[-1][1]] == [[F_RETURN], "entry"]
         a.__exit__(None, None, None)
-        assert [p["at"] for p in fake.calls[-1][1]] == ["entry"]
+        assert [probe_at(p) for p in fake.calls[-1][1]] == ["entry"]
         c.__exit__(None, None, None)
         assert f.__code__ is orig
 
@@ -125,7 +134,6 @@ def test_leaving_an_inner_block_puts_back_the_very_code_object_before_it():
         a.exec("z = z + 1")  # a changed plan is rebuilt, not reused
         assert f.__code__ is not outer_code and f(1, 1) == 2 * 21
     assert f.__code__ is orig
-    assert PATCHER._nodes == {}
 
 
 def test_the_block_that_started_the_instance_stops_it(fake):
@@ -259,7 +267,7 @@ def test_nopdb_instances_pause_each_other(fake):
             n1.start()
 
 
-def test_nopdb_context_and_explicit_start(fake):
+def test_nopdb_context_and_explicit_start(fake, probe_at):
     orig = f.__code__
     dbg = splice.NoPdb()
     call = dbg.capture_call(f)
@@ -267,7 +275,7 @@ def test_nopdb_context_and_explicit_start(fake):
     bp.eval("z")
     assert f.__code__ is orig
     dbg.start()
-    assert [p["at"] for p in fake.calls[-1][1]] == ["capture", [F_RETURN]]
+    assert [probe_at(p) for p in fake.calls[-1][1]] == ["capture", [F_RETURN]]
     dbg.stop()
     assert f.__code__ is orig
     orig_g = g.__code__
@@ -336,9 +344,9 @@ def test_bound_method_capture_has_an_instance_filter_probe(fake):
     m = Model()
     with splice.capture_call(m.forward):
         [cap, entry] = fake.calls[-1][1]
-    assert cap["at"] == "capture" and cap["enter"] is None
-    assert entry["at"] == "entry"
-    assert any(v is m for v in entry["hooks"].values())
+    assert isinstance(cap, CaptureProbe) and cap.enter is None
+    assert isinstance(entry, LineProbe) and entry.lines is None
+    assert any(v is m for v in entry.hooks.values())
     assert Model.forward.__code__.co_name == "forward"
 
 

@@ -9,14 +9,8 @@ import textwrap
 import pytest
 
 from splice import SnippetError
-from splice.template import (
-    ScopeInfo,
-    build_template,
-    parse_expression,
-    parse_statements,
-    rename_variables,
-    skeleton_source,
-)
+from splice.snippets import parse_expression, parse_statements, rename_variables
+from splice.template import ScopeInfo, build_template, skeleton_source
 
 MINOR = sys.version_info[1]
 

@@ -17,16 +17,14 @@ import pytest
 
 import splice
 from splice import _native
-from splice.patcher import PATCHER
-from test_api_support import instrumented  # noqa: F401  (fixture)
+from splice._native import CaptureProbe, testing
 
 MINOR = sys.version_info[1]
 
 
 @pytest.fixture(autouse=True)
-def clean(instrumented):
-    yield
-    assert PATCHER._nodes == {}, "a probe leaked"
+def clean():
+    yield  # (conftest checks that no probe leaked)
     assert not splice.get_nopdb().started
 
 
@@ -242,7 +240,7 @@ def test_same_place_calls_share_one_recorded_stack():
     with splice.capture_calls(f) as calls:
         for i in range(3):
             f(i, 0)
-    assert len({id(c.__dict__["_frames"]) for c in calls}) == 3  # one record each
+    assert len({id(c._stack) for c in calls}) == 3  # one record each
     assert [c.stack.format() for c in calls[1:]] == [calls[0].stack.format()] * 2
 
 
@@ -287,8 +285,8 @@ def test_max_calls_keeps_the_first_calls_to_return():
     with splice.capture_calls(fact, max_calls=2) as calls:
         fact(4)
         fact(2)
+        fact(3)  # still captured, but past max_calls: not recorded
     assert [c.args["n"] for c in calls] == [1, 2]
-    assert not calls._recording and calls._count == 2
 
 
 def test_keep_locals_and_transform():
@@ -317,7 +315,7 @@ def test_transform_that_calls_the_captured_function_reenters_safely():
         assert f(1, 1) == 4
     assert sorted(c.args["x"] for c in calls)[-1] == 1
     assert all(c.args["x"] == 0 for c in calls[:-1])
-    assert calls._native.pending_count == 0
+    assert testing.pending_calls(calls._recorder) == 0
 
 
 def test_hook_failures_are_recorded_and_warned_once_never_raised():
@@ -337,26 +335,24 @@ def test_hook_failures_are_recorded_and_warned_once_never_raised():
 
 
 def test_recorder_discard_sink_counts_without_keeping():
-    rec = _native.Recorder(None, "discard", splice.CallInfo, object())
+    rec = _native.Recorder(None, "discard", splice.CallInfo)
     hooks = _native.CaptureHooks(rec, f.__code__, ("x", "y"))
-    code = _native.instrument(
-        f.__code__, [{"at": "capture", "enter": hooks.enter, "exit": hooks.exit, "error": hooks.error}]
-    )
+    code = _native.instrument(f.__code__, [CaptureProbe(hooks.enter, hooks.exit, hooks.error)])
     fn = types.FunctionType(code, globals())
     assert fn(1, 2) == 6 and rec.count == 0  # not live yet
     rec.set_live(True)
     assert fn(1, 2) == 6 and fn(2, 2) == 8
-    assert rec.count == 2 and rec.pending_count == 0 and rec.failures == 0
+    assert rec.count == 2 and testing.pending_calls(rec) == 0 and rec.failures == 0
     with pytest.raises(ValueError):
-        _native.Recorder(None, "list", splice.CallInfo, object())
+        _native.Recorder(None, "list", splice.CallInfo)
     with pytest.raises(ValueError):
-        _native.Recorder(None, "bogus", splice.CallInfo, object())
+        _native.Recorder(None, "bogus", splice.CallInfo)
 
     class L(list):
         pass
 
-    with pytest.raises(ValueError):  # object.__new__ cannot make one
-        _native.Recorder(L(), "list", L, object())
+    with pytest.raises(TypeError, match="record class"):  # records are made by calling it
+        _native.Recorder(L(), "list", splice.CallInfo())
 
 
 # --- threads ---------------------------------------------------------------------------------
@@ -383,7 +379,7 @@ def test_threads_recursing_concurrently():
     by_n = collections.Counter(c.args["n"] for c in calls)
     assert by_n[1] == 50 * 5 and by_n[6] == 50
     assert all(c.return_value == {1: 1, 2: 2, 3: 6, 4: 24, 5: 120, 6: 720}[c.args["n"]] for c in calls)
-    assert calls._native.pending_count == 0
+    assert testing.pending_calls(calls._recorder) == 0
 
 
 # --- nothing outlives the capture --------------------------------------------------------------

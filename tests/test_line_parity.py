@@ -17,32 +17,17 @@ import sys
 
 import pytest
 
-from splice import _native
-from splice import torture as _torture
-
-
-# The same line enumeration and counting snippet as `make parity`.
-_probe_lines = _torture._probe_lines
-_COUNT = _torture._COUNT_TRACED
+from splice._native import testing
+from splice.tools import torture
 
 
 def probe_counts(fn, run) -> dict[int, int]:
-    """Hit counts per line with a native counting probe at every line."""
+    """Hit counts per line with a native counting probe at every line: the
+    same lines, snippet and counter as `make parity` (a line where no event
+    can fire is refused by the rewriter and skipped)."""
     code = fn.__code__
-    counters: dict[int, _native.Counter] = {}
-    probes = []
-    for line in _probe_lines(code):
-        c = counters[line] = _native.Counter()
-        probes.append({"at": [line], "snippet": _COUNT, "hooks": {"_splice_hit": c.hit}})
-    kept = []
-    for p in probes:  # a line where no event can fire is refused: skip it
-        try:
-            _native.instrument(code, [p])
-            kept.append(p)
-        except Exception as e:
-            assert "no line event fires" in str(e), e
-            counters.pop(p["at"][0])
-    fn.__code__ = _native.instrument(code, kept)
+    new, counters = torture.instrument_counting(code, testing.Counter)
+    fn.__code__ = new
     try:
         run()
     finally:

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from splice import _native
+from splice._native import testing
 
 MINOR = sys.version_info[1]
-TABLE = {op: (name, caches, kind) for op, name, caches, kind in _native.opcode_table(MINOR)}
+TABLE = {op: (name, caches, kind) for op, name, caches, kind in testing.opcode_table(MINOR)}
 
 
 def _cache_entries(name: str) -> int:
@@ -60,4 +60,4 @@ def test_stack_effect_matches_dis(name):
                 want = dis.stack_effect(op, arg if op >= opcode.HAVE_ARGUMENT else None, jump=jump)
             except ValueError:
                 want = None
-            assert _native.stack_effect(op, arg, jump) == want, (name, arg, jump)
+            assert testing.stack_effect(op, arg, jump) == want, (name, arg, jump)

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from splice import _native
+from splice._native import testing
 from splice.errors import RewriteError
 
 
@@ -31,7 +32,7 @@ def _nops(code):
 
 
 def _pad(fn):
-    fn.__code__ = _native.pad_code(fn.__code__)
+    fn.__code__ = testing.pad_code(fn.__code__)
     return fn
 
 
@@ -132,7 +133,7 @@ def test_disassembly_is_stable_text():
 
     text = _native.disassemble(f.__code__)
     assert "RESUME" in text and "(a)" in text
-    padded = _native.disassemble(f.__code__, padded=True)
+    padded = testing.disassemble_padded(f.__code__)
     assert padded.count("NOP") > text.count("NOP")
 
 
@@ -144,13 +145,13 @@ def _sample(x):
 
 
 def test_verifier_accepts_compiler_output():
-    _native.verify_code(_sample.__code__)
+    testing.verify_code(_sample.__code__)
 
 
 def test_verifier_rejects_too_small_stack():
     bad = _sample.__code__.replace(co_stacksize=1)
     with pytest.raises(RewriteError, match="co_stacksize is 1 but the stack reaches depth"):
-        _native.verify_code(bad)
+        testing.verify_code(bad)
 
 
 def _caches(name):
@@ -170,7 +171,7 @@ def test_verifier_rejects_jump_into_an_inline_cache():
     jump_end = jump.offset + 2 + 2 * _caches(jump.opname)
     raw[jump.offset + 1] = (jump_end - cache_unit) // 2
     with pytest.raises(RewriteError, match="not an instruction boundary"):
-        _native.verify_code(code.replace(co_code=bytes(raw)))
+        testing.verify_code(code.replace(co_code=bytes(raw)))
 
 
 def test_verifier_rejects_stack_underflow():
@@ -180,4 +181,4 @@ def test_verifier_rejects_stack_underflow():
     raw[first_store.offset - 2] = dis.opmap["NOP"]  # drop the value being stored
     raw[first_store.offset - 1] = 0
     with pytest.raises(RewriteError, match="underflow|inconsistent"):
-        _native.verify_code(code.replace(co_code=bytes(raw)))
+        testing.verify_code(code.replace(co_code=bytes(raw)))

@@ -7,11 +7,18 @@ existing code working: :func:`capture_call`, :func:`capture_calls`,
 :class:`Scope`, :class:`Handle`, ``TraceFunc``.
 """
 
-from splice.errors import LocateError, RewriteError, SourceMismatchError, SpliceError
-from splice.resolve import Scope, ScopeError, TargetError
-from splice.template import SnippetError
 from splice.breakpoint import Breakpoint, FrameView
 from splice.capture import CallCapture, CallInfo, CallListCapture
+from splice.errors import (
+    LocateError,
+    RewriteError,
+    ScopeError,
+    SnippetError,
+    SourceMismatchError,
+    SpliceError,
+    TargetError,
+    UnsupportedVersionError,
+)
 from splice.nopdb import (
     Handle,
     NoPdb,
@@ -21,6 +28,7 @@ from splice.nopdb import (
     capture_calls,
     get_nopdb,
 )
+from splice.resolve import Scope
 
 __all__ = [
     # NoPdb's public names
@@ -45,5 +53,6 @@ __all__ = [
     "SourceMismatchError",
     "SpliceError",
     "TargetError",
+    "UnsupportedVersionError",
 ]
 __version__ = "0.1.0"

@@ -30,11 +30,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return show.main(rest)
     if cmd == "doctor":
-        from splice import doctor
+        from splice.tools import doctor
 
         return doctor.main(rest)
     if cmd == "torture":
-        from splice import torture
+        from splice.tools import torture
 
         return torture.main(rest)
     print(f"python -m splice: unknown command {cmd!r}; try one of: {', '.join(COMMANDS)}", file=sys.stderr)

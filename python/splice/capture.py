@@ -48,24 +48,29 @@ Differences from NoPdb (by design):
 
 from __future__ import annotations
 
+import ast
 import collections
 import linecache
 import traceback
 import warnings
+from collections.abc import Callable, Iterable, Mapping
 from types import CodeType
-from typing import Any, Callable, Iterable, List, Optional, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, TextIO
 
 from splice import _native
-from splice.patcher import Managed, Probe
+from splice._native import CallRecord, CaptureProbe, RecordedArgs, RecordedStack
+from splice.lifecycle import Managed
+from splice.patcher import NativeProbe, Probe
 from splice.resolve import Scope, Target, resolve
-from splice.template import HOOK_PREFIX, ScopeInfo, build_template
+from splice.template import HOOK_PREFIX, ScopeInfo, build_template, instance_test
 
 if TYPE_CHECKING:  # pragma: no cover
     from splice.nopdb import NoPdb
 
 __all__ = ["CallCapture", "CallInfo", "CallListCapture"]
 
-class CallInfo:
+
+class CallInfo(CallRecord):
     """Information about a function call.
 
     Attributes:
@@ -79,70 +84,56 @@ class CallInfo:
         return_value: The return value (``None`` if the call raised).
         exception (BaseException or None): The exception that left the
             function, if any (new in splice).
+
+    ``CallInfo(name=None, file=None, args=None, locals=None, globals=None,
+    return_value=None, exception=None, stack=None)`` is the one constructor
+    (native: ``splice._native.CallRecord`` holds the fields): ``CallInfo()``
+    is an empty record, as NoPdb's, and the capture hooks make every record
+    with the same call, running no Python code. They pass ``args`` and
+    ``stack`` in their recorded forms (``_native.RecordedArgs``: the values;
+    ``_native.RecordedStack``: (code, instruction offset) pairs), which
+    become an ``OrderedDict`` and a :class:`traceback.StackSummary` the first
+    time they are read.
     """
 
-    def __init__(self) -> None:
-        self.name: Optional[str] = None
-        self.file: Optional[str] = None
-        self.args: Optional[dict] = None
-        self.locals: Optional[dict] = None
-        self.globals: Optional[dict] = None
-        self.return_value: Optional[Any] = None
-        self.exception: Optional[BaseException] = None
-        self.stack: Optional[traceback.StackSummary] = None
-
-    # ``args`` and ``stack`` are recorded cheaply (a tuple of values; (code,
-    # instruction offset) pairs) and turned into an OrderedDict / StackSummary
-    # the first time they are read.
-
     @property
-    def args(self) -> Optional[dict]:
+    def args(self) -> Optional[Mapping[str, Any]]:
         """The arguments at entry (an ``OrderedDict``, as in NoPdb)."""
-        d = self.__dict__
-        a = d.get("_args")
-        if a is None and d.get("_args_raw") is not None:
-            names, values = d.pop("_args_raw")
-            a = d["_args"] = collections.OrderedDict(
-                [(n, v) for n, v in zip(names, values) if v is not _UNBOUND]
-            )
+        a = self._args
+        if isinstance(a, RecordedArgs):
+            a = self._args = collections.OrderedDict(zip(a.names, a.values, strict=True))
         return a
 
     @args.setter
-    def args(self, value: Optional[dict]) -> None:
-        self.__dict__["_args"] = value
-        self.__dict__.pop("_args_raw", None)
+    def args(self, value: Optional[Mapping[str, Any]]) -> None:
+        self._args = value
 
     @property
     def stack(self) -> Optional[traceback.StackSummary]:
         """The call stack, outermost frame first (as :func:`traceback.extract_stack`)."""
-        d = self.__dict__
-        st = d.get("_stack")
-        if st is None and d.get("_frames") is not None:
-            st = d["_stack"] = _build_stack(d.pop("_frames"))
+        st = self._stack
+        if isinstance(st, RecordedStack):
+            st = self._stack = _build_stack(st)
         return st
 
     @stack.setter
     def stack(self, value: Optional[traceback.StackSummary]) -> None:
-        self.__dict__["_stack"] = value
-        self.__dict__.pop("_frames", None)
+        self._stack = value
 
     def __repr__(self) -> str:
         return "{}(name={!r}, args={}({}), return_value={!r})".format(
             type(self).__name__,
             self.name,
             type(self.args).__name__,
-            ", ".join("{}={!r}".format(k, v) for k, v in (self.args or {}).items()),
+            ", ".join(f"{k}={v!r}" for k, v in (self.args or {}).items()),
             self.return_value,
         )
 
-    def print_stack(self, file=None) -> None:
+    def print_stack(self, file: Optional[TextIO] = None) -> None:
         """Print the call stack."""
         if self.stack is not None:
             for line in self.stack.format():
                 print(line, end="", file=file)
-
-
-_UNBOUND = object()
 
 
 def _line_at(code: CodeType, offset: int) -> Optional[int]:
@@ -153,110 +144,79 @@ def _line_at(code: CodeType, offset: int) -> Optional[int]:
     return None
 
 
-def _build_stack(frames) -> traceback.StackSummary:
-    """``frames``: a native ``RecordedStack`` (or its ``unpack()``: outer
-    (code, instruction offset) pairs innermost first, the code, its first line)."""
-    outer, code, line = frames if isinstance(frames, tuple) else frames.unpack()
-    items = [(c, _line_at(c, lasti)) for c, lasti in reversed(outer)]
+def _build_stack(frames: RecordedStack) -> traceback.StackSummary:
+    """The :class:`traceback.StackSummary` of a recorded stack (outer (code,
+    instruction offset) pairs innermost first, the captured code, its first
+    line), with source lines."""
+    outer, code, line = frames.unpack()
+    items: list[tuple[CodeType, Optional[int]]] = [(c, _line_at(c, lasti)) for c, lasti in reversed(outer)]
     items.append((code, line))
     summaries = []
     seen = set()
-    for c, l in items:
+    for c, lineno in items:
         fn = c.co_filename
         if fn not in seen:
             seen.add(fn)
             linecache.checkcache(fn)
-        summaries.append(traceback.FrameSummary(fn, l, c.co_name, lookup_line=True))
+        summaries.append(traceback.FrameSummary(fn, lineno, c.co_name, lookup_line=True))
     return traceback.StackSummary.from_list(summaries)
 
 
 class _CaptureProbe(Probe):
     """Entry/exit/error hooks on one code object for one capture."""
 
-    def __init__(self, capture: "_BaseCapture", target: Target) -> None:
+    def __init__(self, capture: _BaseCapture, target: Target) -> None:
         super().__init__(target.site)
         self.capture = capture
         self.target = target
         code = target.code
         info = ScopeInfo.from_code(code)
-        hooks = _native.CaptureHooks(capture._native, code, info.arg_names)
+        hooks = _native.CaptureHooks(capture._recorder, code, info.arg_names)
         self._enter, self._exit, self._error = hooks.enter, hooks.exit, hooks.error
-        self._filter_spec: Optional[tuple[dict, tuple[str, ...]]] = None
+        self._filter_spec: Optional[tuple[NativeProbe, tuple[str, ...]]] = None
         self._filter_extra: Optional[tuple[str, ...]] = None
 
-    def spec(self, extra_locals: tuple[str, ...]) -> tuple[list[dict], tuple[str, ...]]:
-        inst = self.target.instance
-        d = {
-            "at": "capture",
-            "enter": None if inst is not None else self._enter,
-            "exit": self._exit,
-            "error": self._error,
-        }
-        if inst is None:
-            return [d], ()
+    def spec(self, extra_locals: tuple[str, ...]) -> tuple[list[NativeProbe], tuple[str, ...]]:
+        if self.target.instance is None:
+            return [CaptureProbe(self._enter, self._exit, self._error)], ()
+        # A bound method: `enter` runs only behind the instance filter.
+        capture = CaptureProbe(None, self._exit, self._error)
         if self._filter_spec is None or self._filter_extra != extra_locals:
             self._filter_extra = extra_locals
             self._filter_spec = _instance_entry_probe(
                 self.target, self._enter, extra_locals, f"capture of {self.site.qualname}"
             )
         entry, new_locals = self._filter_spec
-        return [d, entry], new_locals
-
-
-def _instance_test(info: ScopeInfo, hook: str):
-    """AST test "the first argument is the hooked instance"."""
-    import ast
-
-    positional = info.posonly + info.args
-    if positional:
-        return ast.Compare(
-            left=ast.Name(positional[0], ast.Load()),
-            ops=[ast.Is()],
-            comparators=[ast.Name(hook, ast.Load())],
-        )
-    if info.varargs:
-        va = ast.Name(info.varargs, ast.Load())
-        return ast.BoolOp(
-            op=ast.And(),
-            values=[
-                va,
-                ast.Compare(
-                    left=ast.Subscript(ast.Name(info.varargs, ast.Load()), ast.Constant(0), ast.Load()),
-                    ops=[ast.Is()],
-                    comparators=[ast.Name(hook, ast.Load())],
-                ),
-            ],
-        )
-    from splice.resolve import TargetError
-
-    raise TargetError(
-        f"{info.qualname} takes no positional argument, so calls on one instance "
-        f"cannot be told apart; pass the function (not a bound method)"
-    )
+        return [capture, entry], new_locals
 
 
 def _instance_entry_probe(
-    target: Target, enter: Callable[[], None], extra_locals: tuple[str, ...], label: str
-) -> tuple[dict, tuple[str, ...]]:
-    import ast
-
+    target: Target, enter: Callable[..., Any], extra_locals: tuple[str, ...], label: str
+) -> tuple[NativeProbe, tuple[str, ...]]:
+    """An entry probe ``if <first argument> is <instance>: enter()``."""
     info = ScopeInfo.from_code(target.code)
     hooks = {f"{HOOK_PREFIX}self": target.instance, f"{HOOK_PREFIX}enter": enter}
-    body = [
+    body: list[ast.stmt] = [
         ast.If(
-            test=_instance_test(info, f"{HOOK_PREFIX}self"),
+            test=instance_test(info, f"{HOOK_PREFIX}self"),
             body=[ast.Expr(ast.Call(ast.Name(f"{HOOK_PREFIX}enter", ast.Load()), [], []))],
             orelse=[],
         )
     ]
     tpl = build_template(target.code, body, hooks, label=label, extra_locals=extra_locals)
-    return {"at": "entry", "snippet": tpl.snippet, "hooks": tpl.hooks}, tpl.new_locals
+    return tpl.probe(None), tpl.new_locals
 
 
 class _BaseCapture(Managed):
+    """What both captures share: the native recorder, one capture probe per
+    target code object, and the record of hook failures."""
+
+    #: Where the recorder puts records: "list" (append) or "last" (this object).
+    _SINK: ClassVar[Literal["list", "last"]]
+
     def __init__(
         self,
-        nopdb: "NoPdb",
+        nopdb: NoPdb,
         scope: Scope,
         *,
         transform: Optional[Callable[[Any], Any]] = None,
@@ -271,13 +231,12 @@ class _BaseCapture(Managed):
         self._transform = transform
         self._keep = None if keep_locals is None else frozenset(keep_locals)
         self._max_calls = max_calls
-        self._live = False
         self._warned = False
         # The recorder holds this capture only weakly: instrumented code
         # objects (which the cycle collector never sees) hold the hooks, and
         # records hold code objects through their stacks.
-        self._native = _native.Recorder(
-            self, self._SINK, CallInfo, _UNBOUND,
+        self._recorder = _native.Recorder(
+            self, self._SINK, CallInfo,
             transform=transform, keep=self._keep, max_calls=max_calls,
         )
         #: Exceptions raised inside capture hooks or ``transform`` (never
@@ -292,16 +251,7 @@ class _BaseCapture(Managed):
         return list(self._probes)
 
     def _on_sync(self, active: bool) -> None:
-        self._live = active
-        self._native.set_live(active)  # stopping forgets the calls still running
-
-    @property
-    def _recording(self) -> bool:
-        return self._native.recording
-
-    @property
-    def _count(self) -> int:
-        return self._native.count
+        self._recorder.set_live(active)  # stopping forgets the calls still running
 
     # hooks
     def _hook_failed(self, e: BaseException) -> None:
@@ -328,23 +278,26 @@ class CallCapture(_BaseCapture, CallInfo):
     Created by :func:`splice.capture_call`.
     """
 
-    _SINK = "last"  # the native recorder copies each record into our __dict__
+    _SINK = "last"  # the native recorder refills our CallInfo fields per record
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> CallCapture:
+        """An empty record (the arguments are ``__init__``'s, not the record's)."""
+        return super().__new__(cls)  # an empty record; __init__ takes the arguments
 
     def __init__(
         self,
-        nopdb: "NoPdb",
+        nopdb: NoPdb,
         scope: Scope,
         *,
         transform: Optional[Callable[[Any], Any]] = None,
         keep_locals: Optional[Iterable[str]] = None,
     ) -> None:
-        CallInfo.__init__(self)
         _BaseCapture.__init__(self, nopdb, scope, transform=transform, keep_locals=keep_locals)
 
     __repr__ = CallInfo.__repr__
 
 
-class CallListCapture(_BaseCapture, List[CallInfo]):
+class CallListCapture(_BaseCapture, list[CallInfo]):
     """A list of :class:`CallInfo`, one per call, in the order the calls
     returned; also a context manager that stops capturing at the end of the
     block. Created by :func:`splice.capture_calls`.
@@ -354,7 +307,7 @@ class CallListCapture(_BaseCapture, List[CallInfo]):
 
     def __init__(
         self,
-        nopdb: "NoPdb",
+        nopdb: NoPdb,
         scope: Scope,
         *,
         transform: Optional[Callable[[Any], Any]] = None,
@@ -368,4 +321,4 @@ class CallListCapture(_BaseCapture, List[CallInfo]):
 
     __repr__ = list.__repr__
     __eq__ = list.__eq__
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None

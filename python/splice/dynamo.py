@@ -29,7 +29,7 @@ _MISSING = object()
 _MSG = "splice: a probe that calls Python hooks is active on this function"
 
 #: id(function) -> (weakref to it, its previous _torchdynamo_disable, previous message)
-_marked: dict[int, tuple[weakref.ref, Any, Any]] = {}
+_marked: dict[int, tuple[weakref.ref[types.FunctionType], Any, Any]] = {}
 
 
 def _literal(value: Any) -> bool:
@@ -43,7 +43,7 @@ def needs_eager(code: types.CodeType) -> bool:
     return not all(_literal(c) for c in code.co_consts)
 
 
-def sync(fn: types.FunctionType, code: "types.CodeType | None") -> None:
+def sync(fn: types.FunctionType, code: types.CodeType | None) -> None:
     """Mark or unmark ``fn`` for the instrumented code it now runs (``None``:
     it runs its original code again). See the module docstring."""
     dynamo = sys.modules.get("torch._dynamo")

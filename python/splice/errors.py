@@ -1,4 +1,25 @@
-"""Exceptions raised by splice. Every message says what was wrong and what would work."""
+"""Every exception class splice raises on purpose.
+
+Each derives from :class:`SpliceError` and from the builtin class that fits,
+so existing ``except ValueError`` / ``except TypeError`` code keeps working.
+Every message says what was wrong and what would work. The native module
+raises four of them (``crates/splice-py/src/errors.rs`` maps each kind of
+rewrite error to one): :class:`UnsupportedVersionError`,
+:class:`SnippetError`, :class:`LocateError` and :class:`RewriteError`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LocateError",
+    "RewriteError",
+    "ScopeError",
+    "SnippetError",
+    "SourceMismatchError",
+    "SpliceError",
+    "TargetError",
+    "UnsupportedVersionError",
+]
 
 
 class SpliceError(Exception):
@@ -13,5 +34,27 @@ class SourceMismatchError(LocateError):
     """The source text splice can read no longer matches the running code."""
 
 
+class SnippetError(SpliceError, ValueError):
+    """A snippet (``cond``, ``eval``, ``exec``) cannot be spliced into the target.
+
+    The message names the snippet and the construct (``return``, ``yield``,
+    ``await``, a ``break`` outside a loop, a lambda closing over a local, a
+    ``variables=`` name that clashes with a local, a syntax error ...).
+    """
+
+
+class TargetError(SpliceError, TypeError):
+    """The object given as ``function`` cannot be instrumented (a builtin, a C
+    extension function, a class, something that is not callable)."""
+
+
+class ScopeError(SpliceError, LookupError):
+    """The scope (function name, ``module=``, ``file=``) matches no live function."""
+
+
 class RewriteError(SpliceError):
     """The bytecode could not be rewritten or failed verification; nothing was patched."""
+
+
+class UnsupportedVersionError(SpliceError, RuntimeError):
+    """The running CPython's bytecode is not one splice knows; nothing was patched."""

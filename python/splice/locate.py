@@ -25,12 +25,12 @@ lines 11 and 14``.
 
 from __future__ import annotations
 
-import __future__
 import ast
 import functools
 import inspect
 import linecache
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import CodeType
 from typing import Any, Optional, Union
@@ -55,10 +55,6 @@ __all__ = [
 LineSpec = Union[int, str, None]
 
 MINOR = sys.version_info[1]
-
-_FUTURE_FLAGS = 0
-for _name in __future__.all_feature_names:
-    _FUTURE_FLAGS |= getattr(__future__, _name).compiler_flag
 
 
 @dataclass(frozen=True)
@@ -87,7 +83,7 @@ class Source:
     text: str
 
 
-def get_source(code: CodeType, module_globals: Optional[dict] = None) -> Source:
+def get_source(code: CodeType, module_globals: Optional[dict[str, Any]] = None) -> Source:
     """The source text ``code`` was compiled from.
 
     Looks in :mod:`linecache` under ``code.co_filename`` (this covers files on
@@ -147,7 +143,7 @@ def locate(
     line: LineSpec,
     *,
     source: Optional[Source] = None,
-    module_globals: Optional[dict] = None,
+    module_globals: Optional[dict[str, Any]] = None,
 ) -> list[Located]:
     """Where ``line`` is in ``code``'s own statements.
 
@@ -184,7 +180,7 @@ def statement_lines(code: CodeType, *, source: Optional[Source] = None) -> list[
 
 
 def _checked_source(
-    code: CodeType, source: Optional[Source], module_globals: Optional[dict]
+    code: CodeType, source: Optional[Source], module_globals: Optional[dict[str, Any]]
 ) -> Source:
     """The source of ``code`` (``source`` if given), checked against it; if the
     text linecache had cached does not match, the file is read again once (it
@@ -249,7 +245,7 @@ def _code_lines(code: CodeType) -> set[int]:
     return {line for *_, line in code.co_lines() if line}
 
 
-def _walk(code: CodeType):
+def _walk(code: CodeType) -> Iterator[CodeType]:
     yield code
     for const in code.co_consts:
         if isinstance(const, CodeType):
@@ -280,7 +276,7 @@ def _compiled_lines(text: str, filename: str, flags: int) -> Any:
 def _compare_with_fresh_compile(code: CodeType, source: Source, lines: list[int]) -> str:
     """"" when compiling ``source`` again gives a code object whose lines fit
     the running ``code``'s, else what differs."""
-    table = _compiled_lines(source.text, source.filename, code.co_flags & _FUTURE_FLAGS)
+    table = _compiled_lines(source.text, source.filename, code.co_flags & _native.FUTURE_FLAGS)
     if isinstance(table, str):
         return table
     if code.co_name == "<module>":

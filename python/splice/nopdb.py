@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import threading
 import warnings
-from os import PathLike
-from types import CodeType, FrameType, ModuleType
-from typing import Any, Callable, Iterable, Optional, Union
+from collections.abc import Callable, Iterable
+from types import CodeType, FrameType, ModuleType, TracebackType
+from typing import Any, Optional, Union
 
 from splice.breakpoint import Breakpoint
 from splice.capture import CallCapture, CallListCapture
-from splice.patcher import PATCHER, Managed, sync
-from splice.resolve import Scope
+from splice.lifecycle import Managed, sync
+from splice.patcher import PATCHER
+from splice.resolve import FileArg, FunctionArg, Scope
 
 __all__ = [
     "Handle",
@@ -48,7 +49,7 @@ class Handle:
     """NoPdb's callback handle (kept for compatibility; see :meth:`NoPdb.add_callback`)."""
 
 
-def _thread_stack() -> list["NoPdb"]:
+def _thread_stack() -> list[NoPdb]:
     stack = getattr(_local, "stack", None)
     if stack is None:
         stack = _local.stack = []
@@ -140,11 +141,16 @@ class NoPdb:
         if not self._started:
             self.start()
 
-    def __enter__(self) -> "NoPdb":
+    def __enter__(self) -> NoPdb:
         self.start()
         return self
 
-    def __exit__(self, exc_type, exc_value, traceback) -> None:
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
         self.stop()
 
     def add_callback(self, scope: Scope, callback: TraceFunc, events: Iterable[str]) -> Handle:
@@ -162,10 +168,10 @@ class NoPdb:
 
     def capture_call(
         self,
-        function: Optional[Union[Callable, str]] = None,
+        function: Optional[FunctionArg] = None,
         *,
         module: Optional[ModuleType] = None,
-        file: Optional[Union[str, PathLike]] = None,
+        file: Optional[FileArg] = None,
         unwrap: bool = True,
         transform: Optional[Callable[[Any], Any]] = None,
         keep_locals: Optional[Iterable[str]] = None,
@@ -212,10 +218,10 @@ class NoPdb:
 
     def capture_calls(
         self,
-        function: Optional[Union[Callable, str]] = None,
+        function: Optional[FunctionArg] = None,
         *,
         module: Optional[ModuleType] = None,
-        file: Optional[Union[str, PathLike]] = None,
+        file: Optional[FileArg] = None,
         unwrap: bool = True,
         transform: Optional[Callable[[Any], Any]] = None,
         keep_locals: Optional[Iterable[str]] = None,
@@ -271,10 +277,10 @@ class NoPdb:
 
     def breakpoint(
         self,
-        function: Optional[Union[Callable, str]] = None,
+        function: Optional[FunctionArg] = None,
         *,
         module: Optional[ModuleType] = None,
-        file: Optional[Union[str, PathLike]] = None,
+        file: Optional[FileArg] = None,
         line: Optional[Union[int, str]] = None,
         cond: Optional[Union[str, bytes, CodeType]] = None,
         unwrap: bool = True,
@@ -362,10 +368,10 @@ def get_nopdb() -> NoPdb:
 
 
 def capture_call(
-    function: Optional[Union[Callable, str]] = None,
+    function: Optional[FunctionArg] = None,
     *,
     module: Optional[ModuleType] = None,
-    file: Optional[Union[str, PathLike]] = None,
+    file: Optional[FileArg] = None,
     unwrap: bool = True,
     transform: Optional[Callable[[Any], Any]] = None,
     keep_locals: Optional[Iterable[str]] = None,
@@ -377,10 +383,10 @@ def capture_call(
 
 
 def capture_calls(
-    function: Optional[Union[Callable, str]] = None,
+    function: Optional[FunctionArg] = None,
     *,
     module: Optional[ModuleType] = None,
-    file: Optional[Union[str, PathLike]] = None,
+    file: Optional[FileArg] = None,
     unwrap: bool = True,
     transform: Optional[Callable[[Any], Any]] = None,
     keep_locals: Optional[Iterable[str]] = None,
@@ -393,10 +399,10 @@ def capture_calls(
 
 
 def breakpoint(
-    function: Optional[Union[Callable, str]] = None,
+    function: Optional[FunctionArg] = None,
     *,
     module: Optional[ModuleType] = None,
-    file: Optional[Union[str, PathLike]] = None,
+    file: Optional[FileArg] = None,
     line: Optional[Union[int, str]] = None,
     cond: Optional[Union[str, bytes, CodeType]] = None,
     unwrap: bool = True,

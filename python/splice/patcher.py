@@ -27,6 +27,9 @@ Guarantees:
 Closures created while a parent is patched get the patched nested code; at
 every later commit (and at restore) they are found with
 :func:`gc.get_referrers` and moved along too.
+
+The lifecycle of the objects that own probes (breakpoints, captures) is
+:mod:`splice.lifecycle`.
 """
 
 from __future__ import annotations
@@ -35,37 +38,34 @@ import gc
 import threading
 import warnings
 import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from types import CodeType, FunctionType
-from typing import Any, Iterable, Optional, Sequence
+from typing import Optional, Union
 
-from splice import resolve as _resolve
+from splice import _native
 from splice import dynamo as _dynamo
+from splice import resolve as _resolve
+from splice._native import CaptureProbe, LineProbe
 from splice.errors import RewriteError, SpliceError
 from splice.resolve import Site
 
-__all__ = ["PATCHER", "Managed", "Patcher", "Probe", "instrument", "sync"]
+__all__ = ["PATCHER", "NativeProbe", "Patcher", "Probe", "instrument"]
+
+#: What :func:`instrument` takes: the native probe specs.
+NativeProbe = Union[LineProbe, CaptureProbe]
 
 
-def instrument(code: CodeType, probes: list[dict]) -> CodeType:
+def instrument(code: CodeType, probes: Sequence[NativeProbe]) -> CodeType:
     """Build the instrumented copy of ``code`` (``splice._native.instrument``).
 
-    Module-level so tests can replace it; raises :class:`RewriteError` when the
-    native module of this build has no ``instrument``.
-    """
-    from splice import _native
-
-    fn = getattr(_native, "instrument", None)
-    if fn is None:
-        raise RewriteError(
-            "this build of splice._native has no instrument(); rebuild splice "
-            "(scripts/venv) with the native instrumentation"
-        )
-    return fn(code, probes)
+    Module-level so the lifecycle tests can replace it with a fake."""
+    return _native.instrument(code, probes)
 
 
 class Probe:
     """One probe on one code object (the base the breakpoint and capture probes
-    extend). :meth:`spec` returns the probe dicts for ``_native.instrument``."""
+    extend). :meth:`spec` returns the native probe specs for ``instrument``."""
 
     #: The site (original code object, owners, parent) the probe goes into.
     site: Site
@@ -73,13 +73,26 @@ class Probe:
     def __init__(self, site: Site) -> None:
         self.site = site
 
-    def spec(self, extra_locals: tuple[str, ...]) -> tuple[list[dict], tuple[str, ...]]:
-        """(probe dicts, names of new plain locals they add). ``extra_locals``
-        are the new locals earlier probes on the same code object add."""
+    def spec(self, extra_locals: tuple[str, ...]) -> tuple[list[NativeProbe], tuple[str, ...]]:
+        """(native probe specs, names of new plain locals they add).
+        ``extra_locals`` are the new locals earlier probes on the same code
+        object add."""
         raise NotImplementedError
 
     def deactivated(self) -> None:
         """Called after the probe has been removed from its code object."""
+
+
+def specs_for(probes: Iterable[Probe]) -> list[NativeProbe]:
+    """The native specs of ``probes`` on one code object, in order: each
+    probe's snippet sees the new locals the earlier ones add."""
+    specs: list[NativeProbe] = []
+    extra: tuple[str, ...] = ()
+    for probe in probes:
+        native, new_locals = probe.spec(extra)
+        specs.extend(native)
+        extra += tuple(x for x in new_locals if x not in extra)
+    return specs
 
 
 class _Node:
@@ -87,10 +100,10 @@ class _Node:
 
     __slots__ = ("original", "current", "owners", "parent", "children", "probes", "built", "__weakref__")
 
-    def __init__(self, original: CodeType, parent: Optional["_Node"]) -> None:
+    def __init__(self, original: CodeType, parent: Optional[_Node]) -> None:
         self.original = original
         self.current = original
-        self.owners: dict[int, weakref.ref] = {}
+        self.owners: dict[int, weakref.ref[FunctionType]] = {}
         self.parent = parent
         self.children: list[_Node] = []
         self.probes: list[Probe] = []
@@ -99,20 +112,23 @@ class _Node:
         #: very object that was there before it (`f.__code__ is before`).
         #: Entries go as soon as one of their probes is removed or changed,
         #: so nothing here outlives its probes.
-        self.built: dict[tuple, CodeType] = {}
+        self.built: dict[tuple[tuple[int, ...], tuple[int, ...]], CodeType] = {}
 
-    def forget(self, probe: "Probe") -> None:
+    def forget(self, probe: Probe) -> None:
         """Drop the built code objects that contain ``probe``."""
         pid = id(probe)
         for key in [k for k in self.built if pid in k[0]]:
             del self.built[key]
 
     def add_owners(self, fns: Iterable[FunctionType]) -> None:
+        """Remember ``fns`` (weakly) as functions whose ``__code__`` is this node's."""
         for f in fns:
-            if id(f) not in self.owners or self.owners[id(f)]() is not f:
+            ref = self.owners.get(id(f))
+            if ref is None or ref() is not f:
                 self.owners[id(f)] = weakref.ref(f)
 
     def live_owners(self) -> list[FunctionType]:
+        """The owners still alive (dead ones are forgotten)."""
         out = []
         for k, r in list(self.owners.items()):
             f = r()
@@ -123,6 +139,7 @@ class _Node:
         return out
 
     def depth(self) -> int:
+        """How many parents the node has (0 for a top-level function)."""
         d, n = 0, self.parent
         while n is not None:
             d, n = d + 1, n.parent
@@ -130,6 +147,43 @@ class _Node:
 
     def __repr__(self) -> str:
         return f"<node {getattr(self.original, 'co_qualname', self.original.co_name)} probes={len(self.probes)}>"
+
+
+BuildKey = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+@dataclass
+class _Commit:
+    """The state of one commit, phase by phase (see :meth:`Patcher._commit`)."""
+
+    #: nodes and parent -> children links created by this commit
+    new_nodes: dict[int, _Node] = field(default_factory=dict)
+    new_children: dict[int, list[_Node]] = field(default_factory=dict)
+    #: id(node) -> the node's probe list after the commit
+    plans: dict[int, list[Probe]] = field(default_factory=dict)
+    #: nodes whose probe list changed
+    touched: dict[int, _Node] = field(default_factory=dict)
+    removed: list[Probe] = field(default_factory=list)
+    #: touched nodes and their ancestors, children before parents
+    order: list[_Node] = field(default_factory=list)
+    #: id(node) -> the code object its owners get
+    new_code: dict[int, CodeType] = field(default_factory=dict)
+    #: code objects built now, to remember in their node's `built`
+    fresh: list[tuple[_Node, BuildKey, CodeType]] = field(default_factory=list)
+    #: names of functions whose __code__ someone else replaced
+    foreign: list[str] = field(default_factory=list)
+
+    def plan_of(self, node: _Node) -> list[Probe]:
+        """The node's tentative probe list (its current one until changed)."""
+        p = self.plans.get(id(node))
+        if p is None:
+            p = self.plans[id(node)] = list(node.probes)
+            self.touched[id(node)] = node
+        return p
+
+    def children(self, node: _Node) -> list[_Node]:
+        """The node's children, including those this commit creates."""
+        return node.children + self.new_children.get(id(node), [])
 
 
 class Patcher:
@@ -149,19 +203,15 @@ class Patcher:
             return node.original
         return code
 
-    def probes_on(self, code: CodeType) -> list[Probe]:
-        """The active probes on (original) ``code``, in order."""
-        node = self._nodes.get(id(code))
-        return list(node.probes) if node else []
-
     def current(self, code: CodeType) -> CodeType:
         """The code object currently installed for (original) ``code``."""
         node = self._nodes.get(id(code))
         return node.current if node else code
 
-    def active_codes(self) -> list[CodeType]:
-        """Original code objects that are currently replaced."""
-        return [n.original for n in self._nodes.values() if n.current is not n.original]
+    def is_idle(self) -> bool:
+        """Whether no probe is active and no code object is replaced: what
+        every test checks after it has removed its probes (a leak check)."""
+        return not self._nodes and not self._by_current
 
     # -- the one way to change anything -------------------------------------
 
@@ -179,85 +229,83 @@ class Patcher:
         with self.lock:
             self._commit(list(add), list(remove), list(changed))
 
-    def _node_for(
-        self, site: Site, new_nodes: dict[int, "_Node"], new_children: dict[int, list["_Node"]]
-    ) -> "_Node":
+    def _commit(self, add: list[Probe], remove: list[Probe], changed: list[Probe]) -> None:
+        """The phases of a commit, in order; only phase 3 changes anything the
+        program can see, and it undoes itself if it fails."""
+        c = _Commit()
+        self._plan(c, add, remove, changed)  # 0. the new probe list of each node
+        if not c.touched:
+            return
+        self._affected(c)  # 1. which nodes are re-planned, children first
+        self._build_all(c)  # 2. every new code object (may raise: nothing changed)
+        self._adopt_closures(c)  # 3a. closures made from a patched parent
+        self._assign(c)  # 3b. assign __code__ (undone on any failure)
+        self._record(c)  # 4. the registry's new state
+        self._finish(c)  # 5. dynamo marks, cleanup, probe callbacks, warnings
+
+    # -- phases -------------------------------------------------------------
+
+    def _node_for(self, site: Site, c: _Commit) -> _Node:
+        """The node of ``site``'s code object, created (with its parents) if new."""
         code = site.code
-        node = self._nodes.get(id(code)) or new_nodes.get(id(code))
+        node = self._nodes.get(id(code)) or c.new_nodes.get(id(code))
         if node is not None:
             node.add_owners(site.functions)
             return node
-        parent = (
-            self._node_for(site.parent, new_nodes, new_children)
-            if site.parent is not None
-            else None
-        )
+        parent = self._node_for(site.parent, c) if site.parent is not None else None
         node = _Node(code, parent)
         node.add_owners(site.functions)
-        new_nodes[id(code)] = node
+        c.new_nodes[id(code)] = node
         if parent is not None:
-            new_children.setdefault(id(parent), []).append(node)
+            c.new_children.setdefault(id(parent), []).append(node)
         return node
 
-    def _commit(self, add: list[Probe], remove: list[Probe], changed: list[Probe]) -> None:
-        new_nodes: dict[int, _Node] = {}
-        new_children: dict[int, list[_Node]] = {}
-        plans: dict[int, list[Probe]] = {}  # id(node) -> tentative probe list
-        touched: dict[int, _Node] = {}
-        removed: list[Probe] = []
-
-        def plan_of(node: _Node) -> list[Probe]:
-            p = plans.get(id(node))
-            if p is None:
-                p = plans[id(node)] = list(node.probes)
-                touched[id(node)] = node
-            return p
-
+    def _plan(self, c: _Commit, add: list[Probe], remove: list[Probe], changed: list[Probe]) -> None:
+        """Phase 0: each touched node's probe list after the commit."""
         for probe in remove:
             node = self._nodes.get(id(probe.site.code))
             if node is None:
                 continue
-            p = plan_of(node)
+            p = c.plan_of(node)
             if probe in p:
                 p.remove(probe)
-                removed.append(probe)
+                c.removed.append(probe)
                 node.forget(probe)
         for probe in add:
-            node = self._node_for(probe.site, new_nodes, new_children)
-            p = plan_of(node)
+            node = self._node_for(probe.site, c)
+            p = c.plan_of(node)
             if probe not in p:
                 p.append(probe)
             else:  # already active: treated as changed
                 node.forget(probe)
         for probe in changed:
-            node = self._nodes.get(id(probe.site.code)) or new_nodes.get(id(probe.site.code))
+            code_id = id(probe.site.code)
+            node = self._nodes.get(code_id) or c.new_nodes.get(code_id)
             if node is not None and probe in node.probes:
                 node.forget(probe)  # its spec changed: rebuild
-                plan_of(node)
-        if not touched:
-            return
+                c.plan_of(node)
 
-        def children(node: _Node) -> list[_Node]:
-            return node.children + new_children.get(id(node), [])
-
-        # affected nodes and all their ancestors, children before parents
+    def _affected(self, c: _Commit) -> None:
+        """Phase 1: the touched nodes and all their ancestors (a parent's
+        ``co_consts`` holds its children's code), children before parents."""
         affected: dict[int, _Node] = {}
-        for node in touched.values():
+        for node in c.touched.values():
             n: Optional[_Node] = node
             while n is not None:
                 affected[id(n)] = n
                 n = n.parent
-        order = sorted(affected.values(), key=lambda n: -n.depth())
+        c.order = sorted(affected.values(), key=lambda n: -n.depth())
 
-        # 1. compute every new code object (may raise: then nothing changes)
-        new_code: dict[int, CodeType] = {}
-        fresh: list[tuple[_Node, tuple, CodeType]] = []
-        for node in order:
-            probes = plans.get(id(node), node.probes)
+    def _build_all(self, c: _Commit) -> None:
+        """Phase 2: the new code object of every affected node: its original
+        with the children's new code in ``co_consts``, instrumented with its
+        probes (or a code object built earlier for the same plan)."""
+        for node in c.order:
+            probes = c.plans.get(id(node), node.probes)
             base = node.original
             repl = {}
-            for child in children(node):
-                cc = new_code.get(id(child), child.current)
+            for child in c.children(node):
+                cc = c.new_code.get(id(child), child.current)
                 if cc is not child.original:
                     repl[id(child.original)] = cc
             if repl:
@@ -267,40 +315,44 @@ class Patcher:
                         for k in base.co_consts
                     )
                 )
-            if probes:
-                key = (
-                    tuple(id(p) for p in probes),
-                    tuple(id(new_code.get(id(c), c.current)) for c in children(node)),
-                )
-                built = node.built.get(key)
-                if built is None:
-                    built = self._build(node, base, probes)
-                    fresh.append((node, key, built))
-                new_code[id(node)] = built
-            else:
-                new_code[id(node)] = base
+            if not probes:
+                c.new_code[id(node)] = base
+                continue
+            key: BuildKey = (
+                tuple(id(p) for p in probes),
+                tuple(id(c.new_code.get(id(ch), ch.current)) for ch in c.children(node)),
+            )
+            built = node.built.get(key)
+            if built is None:
+                built = self._build(node, base, probes)
+                c.fresh.append((node, key, built))
+            c.new_code[id(node)] = built
 
-        # 2. closures created from a patched parent carry code objects we
-        #    installed; find them so they move along (and are restored)
-        refresh = [n for n in order if n.parent is not None and new_code[id(n)] is not n.current]
-        if refresh:
-            wanted: dict[int, _Node] = {}
-            for n in refresh:
-                wanted[id(n.current)] = n
-                wanted[id(n.original)] = n
-            codes = list({id(c): c for n in refresh for c in (n.current, n.original)}.values())
-            for r in gc.get_referrers(*codes):
-                if type(r) is FunctionType:
-                    n = wanted.get(id(r.__code__))
-                    if n is not None:
-                        n.add_owners((r,))
+    def _adopt_closures(self, c: _Commit) -> None:
+        """Phase 3a: closures created from a patched parent carry code objects
+        we installed; find them so they move along (and are restored)."""
+        refresh = [n for n in c.order if n.parent is not None and c.new_code[id(n)] is not n.current]
+        if not refresh:
+            return
+        wanted: dict[int, _Node] = {}
+        for n in refresh:
+            wanted[id(n.current)] = n
+            wanted[id(n.original)] = n
+        codes = list({id(k): k for n in refresh for k in (n.current, n.original)}.values())
+        for r in gc.get_referrers(*codes):
+            if type(r) is FunctionType:
+                owner_of = wanted.get(id(r.__code__))
+                if owner_of is not None:
+                    owner_of.add_owners((r,))
 
-        # 3. assign (undone on any failure, KeyboardInterrupt included)
+    def _assign(self, c: _Commit) -> None:
+        """Phase 3b: assign every owner's ``__code__``; on any failure
+        (``KeyboardInterrupt`` included) the assignments made are undone.
+        A function whose code someone else replaced is left alone."""
         done: list[tuple[FunctionType, CodeType]] = []
-        foreign: list[str] = []
         try:
-            for node in order:
-                new = new_code[id(node)]
+            for node in c.order:
+                new = c.new_code[id(node)]
                 if new is node.current:
                     continue
                 for f in node.live_owners():
@@ -311,61 +363,65 @@ class Patcher:
                         f.__code__ = new
                         done.append((f, fc))
                     else:
-                        foreign.append(getattr(f, "__qualname__", repr(f)))
+                        c.foreign.append(getattr(f, "__qualname__", repr(f)))
                         node.owners.pop(id(f), None)
         except BaseException:
             for f, old in reversed(done):
                 f.__code__ = old
             raise
 
-        # 4. record the new state
-        for node in new_nodes.values():
+    def _record(self, c: _Commit) -> None:
+        """Phase 4: the registry's new state (nodes, current code, probes)."""
+        for node in c.new_nodes.values():
             self._nodes[id(node.original)] = node
-        for pid, kids in new_children.items():
+        affected = {id(n): n for n in c.order}
+        for pid, kids in c.new_children.items():
             affected[pid].children.extend(kids)
-        for node in order:
-            new = new_code[id(node)]
+        for node in c.order:
+            new = c.new_code[id(node)]
             if node.current is not node.original:
                 self._by_current.pop(id(node.current), None)
             node.current = new
-            if id(node) in plans:
-                node.probes = plans[id(node)]
+            if id(node) in c.plans:
+                node.probes = c.plans[id(node)]
             if new is not node.original:
                 self._by_current[id(new)] = node
-        for node, key, code in fresh:
+        for node, key, code in c.fresh:
             node.built[key] = code
-        for node in order:  # torch.compile must not trace hook constants
+
+    def _finish(self, c: _Commit) -> None:
+        """Phase 5: torch.compile marks, forget emptied nodes (children first,
+        so emptied parents go too), tell removed probes, warn about foreign
+        ``__code__`` replacements."""
+        for node in c.order:  # torch.compile must not trace hook constants
             for f in node.live_owners():
                 if f.__code__ is node.current:
                     _dynamo.sync(f, None if node.current is node.original else node.current)
-        for node in order:
+        for node in c.order:
             if not node.probes:
                 node.built.clear()
-        for node in order:  # children first, so emptied parents go too
+        for node in c.order:
             if node.current is node.original and not node.probes and not node.children:
                 self._nodes.pop(id(node.original), None)
                 if node.parent is not None and node in node.parent.children:
                     node.parent.children.remove(node)
-        for probe in removed:
+        for probe in c.removed:
             try:
                 probe.deactivated()
             except Exception as e:  # pragma: no cover - a bug in a probe class
-                warnings.warn(f"splice: probe cleanup failed: {e!r}", RuntimeWarning)
-        if foreign:
+                warnings.warn(f"splice: probe cleanup failed: {e!r}", RuntimeWarning, stacklevel=2)
+        if c.foreign:
             warnings.warn(
-                "splice: the __code__ of " + ", ".join(sorted(set(foreign)))
+                "splice: the __code__ of " + ", ".join(sorted(set(c.foreign)))
                 + " was replaced by someone else while instrumented; splice leaves it alone",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
-    def _build(self, node: "_Node", base: CodeType, probes: list[Probe]) -> CodeType:
-        specs: list[dict] = []
-        extra: tuple[str, ...] = ()
-        for probe in probes:
-            dicts, new_locals = probe.spec(extra)
-            specs.extend(dicts)
-            extra += tuple(x for x in new_locals if x not in extra)
+    def _build(self, node: _Node, base: CodeType, probes: list[Probe]) -> CodeType:
+        """``base`` instrumented with ``probes``; anything but a code object
+        with the original's free variables is a :class:`RewriteError`."""
+        specs = specs_for(probes)
         name = getattr(node.original, "co_qualname", node.original.co_name)
         try:
             out = instrument(base, specs)
@@ -386,110 +442,3 @@ class Patcher:
 #: The process-wide patcher.
 PATCHER = Patcher()
 _resolve.original_code = PATCHER.original
-
-
-# ---------------------------------------------------------------------------
-# Lifecycle shared by breakpoints and captures
-
-
-class Managed:
-    """Base of :class:`~splice.Breakpoint`, :class:`~splice.CallCapture` and
-    :class:`~splice.CallListCapture`: ``enable``/``disable`` and the
-    context-manager protocol, with NoPdb's semantics.
-
-    An object is *enabled* from creation until :meth:`disable`; its probes are
-    installed while it is enabled **and** its :class:`~splice.NoPdb` instance is
-    running (started and not paused by a later one). Leaving the ``with`` block
-    disables it and stops the NoPdb instance if entering the block started it.
-    """
-
-    def __init__(self, nopdb: Any) -> None:
-        self._nopdb = nopdb
-        self._enabled = False
-        self._active: list[Probe] = []
-        self._was_started = False
-        self.enable()
-
-    # subclasses -------------------------------------------------------------
-    def _wanted(self) -> list[Probe]:
-        """The probes this object needs installed right now (while running)."""
-        raise NotImplementedError
-
-    def _on_sync(self, active: bool) -> None:
-        """Called after every commit that involved this object."""
-
-    # public -----------------------------------------------------------------
-    def enable(self) -> None:
-        """Enable again after :meth:`disable` (objects start enabled)."""
-        with PATCHER.lock:
-            if self._enabled:
-                return
-            self._enabled = True
-            self._nopdb._register(self)
-            try:
-                sync([self])
-            except BaseException:
-                self._enabled = False
-                self._nopdb._unregister(self)
-                raise
-
-    def disable(self) -> None:
-        """Disable: remove the probes (the original code is back) until :meth:`enable`."""
-        with PATCHER.lock:
-            if not self._enabled:
-                return
-            self._enabled = False
-            try:
-                sync([self])
-            finally:
-                self._nopdb._unregister(self)
-
-    @property
-    def enabled(self) -> bool:
-        """Whether the object is enabled (see :meth:`enable`, :meth:`disable`)."""
-        return self._enabled
-
-    @property
-    def active(self) -> bool:
-        """Whether its probes are installed right now."""
-        return bool(self._active)
-
-    def __enter__(self):
-        self._was_started = self._nopdb.started
-        self._nopdb._ensure_started()
-        self.enable()
-        return self
-
-    def __exit__(self, exc_type, exc_value, traceback) -> None:
-        try:
-            self.disable()
-        finally:
-            if self._nopdb.started and not self._was_started:
-                self._nopdb.stop()
-
-
-def sync(items: Sequence[Managed], changed: Sequence[Managed] = ()) -> None:
-    """Bring the installed probes of ``items`` in line with their state, in one
-    atomic commit; probes of objects in ``changed`` are rebuilt."""
-    with PATCHER.lock:
-        add: list[Probe] = []
-        remove: list[Probe] = []
-        rebuild: list[Probe] = []
-        wants: list[list[Probe]] = []
-        changed_ids = {id(c) for c in changed}
-        for it in items:
-            if it._enabled and it._nopdb._is_running():
-                want = list(it._wanted())
-            else:
-                want = []
-            wants.append(want)
-            active_ids = {id(a) for a in it._active}
-            want_ids = {id(w) for w in want}
-            add.extend(p for p in want if id(p) not in active_ids)
-            remove.extend(p for p in it._active if id(p) not in want_ids)
-            if id(it) in changed_ids:
-                rebuild.extend(p for p in want if id(p) in active_ids)
-        PATCHER.commit(add, remove, rebuild)
-        for it, want in zip(items, wants):
-            it._active = want
-            it._on_sync(bool(want))

@@ -34,43 +34,45 @@ from __future__ import annotations
 
 import functools
 import gc
-import sys
 import inspect
 import pathlib
+import sys
 import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from os import PathLike
 from types import CodeType, FrameType, FunctionType, MethodType, ModuleType
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Optional, Union
 
-from splice.errors import SpliceError
+from splice import _native
+from splice.errors import ScopeError, TargetError
 
 __all__ = [
     "Scope",
-    "ScopeError",
+    "ScopeError",  # re-exported from splice.errors
     "Site",
     "Target",
-    "TargetError",
+    "TargetError",  # re-exported from splice.errors
     "code_of",
     "resolve",
     "owners_of",
 ]
 
-_CO_OPTIMIZED = 0x01
 _SPLICE_ROOT = str(pathlib.Path(__file__).resolve().parent)
+
+#: What ``function=`` may be: a Python callable or a function's name.
+FunctionArg = Union[Callable[..., Any], str]
+#: What ``file=`` may be: a glob pattern (str) or a path.
+FileArg = Union[str, "PathLike[str]"]
+
+
+def _identity(code: CodeType) -> CodeType:
+    return code
+
 
 #: Used by the patcher to map a patched code object back to the original
 #: (set by splice.patcher at import; identity by default).
-original_code: Callable[[CodeType], CodeType] = lambda code: code
-
-
-class TargetError(SpliceError, TypeError):
-    """The object given as ``function`` cannot be instrumented (a builtin, a C
-    extension function, a class, something that is not callable)."""
-
-
-class ScopeError(SpliceError, LookupError):
-    """The scope (function name, ``module=``, ``file=``) matches no live function."""
+original_code: Callable[[CodeType], CodeType] = _identity
 
 
 _BUILTIN_TYPES = (
@@ -136,7 +138,7 @@ def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
     elif isinstance(fn, _BUILTIN_TYPES) or isinstance(fn, type) or not callable(fn):
         raise _not_python(fn)
     else:
-        call = getattr(type(fn), "__call__", None)
+        call = getattr(type(fn), "__call__", None)  # noqa: B004 (the function, not a callable test)
         inner = _unwrap(call, unwrap) if call is not None else None
         if not isinstance(inner, FunctionType):
             raise _not_python(
@@ -167,7 +169,7 @@ class Site:
 
     code: CodeType
     functions: list[FunctionType] = field(default_factory=list)
-    parent: Optional["Site"] = None
+    parent: Optional[Site] = None
 
     @property
     def qualname(self) -> str:
@@ -256,7 +258,7 @@ def _code_refs(fn: FunctionType) -> int:
 def _calibrate_code_refs() -> int:
     """``_code_refs`` of a function whose code nothing else references (the
     module code that made it is gone once ``exec`` returns)."""
-    ns: dict = {}
+    ns: dict[str, Any] = {}
     exec(compile("def f():\n    pass\n", "<splice calibration>", "exec"), ns)
     return _code_refs(ns["f"])
 
@@ -318,11 +320,11 @@ class Scope:
 
     def __init__(
         self,
-        function: Optional[Union[Callable, str]] = None,
+        function: Optional[FunctionArg] = None,
         module: Optional[ModuleType] = None,
-        file: Optional[Union[str, PathLike]] = None,
+        file: Optional[FileArg] = None,
         unwrap: bool = True,
-    ):
+    ) -> None:
         self.function = function
         self.module = module
         self.unwrap = unwrap
@@ -398,16 +400,6 @@ class Scope:
             return frame.f_locals.get(first) is self._fn_self
         return True
 
-    @property
-    def is_empty(self) -> bool:
-        """No function, module or file: every function."""
-        return self.function is None and self.module is None and self.file is None
-
-    @property
-    def instance(self) -> Any:
-        """The instance filter of a bound-method or callable-instance target."""
-        return self._fn_self
-
 
 def _is_own(code: CodeType) -> bool:
     return code.co_filename.startswith(_SPLICE_ROOT)
@@ -439,7 +431,7 @@ def resolve(scope: Scope) -> list[Target]:
     memo: dict[int, Site] = {}
     out: list[Target] = []
     for code in index.all_codes():
-        if not code.co_flags & _CO_OPTIMIZED or _is_own(code):
+        if not code.co_flags & _native.CO_OPTIMIZED or _is_own(code):
             continue
         if scope.match_code(code):
             out.append(Target(index.site(code, memo)))

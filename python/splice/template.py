@@ -40,65 +40,34 @@ name into a constant load of the object, so no hook is ever a real global.
 
 from __future__ import annotations
 
-import __future__ as _future
 import ast
 import dis
-import keyword
-import sys
-import textwrap
 import weakref
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import CodeType
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Optional
 
-from splice.errors import SpliceError
+from splice import _native
+from splice._native import HOOK_PREFIX, LineProbe
+from splice.errors import SnippetError, TargetError
+from splice.snippets import check_snippet, is_identifier, syntax_error
 
 __all__ = [
     "HOOK_PREFIX",
     "ScopeInfo",
-    "SnippetError",
+    "SnippetError",  # re-exported: it lived here before splice.errors had it
     "Template",
     "build_template",
-    "check_snippet",
-    "describe",
-    "parse_expression",
-    "parse_statements",
-    "rename_variables",
-    "snippet_label",
+    "instance_test",
+    "skeleton_source",
 ]
 
-#: Every name splice introduces (hooks, helper locals) starts with this prefix;
-#: captured locals never show such names.
-HOOK_PREFIX = "_splice_"
-
-_CO_VARARGS = 0x04
-_CO_VARKEYWORDS = 0x08
-_CO_OPTIMIZED = 0x01
-
-_FUTURE_FLAGS = 0
-for _name in _future.all_feature_names:
-    _FUTURE_FLAGS |= getattr(_future, _name).compiler_flag
-
-_MINOR = sys.version_info[1]
-
-_BODY_PLACEHOLDER = "_splice_body_placeholder"
-
-
-class SnippetError(SpliceError, ValueError):
-    """A snippet (``cond``, ``eval``, ``exec``) cannot be spliced into the target.
-
-    The message names the snippet and the construct (``return``, ``yield``,
-    ``await``, a ``break`` outside a loop, a lambda closing over a local, a
-    ``variables=`` name that clashes with a local, a syntax error ...).
-    """
+_BODY_PLACEHOLDER = f"{HOOK_PREFIX}body_placeholder"
 
 
 # ---------------------------------------------------------------------------
 # The target's scope
-
-
-def _is_identifier(name: str) -> bool:
-    return name.isidentifier() and not keyword.iskeyword(name)
 
 
 def _private_class(qualname: str) -> Optional[str]:
@@ -167,7 +136,7 @@ class ScopeInfo:
     optimized: bool
 
     @classmethod
-    def from_code(cls, code: CodeType) -> "ScopeInfo":
+    def from_code(cls, code: CodeType) -> ScopeInfo:
         """Read the scope of ``code``."""
         return _scope_cache(code)
 
@@ -193,7 +162,7 @@ class ScopeInfo:
         return frozenset(self.varnames) | frozenset(self.cells) | frozenset(self.frees)
 
 
-_SCOPES: "weakref.WeakKeyDictionary[CodeType, ScopeInfo]" = weakref.WeakKeyDictionary()
+_SCOPES: weakref.WeakKeyDictionary[CodeType, ScopeInfo] = weakref.WeakKeyDictionary()
 
 
 def _scope_cache(code: CodeType) -> ScopeInfo:
@@ -208,10 +177,10 @@ def _scope_cache(code: CodeType) -> ScopeInfo:
     declared, deleted = _scan(code)
     i = n + k
     varargs = varkw = None
-    if code.co_flags & _CO_VARARGS:
+    if code.co_flags & _native.CO_VARARGS:
         varargs = v[i]
         i += 1
-    if code.co_flags & _CO_VARKEYWORDS:
+    if code.co_flags & _native.CO_VARKEYWORDS:
         varkw = v[i]
     info = ScopeInfo(
         name=code.co_name,
@@ -229,188 +198,37 @@ def _scope_cache(code: CodeType) -> ScopeInfo:
         declared_globals=declared,
         deleted=deleted,
         class_name=_private_class(getattr(code, "co_qualname", code.co_name)),
-        future_flags=code.co_flags & _FUTURE_FLAGS,
-        optimized=bool(code.co_flags & _CO_OPTIMIZED),
+        future_flags=code.co_flags & _native.FUTURE_FLAGS,
+        optimized=bool(code.co_flags & _native.CO_OPTIMIZED),
     )
     _SCOPES[code] = info
     return info
 
 
-# ---------------------------------------------------------------------------
-# Snippet text -> AST
-
-
-def snippet_label(kind: str, text: Union[str, bytes, CodeType, None], limit: int = 60) -> str:
-    """A short human-readable name of a snippet: ``exec('x += 1')``."""
-    if isinstance(text, CodeType):
-        shown = f"<code object {text.co_name}>"
-        return f"{kind}({shown})" if kind != "cond" else f"cond={shown}"
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    s = " ".join((text or "").strip().split())
-    if len(s) > limit:
-        s = s[: limit - 3] + "..."
-    return f"{kind}({s!r})" if kind != "cond" else f"cond={s!r}"
-
-
-def _source_text(text: Union[str, bytes], label: str) -> str:
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise SnippetError(f"{label}: the bytes are not UTF-8 text ({e})") from None
-    if not isinstance(text, str):
-        raise TypeError(f"{label}: expected str, bytes or a code object, not {type(text).__name__}")
-    return text
-
-
-def _syntax_error(label: str, e: SyntaxError) -> SnippetError:
-    where = f" (snippet line {e.lineno})" if e.lineno else ""
-    return SnippetError(f"{label}: {e.msg}{where}")
-
-
-def parse_expression(text: Union[str, bytes], label: str) -> ast.expr:
-    """Parse an expression snippet (``eval``, ``cond``); errors name the snippet."""
-    src = _source_text(text, label).strip()
-    try:
-        tree = ast.parse(src, mode="eval")
-    except SyntaxError as e:
-        raise _syntax_error(label, e) from None
-    return tree.body
-
-
-def parse_statements(text: Union[str, bytes], label: str) -> list[ast.stmt]:
-    """Parse a statement snippet (``exec``), dedented; errors name the snippet."""
-    src = textwrap.dedent(_source_text(text, label))
-    try:
-        tree = ast.parse(src, mode="exec")
-    except SyntaxError as e:
-        raise _syntax_error(label, e) from None
-    if not tree.body:
-        return [ast.Pass(lineno=1, col_offset=0, end_lineno=1, end_col_offset=0)]
-    return tree.body
-
-
-_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-
-
-def _walk_own(node: ast.AST):
-    """Nodes of ``node`` that run in the same frame (not inside nested
-    functions, lambdas or classes; comprehensions are entered: their ``await``
-    would await in the target)."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        for child in ast.iter_child_nodes(n):
-            if isinstance(child, _NESTED_SCOPES):
-                # decorators, defaults and bases do run in this frame
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    stack.extend(child.decorator_list)
-                    stack.extend(child.args.defaults)
-                    stack.extend(d for d in child.args.kw_defaults if d is not None)
-                elif isinstance(child, ast.Lambda):
-                    stack.extend(child.args.defaults)
-                    stack.extend(d for d in child.args.kw_defaults if d is not None)
-                else:
-                    stack.extend(child.decorator_list)
-                    stack.extend(child.bases)
-                    stack.extend(k.value for k in child.keywords)
-                continue
-            stack.append(child)
-
-
-def check_snippet(stmts: Sequence[ast.AST], label: str, target: str) -> None:
-    """Reject constructs that cannot run as if typed at a line of ``target``:
-    ``return``, ``yield``, ``yield from``, ``await`` (also ``async for``,
-    ``async with`` and async comprehensions)."""
-    for n in _walk_own(ast.Module(body=list(stmts), type_ignores=[])):
-        what = None
-        if isinstance(n, ast.Return):
-            what = "`return` (it would return from {t})"
-        elif isinstance(n, (ast.Yield, ast.YieldFrom)):
-            what = "`yield` (it would turn the snippet into a generator step of {t})"
-        elif isinstance(n, ast.Await):
-            what = "`await` (it would suspend {t})"
-        elif isinstance(n, ast.AsyncFor):
-            what = "`async for` (it awaits, which would suspend {t})"
-        elif isinstance(n, ast.AsyncWith):
-            what = "`async with` (it awaits, which would suspend {t})"
-        elif isinstance(n, ast.comprehension) and n.is_async:
-            what = "an async comprehension (it awaits, which would suspend {t})"
-        if what:
-            raise SnippetError(
-                f"{label}: a snippet cannot contain " + what.format(t=target)
-                + "; splice runs snippets inline in the function's own frame"
-            )
-
-
-def rename_variables(
-    stmts: Sequence[ast.AST],
-    variables: Mapping[str, Any],
-    prefix: str,
-    label: str,
-) -> dict[str, Any]:
-    """Replace each load of a ``variables=`` name in ``stmts`` (in place) by a
-    hook name ``<prefix><name>``; return ``{hook name: value}``.
-
-    A snippet that binds such a name (assignment, ``del``, ``global``, a loop or
-    comprehension target, a lambda argument) is rejected, and so is a use inside
-    a nested scope (a lambda, a generator expression, a nested def, and on 3.11
-    any comprehension), where the value could not be a constant of the frame's
-    code.
-    """
-    if not variables:
-        return {}
-    for name in variables:
-        if not isinstance(name, str) or not _is_identifier(name):
-            raise SnippetError(f"{label}: variables= keys must be identifiers, not {name!r}")
-    names = set(variables)
-    nested = _NESTED_SCOPES + ((ast.GeneratorExp,) if _MINOR >= 12 else _COMPREHENSIONS)
-
-    def visit(node: ast.AST, depth: int) -> None:
-        for child in ast.iter_child_nodes(node):
-            d = depth + 1 if isinstance(child, nested) else depth
-            if isinstance(child, ast.Name) and child.id in names:
-                if not isinstance(child.ctx, ast.Load):
-                    raise SnippetError(
-                        f"{label}: the snippet assigns or deletes {child.id!r}, which is "
-                        f"given in variables=; variables are read-only inputs"
-                    )
-                if d > 0:
-                    raise SnippetError(
-                        f"{label}: variables= name {child.id!r} is used inside a lambda, "
-                        f"nested function or comprehension of the snippet, which cannot "
-                        f"read it; use it outside (e.g. bind it to a local first)"
-                    )
-                child.id = prefix + child.id
-            elif isinstance(child, (ast.Global, ast.Nonlocal)) and names & set(child.names):
-                raise SnippetError(
-                    f"{label}: the snippet declares {sorted(names & set(child.names))[0]!r} "
-                    f"global/nonlocal, but it is given in variables="
-                )
-            elif isinstance(child, ast.arg) and child.arg in names:
-                raise SnippetError(
-                    f"{label}: the snippet rebinds {child.arg!r} (an argument of a lambda or "
-                    f"nested function), which is given in variables="
-                )
-            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and (
-                child.name in names
-            ):
-                raise SnippetError(
-                    f"{label}: the snippet defines {child.name!r}, which is given in variables="
-                )
-            elif isinstance(child, ast.alias) and (child.asname or child.name).split(".")[0] in names:
-                raise SnippetError(
-                    f"{label}: the snippet imports {(child.asname or child.name)!r}, which is "
-                    f"given in variables="
-                )
-            visit(child, d)
-
-    for stmt in stmts:
-        visit(ast.Module(body=[stmt], type_ignores=[]), 0)
-    return {prefix + k: v for k, v in variables.items()}
+def instance_test(info: ScopeInfo, hook: str) -> ast.expr:
+    """AST of the test "the first argument is the object ``hook`` names": the
+    instance filter of a bound-method or callable-instance target. Raises
+    :class:`TargetError` for a function without positional arguments."""
+    positional = info.posonly + info.args
+    if positional:
+        return ast.Compare(
+            left=ast.Name(positional[0], ast.Load()),
+            ops=[ast.Is()],
+            comparators=[ast.Name(hook, ast.Load())],
+        )
+    if info.varargs:
+        first = ast.Subscript(ast.Name(info.varargs, ast.Load()), ast.Constant(0), ast.Load())
+        return ast.BoolOp(
+            op=ast.And(),
+            values=[
+                ast.Name(info.varargs, ast.Load()),
+                ast.Compare(left=first, ops=[ast.Is()], comparators=[ast.Name(hook, ast.Load())]),
+            ],
+        )
+    raise TargetError(
+        f"{info.qualname} takes no positional argument, so calls on one instance "
+        f"cannot be told apart; pass the function (not a bound method)"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -419,29 +237,19 @@ def rename_variables(
 
 @dataclass
 class Template:
-    """A compiled template: the template function's code object and its text."""
+    """A compiled template: the template function's code object (whose body
+    is the snippet), the template's text, the hook objects its
+    ``_splice_...`` globals stand for, and the plain locals it adds."""
 
-    target: ScopeInfo
     snippet: CodeType
     source: str
     hooks: dict[str, Any]
     new_locals: tuple[str, ...]
-    label: str = ""
-    body: list[ast.stmt] = field(default_factory=list, repr=False)
 
-
-# snippet code object -> weak reference to its Template, for debugging and
-# `describe`. Weak both ways: a Template holds its snippet (the key) and its
-# hooks (the breakpoint or capture), so a strong value would keep every
-# breakpoint and capture alive forever.
-_TEMPLATES: "weakref.WeakKeyDictionary[CodeType, weakref.ref[Template]]" = weakref.WeakKeyDictionary()
-
-
-def describe(snippet: CodeType) -> Optional[Template]:
-    """The :class:`Template` a snippet code object was compiled from (while it
-    is alive), e.g. to print ``describe(code).source``."""
-    ref = _TEMPLATES.get(snippet)
-    return ref() if ref is not None else None
+    def probe(self, lines: Optional[list[int]]) -> LineProbe:
+        """The native probe spec that splices this snippet in at ``lines``
+        (``None``: at function entry)."""
+        return LineProbe(lines, self.snippet, self.hooks)
 
 
 def _param_list(scope: ScopeInfo, rename: Mapping[str, str]) -> str:
@@ -462,6 +270,36 @@ def _param_list(scope: ScopeInfo, rename: Mapping[str, str]) -> str:
     return ", ".join(parts)
 
 
+def _dead_declarations(
+    scope: ScopeInfo, rename: Mapping[str, str], extra_locals: Sequence[str]
+) -> list[str]:
+    """The statements under the template's ``if False:``: they make the
+    target's plain locals plain locals of the template (assigned, never
+    known to be bound), its cells cells (a lambda reads them) and
+    ``__class__`` free, without running anything."""
+    args = set(scope.arg_names)
+    cells = set(scope.cells)
+    plain = [
+        v for v in scope.varnames
+        if v not in cells and (v not in args or v in rename) and is_identifier(v)
+    ]
+    for x in extra_locals:
+        if x not in plain and x not in cells and x not in args and is_identifier(x):
+            plain.append(x)
+    cell_locals = [c for c in scope.cells if is_identifier(c) and (c not in args or c in rename)]
+    lambda_refs = [c for c in scope.cells if is_identifier(c)]
+    if "__class__" in scope.frees:
+        lambda_refs.append("__class__")
+    dead: list[str] = []
+    if plain:
+        dead.append(" = ".join(plain) + " = None")
+    if cell_locals:
+        dead.append(" = ".join(cell_locals) + " = None")
+    if lambda_refs:
+        dead.append(f"(lambda: ({', '.join(lambda_refs)},))")
+    return dead
+
+
 def _skeleton(scope: ScopeInfo, extra_locals: Sequence[str]) -> tuple[str, str, int]:
     """Source text of the template with a placeholder body; returns (text,
     expected co_qualname of the template function, line of its ``def``)."""
@@ -470,30 +308,17 @@ def _skeleton(scope: ScopeInfo, extra_locals: Sequence[str]) -> tuple[str, str, 
     # template, or CPython 3.12+ would load it without checking it is bound.
     rename: dict[str, str] = {}
     for i, a in enumerate(scope.arg_names):
-        if not _is_identifier(a) or a in scope.deleted:
+        if not is_identifier(a) or a in scope.deleted:
             rename[a] = f"{HOOK_PREFIX}arg{i}"
-    args = set(scope.arg_names)
-    cells = set(scope.cells)
     frees = [f for f in scope.frees if f != "__class__"]
-    plain = [
-        v for v in scope.varnames
-        if v not in cells and (v not in args or v in rename) and _is_identifier(v)
-    ]
-    for x in extra_locals:
-        if x not in plain and x not in cells and x not in args and _is_identifier(x):
-            plain.append(x)
-    cell_locals = [c for c in scope.cells if _is_identifier(c) and (c not in args or c in rename)]
-    lambda_refs = [c for c in scope.cells if _is_identifier(c)]
-    if "__class__" in scope.frees:
-        lambda_refs.append("__class__")
 
     cls = scope.class_name
-    if cls is not None and not _is_identifier(cls):
+    if cls is not None and not is_identifier(cls):
         cls = None
     if cls is None and "__class__" in scope.frees:
         cls = "_"  # a class named only with underscores mangles nothing
 
-    fname = scope.name if _is_identifier(scope.name) else f"{HOOK_PREFIX}fn"
+    fname = scope.name if is_identifier(scope.name) else f"{HOOK_PREFIX}fn"
     outer = f"{HOOK_PREFIX}outer" if frees else None
     if outer and fname not in frees:
         fname = f"{HOOK_PREFIX}fn"  # else the outer function's local would shadow a global
@@ -513,13 +338,7 @@ def _skeleton(scope: ScopeInfo, extra_locals: Sequence[str]) -> tuple[str, str, 
         lines.append(f"{indent}nonlocal {', '.join(frees)}")
     if scope.declared_globals:
         lines.append(f"{indent}global {', '.join(scope.declared_globals)}")
-    dead: list[str] = []
-    if plain:
-        dead.append(" = ".join(plain) + " = None")
-    if cell_locals:
-        dead.append(" = ".join(cell_locals) + " = None")
-    if lambda_refs:
-        dead.append(f"(lambda: ({', '.join(lambda_refs)},))")
+    dead = _dead_declarations(scope, rename, extra_locals)
     if dead:
         lines.append(f"{indent}if False:")
         lines.extend(f"{indent}    {d}" for d in dead)
@@ -549,24 +368,28 @@ def _find_code(code: CodeType, qualname: str) -> Optional[CodeType]:
 
 
 def _set_lines(node: ast.AST, line: int) -> None:
+    """Put every node of ``node`` on ``line``."""
     for n in ast.walk(node):
-        if "lineno" in n._attributes:
-            n.lineno = line
-            n.end_lineno = line
+        if "lineno" in n._attributes:  # statements, expressions, ... (typeshed's AST has no lineno)
+            n.lineno = n.end_lineno = line  # type: ignore[attr-defined]
 
 
 def _fill_locations(nodes: Iterable[ast.AST]) -> None:
+    """Give every node without a location one (line 1, column 0), as
+    :func:`ast.fix_missing_locations` would, without moving the others."""
     for node in nodes:
         for n in ast.walk(node):
-            if "lineno" in n._attributes:
-                if getattr(n, "lineno", None) is None:
-                    n.lineno = 1
-                if getattr(n, "col_offset", None) is None:
-                    n.col_offset = 0
-                if getattr(n, "end_lineno", None) is None:
-                    n.end_lineno = n.lineno
-                if getattr(n, "end_col_offset", None) is None:
-                    n.end_col_offset = n.col_offset
+            if "lineno" not in n._attributes:
+                continue
+            loc: Any = n  # a node with location attributes (typeshed's AST declares none)
+            if getattr(loc, "lineno", None) is None:
+                loc.lineno = 1
+            if getattr(loc, "col_offset", None) is None:
+                loc.col_offset = 0
+            if getattr(loc, "end_lineno", None) is None:
+                loc.end_lineno = loc.lineno
+            if getattr(loc, "end_col_offset", None) is None:
+                loc.end_col_offset = loc.col_offset
 
 
 def build_template(
@@ -595,17 +418,38 @@ def build_template(
         if not h.startswith(HOOK_PREFIX) or h.startswith("__"):
             raise ValueError(f"hook name {h!r} must start with {HOOK_PREFIX!r}")
     check_snippet(body, label, scope.qualname)
-    text, qual, def_line = _skeleton(scope, extra_locals)
-    module = ast.parse(text)
-    # find the template function and its placeholder
-    fn = None
-    for n in ast.walk(module):
-        if isinstance(n, ast.FunctionDef) and n.lineno == def_line:
-            fn = n
-            break
-    assert fn is not None
     stmts = list(body)
     _fill_locations(stmts)
+    module, qual = _template_module(scope, stmts, extra_locals)
+    try:
+        compiled = compile(module, filename, "exec", flags=scope.future_flags, dont_inherit=True)
+    except SyntaxError as e:
+        raise syntax_error(label, e) from None
+    except ValueError as e:  # e.g. a malformed AST from a caller
+        raise SnippetError(f"{label}: {e}") from None
+    tcode = _find_code(compiled, qual)
+    if tcode is None:  # pragma: no cover - would be a bug in _skeleton
+        raise SnippetError(f"{label}: internal error: template function {qual} not found")
+    _check_closures(tcode, scope, label)
+    known = set(scope.varnames) | set(scope.cells)
+    return Template(
+        snippet=tcode,
+        source=ast.unparse(module),
+        hooks=dict(hooks),
+        new_locals=tuple(n for n in tcode.co_varnames if n not in known),
+    )
+
+
+def _template_module(
+    scope: ScopeInfo, stmts: list[ast.stmt], extra_locals: Sequence[str]
+) -> tuple[ast.Module, str]:
+    """The template's AST with ``stmts`` in place of the placeholder, and the
+    template function's expected ``co_qualname``."""
+    text, qual, def_line = _skeleton(scope, extra_locals)
+    module = ast.parse(text)
+    fn = next(
+        n for n in ast.walk(module) if isinstance(n, ast.FunctionDef) and n.lineno == def_line
+    )
     new_body: list[ast.stmt] = []
     for s in fn.body:
         if isinstance(s, ast.If):
@@ -616,19 +460,13 @@ def build_template(
         else:
             new_body.append(s)
     fn.body = new_body
-    try:
-        compiled = compile(
-            module, filename, "exec", flags=scope.future_flags, dont_inherit=True
-        )
-    except SyntaxError as e:
-        raise _syntax_error(label, e) from None
-    except ValueError as e:  # e.g. a malformed AST from a caller
-        raise SnippetError(f"{label}: {e}") from None
-    tcode = _find_code(compiled, qual)
-    if tcode is None:  # pragma: no cover - would be a bug in _skeleton
-        raise SnippetError(f"{label}: internal error: template function {qual} not found")
+    return module, qual
 
-    # the template must not need cells or free variables the target lacks
+
+def _check_closures(tcode: CodeType, scope: ScopeInfo, label: str) -> None:
+    """Raise :class:`SnippetError` if the compiled template needs a cell or
+    free variable the target does not have (splice cannot add one to a
+    running function)."""
     target_plain = set(scope.plain_locals)
     for c in tcode.co_cellvars:
         if c not in scope.cells:
@@ -653,16 +491,3 @@ def build_template(
                 f"{label}: the snippet refers to {f!r} from an enclosing function, but "
                 f"{scope.qualname} does not close over it"
             )
-    known = set(scope.varnames) | set(scope.cells)
-    new_locals = tuple(n for n in tcode.co_varnames if n not in known)
-    tpl = Template(
-        target=scope,
-        snippet=tcode,
-        source=ast.unparse(module),
-        hooks=dict(hooks),
-        new_locals=new_locals,
-        label=label,
-        body=stmts,
-    )
-    _TEMPLATES[tcode] = weakref.ref(tpl)
-    return tpl

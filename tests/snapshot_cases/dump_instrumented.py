@@ -8,6 +8,7 @@ import os
 import sys
 
 from splice import _native
+from splice._native import CaptureProbe, LineProbe, testing
 from splice.template import build_template
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,7 +82,7 @@ def main():
     for name, qualname, line_text, snippet in CASES:
         code = find_code(mod, qualname)
         if line_text is None:
-            probes = [{"at": "capture", "enter": Hook("enter"), "exit": Hook("exit"), "error": Hook("error")}]
+            probes = [CaptureProbe(Hook("enter"), Hook("exit"), Hook("error"))]
         else:
             line = next(
                 i + 1
@@ -90,7 +91,7 @@ def main():
             )
             hooks = {"_splice_sink": Hook("sink")} if "_splice_sink" in snippet else {}
             tmpl = build_template(code, ast.parse(snippet).body, hooks)
-            probes = [{"at": [line], "snippet": tmpl.snippet, "hooks": tmpl.hooks}]
+            probes = [LineProbe([line], tmpl.snippet, tmpl.hooks)]
             print(f"case {name}")
             print(f"# {qualname}, line {line - code.co_firstlineno + 1} of the function: {line_text!r} + {snippet!r}")
         if line_text is None:
@@ -99,7 +100,7 @@ def main():
         print("--- before ---")
         print(_native.disassemble(code))
         print("--- after ---")
-        print(_native.disassemble_instrumented(code, probes))
+        print(testing.disassemble_instrumented(code, probes))
         print("end")
 
 

@@ -13,8 +13,13 @@
 //!
 //! All hooks of one capture share a [`Recorder`]: whether it records, the
 //! calls that entered and have not returned yet (keyed by frame), and where
-//! finished records go (appended to the `CallListCapture`, copied into the
-//! `CallCapture`, or counted and dropped for the torture run).
+//! finished records go (appended to the `CallListCapture`, written into the
+//! `CallCapture`, or counted and dropped for the torture run). A record is
+//! made by the record class's own constructor, `CallInfo(name, file, args,
+//! locals, globals, return_value, exception, stack)` (native: `crate::record`;
+//! a `CallCapture` is refilled with the same fields), with `args` a
+//! [`RecordedArgs`] and `stack` a [`RecordedStack`] that `CallInfo` turns
+//! into an `OrderedDict` and a `StackSummary` when they are first read.
 //!
 //! Rules every hook follows, because it runs inside arbitrary user code:
 //! - it never raises into the target: a failure (an `Exception`) is handed to
@@ -32,24 +37,23 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyException, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyWeakrefReference};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType, PyWeakrefReference};
 use pyo3::PyTraverseError;
 
-/// Names splice adds to a frame (`python/splice/template.py` HOOK_PREFIX),
-/// never shown in captured locals.
-const HOOK_PREFIX: &str = "_splice_";
+use crate::consts::HOOK_PREFIX;
+use crate::record::{new_record, CallRecord, Fields};
 
 /// Where finished records go.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sink {
-    /// Append a new `CallInfo` to the owner (a `list` subclass).
+    /// Append a new record (`info_type(...)`) to the owner (a `list` subclass).
     List,
-    /// Copy the record's fields into the owner's `__dict__` (it is a `CallInfo`).
+    /// Refill the owner (a `CallInfo`) with the record's fields.
     Last,
     /// Build the record, count it and drop it (torture runs).
     Discard,
@@ -60,8 +64,8 @@ struct Pending {
     /// Strong reference: while we hold it, no other frame can get its address
     /// (the key of the pending map).
     frame: Py<PyAny>,
-    /// Argument values at entry, in `argnames` order (`unbound` where unset).
-    values: Py<PyTuple>,
+    /// Argument values at entry, in `argnames` order (`None` where unbound).
+    values: Vec<Option<Py<PyAny>>>,
     /// (code, lasti) of every outer frame, innermost first.
     stack: Frames,
 }
@@ -82,10 +86,8 @@ pub struct Recorder {
     /// its records alive forever. `None` for `Sink::Discard`.
     owner: Option<Py<PyWeakrefReference>>,
     sink: Sink,
-    /// `CallInfo`, instantiated without running `__init__`.
-    info_type: Py<PyAny>,
-    /// The sentinel stored for an argument that is not bound.
-    unbound: Py<PyAny>,
+    /// The record class (`CallInfo`, a `CallRecord` subclass).
+    info_type: Py<PyType>,
     transform: Option<Py<PyAny>>,
     keep: Option<Py<PyAny>>,
     max_calls: Option<u64>,
@@ -104,6 +106,11 @@ impl Recorder {
         // A panic never happens while the lock is held (only HashMap calls
         // run under it), but a poisoned lock must not abort the user's program.
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Calls that entered and have not returned (`testing.pending_calls`).
+    pub fn pending_len(&self) -> usize {
+        self.pending().len()
     }
 
     fn below_max(&self) -> bool {
@@ -199,39 +206,29 @@ impl Recorder {
 
 #[pymethods]
 impl Recorder {
-    /// `Recorder(owner, sink, info_type, unbound, transform=None, keep=None,
+    /// `Recorder(owner, sink, info_type, transform=None, keep=None,
     /// max_calls=None)`; `sink` is `"list"`, `"last"` or `"discard"` (then
-    /// `owner` may be `None`).
+    /// `owner` may be `None`); `info_type` is the record class (`CallInfo`).
     #[new]
-    #[pyo3(signature = (owner, sink, info_type, unbound, transform = None, keep = None, max_calls = None))]
+    #[pyo3(signature = (owner, sink, info_type, transform = None, keep = None, max_calls = None))]
     fn new(
         owner: &Bound<'_, PyAny>,
         sink: &str,
         info_type: Bound<'_, PyAny>,
-        unbound: Py<PyAny>,
         transform: Option<Py<PyAny>>,
         keep: Option<Py<PyAny>>,
         max_calls: Option<u64>,
     ) -> PyResult<Self> {
-        // `new_instance` calls object's tp_new slot directly, which skips the
-        // check `object.__new__(T)` makes: only a type whose own tp_new is
-        // object's (a plain class such as CallInfo) is safe to create so.
-        let info_type = info_type.cast_into::<pyo3::types::PyType>()?;
-        // SAFETY: both are valid type objects; reading a slot.
-        // Compared as addresses: both come from the same slot of object.
-        let plain = unsafe {
-            let own = (*info_type.as_type_ptr()).tp_new.map(|f| f as usize);
-            let base = (*std::ptr::addr_of!(ffi::PyBaseObject_Type))
-                .tp_new
-                .map(|f| f as usize);
-            own.is_some() && own == base
-        };
-        if !plain {
-            return Err(PyValueError::new_err(
-                "info_type must be a class whose instances object.__new__ can create",
-            ));
+        let is_record_class = info_type
+            .cast::<PyType>()
+            .is_ok_and(|t| t.is_subclass_of::<CallRecord>().unwrap_or(false));
+        if !is_record_class {
+            return Err(PyTypeError::new_err(format!(
+                "info_type must be the record class (CallInfo, a CallRecord subclass), not {}",
+                info_type.repr()?
+            )));
         }
-        let info_type = info_type.into_any().unbind();
+        let info_type = info_type.cast_into::<PyType>()?.unbind();
         let py = owner.py();
         let sink = match sink {
             "list" => Sink::List,
@@ -243,6 +240,11 @@ impl Recorder {
                 )))
             }
         };
+        if sink == Sink::Last && !owner.is_instance_of::<CallRecord>() {
+            return Err(PyTypeError::new_err(
+                "a 'last' recorder's owner must be a CallInfo (it is refilled per call)",
+            ));
+        }
         let owner = if owner.is_none() {
             if sink != Sink::Discard {
                 return Err(PyValueError::new_err(
@@ -257,7 +259,6 @@ impl Recorder {
             owner,
             sink,
             info_type,
-            unbound,
             transform: transform.filter(|t| !t.is_none(py)),
             keep: keep.filter(|k| !k.is_none(py)),
             max_calls,
@@ -275,11 +276,6 @@ impl Recorder {
         if !live {
             self.clear();
         }
-    }
-
-    /// Forget the calls still running.
-    fn clear_pending(&self) {
-        self.clear();
     }
 
     /// Whether `enter` records a new call right now.
@@ -300,16 +296,9 @@ impl Recorder {
         self.failures.load(Ordering::Relaxed)
     }
 
-    /// Calls that entered and have not returned.
-    #[getter]
-    fn pending_count(&self) -> usize {
-        self.pending().len()
-    }
-
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.owner)?;
         visit.call(&self.info_type)?;
-        visit.call(&self.unbound)?;
         visit.call(&self.transform)?;
         visit.call(&self.keep)?;
         // Never blocks: the lock is only held by hook code that does not
@@ -317,7 +306,9 @@ impl Recorder {
         if let Ok(p) = self.pending.try_lock() {
             for entry in p.values() {
                 visit.call(&entry.frame)?;
-                visit.call(&entry.values)?;
+                for v in &entry.values {
+                    visit.call(v)?;
+                }
             }
         }
         Ok(())
@@ -356,15 +347,48 @@ impl RecordedStack {
     }
 }
 
-/// The argument values of `frame`, in `names` order (`unbound` for one that
-/// is not bound). A cell argument gives its contents.
+/// The arguments of a captured call as recorded at entry: the names of the
+/// bound ones and their values. `CallInfo.args` turns it into an
+/// `OrderedDict` only when it is read.
+#[pyclass(module = "splice._native", frozen)]
+pub struct RecordedArgs {
+    names: Py<PyTuple>,
+    values: Py<PyTuple>,
+}
+
+#[pymethods]
+impl RecordedArgs {
+    /// The argument names, in `co_varnames` order.
+    #[getter]
+    fn names(&self, py: Python<'_>) -> Py<PyTuple> {
+        self.names.clone_ref(py)
+    }
+
+    /// Their values (after the capture's `transform`).
+    #[getter]
+    fn values(&self, py: Python<'_>) -> Py<PyTuple> {
+        self.values.clone_ref(py)
+    }
+
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.names.bind(py).len()
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.names)?;
+        visit.call(&self.values)?;
+        Ok(())
+    }
+}
+
+/// The argument values of `frame`, in `names` order (`None` for one that is
+/// not bound). A cell argument gives its contents.
 #[cfg(Py_3_12)]
 fn arg_values<'py>(
     py: Python<'py>,
     frame: *mut ffi::PyFrameObject,
     names: &Bound<'py, PyTuple>,
-    unbound: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyTuple>> {
+) -> PyResult<Vec<Option<Py<PyAny>>>> {
     let mut out = Vec::with_capacity(names.len());
     for name in names.iter() {
         // SAFETY: `frame` is the running frame (borrowed, alive during this
@@ -377,13 +401,13 @@ fn arg_values<'py>(
             if !err.is_instance_of::<pyo3::exceptions::PyNameError>(py) {
                 return Err(err);
             }
-            out.push(unbound.clone());
+            out.push(None);
         } else {
             // SAFETY: a new reference, checked non-NULL.
-            out.push(unsafe { Bound::from_owned_ptr(py, v) });
+            out.push(Some(unsafe { Bound::from_owned_ptr(py, v) }.unbind()));
         }
     }
-    PyTuple::new(py, out)
+    Ok(out)
 }
 
 /// 3.11 has no `PyFrame_GetVar`: read the frame's locals dict (which
@@ -393,20 +417,16 @@ fn arg_values<'py>(
     py: Python<'py>,
     frame: *mut ffi::PyFrameObject,
     names: &Bound<'py, PyTuple>,
-    unbound: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyTuple>> {
+) -> PyResult<Vec<Option<Py<PyAny>>>> {
     // SAFETY: `frame` is the running frame; PyFrame_GetLocals returns a new
     // reference or NULL with an exception.
     let locals = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetLocals(frame))? };
     let locals = locals.cast::<PyDict>()?;
     let mut out = Vec::with_capacity(names.len());
     for name in names.iter() {
-        out.push(match locals.get_item(&name)? {
-            Some(v) => v,
-            None => unbound.clone(),
-        });
+        out.push(locals.get_item(&name)?.map(Bound::unbind));
     }
-    PyTuple::new(py, out)
+    Ok(out)
 }
 
 /// A new dict with the locals of `frame` (the running frame), splice's
@@ -472,21 +492,6 @@ fn outer_stack(
     Ok(out)
 }
 
-/// `object.__new__(tp)`: a `CallInfo` without running its `__init__`.
-fn new_instance<'py>(py: Python<'py>, tp: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: `tp` was checked to be a type in `Recorder::new`; object's tp_new accepts any subtype of object and
-    // empty arguments, and returns a new reference or NULL with an exception.
-    unsafe {
-        let new = (*std::ptr::addr_of!(ffi::PyBaseObject_Type)).tp_new;
-        let Some(new) = new else {
-            return Err(PyRuntimeError::new_err("object has no tp_new"));
-        };
-        let args = PyTuple::empty(py);
-        let obj = new(tp.as_ptr().cast(), args.as_ptr(), std::ptr::null_mut());
-        Bound::from_owned_ptr_or_err(py, obj)
-    }
-}
-
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_string()
@@ -537,12 +542,12 @@ impl CaptureHooks {
         if frame.is_null() {
             return Ok(());
         }
-        let values = arg_values(py, frame, self.argnames.bind(py), rec.unbound.bind(py))?;
+        let values = arg_values(py, frame, self.argnames.bind(py))?;
         let stack = rec.share_stack(outer_stack(py, frame)?);
         let entry = Pending {
             // SAFETY: `frame` is a live frame object (borrowed).
             frame: unsafe { Bound::from_borrowed_ptr(py, frame.cast()) }.unbind(),
-            values: values.unbind(),
+            values,
             stack,
         };
         // A replaced entry (cannot happen: one enter per frame) is dropped
@@ -552,6 +557,8 @@ impl CaptureHooks {
         Ok(())
     }
 
+    /// At a return (`value`) or an exception leaving the function (`exc`):
+    /// the record of the running frame's call, if its entry was recorded.
     fn finish(
         &self,
         py: Python<'_>,
@@ -574,39 +581,12 @@ impl CaptureHooks {
         if !rec.live.load(Ordering::Relaxed) || !rec.below_max() {
             return Ok(());
         }
-        let mut locals = locals_snapshot(py, frame)?;
-        if let Some(keep) = &rec.keep {
-            let keep = keep.bind(py);
-            let kept = PyDict::new(py);
-            for (k, v) in locals.iter() {
-                if keep.contains(&k)? {
-                    kept.set_item(k, v)?;
-                }
-            }
-            locals = kept;
-        }
-        let none = py.None().into_bound(py);
-        let mut values = entry.values.into_bound(py);
-        let mut ret = match (exc, value) {
+        let locals = kept_locals(py, rec, locals_snapshot(py, frame)?)?;
+        let ret = match (exc, value) {
             (None, Some(v)) => v.clone(),
-            _ => none.clone(),
+            _ => py.None().into_bound(py),
         };
-        if rec.transform.is_some() {
-            let unbound = rec.unbound.bind(py);
-            let mut out = Vec::with_capacity(values.len());
-            for v in values.iter() {
-                out.push(if v.is(unbound) { v } else { rec.apply(py, v)? });
-            }
-            values = PyTuple::new(py, out)?;
-            let applied = PyDict::new(py);
-            for (k, v) in locals.iter() {
-                applied.set_item(k, rec.apply(py, v)?)?;
-            }
-            locals = applied;
-            if exc.is_none() {
-                ret = rec.apply(py, ret)?;
-            }
-        }
+        let (args, locals, ret) = self.transformed(py, entry.values, locals, ret, exc.is_none())?;
         // SAFETY: `frame` is still the running frame; a new reference.
         let globals = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetGlobals(frame))? };
         let stack = Bound::new(
@@ -634,43 +614,93 @@ impl CaptureHooks {
         let Some(owner) = rec.owner.as_ref().and_then(|w| w.bind(py).upgrade()) else {
             return Ok(());
         };
-        let args = PyTuple::new(py, [self.argnames.bind(py).as_any(), values.as_any()])?;
-        let exc = exc.unwrap_or(&none);
-        let fields = [
-            (intern!(py, "name"), self.name.bind(py)),
-            (intern!(py, "file"), self.file.bind(py)),
-            (intern!(py, "_args_raw"), args.as_any()),
-            (intern!(py, "locals"), locals.as_any()),
-            (intern!(py, "globals"), &globals),
-            (intern!(py, "return_value"), &ret),
-            (intern!(py, "exception"), exc),
-            (intern!(py, "_frames"), stack.as_any()),
+        // CallInfo(name, file, args, locals, globals, return_value, exception, stack)
+        let fields: Fields = [
+            Some(self.name.clone_ref(py)),
+            Some(self.file.clone_ref(py)),
+            Some(args.into_any().unbind()),
+            Some(locals.into_any().unbind()),
+            Some(globals.unbind()),
+            Some(ret.unbind()),
+            exc.map(|e| e.clone().unbind()),
+            Some(stack.into_any().unbind()),
         ];
         if rec.sink == Sink::List {
-            // Attributes set one by one (not a `__dict__` assigned) live in
-            // the instance's inline values, sharing keys with the other
-            // records: no dict object per record for the collector to scan.
-            let info = new_instance(py, rec.info_type.bind(py))?;
-            for (k, v) in fields {
-                info.setattr(k, v)?;
-            }
+            let info = new_record(rec.info_type.bind(py), fields)?;
             owner.cast::<PyList>()?.append(info)?;
         } else {
-            let d = owner
-                .getattr(intern!(py, "__dict__"))?
-                .cast_into::<PyDict>()?;
-            for (k, v) in fields {
-                d.set_item(k, v)?;
-            }
-            // The cached forms of the previous call's args and stack.
-            for k in [intern!(py, "_args"), intern!(py, "_stack")] {
-                if d.contains(k)? {
-                    d.del_item(k)?;
-                }
-            }
+            CallRecord::refill(owner.cast::<CallRecord>()?, fields)?;
         }
         Ok(())
     }
+
+    /// The record's arguments (unbound ones left out), locals and return
+    /// value, with the recorder's `transform` applied to each (the return
+    /// value only when the call returned).
+    fn transformed<'py>(
+        &self,
+        py: Python<'py>,
+        values: Vec<Option<Py<PyAny>>>,
+        locals: Bound<'py, PyDict>,
+        ret: Bound<'py, PyAny>,
+        returned: bool,
+    ) -> PyResult<(
+        Bound<'py, RecordedArgs>,
+        Bound<'py, PyDict>,
+        Bound<'py, PyAny>,
+    )> {
+        let rec = self.recorder.get();
+        let argnames = self.argnames.bind(py);
+        let all_bound = values.iter().all(Option::is_some);
+        let mut names = Vec::with_capacity(values.len());
+        let mut kept = Vec::with_capacity(values.len());
+        for (name, v) in argnames.iter().zip(values) {
+            if let Some(v) = v {
+                names.push(name);
+                kept.push(rec.apply(py, v.into_bound(py))?);
+            }
+        }
+        let names = if all_bound {
+            argnames.clone()
+        } else {
+            PyTuple::new(py, names)?
+        };
+        let args = Bound::new(
+            py,
+            RecordedArgs {
+                names: names.unbind(),
+                values: PyTuple::new(py, kept)?.unbind(),
+            },
+        )?;
+        if rec.transform.is_none() {
+            return Ok((args, locals, ret));
+        }
+        let applied = PyDict::new(py);
+        for (k, v) in locals.iter() {
+            applied.set_item(k, rec.apply(py, v)?)?;
+        }
+        let ret = if returned { rec.apply(py, ret)? } else { ret };
+        Ok((args, applied, ret))
+    }
+}
+
+/// `locals` restricted to the recorder's `keep_locals`, if it has any.
+fn kept_locals<'py>(
+    py: Python<'py>,
+    rec: &Recorder,
+    locals: Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let Some(keep) = &rec.keep else {
+        return Ok(locals);
+    };
+    let keep = keep.bind(py);
+    let kept = PyDict::new(py);
+    for (k, v) in locals.iter() {
+        if keep.contains(&k)? {
+            kept.set_item(k, v)?;
+        }
+    }
+    Ok(kept)
 }
 
 #[pymethods]
@@ -718,11 +748,6 @@ impl CaptureHooks {
         self.guard(py, || self.finish(py, None, Some(exc)))
     }
 
-    #[getter]
-    fn recorder(&self, py: Python<'_>) -> Py<Recorder> {
-        self.recorder.clone_ref(py)
-    }
-
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.recorder)?;
         visit.call(&self.argnames)?;
@@ -734,5 +759,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Recorder>()?;
     m.add_class::<CaptureHooks>()?;
     m.add_class::<RecordedStack>()?;
+    m.add_class::<RecordedArgs>()?;
     Ok(())
 }

@@ -5,7 +5,6 @@
 //! 3.11 and again later). Every code object built here has passed the
 //! verifier first.
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
@@ -13,28 +12,13 @@ use splice_rewrite::disasm::Operands;
 use splice_rewrite::model::OperandCounts;
 use splice_rewrite::{PyVersion, RawCode, RewriteError};
 
+use crate::errors::rewrite_error;
+
 /// The running interpreter's version, or an error naming it.
 pub fn running_version(py: Python<'_>) -> PyResult<PyVersion> {
     let v = py.version_info();
     PyVersion::from_minor(u32::from(v.minor))
-        .ok_or_else(|| to_py_err(RewriteError::UnsupportedVersion(u32::from(v.minor))))
-}
-
-/// A rewrite error as `splice.errors.RewriteError` (a plain ValueError if the
-/// Python package cannot be imported, e.g. in a bare native test).
-pub fn to_py_err(e: RewriteError) -> PyErr {
-    Python::attach(|py| {
-        match py
-            .import("splice.errors")
-            .and_then(|m| m.getattr("RewriteError"))
-        {
-            Ok(cls) => PyErr::from_value(
-                cls.call1((e.to_string(),))
-                    .unwrap_or_else(|err| err.into_value(py).into_bound(py).into_any()),
-            ),
-            Err(_) => PyValueError::new_err(e.to_string()),
-        }
-    })
+        .ok_or_else(|| rewrite_error(RewriteError::UnsupportedVersion(u32::from(v.minor))))
 }
 
 fn bytes_attr(code: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<u8>> {

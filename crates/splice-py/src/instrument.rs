@@ -8,16 +8,17 @@
 
 use std::collections::HashMap;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyCode, PyDict, PyInt, PyString, PyTuple};
 
 use splice_rewrite::decode;
-use splice_rewrite::disasm;
-use splice_rewrite::probe::{self, CaptureHooks, Probe, Scope, Site, Snippet, Target};
+use splice_rewrite::probe::{self, CaptureHooks, Probe, Scope, Snippet, Target};
 use splice_rewrite::verify::assemble_verified;
 
-use crate::code::{read_raw, to_py_err};
+use crate::code::read_raw;
+use crate::errors::rewrite_error;
+use crate::probes::{probe_list, type_name, LineProbe, ProbeRef};
 
 fn str_list(code: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<String>> {
     code.getattr(name)?.extract()
@@ -34,10 +35,18 @@ fn scope_of(code: &Bound<'_, PyAny>) -> PyResult<Scope> {
 /// The target's constants, growing as probes add theirs. Simple immutable
 /// constants are shared with an equal existing one of the same type.
 struct Consts<'py> {
+    py: Python<'py>,
     items: Vec<Bound<'py, PyAny>>,
 }
 
 impl<'py> Consts<'py> {
+    /// Append `obj` (never shared); its index.
+    fn push(&mut self, obj: Bound<'py, PyAny>) -> u32 {
+        self.items.push(obj);
+        (self.items.len() - 1) as u32
+    }
+
+    /// The index of `obj`: an equal simple constant already there, or a new one.
     fn add(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<u32> {
         let shareable = obj.is_none()
             || obj.is_instance_of::<PyBool>()
@@ -51,17 +60,17 @@ impl<'py> Consts<'py> {
                 }
             }
         }
-        self.items.push(obj.clone());
-        Ok((self.items.len() - 1) as u32)
+        Ok(self.push(obj.clone()))
     }
 }
 
-fn snippet_of<'py>(probe: &Bound<'py, PyDict>, consts: &mut Consts<'py>) -> PyResult<Snippet> {
-    let snippet = probe
-        .get_item("snippet")?
-        .ok_or_else(|| PyValueError::new_err("a line probe needs a 'snippet' code object"))?;
-    let raw = read_raw(&snippet)?;
-    let code = decode(&raw).map_err(to_py_err)?;
+/// The rewriter's view of a line probe's snippet; its constants and hooks
+/// are appended to `consts`.
+fn snippet_of<'py>(probe: &LineProbe, consts: &mut Consts<'py>) -> PyResult<Snippet> {
+    let py = consts.py;
+    let snippet = probe.snippet_code(py).as_any();
+    let raw = read_raw(snippet)?;
+    let code = decode(&raw).map_err(rewrite_error)?;
     let sconsts = snippet.getattr("co_consts")?;
     let sconsts = sconsts.cast::<PyTuple>()?;
     let mut const_map = Vec::with_capacity(sconsts.len());
@@ -73,97 +82,82 @@ fn snippet_of<'py>(probe: &Bound<'py, PyDict>, consts: &mut Consts<'py>) -> PyRe
         const_map.push(consts.add(&c)?);
     }
     let mut hooks = HashMap::new();
-    if let Some(h) = probe.get_item("hooks")? {
-        let h = h.cast::<PyDict>()?;
-        for (k, v) in h.iter() {
-            let name: String = k.extract()?;
-            // Hooks are never shared with an equal constant: identity matters.
-            consts.items.push(v.clone());
-            hooks.insert(name, (consts.items.len() - 1) as u32);
-        }
+    for (name, v) in probe.hook_items(py) {
+        // Hooks are never shared with an equal constant: identity matters.
+        hooks.insert(name, consts.push(v));
     }
     Ok(Snippet {
         code,
-        scope: scope_of(&snippet)?,
-        names: str_list(&snippet, "co_names")?,
+        scope: scope_of(snippet)?,
+        names: str_list(snippet, "co_names")?,
         const_map,
         hooks,
         none_consts,
     })
 }
 
-fn site_of(probe: &Bound<'_, PyDict>) -> PyResult<Option<Site>> {
-    let at = probe
-        .get_item("at")?
-        .ok_or_else(|| PyValueError::new_err("a probe needs 'at'"))?;
-    if let Ok(s) = at.extract::<String>() {
-        return match s.as_str() {
-            "entry" => Ok(Some(Site::Entry)),
-            "capture" => Ok(None),
-            other => Err(PyValueError::new_err(format!(
-                "probe 'at' must be 'entry', 'capture' or a list of line numbers, not {other:?}"
-            ))),
-        };
-    }
-    Ok(Some(Site::Lines(at.extract::<Vec<i32>>()?)))
-}
-
-fn build_probes<'py>(
-    probes: &Bound<'py, PyList>,
-    consts: &mut Consts<'py>,
-) -> PyResult<Vec<Probe>> {
+/// The rewriter's probes for `probes`, their objects appended to `consts`.
+fn build_probes<'py>(probes: &[ProbeRef<'py>], consts: &mut Consts<'py>) -> PyResult<Vec<Probe>> {
     let mut out = Vec::with_capacity(probes.len());
-    for p in probes.iter() {
-        let p = p.cast::<PyDict>()?;
-        match site_of(p)? {
-            Some(site) => out.push(Probe::Line {
-                site,
-                snippet: Box::new(snippet_of(p, consts)?),
-            }),
-            None => {
-                let mut hook = |key: &str| -> PyResult<Option<u32>> {
-                    match p.get_item(key)? {
-                        Some(v) if !v.is_none() => {
-                            consts.items.push(v);
-                            Ok(Some((consts.items.len() - 1) as u32))
-                        }
-                        _ => Ok(None),
-                    }
-                };
-                let enter = hook("enter")?;
-                let exit = hook("exit")?
-                    .ok_or_else(|| PyValueError::new_err("a capture probe needs 'exit'"))?;
-                let error = hook("error")?
-                    .ok_or_else(|| PyValueError::new_err("a capture probe needs 'error'"))?;
-                out.push(Probe::Capture(CaptureHooks { enter, exit, error }));
+    for p in probes {
+        match p {
+            ProbeRef::Line(line) => {
+                let line = line.get();
+                out.push(Probe::Line {
+                    site: line.site(),
+                    snippet: Box::new(snippet_of(line, consts)?),
+                });
+            }
+            ProbeRef::Capture(cap) => {
+                let (enter, exit, error) = cap.get().hooks(consts.py);
+                out.push(Probe::Capture(CaptureHooks {
+                    enter: enter.map(|e| consts.push(e)),
+                    exit: consts.push(exit),
+                    error: consts.push(error),
+                }));
             }
         }
     }
     Ok(out)
 }
 
-/// Instrument, verify and build. Returns the new code object and, for
-/// `show`, the disassembly before and after.
-fn run<'py>(
+/// `code` as a code object, or a `TypeError` naming what it is.
+fn code_arg<'a, 'py>(code: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyAny>> {
+    if code.is_instance_of::<PyCode>() {
+        Ok(code)
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "instrument() needs a code object, not {}",
+            type_name(code)
+        )))
+    }
+}
+
+/// A copy of `code` with `probes` spliced in, verified before it is built.
+/// Errors are mapped by `crate::errors`.
+pub fn instrumented<'py>(
     code: &Bound<'py, PyAny>,
-    probes: &Bound<'py, PyList>,
-) -> PyResult<(Bound<'py, PyAny>, Target, Vec<Bound<'py, PyAny>>)> {
+    probes: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = code.py();
+    let code = code_arg(code)?;
+    let probes = probe_list(probes)?;
     let raw = read_raw(code)?;
-    let model = decode(&raw).map_err(to_py_err)?;
+    let model = decode(&raw).map_err(rewrite_error)?;
     let co_consts = code.getattr("co_consts")?;
     let mut consts = Consts {
+        py,
         items: co_consts.cast::<PyTuple>()?.iter().collect(),
     };
-    let probes = build_probes(probes, &mut consts)?;
+    let probes = build_probes(&probes, &mut consts)?;
     let mut target = Target {
         code: model,
         scope: scope_of(code)?,
         names: str_list(code, "co_names")?,
         n_consts: consts.items.len(),
     };
-    probe::instrument(&mut target, &probes).map_err(to_py_err)?;
-    let out = assemble_verified(&target.code).map_err(to_py_err)?;
+    probe::instrument(&mut target, &probes).map_err(rewrite_error)?;
+    let out = assemble_verified(&target.code).map_err(rewrite_error)?;
 
     let kw = PyDict::new(py);
     kw.set_item("co_code", PyBytes::new(py, &out.code))?;
@@ -174,35 +168,21 @@ fn run<'py>(
     kw.set_item("co_names", PyTuple::new(py, &target.names)?)?;
     kw.set_item("co_varnames", PyTuple::new(py, &target.scope.varnames)?)?;
     kw.set_item("co_nlocals", target.scope.varnames.len())?;
-    let new = code.call_method("replace", (), Some(&kw))?;
-    Ok((new, target, consts.items))
+    code.call_method("replace", (), Some(&kw))
 }
 
-/// A copy of `code` with `probes` spliced in, verified before it is built.
-/// See `python/splice/patcher.py` for the probe dictionaries.
+/// `instrument(code, probes)`: a copy of `code` with `probes` (`LineProbe`
+/// and `CaptureProbe` objects, applied in order) spliced in, verified
+/// before it is built. Nothing is patched.
 #[pyfunction]
 fn instrument<'py>(
     code: &Bound<'py, PyAny>,
-    probes: &Bound<'py, PyList>,
+    probes: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    Ok(run(code, probes)?.0)
-}
-
-/// The disassembly of `code` after instrumenting it with `probes`
-/// (nothing is patched).
-#[pyfunction]
-fn disassemble_instrumented<'py>(
-    code: &Bound<'py, PyAny>,
-    probes: &Bound<'py, PyList>,
-) -> PyResult<String> {
-    let (new, _, _) = run(code, probes)?;
-    let raw = read_raw(&new)?;
-    let model = decode(&raw).map_err(to_py_err)?;
-    disasm::disassemble(&model, &crate::code::operands(&new)?, None).map_err(to_py_err)
+    instrumented(code, probes)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(instrument, m)?)?;
-    m.add_function(wrap_pyfunction!(disassemble_instrumented, m)?)?;
     Ok(())
 }

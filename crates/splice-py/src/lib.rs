@@ -1,24 +1,43 @@
 //! `splice._native`: the narrow native module behind the `splice` package.
 //!
-//! It converts CPython code objects to and from the `splice-rewrite` model,
-//! exposes the locate crate, and the native hooks reached from injected
-//! bytecode (`hooks`, `capture_hooks`). All user-facing API lives in plain Python.
+//! What the runtime package uses, and nothing else:
+//!
+//! - `instrument(code, probes)` with the typed probe specs `LineProbe` and
+//!   `CaptureProbe` (`instrument`, `probes`); rewrite errors become the
+//!   `splice.errors` exception of their kind (`errors`);
+//! - `CallRecord`, the storage and constructor of `splice.CallInfo`
+//!   (`record`), and the call-capture hooks `Recorder`, `CaptureHooks` with
+//!   the lazy record parts `RecordedArgs`, `RecordedStack` (`capture_hooks`);
+//! - `LocateIndex` and its exceptions (`locate`);
+//! - `disassemble(code)` for `python -m splice show` (`disassemble`);
+//! - the constants both sides share: `HOOK_PREFIX`, `CO_*`, `FUTURE_FLAGS`
+//!   (`consts`).
+//!
+//! Tests and tools (doctor, torture, snapshots) use the `testing` submodule
+//! (`testing`). All user-facing API lives in plain Python.
 
 use pyo3::prelude::*;
 
 mod capture_hooks;
 mod code;
-mod hooks;
+mod consts;
+mod disassemble;
+mod errors;
 mod instrument;
 mod locate;
-mod rewrite;
+mod probes;
+mod record;
+mod testing;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    rewrite::register(m)?;
+    consts::register(m)?;
+    probes::register(m)?;
     instrument::register(m)?;
-    hooks::register(m)?;
+    disassemble::register(m)?;
+    record::register(m)?;
     capture_hooks::register(m)?;
     locate::register(m)?;
+    testing::register(m)?;
     Ok(())
 }

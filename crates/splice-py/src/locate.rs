@@ -4,14 +4,11 @@
 //!
 //! - `LocateIndex(source)`: the parsed, indexed source, with methods
 //!   `locate(firstlineno, name, spec, minor)`, `statement_lines(firstlineno,
-//!   name, minor)`, `check_code_lines(firstlineno, name, lines, minor)` and
-//!   `code_objects(minor)`. A scope is `firstlineno`/`name` (`co_firstlineno`
+//!   name, minor)` and `check_code_lines(firstlineno, name, lines, minor)`,
+//!   and the `line_count` property. A scope is `firstlineno`/`name` (`co_firstlineno`
 //!   and `co_name` of a code object), or `None`/`None` for the whole file. A
 //!   spec is an `int` line number, a `str` line text, or `None` for entry.
 //!   Results are lists of `(line, owner_firstlineno, owner_name)`.
-//! - `locate(source, firstlineno, name, spec, minor)` and
-//!   `statement_lines(source, firstlineno, name, minor)`: the same, parsing
-//!   `source` on each call.
 //! - `LocateFailure(ValueError)` and its subclass `SourceMismatchFailure`,
 //!   raised with the crate's messages; `python/splice/locate.py` turns them
 //!   into `splice.LocateError` / `splice.SourceMismatchError`.
@@ -20,7 +17,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString};
 
-use splice_locate::{CodeKind, LineSpec, LocateError, Located, Scope, SourceIndex};
+use splice_locate::{LineSpec, LocateError, Located, Scope, SourceIndex};
 
 pyo3::create_exception!(
     splice._native,
@@ -98,9 +95,6 @@ fn minor_version(minor: i64) -> PyResult<u8> {
         .map_err(|_| PyValueError::new_err(format!("Python minor version {minor} is out of range")))
 }
 
-/// `(kind, co_firstlineno, co_name, first_line, last_line)`.
-type CodeRow = (&'static str, u32, String, u32, u32);
-
 /// The parsed and indexed text of one module or notebook cell.
 #[pyclass(frozen, module = "splice._native")]
 pub struct LocateIndex {
@@ -176,55 +170,6 @@ impl LocateIndex {
             .check_code_lines(&scope, &lines, minor_version(minor)?)
             .map_err(to_py_err)
     }
-
-    /// `(kind, co_firstlineno, co_name, first_line, last_line)` of each code
-    /// object the source defines on 3.`minor`; kind is one of "module",
-    /// "function", "class", "lambda", "comprehension", "genexpr".
-    fn code_objects(&self, minor: i64) -> PyResult<Vec<CodeRow>> {
-        Ok(self
-            .index
-            .code_objects(minor_version(minor)?)
-            .into_iter()
-            .map(|c| {
-                let kind = match c.kind {
-                    CodeKind::Module => "module",
-                    CodeKind::Function => "function",
-                    CodeKind::Class => "class",
-                    CodeKind::Lambda => "lambda",
-                    CodeKind::Comprehension => "comprehension",
-                    CodeKind::GenExpr => "genexpr",
-                };
-                (kind, c.firstlineno, c.name, c.first_line, c.last_line)
-            })
-            .collect())
-    }
-}
-
-/// `locate(source, firstlineno, name, spec, minor)`: parse and locate once.
-#[pyfunction]
-#[pyo3(name = "locate", signature = (source, firstlineno, name, spec, minor))]
-fn locate_once(
-    py: Python<'_>,
-    source: &str,
-    firstlineno: Option<i64>,
-    name: Option<String>,
-    spec: Option<&Bound<'_, PyAny>>,
-    minor: i64,
-) -> PyResult<Vec<(u32, u32, String)>> {
-    LocateIndex::new(py, source)?.locate(firstlineno, name, spec, minor)
-}
-
-/// `statement_lines(source, firstlineno, name, minor)`: parse and list once.
-#[pyfunction]
-#[pyo3(name = "statement_lines", signature = (source, firstlineno, name, minor))]
-fn statement_lines_once(
-    py: Python<'_>,
-    source: &str,
-    firstlineno: Option<i64>,
-    name: Option<String>,
-    minor: i64,
-) -> PyResult<Vec<(u32, u32, String)>> {
-    LocateIndex::new(py, source)?.statement_lines(firstlineno, name, minor)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -235,7 +180,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<SourceMismatchFailure>(),
     )?;
     m.add_class::<LocateIndex>()?;
-    m.add_function(wrap_pyfunction!(locate_once, m)?)?;
-    m.add_function(wrap_pyfunction!(statement_lines_once, m)?)?;
     Ok(())
 }

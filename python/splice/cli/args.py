@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn, Optional, Sequence, Union
+from typing import Any, NoReturn, Optional, Union
 
 from splice.cli.targets import TargetSpec, TargetSpecError, parse_line, parse_target
 
@@ -95,7 +96,13 @@ def _line(text: str) -> Union[int, str]:
 class _Group(argparse.Action):
     """Append to / start a probe group in ``namespace.probes``."""
 
-    def __call__(self, parser, namespace, value, option_string=None):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        value: Any,
+        option_string: Optional[str] = None,
+    ) -> None:
         probes = namespace.probes
         if probes is None:
             probes = namespace.probes = []

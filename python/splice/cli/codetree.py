@@ -13,12 +13,13 @@ function, no import-time race, and calls made at module level are seen.
 from __future__ import annotations
 
 import types
+from collections.abc import Callable, Iterator
 from types import CodeType, FunctionType
-from typing import Callable, Iterator
+from typing import Any
+
+from splice._native import CO_OPTIMIZED
 
 __all__ = ["compile_file", "function_codes", "stand_ins", "rebuild"]
-
-_CO_OPTIMIZED = 0x01
 
 
 def compile_file(path: str) -> CodeType:
@@ -40,10 +41,10 @@ def _walk(code: CodeType) -> Iterator[CodeType]:
 def function_codes(module_code: CodeType) -> list[CodeType]:
     """Every function code object nested in ``module_code`` (class and module
     bodies excluded: splice only instruments functions)."""
-    return [c for c in _walk(module_code) if c is not module_code and c.co_flags & _CO_OPTIMIZED]
+    return [c for c in _walk(module_code) if c is not module_code and c.co_flags & CO_OPTIMIZED]
 
 
-def stand_ins(module_code: CodeType, globals_: dict) -> list[FunctionType]:
+def stand_ins(module_code: CodeType, globals_: dict[str, Any]) -> list[FunctionType]:
     """One function object per function code object, so
     :func:`splice.resolve.resolve` finds them; they are never called. Keep the
     list alive for as long as the probes are planned."""
@@ -63,7 +64,7 @@ def rebuild(module_code: CodeType, current: Callable[[CodeType], CodeType]) -> C
         base = current(code)
         consts = base.co_consts
         new = tuple(visit(k) if type(k) is CodeType else k for k in consts)
-        if any(a is not b for a, b in zip(new, consts)):
+        if any(a is not b for a, b in zip(new, consts, strict=True)):
             base = base.replace(co_consts=new)
         return base
 

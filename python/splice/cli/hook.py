@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from importlib.machinery import ModuleSpec
 from types import ModuleType
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 __all__ = ["ProbeFinder"]
 
@@ -63,6 +64,8 @@ class ProbeFinder:
         self._busy = threading.local()
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Optional[ModuleSpec]:
+        """The spec the finders after us give, its loader wrapped if the
+        module is a target (see the module docstring)."""
         if not self._wants_name(fullname):
             return None
         busy = self._busy.__dict__.setdefault("names", set())
@@ -84,15 +87,16 @@ class ProbeFinder:
             busy.discard(fullname)
         if spec is None:
             return None  # let the import system try (legacy finders, errors)
-        loader = spec.loader
+        found: ModuleSpec = spec
+        loader = found.loader
         if loader is None or not hasattr(loader, "exec_module") or isinstance(loader, _LoaderProxy):
-            return spec
-        origin = spec.origin if spec.has_location else None
+            return found
+        origin = found.origin if found.has_location else None
         if origin is not None:
             origin = os.path.realpath(origin)
         if self._wants_origin(fullname, origin):
-            spec.loader = _LoaderProxy(loader, self._after)
-        return spec
+            found.loader = _LoaderProxy(loader, self._after)  # type: ignore[assignment]  # duck-typed Loader
+        return found
 
     def invalidate_caches(self) -> None:
         """Nothing cached here (the finders after us have their own)."""

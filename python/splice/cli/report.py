@@ -19,7 +19,7 @@ __all__ = ["SCHEMA_VERSION", "build", "summary", "write_json", "write_pickle"]
 SCHEMA_VERSION = 1
 
 
-def _exc(e: Optional[BaseException], width: int) -> Optional[dict]:
+def _exc(e: Optional[BaseException], width: int) -> Optional[dict[str, Any]]:
     if e is None:
         return None
     return {"type": type(e).__qualname__, "message": _msg(e, width)}
@@ -53,7 +53,7 @@ def _not_found_message(state: ProbeState, main_name: str) -> str:
     return f"no module from {t.file} was imported, and it is not the script being run"
 
 
-def _calls(state: ProbeState) -> tuple[list, int]:
+def _calls(state: ProbeState) -> tuple[list[Any], int]:
     calls, hits = [], 0
     for inst in state.installs:
         if inst.capture is not None:
@@ -63,8 +63,8 @@ def _calls(state: ProbeState) -> tuple[list, int]:
     return calls, hits
 
 
-def _evals(state: ProbeState) -> list[tuple[str, list]]:
-    out = [(text, []) for text in state.spec.evals]
+def _evals(state: ProbeState) -> list[tuple[str, list[Any]]]:
+    out: list[tuple[str, list[Any]]] = [(text, []) for text in state.spec.evals]
     for inst in state.installs:
         for i, values in enumerate(inst.evals):
             out[i][1].extend(list(values))
@@ -85,7 +85,7 @@ def _hits(state: ProbeState) -> Optional[int]:
     return total
 
 
-def _call_json(info: Any, width: int) -> dict:
+def _call_json(info: Any, width: int) -> dict[str, Any]:
     return {
         "function": info.name,
         "file": info.file,
@@ -96,7 +96,7 @@ def _call_json(info: Any, width: int) -> dict:
     }
 
 
-def build(session: Session, run: dict, width: int = 120) -> dict:
+def build(session: Session, run: dict[str, Any], width: int = 120) -> dict[str, Any]:
     """The JSON document (plain data) for a finished run; ``run`` is the
     ``"run"`` object (command, exit status, exception)."""
     probes = []
@@ -104,7 +104,7 @@ def build(session: Session, run: dict, width: int = 120) -> dict:
     for s in session.states:
         spec = s.spec
         status = _status(s)
-        p: dict = {
+        p: dict[str, Any] = {
             "id": spec.index,
             "kind": spec.kind,
             "target": spec.target.text,
@@ -136,7 +136,7 @@ def build(session: Session, run: dict, width: int = 120) -> dict:
     }
 
 
-def write_json(doc: dict, path: str) -> None:
+def write_json(doc: dict[str, Any], path: str) -> None:
     """Write the document (UTF-8, indented)."""
     with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2, default=str)
@@ -155,7 +155,7 @@ def _pick(n: int, show: int) -> list[int]:
     return list(range(show - 1)) + [n - 1]
 
 
-def summary(doc: dict, out: TextIO, show: int = 3) -> None:
+def summary(doc: dict[str, Any], out: TextIO, show: int = 3) -> None:
     """The readable summary of ``doc`` (see docs/cli.md for an example)."""
     w = out.write
     run = doc["run"]
@@ -220,10 +220,10 @@ def summary(doc: dict, out: TextIO, show: int = 3) -> None:
 # -- pickle ------------------------------------------------------------------------
 
 
-def _raw(session: Session) -> dict:
+def _raw(session: Session) -> dict[str, Any]:
     probes = []
     for s in session.states:
-        p: dict = {"id": s.spec.index, "kind": s.spec.kind, "target": s.spec.target.text}
+        p: dict[str, Any] = {"id": s.spec.index, "kind": s.spec.kind, "target": s.spec.target.text}
         if s.spec.kind == "capture":
             calls, _ = _calls(s)
             p["calls"] = [
@@ -251,7 +251,7 @@ def _picklable(value: Any) -> bool:
         return False
 
 
-def _replace_unpicklable(probes: list, replaced: list[str], width: int) -> list:
+def _replace_unpicklable(probes: list[Any], replaced: list[str], width: int) -> list[Any]:
     """A copy of the raw probes in which every captured value that cannot be
     pickled is the string ``"<unpicklable T: repr>"`` (its path recorded)."""
     out = []
@@ -271,7 +271,8 @@ def _replace_unpicklable(probes: list, replaced: list[str], width: int) -> list:
         else:
             q["evals"] = [
                 {"expr": e["expr"],
-                 "values": [_leaf(v, f"{base}.evals[{j}].values[{k}]", replaced, width) for k, v in enumerate(e["values"])]}
+                 "values": [_leaf(v, f"{base}.evals[{j}].values[{k}]", replaced, width)
+                            for k, v in enumerate(e["values"])]}
                 for j, e in enumerate(p["evals"])
             ]
         out.append(q)
@@ -301,4 +302,4 @@ def write_pickle(session: Session, path: str, width: int = 120) -> list[str]:
         data = pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
     with open(path, "wb") as f:
         f.write(data)
-    return doc["replaced"]
+    return list(doc["replaced"])

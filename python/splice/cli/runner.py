@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import io
 import os
 import pathlib
 import runpy
 import sys
 import traceback
 import types
+from collections.abc import Callable, Sequence
 from importlib.machinery import SourceFileLoader
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from splice.cli import codetree
 from splice.cli.args import RunOptions, parse_run_args
@@ -58,7 +60,7 @@ def _exit_status(code: Any) -> int:
 class _Main:
     """The code to run as ``__main__`` and the namespace it runs in."""
 
-    def __init__(self, code: types.CodeType, globals_: dict, file: Optional[pathlib.Path],
+    def __init__(self, code: types.CodeType, globals_: dict[str, Any], file: Optional[pathlib.Path],
                  name: Optional[str], argv: list[str], path0: Optional[str]) -> None:
         self.code = code
         self.globals = globals_
@@ -68,7 +70,7 @@ class _Main:
         self.path0 = path0
 
 
-def _script(opts: RunOptions) -> "_Main | int":
+def _script(opts: RunOptions) -> _Main | int:
     path = opts.script
     assert path is not None
     abspath = os.path.abspath(path)
@@ -94,7 +96,7 @@ def _script(opts: RunOptions) -> "_Main | int":
                  os.path.dirname(os.path.realpath(abspath)))
 
 
-def _module(opts: RunOptions) -> "_Main | int":
+def _module(opts: RunOptions) -> _Main | int:
     assert opts.module is not None
     try:
         # runpy's own helper, as pdb uses it: finds the module (a package's
@@ -141,24 +143,9 @@ def _prepare_main(session: Session, main: _Main) -> Optional[str]:
     return None
 
 
-def main(argv: Sequence[str]) -> int:
-    """Entry point of ``python -m splice run`` (returns the exit status, or
-    re-raises the script's ``SystemExit``/``KeyboardInterrupt``)."""
-    opts = parse_run_args(argv)
-    session = Session(opts.probes, max_calls=opts.max_calls)
-    finder = ProbeFinder(
-        wants_name=session.wants,
-        wants_origin=lambda name, origin: bool(session.matching(name, pathlib.Path(origin) if origin else None)),
-        after=session.on_module,
-    )
-    finder.install()
-    run_info: dict = {
-        "argv": None,
-        "script": opts.script,
-        "module": opts.module,
-        "exit_status": None,
-        "exception": None,
-    }
+def _finisher(session: Session, finder: ProbeFinder, run_info: dict[str, Any], opts: RunOptions) -> Callable[[], None]:
+    """What runs at interpreter exit: stop the probes, then write the report
+    (never changing the script's exit status)."""
 
     def finish() -> None:
         finder.remove()
@@ -166,7 +153,7 @@ def main(argv: Sequence[str]) -> int:
         try:
             doc = build(session, run_info, opts.width)
             if not opts.quiet:
-                summary(doc, sys.stderr or sys.__stderr__, opts.show)
+                summary(doc, sys.stderr or sys.__stderr__ or io.StringIO(), opts.show)
             if opts.json:
                 write_json(doc, opts.json)
             if opts.pickle:
@@ -178,26 +165,23 @@ def main(argv: Sequence[str]) -> int:
             _err(f"could not write the report: {type(e).__name__}: {e}")
         sys.stderr.flush()
 
-    main_ = _module(opts) if opts.module is not None else _script(opts)
-    if isinstance(main_, int):
-        finder.remove()
-        session.stop()
-        return main_
-    # modules imported before the run (by splice, site, or -m's parents)
+    return finish
+
+
+def _probe_imported(session: Session) -> None:
+    """Probe the target modules imported before the run (by splice, site, or
+    ``-m``'s parent packages): the import hook only sees later imports."""
     for mod in list(sys.modules.values()):
         if isinstance(mod, types.ModuleType) and mod.__name__ != "__main__":
             if session.matching(mod.__name__, module_file(mod) if session._file_targets else None):
                 if not any(i.module == mod.__name__ for s in session.states for i in s.installs):
                     session.on_module(mod)
-    problem = _prepare_main(session, main_)
-    if problem is not None:
-        finder.remove()
-        session.stop()
-        _err(problem)
-        return 2
 
-    run_info["argv"] = list(main_.argv)
-    atexit.register(finish)
+
+def _exec_main(main_: _Main, run_info: dict[str, Any]) -> int:
+    """Run the script's code as ``__main__``; the exit status (0, or 1 after
+    printing an uncaught exception as Python would). ``SystemExit`` and
+    ``KeyboardInterrupt`` propagate, as they do from a script."""
     sys.argv[:] = main_.argv
     if main_.path0 is not None:
         sys.path[0] = main_.path0
@@ -225,3 +209,38 @@ def main(argv: Sequence[str]) -> int:
         return 1
     run_info["exit_status"] = 0
     return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of ``python -m splice run`` (returns the exit status, or
+    re-raises the script's ``SystemExit``/``KeyboardInterrupt``)."""
+    opts = parse_run_args(argv)
+    session = Session(opts.probes, max_calls=opts.max_calls)
+    finder = ProbeFinder(
+        wants_name=session.wants,
+        wants_origin=lambda name, origin: bool(session.matching(name, pathlib.Path(origin) if origin else None)),
+        after=session.on_module,
+    )
+    finder.install()
+    run_info: dict[str, Any] = {
+        "argv": None,
+        "script": opts.script,
+        "module": opts.module,
+        "exit_status": None,
+        "exception": None,
+    }
+    main_ = _module(opts) if opts.module is not None else _script(opts)
+    if isinstance(main_, int):
+        finder.remove()
+        session.stop()
+        return main_
+    _probe_imported(session)
+    problem = _prepare_main(session, main_)
+    if problem is not None:
+        finder.remove()
+        session.stop()
+        _err(problem)
+        return 2
+    run_info["argv"] = list(main_.argv)
+    atexit.register(_finisher(session, finder, run_info, opts))
+    return _exec_main(main_, run_info)

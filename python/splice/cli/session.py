@@ -18,9 +18,10 @@ from splice.breakpoint import Breakpoint
 from splice.capture import CallListCapture
 from splice.cli.args import ProbeSpec
 from splice.cli.targets import QualScope, available, module_file, scope_for
-from splice.resolve import Scope, ScopeError
+from splice.lifecycle import Managed, sync
 from splice.nopdb import NoPdb
-from splice.patcher import PATCHER, Managed, sync
+from splice.patcher import PATCHER
+from splice.resolve import Scope, ScopeError
 
 __all__ = ["Install", "ProbeState", "Session"]
 
@@ -49,13 +50,14 @@ class Install:
 
     module: str
     file: str
-    functions: list[dict]  # {"function", "file", "first_line", "lines"}
+    functions: list[dict[str, Any]]  # {"function", "file", "first_line", "lines"}
     capture: Optional[CallListCapture] = None
     counter: Optional[Breakpoint] = None  # entry hit counter of a capture
     breakpoint: Optional[Breakpoint] = None
-    evals: list[list] = field(default_factory=list)  # one result list per --eval
+    evals: list[list[Any]] = field(default_factory=list)  # one result list[Any] per --eval
 
     def items(self) -> list[Managed]:
+        """The probe objects this install made."""
         return [x for x in (self.capture, self.counter, self.breakpoint) if x is not None]
 
 
@@ -68,7 +70,7 @@ class ProbeState:
     errors: list[str] = field(default_factory=list)
 
 
-def _where(code: CodeType, at: Any) -> dict:
+def _where(code: CodeType, at: Any) -> dict[str, Any]:
     return {
         "function": getattr(code, "co_qualname", code.co_name),
         "file": code.co_filename,
@@ -95,7 +97,8 @@ class Session:
         out = []
         for s in self.states:
             t = s.spec.target
-            if (t.module is not None and t.module == name) or (t.file is not None and file is not None and t.file == file):
+            by_module = t.module is not None and t.module == name
+            if by_module or (t.file is not None and file is not None and t.file == file):
                 out.append(s)
         return out
 
@@ -120,7 +123,7 @@ class Session:
                 raise ScopeError(f"no function {spec.target.qualname!r} in {file}{available(file)}") from e
             raise
 
-    def _install(self, state: ProbeState, scope: Scope, file: pathlib.Path, label: str, made: list) -> Install:
+    def _install(self, state: ProbeState, scope: Scope, file: pathlib.Path, label: str, made: list[Any]) -> Install:
         spec = state.spec
         try:
             if spec.kind == "capture":

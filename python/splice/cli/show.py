@@ -7,9 +7,10 @@ is not defined in the module's own file (a re-export), the module is
 imported instead. The probe is planned by the ordinary
 :class:`~splice.Breakpoint` / :class:`~splice.CallListCapture` classes on a
 :class:`~splice.NoPdb` that is never started, so nothing is swapped; the
-probe specs they produce (``Managed._wanted()`` / ``Probe.spec()``) are given
-to the same ``instrument`` the patcher uses, and both code objects are
-disassembled by ``splice._native.disassemble``.
+native probe specs they produce (``Managed._wanted()``, then
+:func:`splice.patcher.specs_for`) are given to the same ``instrument`` the
+patcher uses, and both code objects are disassembled by
+``splice._native.disassemble``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import linecache
 import pathlib
 import re
 import sys
+from collections.abc import Sequence
 from types import CodeType
-from typing import Optional, Sequence, TextIO
+from typing import Optional, TextIO
 
 from splice import _native
 from splice.breakpoint import Breakpoint
@@ -32,9 +34,10 @@ from splice.cli import codetree
 from splice.cli.args import ProbeSpec, ShowOptions, parse_show_args
 from splice.cli.targets import available, module_file, scope_for
 from splice.errors import SpliceError
+from splice.lifecycle import Managed
 from splice.nopdb import NoPdb
-from splice.patcher import Managed, instrument
-from splice.resolve import ScopeError
+from splice.patcher import Probe, instrument, specs_for
+from splice.resolve import Scope, ScopeError
 
 __all__ = ["main", "plan", "render_diff"]
 
@@ -64,7 +67,7 @@ def _source_file(probe: ProbeSpec) -> tuple[Optional[pathlib.Path], Optional[str
     return None, t.module
 
 
-def _make(probe: ProbeSpec, nopdb: NoPdb, scope, count_hits: bool) -> tuple[Managed, str]:
+def _make(probe: ProbeSpec, nopdb: NoPdb, scope: Scope, count_hits: bool) -> tuple[Managed, str]:
     """The planned (never installed) probe object and a one-line description."""
     if probe.kind == "capture":
         return CallListCapture(nopdb, scope), "call capture (enter/exit/error hooks)"
@@ -105,7 +108,7 @@ def plan(probe: ProbeSpec, count_hits: bool = False) -> tuple[list[tuple[CodeTyp
         if mfile is None:
             raise SpliceError(f"module {modname} has no source file")
         item, what = _make(probe, nopdb, scope_for(probe.target, mfile, module), count_hits)
-    by_code: dict[int, tuple[CodeType, list]] = {}
+    by_code: dict[int, tuple[CodeType, list[Probe]]] = {}
     for p in item._wanted():
         by_code.setdefault(id(p.site.code), (p.site.code, []))[1].append(p)
     out = []
@@ -116,13 +119,8 @@ def plan(probe: ProbeSpec, count_hits: bool = False) -> tuple[list[tuple[CodeTyp
         if any(code == s for s in seen):
             continue
         seen.append(code)
-        specs: list[dict] = []
-        extra: tuple[str, ...] = ()
-        for p in probes:  # as the patcher does: later probes see earlier new locals
-            dicts, new_locals = p.spec(extra)
-            specs.extend(dicts)
-            extra += tuple(x for x in new_locals if x not in extra)
-        out.append((code, instrument(code, specs)))
+        # as the patcher does: later probes see earlier new locals
+        out.append((code, instrument(code, specs_for(probes))))
     item.disable()
     del keep
     return out, what

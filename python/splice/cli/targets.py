@@ -28,7 +28,9 @@ from typing import Optional, Union
 
 from splice.resolve import Scope
 
-__all__ = ["TargetSpec", "TargetSpecError", "QualScope", "available", "module_file", "parse_target", "parse_line", "scope_for"]
+__all__ = [
+    "TargetSpec", "TargetSpecError", "QualScope", "available", "module_file", "parse_target", "parse_line", "scope_for",
+]
 
 _LOCALS = ".<locals>"
 
@@ -114,6 +116,7 @@ class QualScope(Scope):
         self._qual = _norm(qualname) if "." in qualname else None
 
     def match_code(self, code: CodeType) -> bool:
+        """As :meth:`Scope.match_code`, and the qualified name must match too."""
         if not super().match_code(code):
             return False
         return self._qual is None or _norm(getattr(code, "co_qualname", code.co_name)) == self._qual
@@ -181,5 +184,5 @@ def scope_for(spec: TargetSpec, file: pathlib.Path, module: Optional[ModuleType]
         if obj is not None and not isinstance(obj, ModuleType):
             # A bound method or callable instance keeps its instance filter;
             # classes and builtins raise TargetError with splice's message.
-            return Scope(obj)
+            return Scope(obj)  # type: ignore[arg-type]  # Scope checks it is callable
     return QualScope(spec.qualname, file)

@@ -53,7 +53,7 @@ def short_repr(value: Any, width: int = 120) -> str:
     return text
 
 
-def _shape(value: Any) -> Optional[list]:
+def _shape(value: Any) -> Optional[list[Any]]:
     try:
         s = getattr(value, "shape", None)
     except Exception:
@@ -64,7 +64,7 @@ def _shape(value: Any) -> Optional[list]:
         items = list(s)
     except Exception:
         return None
-    out: list = []
+    out: list[Any] = []
     for x in items:
         try:
             out.append(int(x))
@@ -86,8 +86,8 @@ def _dtype(value: Any) -> Optional[str]:
         return None
 
 
-def describe(value: Any, width: int = 120) -> dict:
-    """``{"type": str, "repr": str, "shape": list | None, "dtype": str | None}``
+def describe(value: Any, width: int = 120) -> dict[str, Any]:
+    """``{"type": str, "repr": str, "shape": list[Any] | None, "dtype": str | None}``
     for one value (the JSON schema's *value* object)."""
     shape = dtype = None
     if not isinstance(value, _PLAIN) and not isinstance(value, type):
@@ -96,11 +96,11 @@ def describe(value: Any, width: int = 120) -> dict:
     return {"type": type_name(value), "repr": short_repr(value, width), "shape": shape, "dtype": dtype}
 
 
-def format_value(desc: dict) -> str:
+def format_value(desc: dict[str, Any]) -> str:
     """One line for the text summary: ``type shape=(2, 3) dtype=float32  repr``."""
     parts = [desc["type"]]
     if desc.get("shape") is not None:
         parts.append("shape=(" + ", ".join(map(str, desc["shape"])) + ("," if len(desc["shape"]) == 1 else "") + ")")
     if desc.get("dtype") is not None:
         parts.append(f"dtype={desc['dtype']}")
-    return " ".join(parts) + "  " + desc["repr"]
+    return " ".join(parts) + "  " + str(desc["repr"])

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Iterator
 from types import CodeType
 
-from splice import _native
+from splice._native import testing
 from splice.errors import RewriteError
 
 
@@ -82,7 +82,7 @@ def run(roots: list[str], limit: int | None, verbose: bool) -> int:
             n += 1
             where = f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno})"
             try:
-                diff = _native.roundtrip_mismatch(code)
+                diff = testing.roundtrip_mismatch(code)
             except RewriteError as e:
                 errors += 1
                 print(f"error: {where}: {e}")
@@ -97,14 +97,17 @@ def run(roots: list[str], limit: int | None, verbose: bool) -> int:
         if verbose and files % 500 == 0:
             print(f"  ... {files} files, {n} code objects", file=sys.stderr)
     elapsed = time.monotonic() - start
-    print(f"python {sys.version.split()[0]}: {files} files ({unparsable} not compilable by this interpreter, skipped) in {elapsed:.1f}s")
+    print(
+        f"python {sys.version.split()[0]}: {files} files ({unparsable} not compilable by this "
+        f"interpreter, skipped) in {elapsed:.1f}s"
+    )
     print(f"doctor: {n} code objects, {mismatches} mismatches, {errors} errors")
     return 0 if mismatches == 0 and errors == 0 else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m splice doctor`."""
-    p = argparse.ArgumentParser(prog="python -m splice doctor", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m splice doctor", description=(__doc__ or "").splitlines()[0])
     p.add_argument("paths", nargs="*", help="directories to walk instead of stdlib + site-packages")
     p.add_argument("--limit", type=int, default=None, help="stop after this many code objects")
     p.add_argument("-v", "--verbose", action="store_true", help="print progress to stderr")

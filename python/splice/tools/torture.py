@@ -32,6 +32,10 @@ import unittest
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+from splice._native import CaptureHooks, CaptureProbe, LineProbe, Recorder, instrument, testing
+from splice.errors import LocateError
 
 #: module -> CPython test module that exercises it.
 MODULES: dict[str, str] = {
@@ -54,9 +58,7 @@ CHILD_TIMEOUT = 900
 
 
 def _rewrite_pad(code: types.CodeType) -> types.CodeType:
-    from splice import _native
-
-    return _native.pad_code(code)
+    return testing.pad_code(code)
 
 
 # Counting probes: one per line that has code, each with its own counter.
@@ -69,12 +71,12 @@ def _template(src: str) -> types.CodeType:
     return next(c for c in compile(src, "<splice>", "exec").co_consts if isinstance(c, types.CodeType))
 
 
-_COUNT_INLINE = _template("def _t():\n    _splice_hits[0] += 1\n")
-_COUNT_TRACED = _template("def _t():\n    _splice_hit()\n")
+COUNT_INLINE = _template("def _t():\n    _splice_hits[0] += 1\n")
+COUNT_CALL = _template("def _t():\n    _splice_hit()\n")
 PARITY = {"on": False}
 
 
-class _InlineHits:
+class InlineHits:
     """A one-element list the probe increments in place."""
 
     __slots__ = ("cell",)
@@ -84,18 +86,24 @@ class _InlineHits:
 
     @property
     def count(self) -> int:
+        """Hits counted so far."""
         return self.cell[0]
 
+
+#: A hit counter: inline (a list cell) or native (``testing.Counter.hit``).
+HitCounter = Union[testing.Counter, InlineHits]
 
 # Keyed by id(): code objects compare by value, and CPython's tests import
 # fresh copies of modules whose code objects are equal but distinct.
 #: (id(original code), line) -> hit counter
-PROBE_COUNTERS: dict[tuple[int, int], "_native.Counter | _InlineHits"] = {}
+PROBE_COUNTERS: dict[tuple[int, int], HitCounter] = {}
 #: id(instrumented code) -> (instrumented, original); keeps both alive
 ORIGINAL_OF: dict[int, tuple[types.CodeType, types.CodeType]] = {}
 
 
-def _probe_lines(code: types.CodeType) -> list[int]:
+def probe_lines(code: types.CodeType) -> list[int]:
+    """The lines of ``code`` where a counting probe goes: every line with
+    code after the first ``RESUME``."""
     first_resume = next(
         (i.offset for i in dis.get_instructions(code) if i.opname == "RESUME"), 0
     )
@@ -107,36 +115,45 @@ def _probe_lines(code: types.CodeType) -> list[int]:
     )
 
 
-def _rewrite_probe(code: types.CodeType) -> types.CodeType:
-    from splice import _native
+def counting_probe(line: int, counter: HitCounter) -> LineProbe:
+    """A probe that counts the hits of ``line`` in ``counter``."""
+    if isinstance(counter, InlineHits):
+        return LineProbe([line], COUNT_INLINE, {"_splice_hits": counter.cell})
+    return LineProbe([line], COUNT_CALL, {"_splice_hit": counter.hit})
 
-    probes = []
-    for line in _probe_lines(code):
-        if PARITY["on"]:
-            counter = _native.Counter(only_when_tracing=True)
-            probe = {"at": [line], "snippet": _COUNT_TRACED, "hooks": {"_splice_hit": counter.hit}}
-        else:
-            counter = _InlineHits()
-            probe = {"at": [line], "snippet": _COUNT_INLINE, "hooks": {"_splice_hits": counter.cell}}
-        PROBE_COUNTERS[(id(code), line)] = counter
-        probes.append(probe)
-    if not probes:
-        return code
+
+def instrument_counting(
+    code: types.CodeType, make_counter: Callable[[], HitCounter]
+) -> tuple[types.CodeType, dict[int, HitCounter]]:
+    """``code`` with a counting probe on every line of :func:`probe_lines`,
+    and the counter of each line. A line where no 'line' event can fire is
+    refused by the rewriter (:class:`~splice.LocateError`) and skipped."""
+    counters = {line: make_counter() for line in probe_lines(code)}
+    probes = {line: counting_probe(line, c) for line, c in counters.items()}
     try:
-        new = _native.instrument(code, probes)
-    except Exception as e:  # a line with no firing site is not an error here
-        if "no line event fires" not in str(e):
-            raise
-        kept = []
-        for p in probes:
-            try:
-                _native.instrument(code, [p])
-                kept.append(p)
-            except Exception as e2:
-                if "no line event fires" not in str(e2):
-                    raise
-                PROBE_COUNTERS.pop((id(code), p["at"][0]), None)
-        new = _native.instrument(code, kept) if kept else code
+        return instrument(code, list(probes.values())), counters
+    except LocateError:
+        pass
+    kept: dict[int, LineProbe] = {}
+    for line, p in probes.items():
+        try:
+            instrument(code, [p])
+        except LocateError:
+            continue
+        kept[line] = p
+    new = instrument(code, list(kept.values())) if kept else code
+    return new, {line: counters[line] for line in kept}
+
+
+def _rewrite_probe(code: types.CodeType) -> types.CodeType:
+    if not probe_lines(code):
+        return code
+    make: Callable[[], HitCounter] = (
+        (lambda: testing.Counter(only_when_tracing=True)) if PARITY["on"] else InlineHits
+    )
+    new, counters = instrument_counting(code, make)
+    for line, counter in counters.items():
+        PROBE_COUNTERS[(id(code), line)] = counter
     ORIGINAL_OF[id(new)] = (new, code)
     return new
 
@@ -144,22 +161,19 @@ def _rewrite_probe(code: types.CodeType) -> types.CodeType:
 # The real native capture hooks (python/splice/capture.py), recording every
 # call (arguments, stack, a locals snapshot on exit and error) into a recorder
 # that counts the records and drops them; they add no Python frame.
-_CAPTURE_RECORDER: list = []
+_CAPTURE_RECORDER: list[Recorder] = []
 
 
 def _rewrite_capture(code: types.CodeType) -> types.CodeType:
-    from splice import _native
-    from splice.capture import _UNBOUND, CallInfo
+    from splice.capture import CallInfo
     from splice.template import ScopeInfo
 
     if not _CAPTURE_RECORDER:
-        rec = _native.Recorder(None, "discard", CallInfo, _UNBOUND)
+        rec = Recorder(None, "discard", CallInfo)
         rec.set_live(True)
         _CAPTURE_RECORDER.append(rec)
-    hooks = _native.CaptureHooks(_CAPTURE_RECORDER[0], code, ScopeInfo.from_code(code).arg_names)
-    return _native.instrument(
-        code, [{"at": "capture", "enter": hooks.enter, "exit": hooks.exit, "error": hooks.error}]
-    )
+    hooks = CaptureHooks(_CAPTURE_RECORDER[0], code, ScopeInfo.from_code(code).arg_names)
+    return instrument(code, [CaptureProbe(hooks.enter, hooks.exit, hooks.error)])
 
 
 REWRITERS: dict[str, Callable[[types.CodeType], types.CodeType] | None] = {
@@ -177,22 +191,24 @@ class LineEventCounter:
     def __init__(self) -> None:
         self.counts: dict[tuple[int, int], int] = {}
 
-    def global_trace(self, frame, event, arg):
+    def global_trace(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        """The ``sys.settrace`` function: trace instrumented code objects only."""
         if event == "call" and id(frame.f_code) in ORIGINAL_OF:
             return self.local_trace
         return None
 
-    def local_trace(self, frame, event, arg):
+    def local_trace(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        """The frame's trace function: count its 'line' events."""
         if event == "line":
             key = (id(ORIGINAL_OF[id(frame.f_code)][1]), frame.f_lineno)
             self.counts[key] = self.counts.get(key, 0) + 1
         return self.local_trace
 
 
-def parity(counter: LineEventCounter) -> dict:
+def parity(counter: LineEventCounter) -> dict[str, Any]:
     """Compare probe hit counts with settrace line events, per (code, line)."""
     lines = differing = 0
-    examples = []
+    examples: list[str] = []
     code_of = {id(orig): orig for _, orig in ORIGINAL_OF.values()}
     keys = set(PROBE_COUNTERS) | set(counter.counts)
     for key in keys:
@@ -223,13 +239,15 @@ class CodeRewriter:
         self.count = 0
 
     def __call__(self, code: types.CodeType) -> types.CodeType:
+        """The rewritten copy of ``code`` (the same object for the same code)."""
         if self.results.get(id(code)) is code:
             return code
         hit = self.done.get(id(code))
         if hit is not None and hit[0] is code:
             return hit[1]
         consts = tuple(self(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
-        base = code if all(a is b for a, b in zip(consts, code.co_consts)) else code.replace(co_consts=consts)
+        unchanged = all(a is b for a, b in zip(consts, code.co_consts, strict=True))
+        base = code if unchanged else code.replace(co_consts=consts)
         new = self.rewrite(base)
         self.done[id(code)] = (code, new)
         self.results[id(new)] = new
@@ -273,14 +291,14 @@ class _RewritingLoader(importlib.abc.Loader):
         self.inner = inner
         self.hook = hook
 
-    def create_module(self, spec):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Optional[types.ModuleType]:
         return self.inner.create_module(spec)
 
-    def exec_module(self, module):
+    def exec_module(self, module: types.ModuleType) -> None:
         self.inner.exec_module(module)
         self.hook(module)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
 
@@ -292,7 +310,9 @@ class _RewritingFinder(importlib.abc.MetaPathFinder):
         self.targets = targets
         self.hook = hook
 
-    def find_spec(self, fullname, path, target=None):
+    def find_spec(
+        self, fullname: str, path: Any, target: Optional[types.ModuleType] = None
+    ) -> Optional[importlib.machinery.ModuleSpec]:
         if not (fullname in self.targets or any(fullname.startswith(t + ".") for t in self.targets)):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
@@ -332,7 +352,7 @@ def child(module: str, mode: str, out_path: str, with_parity: bool = False) -> N
     finally:
         if counter is not None:
             sys.settrace(None)
-            threading.settrace(None)  # type: ignore[arg-type]
+            threading.settrace(None)  # type: ignore[arg-type,unused-ignore]  # typeshed: a function
     if rewrite is not None:
         stats["code_objects"] = rewriter.count
     payload = {
@@ -357,6 +377,8 @@ def child(module: str, mode: str, out_path: str, with_parity: bool = False) -> N
 
 @dataclass
 class Outcome:
+    """One child run's result, as the parent reports it."""
+
     module: str
     mode: str
     tests: int = 0
@@ -366,13 +388,15 @@ class Outcome:
     crashed: str | None = None
     functions: int = 0
     details: str = ""
-    parity: dict | None = None
+    parity: dict[str, Any] | None = None
 
 
 def run_child(module: str, mode: str, with_parity: bool = False) -> Outcome:
+    """Run :func:`child` in a fresh interpreter; a crash or timeout is an
+    :class:`Outcome` too."""
     fd, path = tempfile.mkstemp(suffix=".json", prefix=f"splice-torture-{module}-")
     os.close(fd)
-    cmd = [sys.executable, "-m", "splice.torture", "--child", module, "--mode", mode, "--out", path]
+    cmd = [sys.executable, "-m", "splice.tools.torture", "--child", module, "--mode", mode, "--out", path]
     if with_parity:
         cmd.append("--parity")
     try:
@@ -428,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     jobs = [(m, mode) for m in args.modules for mode in ("none", args.mode)]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = dict(zip(jobs, pool.map(lambda j: run_child(*j, with_parity=args.parity and j[1] == "probe"), jobs)))
+        outcomes = pool.map(lambda j: run_child(j[0], j[1], with_parity=args.parity and j[1] == "probe"), jobs)
+        results = dict(zip(jobs, outcomes, strict=True))
 
     print(f"python {sys.version.split()[0]}, mode {args.mode}")
     print(f"{'module':<14}{'tests':>7}{'fail':>6}{'err':>5}{'crash':>7}{'funcs':>7}   baseline fail/err")

@@ -1,0 +1,179 @@
+"""Type stub of ``splice._native`` (crates/splice-py): what the runtime
+package uses. Tests and tools use :mod:`splice._native.testing`."""
+
+from collections.abc import Callable, Iterable, Mapping
+from traceback import StackSummary
+from types import CodeType
+from typing import Any, Literal, final
+
+from splice._native import testing as testing
+
+__all__ = [
+    "CO_OPTIMIZED",
+    "CO_VARARGS",
+    "CO_VARKEYWORDS",
+    "CaptureHooks",
+    "CallRecord",
+    "CaptureProbe",
+    "FUTURE_FLAGS",
+    "HOOK_PREFIX",
+    "LineProbe",
+    "LocateFailure",
+    "LocateIndex",
+    "RecordedArgs",
+    "RecordedStack",
+    "Recorder",
+    "SourceMismatchFailure",
+    "disassemble",
+    "instrument",
+    "testing",
+]
+
+# -- constants both sides share (crates/splice-py/src/consts.rs) -------------
+
+#: Prefix of every name splice adds to a function (hooks, helper locals).
+HOOK_PREFIX: str
+#: ``co_flags`` bits: a function body, ``*args``, ``**kwargs``.
+CO_OPTIMIZED: int
+CO_VARARGS: int
+CO_VARKEYWORDS: int
+#: Every ``from __future__`` compiler flag of the running interpreter.
+FUTURE_FLAGS: int
+
+# -- probes and instrument (probes.rs, instrument.rs) ------------------------
+
+@final
+class LineProbe:
+    """Run the body of ``snippet`` wherever a 'line' event for one of
+    ``lines`` would fire, or at function entry when ``lines`` is ``None``."""
+
+    def __init__(
+        self,
+        lines: list[int] | tuple[int, ...] | None,
+        snippet: CodeType,
+        hooks: dict[str, object] | None = None,
+    ) -> None: ...
+    @property
+    def lines(self) -> list[int] | None: ...
+    @property
+    def snippet(self) -> CodeType: ...
+    @property
+    def hooks(self) -> dict[str, object]: ...
+
+@final
+class CaptureProbe:
+    """Call ``enter()`` at entry (unless ``None``), ``exit(value)`` before
+    every return and ``error(exc)`` when an exception leaves the function."""
+
+    def __init__(
+        self,
+        enter: Callable[..., object] | None,
+        exit: Callable[[Any], object],
+        error: Callable[[BaseException], object],
+    ) -> None: ...
+    @property
+    def enter(self) -> Callable[..., object] | None: ...
+    @property
+    def exit(self) -> Callable[[Any], object]: ...
+    @property
+    def error(self) -> Callable[[BaseException], object]: ...
+
+def instrument(code: CodeType, probes: Iterable[LineProbe | CaptureProbe]) -> CodeType:
+    """A copy of ``code`` with ``probes`` spliced in, verified; nothing is patched."""
+
+def disassemble(code: CodeType) -> str:
+    """Stable disassembly (labels, operand values, stack depths, handlers)."""
+
+# -- call capture (record.rs, capture_hooks.rs) -----------------------------
+
+class CallRecord:
+    """The fields and the one constructor of ``splice.CallInfo`` (its
+    subclass); the capture hooks make every record with it."""
+
+    name: str | None
+    file: str | None
+    _args: Mapping[str, Any] | RecordedArgs | None
+    locals: dict[str, Any] | None
+    globals: dict[str, Any] | None
+    return_value: Any
+    exception: BaseException | None
+    _stack: StackSummary | RecordedStack | None
+    def __init__(
+        self,
+        name: str | None = None,
+        file: str | None = None,
+        args: Mapping[str, Any] | RecordedArgs | None = None,
+        locals: dict[str, Any] | None = None,
+        globals: dict[str, Any] | None = None,
+        return_value: Any = None,
+        exception: BaseException | None = None,
+        stack: StackSummary | RecordedStack | None = None,
+    ) -> None: ...
+
+@final
+class Recorder:
+    """The shared state of one capture: whether it records, the calls that
+    entered and have not returned, and where finished records go."""
+
+    def __init__(
+        self,
+        owner: object,
+        sink: Literal["list", "last", "discard"],
+        info_type: type,
+        transform: Callable[[Any], Any] | None = None,
+        keep: object | None = None,
+        max_calls: int | None = None,
+    ) -> None: ...
+    def set_live(self, live: bool) -> None: ...
+    @property
+    def recording(self) -> bool: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def failures(self) -> int: ...
+
+@final
+class CaptureHooks:
+    """The ``enter``/``exit``/``error`` hooks of one capture on one code object."""
+
+    def __init__(self, recorder: Recorder, code: CodeType, argnames: tuple[str, ...]) -> None: ...
+    def enter(self, _unused: object = None) -> None: ...
+    def exit(self, value: object) -> None: ...
+    def error(self, exc: BaseException) -> None: ...
+
+@final
+class RecordedArgs:
+    """The bound arguments of a captured call, as recorded at entry."""
+
+    @property
+    def names(self) -> tuple[str, ...]: ...
+    @property
+    def values(self) -> tuple[Any, ...]: ...
+    def __len__(self) -> int: ...
+
+@final
+class RecordedStack:
+    """The outer frames of a captured call, as (code, lasti) pairs."""
+
+    def unpack(self) -> tuple[list[tuple[CodeType, int]], CodeType, int]: ...
+    def __len__(self) -> int: ...
+
+# -- locate (locate.rs) ------------------------------------------------------
+
+class LocateFailure(ValueError): ...
+class SourceMismatchFailure(LocateFailure): ...
+
+@final
+class LocateIndex:
+    """The parsed and indexed text of one module or notebook cell."""
+
+    def __init__(self, source: str) -> None: ...
+    @property
+    def line_count(self) -> int: ...
+    def locate(
+        self, firstlineno: int | None, name: str | None, spec: int | str | None, minor: int
+    ) -> list[tuple[int, int, str]]: ...
+    def statement_lines(
+        self, firstlineno: int | None, name: str | None, minor: int
+    ) -> list[tuple[int, int, str]]: ...
+    def check_code_lines(self, firstlineno: int, name: str, lines: list[int], minor: int) -> None: ...

@@ -1,0 +1,43 @@
+"""Type stub of ``splice._native.testing``: what only tests and tools
+(doctor, torture, snapshots) use (crates/splice-py/src/testing.rs)."""
+
+from collections.abc import Iterable
+from types import CodeType
+from typing import final
+
+from splice._native import CaptureProbe, LineProbe, Recorder
+
+def roundtrip_mismatch(code: CodeType) -> str | None:
+    """Decode and re-assemble ``code``: ``None`` when byte-identical, else
+    the first difference."""
+
+def pad_code(code: CodeType) -> CodeType:
+    """A verified copy of ``code`` with a NOP before every line start."""
+
+def disassemble_padded(code: CodeType) -> str:
+    """The disassembly of what :func:`pad_code` builds."""
+
+def disassemble_instrumented(code: CodeType, probes: Iterable[LineProbe | CaptureProbe]) -> str:
+    """The disassembly of what ``instrument(code, probes)`` builds."""
+
+def verify_code(code: CodeType) -> None:
+    """Run the verifier on ``code``; raises ``RewriteError`` naming the first problem."""
+
+def opcode_table(minor: int) -> list[tuple[int, str, int, str]]:
+    """``(opcode, name, inline cache entries, operand kind)`` for CPython 3.``minor``."""
+
+def stack_effect(op: int, arg: int, jump: bool | None = None) -> int | None:
+    """``dis.stack_effect`` as splice's table computes it."""
+
+def pending_calls(recorder: Recorder) -> int:
+    """Calls the recorder's capture saw enter and not return yet."""
+
+@final
+class Counter:
+    """A native counting hook (``hit()``); with ``only_when_tracing=True``
+    it counts only while a ``sys.settrace`` function is installed."""
+
+    def __init__(self, only_when_tracing: bool = False) -> None: ...
+    def hit(self, _arg: object = None) -> None: ...
+    @property
+    def count(self) -> int: ...

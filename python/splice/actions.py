@@ -1,0 +1,418 @@
+"""Breakpoint actions and the snippet they become.
+
+A :class:`~splice.Breakpoint` holds a list of actions (``eval``, ``exec``,
+``callback``, ``debug``, hit counting). :func:`build_snippet` turns them, for
+one target code object, into AST statements and the hook objects they use:
+
+.. code-block:: python
+
+    if <first argument> is <instance>:          # bound-method targets only
+        try:
+            if <cond>:
+                <values0>.append(<expression>)  # eval: values0 is the results list
+                attn = attn * 3                 # exec: the statements, inline
+                <hits>[0] += 1                  # count_hits: inline, no call
+                <callback hook>()               # callback / debug: Python hooks
+        except BaseException as _splice_exc:    # add a note naming the snippet
+            _splice_exc.add_note("...")
+            raise
+
+:mod:`splice.template` compiles that in the target's scope. ``cond``,
+``eval`` and ``exec`` given as text run inline at the speed of the same
+statement typed into the source.
+
+Code objects (instead of text) for ``cond``/``eval``/``exec`` take a slow
+path: a hook that runs ``eval``/``exec`` against a snapshot of the frame's
+locals (NoPdb's semantics). On 3.11 and 3.12 such an ``exec`` cannot write
+locals, so a code object that assigns names is rejected there; on 3.13 it
+writes them through ``frame.f_locals``.
+
+Python-level hooks (``callback``, ``debug``, code-object snippets) check
+:attr:`HookState.live` and do nothing once the breakpoint is removed (frames
+still running the instrumented code may call them).
+"""
+
+from __future__ import annotations
+
+import ast
+import bdb
+import copy
+import dis
+import sys
+from collections.abc import Callable, Sequence
+from types import CodeType, FrameType
+from typing import Any, Optional, Union
+
+from splice.debugger import enter_debugger
+from splice.errors import SnippetError
+from splice.patcher import PATCHER
+from splice.resolve import Target
+from splice.snippets import parse_expression, parse_statements, rename_variables, snippet_label
+from splice.template import HOOK_PREFIX, ScopeInfo, instance_test
+
+__all__ = [
+    "Action",
+    "Callback",
+    "Condition",
+    "CountHits",
+    "Debug",
+    "Eval",
+    "Exec",
+    "FrameView",
+    "HookState",
+    "build_snippet",
+]
+
+#: Wrap each breakpoint's snippet in ``try/except`` that adds a note naming the
+#: snippet to an exception it raises (zero cost unless something is raised).
+ADD_EXCEPTION_NOTES = True
+
+#: A snippet given by the user: source text, UTF-8 bytes, or a code object.
+SnippetSource = Union[str, bytes, CodeType]
+#: An action's statements for one target and the hooks they use.
+Stmts = tuple[list[ast.stmt], dict[str, Any]]
+
+_getframe = sys._getframe
+_MINOR = sys.version_info[1]
+
+
+class FrameView:
+    """What a :meth:`Breakpoint.callback` function receives: a view of the frame
+    where the breakpoint was hit.
+
+    Attributes:
+        frame (types.FrameType): The frame itself.
+        locals (dict): A snapshot of its local variables (splice's helper names
+            left out). Changing the dict does not change the frame; use
+            :meth:`Breakpoint.exec` to assign locals.
+        globals (dict): The function's globals.
+        line (int): The line being executed.
+        function (str): The qualified name of the function (``co_qualname``).
+        code (types.CodeType): The function's original (uninstrumented) code object.
+        file (str): The file the function was defined in.
+    """
+
+    __slots__ = ("frame", "locals", "globals", "line", "function", "code", "file")
+
+    def __init__(self, frame: FrameType) -> None:
+        self.frame = frame
+        self.locals = frame_locals(frame)
+        self.globals = frame.f_globals
+        self.line = frame.f_lineno
+        self.code = PATCHER.original(frame.f_code)
+        self.function: str = getattr(self.code, "co_qualname", self.code.co_name)
+        self.file = self.code.co_filename
+
+    def __repr__(self) -> str:
+        return f"FrameView({self.function} at {self.file}:{self.line})"
+
+
+def frame_locals(frame: FrameType, variables: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """A snapshot of ``frame``'s locals without splice's helper names, with
+    ``variables`` added."""
+    loc = {
+        k: v for k, v in frame.f_locals.items()
+        if not (type(k) is str and k.startswith(HOOK_PREFIX))
+    }
+    if variables:
+        loc.update(variables)
+    return loc
+
+
+class HookState:
+    """What a breakpoint's Python-level hooks share: whether the breakpoint
+    is installed (:attr:`live`) and how often they ran (:attr:`hits`)."""
+
+    __slots__ = ("live", "hits")
+
+    def __init__(self) -> None:
+        self.live = False
+        self.hits = 0
+
+
+def frame_hook(fn: Callable[[FrameType], Any], state: HookState, counts: bool) -> Callable[[], Any]:
+    """The hook object injected code calls (with no arguments, from inside the
+    target frame): it passes that frame to ``fn`` (and counts the hit if
+    ``counts``). While the breakpoint is not installed it does nothing."""
+    if not counts:
+
+        def hook() -> Any:
+            if state.live:
+                return fn(_getframe(1))
+            return None
+
+    else:
+
+        def hook() -> Any:
+            if state.live:
+                state.hits += 1
+                return fn(_getframe(1))
+            return None
+
+    return hook
+
+
+def _call(name: str, *args: ast.expr) -> ast.Call:
+    """AST of ``name(*args)``."""
+    return ast.Call(func=ast.Name(name, ast.Load()), args=list(args), keywords=[])
+
+
+def _stored_names(code: CodeType) -> list[str]:
+    """Names a code object assigns or deletes (as a function or at top level)."""
+    out = []
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("STORE_NAME", "DELETE_NAME", "STORE_FAST", "DELETE_FAST") and ins.argval not in out:
+            out.append(ins.argval)
+    return out
+
+
+class Action:
+    """One scheduled action. :meth:`stmts` builds its statements for one target
+    scope, with hook names that start with ``prefix``."""
+
+    kind = ""
+    #: Calls a Python function per hit (so the hits can be counted there).
+    python_hook = False
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
+        """(statements, hooks) for a target with ``scope``; a Python-level
+        hook counts hits in ``state`` when ``counts``."""
+        raise NotImplementedError
+
+
+class Eval(Action):
+    """``eval``: append the expression's value to :attr:`results` at every hit."""
+
+    kind = "eval"
+
+    def __init__(self, expression: SnippetSource, variables: Optional[dict[str, Any]], results: list[Any]) -> None:
+        super().__init__(snippet_label("eval", expression))
+        self.variables = dict(variables or {})
+        self.results = results
+        self.code = expression if isinstance(expression, CodeType) else None
+        self.python_hook = self.code is not None
+        self.tree = None if isinstance(expression, CodeType) else parse_expression(expression, self.label)
+
+    def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
+        if self.code is not None:
+            code, variables, results = self.code, self.variables, self.results
+
+            def value(frame: FrameType) -> None:
+                results.append(eval(code, dict(frame.f_globals), frame_locals(frame, variables)))
+
+            return [ast.Expr(_call(f"{prefix}value"))], {f"{prefix}value": frame_hook(value, state, counts)}
+        # `<results>.append(<expr>)` with the list as a constant: the same
+        # LOAD_METHOD/CALL pair as `values.append(x)` typed into the source,
+        # which CPython specialises for list.append (a bound `append` method
+        # object would be a generic builtin call).
+        assert self.tree is not None
+        sink = f"{prefix}values"
+        hooks: dict[str, Any] = {sink: self.results}
+        holder = ast.Expr(copy.deepcopy(self.tree))
+        hooks.update(rename_variables([holder], self.variables, f"{prefix}v_", self.label))
+        append = ast.Attribute(ast.Name(sink, ast.Load()), "append", ast.Load())
+        return [ast.Expr(ast.Call(func=append, args=[holder.value], keywords=[]))], hooks
+
+
+class Exec(Action):
+    """``exec``: run the statements at every hit, inline in the function's frame."""
+
+    kind = "exec"
+
+    def __init__(self, code: SnippetSource, variables: Optional[dict[str, Any]]) -> None:
+        super().__init__(snippet_label("exec", code))
+        self.variables = dict(variables or {})
+        self.code = code if isinstance(code, CodeType) else None
+        self.python_hook = self.code is not None
+        self.tree: Optional[list[ast.stmt]] = None
+        if isinstance(code, CodeType):
+            self._check_code_object(code)
+        else:
+            self.tree = parse_statements(code, self.label)
+
+    def _check_code_object(self, code: CodeType) -> None:
+        """Reject a code object the slow path cannot run as asked."""
+        if _MINOR < 13:
+            stored = [n for n in _stored_names(code) if n not in self.variables]
+            if stored:
+                raise SnippetError(
+                    f"{self.label}: a code object that assigns or deletes names "
+                    f"({', '.join(stored)}) cannot write a function's locals on Python "
+                    f"3.{_MINOR}; pass the source text (str) instead, which splice "
+                    f"compiles inline"
+                )
+        elif self.variables:
+            raise SnippetError(
+                f"{self.label}: variables= is not supported with a code object; pass "
+                f"the source text (str) instead"
+            )
+
+    def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
+        clash = sorted(set(self.variables) & scope.all_locals)
+        if clash:
+            raise SnippetError(
+                f"{self.label}: variables= name(s) {', '.join(map(repr, clash))} clash with "
+                f"local variables of {scope.qualname}; rename them (exec's external "
+                f"variables may not shadow locals, as in NoPdb)"
+            )
+        if self.code is not None:
+            code, variables = self.code, self.variables
+
+            def run(frame: FrameType) -> None:
+                if _MINOR >= 13:
+                    exec(code, frame.f_globals, frame.f_locals)
+                else:
+                    exec(code, frame.f_globals, frame_locals(frame, variables))
+
+            return [ast.Expr(_call(f"{prefix}exec"))], {f"{prefix}exec": frame_hook(run, state, counts)}
+        body = copy.deepcopy(self.tree or [])
+        hooks = rename_variables(body, self.variables, f"{prefix}v_", self.label)
+        return body, hooks
+
+
+class Callback(Action):
+    """``callback``: call ``fn(FrameView(frame))`` at every hit."""
+
+    kind = "callback"
+    python_hook = True
+
+    def __init__(self, fn: Callable[[FrameView], Any]) -> None:
+        if not callable(fn):
+            raise TypeError(f"callback needs a callable, not {type(fn).__name__}")
+        super().__init__(f"callback({getattr(fn, '__qualname__', fn)!s})")
+        self.fn = fn
+
+    def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
+        fn = self.fn
+
+        def call(frame: FrameType) -> None:
+            fn(FrameView(frame))
+
+        return [ast.Expr(_call(f"{prefix}cb"))], {f"{prefix}cb": frame_hook(call, state, counts)}
+
+
+class Debug(Action):
+    """``debug``: open an interactive debugger (:mod:`splice.debugger`) at every hit."""
+
+    kind = "debug"
+    python_hook = True
+
+    def __init__(self, debugger_cls: type[bdb.Bdb], kwargs: dict[str, Any]) -> None:
+        super().__init__(f"debug({getattr(debugger_cls, '__name__', debugger_cls)})")
+        self.debugger_cls = debugger_cls
+        self.kwargs = kwargs
+
+    def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
+        cls, kwargs = self.debugger_cls, self.kwargs
+
+        def start(frame: FrameType) -> None:
+            enter_debugger(frame, cls, kwargs)
+
+        return [ast.Expr(_call(f"{prefix}dbg"))], {f"{prefix}dbg": frame_hook(start, state, counts)}
+
+
+class CountHits(Action):
+    """``count_hits``: ``<cell>[0] += 1`` inline at every hit (no call)."""
+
+    kind = "count"
+
+    def __init__(self) -> None:
+        super().__init__("count_hits()")
+        #: The one-element list the injected code increments.
+        self.cell = [0]
+
+    @property
+    def count(self) -> int:
+        """Hits counted so far."""
+        return self.cell[0]
+
+    def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
+        name = f"{prefix}n"
+        target = ast.Subscript(ast.Name(name, ast.Load()), ast.Constant(0), ast.Store())
+        return [ast.AugAssign(target=target, op=ast.Add(), value=ast.Constant(1))], {name: self.cell}
+
+
+class Condition:
+    """A breakpoint's ``cond``: inline when given as text, a hook that
+    evaluates the code object against a snapshot of the locals otherwise."""
+
+    def __init__(self, cond: SnippetSource) -> None:
+        self.label = snippet_label("cond", cond)
+        self.code = cond if isinstance(cond, CodeType) else None
+        self.tree = None if isinstance(cond, CodeType) else parse_expression(cond, self.label)
+
+    def wrap(self, body: list[ast.stmt], prefix: str, state: HookState) -> Stmts:
+        """``if <cond>: <body>`` and the hook it needs, if any."""
+        if self.tree is not None:
+            return [ast.If(test=copy.deepcopy(self.tree), body=body, orelse=[])], {}
+        code = self.code
+        assert code is not None
+
+        def cond(frame: FrameType) -> Any:
+            return eval(code, frame.f_globals, frame_locals(frame))
+
+        hook = f"{prefix}cond"
+        return [ast.If(test=_call(hook), body=body, orelse=[])], {hook: frame_hook(cond, state, False)}
+
+
+def _noted(body: list[ast.stmt], prefix: str, note: str) -> Stmts:
+    """``try: <body> except BaseException as e: e.add_note(note); raise``."""
+    exc = f"{prefix}exc"
+    handler = ast.ExceptHandler(
+        type=ast.Name(f"{prefix}BaseException", ast.Load()),
+        name=exc,
+        body=[
+            ast.Expr(
+                ast.Call(
+                    func=ast.Attribute(ast.Name(exc, ast.Load()), "add_note", ast.Load()),
+                    args=[ast.Constant(note)],
+                    keywords=[],
+                )
+            ),
+            ast.Raise(),
+        ],
+    )
+    tried = ast.Try(body=body, handlers=[handler], orelse=[], finalbody=[])
+    return [tried], {f"{prefix}BaseException": BaseException}
+
+
+def build_snippet(
+    actions: Sequence[Action],
+    cond: Optional[Condition],
+    target: Target,
+    lines: Optional[list[int]],
+    prefix: str,
+    state: HookState,
+) -> Stmts:
+    """The statements and hooks of one breakpoint at ``lines`` (``None``:
+    entry) of ``target`` (see the module docstring). Hook names start with
+    ``prefix``; the first Python-level hook counts the hits in ``state``."""
+    scope = ScopeInfo.from_code(target.code)
+    hooks: dict[str, Any] = {}
+    body: list[ast.stmt] = []
+    counted = False
+    for i, action in enumerate(actions):
+        counts = action.python_hook and not counted
+        counted = counted or counts
+        stmts, h = action.stmts(scope, f"{prefix}a{i}_", state, counts)
+        body.extend(stmts)
+        hooks.update(h)
+    if not body:
+        body = [ast.Pass()]
+    if cond is not None:
+        body, h = cond.wrap(body, prefix, state)
+        hooks.update(h)
+    if ADD_EXCEPTION_NOTES:
+        where = "entry" if lines is None else "line " + ", ".join(map(str, lines))
+        labels = "; ".join(a.label for a in actions) or "no actions"
+        cond_label = f" if {cond.label}" if cond is not None else ""
+        note = f"splice: raised in breakpoint code at {scope.qualname} {where}{cond_label}: {labels}"
+        body, h = _noted(body, prefix, note)
+        hooks.update(h)
+    if target.instance is not None:
+        hooks[f"{prefix}self"] = target.instance
+        body = [ast.If(test=instance_test(scope, f"{prefix}self"), body=body, orelse=[])]
+    return body, hooks

@@ -1,0 +1,130 @@
+"""The lifecycle every probe owner shares: enable/disable, ``with`` blocks,
+and :func:`sync`, which brings installed probes in line with their owners.
+
+:class:`Managed` is the base of :class:`~splice.Breakpoint`,
+:class:`~splice.CallCapture` and :class:`~splice.CallListCapture`. Whether
+its probes are installed depends on two things: the object is enabled, and
+its :class:`~splice.NoPdb` instance is running. Every change to either ends
+in one :func:`sync`, one atomic :meth:`~splice.patcher.Patcher.commit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Optional, Self
+
+from splice.patcher import PATCHER, Probe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from splice.nopdb import NoPdb
+
+__all__ = ["Managed", "sync"]
+
+
+class Managed:
+    """Base of :class:`~splice.Breakpoint`, :class:`~splice.CallCapture` and
+    :class:`~splice.CallListCapture`: ``enable``/``disable`` and the
+    context-manager protocol, with NoPdb's semantics.
+
+    An object is *enabled* from creation until :meth:`disable`; its probes are
+    installed while it is enabled **and** its :class:`~splice.NoPdb` instance is
+    running (started and not paused by a later one). Leaving the ``with`` block
+    disables it and stops the NoPdb instance if entering the block started it.
+    """
+
+    def __init__(self, nopdb: NoPdb) -> None:
+        self._nopdb = nopdb
+        self._enabled = False
+        self._active: list[Probe] = []
+        self._was_started = False
+        self.enable()
+
+    # subclasses -------------------------------------------------------------
+    def _wanted(self) -> list[Probe]:
+        """The probes this object needs installed right now (while running)."""
+        raise NotImplementedError
+
+    def _on_sync(self, active: bool) -> None:
+        """Called after every commit that involved this object."""
+
+    # public -----------------------------------------------------------------
+    def enable(self) -> None:
+        """Enable again after :meth:`disable` (objects start enabled)."""
+        with PATCHER.lock:
+            if self._enabled:
+                return
+            self._enabled = True
+            self._nopdb._register(self)
+            try:
+                sync([self])
+            except BaseException:
+                self._enabled = False
+                self._nopdb._unregister(self)
+                raise
+
+    def disable(self) -> None:
+        """Disable: remove the probes (the original code is back) until :meth:`enable`."""
+        with PATCHER.lock:
+            if not self._enabled:
+                return
+            self._enabled = False
+            try:
+                sync([self])
+            finally:
+                self._nopdb._unregister(self)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the object is enabled (see :meth:`enable`, :meth:`disable`)."""
+        return self._enabled
+
+    @property
+    def active(self) -> bool:
+        """Whether its probes are installed right now."""
+        return bool(self._active)
+
+    def __enter__(self) -> Self:
+        self._was_started = self._nopdb.started
+        self._nopdb._ensure_started()
+        self.enable()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        try:
+            self.disable()
+        finally:
+            if self._nopdb.started and not self._was_started:
+                self._nopdb.stop()
+
+
+def sync(items: Sequence[Managed], changed: Sequence[Managed] = ()) -> None:
+    """Bring the installed probes of ``items`` in line with their state, in one
+    atomic commit; probes of objects in ``changed`` are rebuilt."""
+    with PATCHER.lock:
+        add: list[Probe] = []
+        remove: list[Probe] = []
+        rebuild: list[Probe] = []
+        wants: list[list[Probe]] = []
+        changed_ids = {id(c) for c in changed}
+        for it in items:
+            if it._enabled and it._nopdb._is_running():
+                want = list(it._wanted())
+            else:
+                want = []
+            wants.append(want)
+            active_ids = {id(a) for a in it._active}
+            want_ids = {id(w) for w in want}
+            add.extend(p for p in want if id(p) not in active_ids)
+            remove.extend(p for p in it._active if id(p) not in want_ids)
+            if id(it) in changed_ids:
+                rebuild.extend(p for p in want if id(p) in active_ids)
+        PATCHER.commit(add, remove, rebuild)
+        for it, want in zip(items, wants, strict=True):
+            it._active = want
+            it._on_sync(bool(want))

@@ -1,0 +1,127 @@
+"""Where a breakpoint goes: a scope and a line spec -> (target, lines) pairs.
+
+:func:`plan` resolves the scope (:mod:`splice.resolve`) and locates the line
+(:mod:`splice.locate`) in each target, following NoPdb's rules for what a
+line means in each kind of scope:
+
+- ``function=`` a callable: the line must be one of that function's own
+  statements;
+- ``function=`` a name: every function of that name in which the line is one
+  of its own statements (an error only if it is in none);
+- ``module=``/``file=`` without a function: the line is located in each
+  file, and the breakpoint goes into the live function that runs it;
+- no line: function entry.
+"""
+
+from __future__ import annotations
+
+from types import CodeType
+from typing import Optional, Union
+
+from splice import locate as _locate
+from splice.errors import LocateError
+from splice.resolve import Scope, Target, resolve
+
+__all__ = ["Placement", "lines_in", "plan"]
+
+#: A target and the lines of it where the breakpoint goes (``None``: entry).
+Placement = tuple[Target, Optional[list[int]]]
+
+
+def lines_in(code: CodeType, line: Union[int, str]) -> list[int]:
+    """The statement lines of ``code`` itself that ``line`` names (the one
+    place that calls :mod:`splice.locate` for a function scope)."""
+    try:
+        _locate.get_source(code)
+    except LocateError:
+        # No source text (e.g. a function typed at the plain REPL): a line
+        # number is still usable when the code has instructions on it, as in
+        # NoPdb; a line text is not.
+        if isinstance(line, int):
+            own = {ln for *_, ln in code.co_lines() if ln is not None}
+            if line in own and line != code.co_firstlineno:
+                return [line]
+        raise
+    # Without source=: locate checks the text against the running code and,
+    # on a mismatch, re-reads the file once (it may have been edited and
+    # reverted since linecache cached it).
+    found = _locate.locate(code, line)
+    return sorted({loc.line for loc in found if loc.owned_by(code)})
+
+
+def plan(scope: Scope, line: Union[int, str, None]) -> list[Placement]:
+    """(target, lines) for each code object the breakpoint goes into; raises
+    :class:`LocateError` or :class:`~splice.ScopeError` if there is none."""
+    if line is not None and (isinstance(line, bool) or not isinstance(line, (int, str))):
+        raise TypeError(f"line must be an int, a str or None, not {type(line).__name__}")
+    targets = resolve(scope)
+    if line is None:
+        return [(t, None) for t in targets]
+    if scope._fn is not None:
+        return [(targets[0], lines_in(targets[0].code, line))]
+    if scope._fn_name is not None:
+        return _plan_by_name(targets, line, scope._fn_name)
+    return _plan_in_files(targets, line, scope)
+
+
+def _plan_by_name(targets: list[Target], line: Union[int, str], name: str) -> list[Placement]:
+    """Every function named ``name`` in which ``line`` is its own statement."""
+    out: list[Placement] = []
+    errors: list[LocateError] = []
+    for t in targets:
+        try:
+            out.append((t, lines_in(t.code, line)))
+        except LocateError as e:
+            errors.append(e)
+    if out:
+        return out
+    if len(errors) == 1:
+        raise errors[0]
+    raise LocateError(
+        f"line {line!r} is in none of the {len(targets)} functions named "
+        f"{name!r}:\n" + "\n".join(f"  - {e}" for e in errors)
+    )
+
+
+def _plan_in_files(targets: list[Target], line: Union[int, str], scope: Scope) -> list[Placement]:
+    """``module=`` / ``file=`` without a function: ``line`` located in each
+    file; the breakpoint goes into the live functions that run it."""
+    by_file: dict[str, list[Target]] = {}
+    for t in targets:
+        by_file.setdefault(t.code.co_filename, []).append(t)
+    out: list[Placement] = []
+    errors: list[LocateError] = []
+    for fname, ts in by_file.items():
+        try:
+            source = _locate.get_source(ts[0].code)
+            found = _locate.locate_in_source(source, line)
+        except LocateError as e:
+            if isinstance(line, str):
+                continue  # text not in this file: NoPdb matches files independently
+            errors.append(e)
+            continue
+        for t in ts:
+            lines = sorted({loc.line for loc in found if loc.owned_by(t.code)})
+            if lines:
+                _locate.check_source(t.code, source)
+                out.append((t, lines))
+        if not any(loc.owned_by(t.code) for loc in found for t in ts):
+            errors.append(
+                LocateError(
+                    f"{fname}: line {line!r} is not inside a live function (it is module-level "
+                    f"code or a class body, which has already run, or its function no longer "
+                    f"exists); splice can only break inside functions"
+                )
+            )
+    if out:
+        return out
+    if errors:
+        if len(errors) == 1:
+            raise errors[0]
+        raise LocateError("; ".join(str(e) for e in errors[:5]))
+    files = sorted(by_file)
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    raise LocateError(
+        f"no statement whose text is {line!r} in the {len(targets)} live function(s) of "
+        f"{scope} (files: {shown})"
+    )

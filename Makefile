@@ -21,6 +21,9 @@ test:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	py=$$(scripts/venv $(DEFAULT_MINOR) | tail -n1) && \
+	$$py -m ruff check python/splice && \
+	$$py -m mypy python/splice
 
 # after pytest: the instrumentation snapshots use the .venv-3.X it builds
 rust-test:

@@ -161,6 +161,21 @@ def test_call_info_has_one_constructor():
     assert info.name == "g" and info.extra == "user attributes still work"
 
 
+def test_call_info_copies_and_pickles_as_a_plain_record():
+    import copy
+    import pickle
+
+    with splice.capture_call(target) as call:
+        target(2)
+    c = copy.copy(call)
+    assert type(c) is splice.CallInfo and c.name == "target" and c.args == {"x": 2}
+    assert c.stack.format() == call.stack.format()
+    info = splice.CallInfo("f", "f.py", {"a": 1}, {"a": 1}, None, 3)
+    info.note = "kept"
+    back = pickle.loads(pickle.dumps(info))
+    assert (back.name, back.args, back.locals, back.return_value, back.note) == ("f", {"a": 1}, {"a": 1}, 3, "kept")
+
+
 def test_records_are_made_with_that_constructor():
     with splice.capture_calls(target) as calls:
         target(1)

@@ -120,6 +120,14 @@ class CallInfo(CallRecord):
     def stack(self, value: Optional[traceback.StackSummary]) -> None:
         self._stack = value
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Copy and pickle as a plain record with ``args`` and ``stack`` built
+        (a capture object gives a ``CallInfo`` of its last call)."""
+        fields = (self.name, self.file, self.args, self.locals, self.globals,
+                  self.return_value, self.exception, self.stack)
+        state = self.__dict__ if type(self) is CallInfo and self.__dict__ else None
+        return (CallInfo, fields, state)
+
     def __repr__(self) -> str:
         return "{}(name={!r}, args={}({}), return_value={!r})".format(
             type(self).__name__,

@@ -23,7 +23,8 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	py=$$(scripts/venv $(DEFAULT_MINOR) | tail -n1) && \
 	$$py -m ruff check python/splice && \
-	$$py -m mypy python/splice
+	$$py -m mypy python/splice && \
+	$$py -m mypy.stubtest splice._native splice._native.testing
 
 # after pytest: the instrumentation snapshots use the .venv-3.X it builds
 rust-test:

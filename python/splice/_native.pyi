@@ -4,7 +4,9 @@ package uses. Tests and tools use :mod:`splice._native.testing`."""
 from collections.abc import Callable, Iterable, Mapping
 from traceback import StackSummary
 from types import CodeType
-from typing import Any, Literal, final
+from typing import Any, Literal, Self, final
+
+from typing_extensions import disjoint_base
 
 from splice._native import testing as testing
 
@@ -47,12 +49,12 @@ class LineProbe:
     """Run the body of ``snippet`` wherever a 'line' event for one of
     ``lines`` would fire, or at function entry when ``lines`` is ``None``."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         lines: list[int] | tuple[int, ...] | None,
         snippet: CodeType,
         hooks: dict[str, object] | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def lines(self) -> list[int] | None: ...
     @property
@@ -65,12 +67,12 @@ class CaptureProbe:
     """Call ``enter()`` at entry (unless ``None``), ``exit(value)`` before
     every return and ``error(exc)`` when an exception leaves the function."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         enter: Callable[..., object] | None,
         exit: Callable[[Any], object],
         error: Callable[[BaseException], object],
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def enter(self) -> Callable[..., object] | None: ...
     @property
@@ -86,6 +88,7 @@ def disassemble(code: CodeType) -> str:
 
 # -- call capture (record.rs, capture_hooks.rs) -----------------------------
 
+@disjoint_base
 class CallRecord:
     """The fields and the one constructor of ``splice.CallInfo`` (its
     subclass); the capture hooks make every record with it."""
@@ -98,8 +101,8 @@ class CallRecord:
     return_value: Any
     exception: BaseException | None
     _stack: StackSummary | RecordedStack | None
-    def __init__(
-        self,
+    def __new__(
+        cls,
         name: str | None = None,
         file: str | None = None,
         args: Mapping[str, Any] | RecordedArgs | None = None,
@@ -108,22 +111,22 @@ class CallRecord:
         return_value: Any = None,
         exception: BaseException | None = None,
         stack: StackSummary | RecordedStack | None = None,
-    ) -> None: ...
+    ) -> Self: ...
 
 @final
 class Recorder:
     """The shared state of one capture: whether it records, the calls that
     entered and have not returned, and where finished records go."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         owner: object,
         sink: Literal["list", "last", "discard"],
         info_type: type,
         transform: Callable[[Any], Any] | None = None,
         keep: object | None = None,
         max_calls: int | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def set_live(self, live: bool) -> None: ...
     @property
     def recording(self) -> bool: ...
@@ -136,7 +139,7 @@ class Recorder:
 class CaptureHooks:
     """The ``enter``/``exit``/``error`` hooks of one capture on one code object."""
 
-    def __init__(self, recorder: Recorder, code: CodeType, argnames: tuple[str, ...]) -> None: ...
+    def __new__(cls, recorder: Recorder, code: CodeType, argnames: tuple[str, ...]) -> Self: ...
     def enter(self, _unused: object = None) -> None: ...
     def exit(self, value: object) -> None: ...
     def error(self, exc: BaseException) -> None: ...
@@ -167,7 +170,7 @@ class SourceMismatchFailure(LocateFailure): ...
 class LocateIndex:
     """The parsed and indexed text of one module or notebook cell."""
 
-    def __init__(self, source: str) -> None: ...
+    def __new__(cls, source: str) -> Self: ...
     @property
     def line_count(self) -> int: ...
     def locate(

@@ -3,9 +3,21 @@
 
 from collections.abc import Iterable
 from types import CodeType
-from typing import final
+from typing import Self, final
 
 from splice._native import CaptureProbe, LineProbe, Recorder
+
+__all__ = [
+    "Counter",
+    "disassemble_instrumented",
+    "disassemble_padded",
+    "opcode_table",
+    "pad_code",
+    "pending_calls",
+    "roundtrip_mismatch",
+    "stack_effect",
+    "verify_code",
+]
 
 def roundtrip_mismatch(code: CodeType) -> str | None:
     """Decode and re-assemble ``code``: ``None`` when byte-identical, else
@@ -37,7 +49,7 @@ class Counter:
     """A native counting hook (``hit()``); with ``only_when_tracing=True``
     it counts only while a ``sys.settrace`` function is installed."""
 
-    def __init__(self, only_when_tracing: bool = False) -> None: ...
+    def __new__(cls, only_when_tracing: bool = False) -> Self: ...
     def hit(self, _arg: object = None) -> None: ...
     @property
     def count(self) -> int: ...

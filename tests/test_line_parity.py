@@ -129,6 +129,34 @@ def with_blocks(n):
     return out
 
 
+class _SwallowKeyError:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, exc, tb):
+        return typ is KeyError
+
+
+def _raise(kind):
+    if kind is not None:
+        raise kind()
+    return 1
+
+
+def with_exits(kind):
+    with _SwallowKeyError():  # the handler's line: an event per exception
+        return _raise(kind)
+
+
+def with_exits_all_ways():
+    with_exits(None)
+    with_exits(KeyError)
+    try:
+        with_exits(ValueError)
+    except ValueError:
+        pass
+
+
 def comprehension(n):
     ys = [x * x for x in range(n) if x % 2]
     zs = {x: [y for y in range(x)] for x in range(n)}
@@ -143,6 +171,9 @@ CASES = {
     "awaits": (awaits, lambda: asyncio.run(awaits(3))),
     "handlers": (handlers, lambda: handlers(5)),
     "with_blocks": (with_blocks, lambda: with_blocks(4)),
+    # a `with` body left by return, a swallowed and an escaping exception
+    # (contextlib.ContextDecorator's inner has this shape)
+    "with_exits": (with_exits, with_exits_all_ways),
     "comprehension": (comprehension, lambda: comprehension(5)),
 }
 

@@ -61,7 +61,10 @@ fn instrumentation_snapshots() {
         "instrument snapshots: checked CPython {}",
         checked.join(", ")
     );
-    assert!(!checked.is_empty(), "no virtualenv found: nothing was checked");
+    assert!(
+        !checked.is_empty(),
+        "no virtualenv found: nothing was checked"
+    );
     if common::require_all_versions() {
         assert!(missing.is_empty(), "not checked: {missing:?}");
     }

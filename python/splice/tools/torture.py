@@ -399,8 +399,13 @@ def run_child(module: str, mode: str, with_parity: bool = False) -> Outcome:
     cmd = [sys.executable, "-m", "splice.tools.torture", "--child", module, "--mode", mode, "--out", path]
     if with_parity:
         cmd.append("--parity")
+    # Each child runs in a directory of its own: CPython's tests create
+    # files and directories named after the pid or fixed names (argparse's
+    # 'packageæ') in the current directory, and the untouched and the
+    # rewritten run of one module go in parallel.
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT)
+        with tempfile.TemporaryDirectory(prefix=f"splice-torture-{module}-{mode}-") as cwd:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT, cwd=cwd)
     except subprocess.TimeoutExpired:
         os.unlink(path)
         return Outcome(module, mode, crashed=f"timed out after {CHILD_TIMEOUT}s")

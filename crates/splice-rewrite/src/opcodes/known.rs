@@ -73,6 +73,9 @@ pub struct Known {
     pub end_for: Option<u8>,
     /// 3.14+: pops the iterator after `END_FOR`.
     pub pop_iter: Option<u8>,
+    /// 3.12+: ends a `SEND` loop (an exhausted `SEND` jumps past it).
+    pub end_send: Option<u8>,
+    pub end_async_for: u8,
     /// 3.14+: the fall-through side of a conditional jump (branch events).
     pub not_taken: Option<u8>,
 
@@ -132,6 +135,8 @@ impl Known {
             ("FOR_ITER", Some(self.for_iter)),
             ("END_FOR", self.end_for),
             ("POP_ITER", self.pop_iter),
+            ("END_SEND", self.end_send),
+            ("END_ASYNC_FOR", Some(self.end_async_for)),
             ("NOT_TAKEN", self.not_taken),
             ("RETURN_GENERATOR", Some(self.return_generator)),
             ("YIELD_VALUE", Some(self.yield_value)),

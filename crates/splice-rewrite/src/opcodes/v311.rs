@@ -282,6 +282,8 @@ pub(super) const KNOWN: Known = Known {
     for_iter: FOR_ITER,
     end_for: None,
     pop_iter: None,
+    end_send: None,
+    end_async_for: END_ASYNC_FOR,
     not_taken: None,
     return_generator: RETURN_GENERATOR,
     yield_value: YIELD_VALUE,

@@ -417,6 +417,8 @@ pub(super) const KNOWN: Known = Known {
     for_iter: FOR_ITER,
     end_for: Some(END_FOR),
     pop_iter: Some(POP_ITER),
+    end_send: Some(END_SEND),
+    end_async_for: END_ASYNC_FOR,
     not_taken: Some(NOT_TAKEN),
     return_generator: RETURN_GENERATOR,
     yield_value: YIELD_VALUE,

@@ -1,16 +1,24 @@
 //! Where `sys.settrace` 'line' events fire: the instructions of the probed
 //! lines and, for each, which of its incoming control-flow edges fire.
 //!
-//! The rules follow CPython (3.11 `ceval.c` `maybe_call_line_trace`; 3.12+
-//! `instrumentation.c` and `legacy_tracing.c`): an edge into an instruction
-//! of line L fires when it comes from an instruction of another line (or of
-//! none), from the function's first `RESUME`, or is a backward jump that
-//! the version traces (3.11: any, except into `SEND`; 3.12+: only
-//! `JUMP_BACKWARD`, whose JUMP monitoring event the legacy tracer turns into
-//! a line event; `JUMP_BACKWARD_NO_INTERRUPT`, the back edge of `yield from`
-//! and `await`, has no instrumented form). A generator resuming after
-//! `YIELD_VALUE; RESUME` continues on the yield's line without a new event:
-//! only the `RESUME` where the body starts counts as entry.
+//! 3.11 (`ceval.c` `maybe_call_line_trace`): an edge into an instruction of
+//! line L fires when it comes from an instruction of another line (or of
+//! none), from the function's body `RESUME`, or is a backward jump (except
+//! into `SEND`).
+//!
+//! 3.12+ (`instrumentation.c`, `legacy_tracing.c`), in two parts:
+//! - *static*: only a *line-start candidate* can ever fire
+//!   ([`line_start_candidates`], as `initialize_lines` marks them);
+//! - *dynamic*: entering a candidate fires when the instruction executed
+//!   before it has another line (or none) or is a `RESUME`;
+//! - and a same-line backward `JUMP_BACKWARD` fires once more, candidate or
+//!   not (the legacy tracer turns its JUMP event into a line event);
+//!   `JUMP_BACKWARD_NO_INTERRUPT`, the back edge of `yield from` and
+//!   `await`, has no instrumented form.
+//!
+//! A generator resuming after `YIELD_VALUE; RESUME` continues on the
+//! yield's line without a new event unless the next instruction is a
+//! candidate of another line.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -33,21 +41,98 @@ pub struct SitePlan {
     pub fallthrough_skips: bool,
 }
 
-/// True when a backward jump `e` traces a line event on this version.
-fn backward_jump_fires(cfg: &Cfg, e: &Edge) -> bool {
+/// The instructions that can start a line (3.12+), as CPython's
+/// `initialize_lines` marks them: from the first `RESUME` on, (a) an
+/// instruction with a line other than the previous instruction's in code
+/// order, where `END_FOR`, `END_SEND`, `END_ASYNC_FOR`, `RESUME` (and 3.14+
+/// `POP_ITER`) neither start a line nor count as the previous instruction;
+/// (b) a jump target with a line (for `FOR_ITER` and `SEND`, the instruction
+/// after the `END_FOR`/`END_SEND` they skip), except `POP_ITER`; (c) an
+/// exception handler with a line, except `END_ASYNC_FOR`.
+pub fn line_start_candidates(cfg: &Cfg) -> Vec<bool> {
     let k = &cfg.table.known;
-    match cfg.version() {
-        PyVersion::V311 => cfg.instrs[e.to].op != k.send,
-        _ => cfg.instrs[e.from].op != k.jump_backward_no_interrupt,
+    let n = cfg.len();
+    let mut out = vec![false; n];
+    let Some(first) = cfg.instrs.iter().position(|i| i.op == k.resume) else {
+        return out;
+    };
+    let never = |op: u8| {
+        op == k.end_async_for
+            || op == k.resume
+            || Some(op) == k.end_for
+            || Some(op) == k.end_send
+            || Some(op) == k.pop_iter
+    };
+    let mut current: Option<i32> = None;
+    for i in first..n {
+        let ins = cfg.instrs[i];
+        if never(ins.op) {
+            continue;
+        }
+        out[i] = ins.loc.line.is_some() && ins.loc.line != current;
+        current = ins.loc.line;
     }
+    for (j, ins) in cfg.instrs.iter().enumerate().skip(first) {
+        let Some(t) = cfg.jump_target(j) else {
+            continue;
+        };
+        let t = if ins.op == k.for_iter || ins.op == k.send {
+            t + 1
+        } else {
+            t
+        };
+        if t < n && cfg.instrs[t].loc.line.is_some() && Some(cfg.instrs[t].op) != k.pop_iter {
+            out[t] = true;
+        }
+    }
+    // Every handler of the exception table (CPython scans the table itself).
+    for j in 0..n {
+        if let Some(h) = cfg.handler_target(j) {
+            if cfg.instrs[h].loc.line.is_some() && cfg.instrs[h].op != k.end_async_for {
+                out[h] = true;
+            }
+        }
+    }
+    out
 }
 
-/// True when control entering instruction `e.to` (of line `line`) along `e`
-/// fires a line event.
-fn fires(cfg: &Cfg, e: &Edge, line: i32, body_start: usize) -> bool {
-    cfg.instrs[e.from].loc.line != Some(line)
-        || e.from == body_start
-        || (e.is_backward_jump() && backward_jump_fires(cfg, e))
+/// The line-event rule of one version for edges into instructions of one
+/// line.
+struct Rule<'c, 'a> {
+    cfg: &'c Cfg<'a>,
+    body_start: usize,
+    /// 3.12+: [`line_start_candidates`]; `None` on 3.11.
+    candidates: Option<Vec<bool>>,
+}
+
+impl Rule<'_, '_> {
+    fn new<'c, 'a>(cfg: &'c Cfg<'a>, body_start: usize) -> Rule<'c, 'a> {
+        let candidates = (cfg.version() >= PyVersion::V312).then(|| line_start_candidates(cfg));
+        Rule {
+            cfg,
+            body_start,
+            candidates,
+        }
+    }
+
+    /// True when control entering instruction `e.to` (of line `line`)
+    /// along `e` fires a line event.
+    fn fires(&self, e: &Edge, line: i32) -> bool {
+        let (cfg, k) = (self.cfg, &self.cfg.table.known);
+        let from = cfg.instrs[e.from];
+        let other_line = from.loc.line != Some(line);
+        match &self.candidates {
+            None => {
+                other_line
+                    || e.from == self.body_start
+                    || (e.is_backward_jump() && cfg.instrs[e.to].op != k.send)
+            }
+            Some(cand) => {
+                let same_line_back_edge = e.is_backward_jump() && from.op == k.jump_backward;
+                (cand[e.to] && (other_line || from.op == k.resume)) || same_line_back_edge
+            }
+        }
+    }
 }
 
 /// The instructions of `lines` where a line event fires, with the edges
@@ -60,6 +145,7 @@ pub fn plan(cfg: &Cfg, lines: &HashSet<i32>) -> BTreeMap<usize, SitePlan> {
     };
     let pinned = cfg.pinned();
     let resume = cfg.table.known.resume;
+    let rule = Rule::new(cfg, body_start);
     for (i, ins) in cfg.instrs.iter().enumerate() {
         let Some(line) = ins.loc.line else { continue };
         if !lines.contains(&line) || pinned[i] || ins.op == resume {
@@ -68,7 +154,7 @@ pub fn plan(cfg: &Cfg, lines: &HashSet<i32>) -> BTreeMap<usize, SitePlan> {
         let mut plan = SitePlan::default();
         let mut any_skip = false;
         for e in cfg.predecessors(i) {
-            let f = fires(cfg, e, line, body_start);
+            let f = rule.fires(e, line);
             any_skip |= !f;
             match (e.kind, f) {
                 (EdgeKind::Fallthrough, true) => plan.fallthrough_fires = true,
@@ -179,5 +265,51 @@ mod tests {
         let p = plan(&cfg, &lines(&[1]));
         assert_eq!(p.keys().copied().collect::<Vec<_>>(), vec![1]);
         assert!(plan(&cfg, &lines(&[7])).is_empty());
+    }
+
+    /// 3.12+: a handler with a line is a line start; entering it from
+    /// another line fires, whatever instruction the handler follows.
+    #[test]
+    fn handler_entry_from_another_line_fires() {
+        use crate::model::Handler;
+        for v in [PyVersion::V312, PyVersion::V314, PyVersion::V315] {
+            let t = table(v);
+            let ins = |name: &str, line: i32, h: bool| {
+                Item::Instr(Instr {
+                    op: t.by_name(name).unwrap(),
+                    arg: 0,
+                    target: None,
+                    loc: Location::line_only(line),
+                    handler: h.then_some(Handler {
+                        target: Label(5),
+                        depth: 0,
+                        lasti: false,
+                    }),
+                })
+            };
+            // RESUME(1); NOP(2, h); NOP(3, h); RETURN_VALUE-ish end; L5: PUSH_EXC_INFO(2) ...
+            let it = vec![
+                ins("RESUME", 1, false),
+                ins("NOP", 2, true),
+                ins("NOP", 3, true),
+                ins("RERAISE", 3, false),
+                Item::Label(Label(5)),
+                ins("PUSH_EXC_INFO", 2, false),
+                ins("RERAISE", 2, false),
+            ];
+            let cfg = Cfg::of_items(v, &it, &[]).unwrap();
+            assert!(
+                line_start_candidates(&cfg)[4],
+                "{v}: the handler is a candidate"
+            );
+            let p = plan(&cfg, &lines(&[2]));
+            let site = &p[&4];
+            assert_eq!(
+                site.handlers,
+                vec![2],
+                "{v}: only the edge from line 3 fires"
+            );
+            assert!(!site.all);
+        }
     }
 }

@@ -20,7 +20,7 @@ from splice.template import build_template
 
 
 def target(x):
-    y = x + 1
+    y = x + 1 if isinstance(x, int) else x
     return y * 2
 
 
@@ -28,7 +28,7 @@ def snippet(code: types.CodeType, text: str, hooks: dict | None = None) -> types
     return build_template(code, ast.parse(text).body, hooks or {}).snippet
 
 
-LINE = target.__code__.co_firstlineno + 1  # y = x + 1
+LINE = target.__code__.co_firstlineno + 1  # y = ...
 
 
 # --- probe specs ---------------------------------------------------------------------------
@@ -174,6 +174,18 @@ def test_call_info_copies_and_pickles_as_a_plain_record():
     info.note = "kept"
     back = pickle.loads(pickle.dumps(info))
     assert (back.name, back.args, back.locals, back.return_value, back.note) == ("f", {"a": 1}, {"a": 1}, 3, "kept")
+
+
+def test_a_recorded_call_is_left_to_the_collector_only_when_it_can_be_in_a_cycle():
+    import gc
+
+    with splice.capture_calls(target) as calls:
+        target(1)
+        target([1])  # a list argument: a cycle through the record is possible
+    ints, lists = (c._args for c in calls)
+    assert isinstance(ints, _native.RecordedCall) and ints is calls[0]._stack
+    assert not gc.is_tracked(ints) and gc.is_tracked(lists)
+    assert calls[1].args == {"x": [1]} and calls[0].stack[-1].name == "target"
 
 
 def test_records_are_made_with_that_constructor():

@@ -22,8 +22,7 @@ __all__ = [
     "LineProbe",
     "LocateFailure",
     "LocateIndex",
-    "RecordedArgs",
-    "RecordedStack",
+    "RecordedCall",
     "Recorder",
     "SourceMismatchFailure",
     "disassemble",
@@ -95,22 +94,22 @@ class CallRecord:
 
     name: str | None
     file: str | None
-    _args: Mapping[str, Any] | RecordedArgs | None
+    _args: Mapping[str, Any] | RecordedCall | None
     locals: dict[str, Any] | None
     globals: dict[str, Any] | None
     return_value: Any
     exception: BaseException | None
-    _stack: StackSummary | RecordedStack | None
+    _stack: StackSummary | RecordedCall | None
     def __new__(
         cls,
         name: str | None = None,
         file: str | None = None,
-        args: Mapping[str, Any] | RecordedArgs | None = None,
+        args: Mapping[str, Any] | RecordedCall | None = None,
         locals: dict[str, Any] | None = None,
         globals: dict[str, Any] | None = None,
         return_value: Any = None,
         exception: BaseException | None = None,
-        stack: StackSummary | RecordedStack | None = None,
+        stack: StackSummary | RecordedCall | None = None,
     ) -> Self: ...
 
 @final
@@ -145,21 +144,15 @@ class CaptureHooks:
     def error(self, exc: BaseException) -> None: ...
 
 @final
-class RecordedArgs:
-    """The bound arguments of a captured call, as recorded at entry."""
+class RecordedCall:
+    """A captured call as recorded: the bound arguments and the stack at
+    entry, until ``CallInfo`` builds its ``args`` and ``stack`` from it."""
 
     @property
-    def names(self) -> tuple[str, ...]: ...
+    def arg_names(self) -> tuple[str, ...]: ...
     @property
-    def values(self) -> tuple[Any, ...]: ...
-    def __len__(self) -> int: ...
-
-@final
-class RecordedStack:
-    """The outer frames of a captured call, as (code, lasti) pairs."""
-
+    def arg_values(self) -> tuple[Any, ...]: ...
     def unpack(self) -> tuple[list[tuple[CodeType, int]], CodeType, int]: ...
-    def __len__(self) -> int: ...
 
 # -- locate (locate.rs) ------------------------------------------------------
 

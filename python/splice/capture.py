@@ -58,7 +58,7 @@ from types import CodeType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, TextIO
 
 from splice import _native
-from splice._native import CallRecord, CaptureProbe, RecordedArgs, RecordedStack
+from splice._native import CallRecord, CaptureProbe, RecordedCall
 from splice.lifecycle import Managed
 from splice.patcher import NativeProbe, Probe
 from splice.resolve import Scope, Target, resolve
@@ -90,18 +90,18 @@ class CallInfo(CallRecord):
     (native: ``splice._native.CallRecord`` holds the fields): ``CallInfo()``
     is an empty record, as NoPdb's, and the capture hooks make every record
     with the same call, running no Python code. They pass ``args`` and
-    ``stack`` in their recorded forms (``_native.RecordedArgs``: the values;
-    ``_native.RecordedStack``: (code, instruction offset) pairs), which
-    become an ``OrderedDict`` and a :class:`traceback.StackSummary` the first
-    time they are read.
+    ``stack`` as the call's ``_native.RecordedCall`` (argument values; the
+    stack as (code, instruction offset) pairs), which become an
+    ``OrderedDict`` and a :class:`traceback.StackSummary` the first time they
+    are read.
     """
 
     @property
     def args(self) -> Optional[Mapping[str, Any]]:
         """The arguments at entry (an ``OrderedDict``, as in NoPdb)."""
         a = self._args
-        if isinstance(a, RecordedArgs):
-            a = self._args = collections.OrderedDict(zip(a.names, a.values, strict=True))
+        if isinstance(a, RecordedCall):
+            a = self._args = collections.OrderedDict(zip(a.arg_names, a.arg_values, strict=True))
         return a
 
     @args.setter
@@ -112,7 +112,7 @@ class CallInfo(CallRecord):
     def stack(self) -> Optional[traceback.StackSummary]:
         """The call stack, outermost frame first (as :func:`traceback.extract_stack`)."""
         st = self._stack
-        if isinstance(st, RecordedStack):
+        if isinstance(st, RecordedCall):
             st = self._stack = _build_stack(st)
         return st
 
@@ -152,7 +152,7 @@ def _line_at(code: CodeType, offset: int) -> Optional[int]:
     return None
 
 
-def _build_stack(frames: RecordedStack) -> traceback.StackSummary:
+def _build_stack(frames: RecordedCall) -> traceback.StackSummary:
     """The :class:`traceback.StackSummary` of a recorded stack (outer (code,
     instruction offset) pairs innermost first, the captured code, its first
     line), with source lines."""

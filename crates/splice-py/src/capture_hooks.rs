@@ -17,9 +17,9 @@
 //! `CallCapture`, or counted and dropped for the torture run). A record is
 //! made by the record class's own constructor, `CallInfo(name, file, args,
 //! locals, globals, return_value, exception, stack)` (native: `crate::record`;
-//! a `CallCapture` is refilled with the same fields), with `args` a
-//! [`RecordedArgs`] and `stack` a [`RecordedStack`] that `CallInfo` turns
-//! into an `OrderedDict` and a `StackSummary` when they are first read.
+//! a `CallCapture` is refilled with the same fields), with `args` and
+//! `stack` both the call's [`RecordedCall`], which `CallInfo` turns into an
+//! `OrderedDict` and a `StackSummary` when they are first read.
 //!
 //! Rules every hook follows, because it runs inside arbitrary user code:
 //! - it never raises into the target: a failure (an `Exception`) is handed to
@@ -315,21 +315,42 @@ impl Recorder {
     }
 }
 
-/// The stack of a captured call as recorded at entry: (code, lasti) of
-/// the outer frames, innermost first, and the captured code object with its
-/// first line. `CallInfo.stack` turns it into a `traceback.StackSummary`
-/// only when it is read (line numbers need a walk of each code object's
-/// location table). It holds only code objects and ints, so it needs no
-/// part in garbage collection (one tracked object less per record).
+/// A captured call as recorded: the bound arguments (names and values, after
+/// the capture's `transform`) and the stack at entry ((code, lasti) of the
+/// outer frames, innermost first, and the captured code object with its
+/// first line). A record's `args` and `stack` are both this object until
+/// `CallInfo` turns them into an `OrderedDict` and a
+/// `traceback.StackSummary` when they are first read (line numbers need a
+/// walk of each code object's location table).
+///
+/// One object per record, and the collector does not track it when the
+/// argument values are all untracked (ints, strings, ...): nothing can form
+/// a cycle through it then, as the collector decides for such tuples.
 #[pyclass(module = "splice._native", frozen)]
-pub struct RecordedStack {
+pub struct RecordedCall {
+    /// Shared with other records made from the same place: never visited
+    /// by `__traverse__` (each owner would count the one reference again).
     frames: Frames,
     code: Py<PyAny>,
     firstline: Py<PyAny>,
+    arg_names: Py<PyTuple>,
+    arg_values: Py<PyTuple>,
 }
 
 #[pymethods]
-impl RecordedStack {
+impl RecordedCall {
+    /// The names of the bound arguments, in `co_varnames` order.
+    #[getter]
+    fn arg_names(&self, py: Python<'_>) -> Py<PyTuple> {
+        self.arg_names.clone_ref(py)
+    }
+
+    /// Their values.
+    #[getter]
+    fn arg_values(&self, py: Python<'_>) -> Py<PyTuple> {
+        self.arg_values.clone_ref(py)
+    }
+
     /// `([(code, lasti), ...] innermost frame first, code, firstline)`.
     fn unpack<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let out = PyList::empty(py);
@@ -342,42 +363,26 @@ impl RecordedStack {
         )
     }
 
-    fn __len__(&self) -> usize {
-        self.frames.len()
-    }
-}
-
-/// The arguments of a captured call as recorded at entry: the names of the
-/// bound ones and their values. `CallInfo.args` turns it into an
-/// `OrderedDict` only when it is read.
-#[pyclass(module = "splice._native", frozen)]
-pub struct RecordedArgs {
-    names: Py<PyTuple>,
-    values: Py<PyTuple>,
-}
-
-#[pymethods]
-impl RecordedArgs {
-    /// The argument names, in `co_varnames` order.
-    #[getter]
-    fn names(&self, py: Python<'_>) -> Py<PyTuple> {
-        self.names.clone_ref(py)
-    }
-
-    /// Their values (after the capture's `transform`).
-    #[getter]
-    fn values(&self, py: Python<'_>) -> Py<PyTuple> {
-        self.values.clone_ref(py)
-    }
-
-    fn __len__(&self, py: Python<'_>) -> usize {
-        self.names.bind(py).len()
-    }
-
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.names)?;
-        visit.call(&self.values)?;
+        visit.call(&self.arg_names)?;
+        visit.call(&self.arg_values)?;
         Ok(())
+    }
+}
+
+/// Whether the collector can skip a `RecordedCall` holding `values`: they
+/// are all untracked, and code objects (its other references) are not
+/// collector-visible on this interpreter.
+fn untrackable(values: &[Bound<'_, PyAny>]) -> bool {
+    // SAFETY: reading the flags of a static type object and of live objects.
+    unsafe {
+        let code_type = std::ptr::addr_of_mut!(ffi::PyCode_Type);
+        if ffi::PyType_IS_GC(code_type) != 0 {
+            return false;
+        }
+        values
+            .iter()
+            .all(|v| ffi::PyObject_GC_IsTracked(v.as_ptr()) == 0)
     }
 }
 
@@ -586,17 +591,27 @@ impl CaptureHooks {
             (None, Some(v)) => v.clone(),
             _ => py.None().into_bound(py),
         };
-        let (args, locals, ret) = self.transformed(py, entry.values, locals, ret, exc.is_none())?;
+        let (names, values, locals, ret) =
+            self.transformed(py, entry.values, locals, ret, exc.is_none())?;
         // SAFETY: `frame` is still the running frame; a new reference.
         let globals = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetGlobals(frame))? };
-        let stack = Bound::new(
+        let skip_gc = untrackable(&values);
+        let recorded = Bound::new(
             py,
-            RecordedStack {
+            RecordedCall {
                 frames: entry.stack,
                 code: self.code.clone_ref(py),
                 firstline: self.firstline.clone_ref(py),
+                arg_names: names.unbind(),
+                arg_values: PyTuple::new(py, values)?.unbind(),
             },
         )?;
+        if skip_gc {
+            // SAFETY: a live object of a GC type; untracking what holds no
+            // tracked object is what the collector does for such tuples, and
+            // dealloc only untracks a tracked object.
+            unsafe { ffi::PyObject_GC_UnTrack(recorded.as_ptr().cast()) };
+        }
         // Counted only now, and only below max_calls: a transform or a
         // recursive call may have recorded in between.
         let counted = rec
@@ -618,12 +633,12 @@ impl CaptureHooks {
         let fields: Fields = [
             Some(self.name.clone_ref(py)),
             Some(self.file.clone_ref(py)),
-            Some(args.into_any().unbind()),
+            Some(recorded.clone().into_any().unbind()),
             Some(locals.into_any().unbind()),
             Some(globals.unbind()),
             Some(ret.unbind()),
             exc.map(|e| e.clone().unbind()),
-            Some(stack.into_any().unbind()),
+            Some(recorded.into_any().unbind()),
         ];
         if rec.sink == Sink::List {
             let info = new_record(rec.info_type.bind(py), fields)?;
@@ -634,9 +649,10 @@ impl CaptureHooks {
         Ok(())
     }
 
-    /// The record's arguments (unbound ones left out), locals and return
-    /// value, with the recorder's `transform` applied to each (the return
-    /// value only when the call returned).
+    /// The names and values of the bound arguments, the locals and the
+    /// return value, with the recorder's `transform` applied to each value
+    /// (the return value only when the call returned).
+    #[allow(clippy::type_complexity)]
     fn transformed<'py>(
         &self,
         py: Python<'py>,
@@ -645,7 +661,8 @@ impl CaptureHooks {
         ret: Bound<'py, PyAny>,
         returned: bool,
     ) -> PyResult<(
-        Bound<'py, RecordedArgs>,
+        Bound<'py, PyTuple>,
+        Vec<Bound<'py, PyAny>>,
         Bound<'py, PyDict>,
         Bound<'py, PyAny>,
     )> {
@@ -665,22 +682,15 @@ impl CaptureHooks {
         } else {
             PyTuple::new(py, names)?
         };
-        let args = Bound::new(
-            py,
-            RecordedArgs {
-                names: names.unbind(),
-                values: PyTuple::new(py, kept)?.unbind(),
-            },
-        )?;
         if rec.transform.is_none() {
-            return Ok((args, locals, ret));
+            return Ok((names, kept, locals, ret));
         }
         let applied = PyDict::new(py);
         for (k, v) in locals.iter() {
             applied.set_item(k, rec.apply(py, v)?)?;
         }
         let ret = if returned { rec.apply(py, ret)? } else { ret };
-        Ok((args, applied, ret))
+        Ok((names, kept, applied, ret))
     }
 }
 
@@ -758,7 +768,6 @@ impl CaptureHooks {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Recorder>()?;
     m.add_class::<CaptureHooks>()?;
-    m.add_class::<RecordedStack>()?;
-    m.add_class::<RecordedArgs>()?;
+    m.add_class::<RecordedCall>()?;
     Ok(())
 }

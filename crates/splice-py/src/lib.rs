@@ -7,7 +7,8 @@
 //!   `splice.errors` exception of their kind (`errors`);
 //! - `CallRecord`, the storage and constructor of `splice.CallInfo`
 //!   (`record`), and the call-capture hooks `Recorder`, `CaptureHooks` with
-//!   the lazy record parts `RecordedArgs`, `RecordedStack` (`capture_hooks`);
+//!   `RecordedCall`, a record's arguments and stack until first read
+//!   (`capture_hooks`);
 //! - `LocateIndex` and its exceptions (`locate`);
 //! - `disassemble(code)` for `python -m splice show` (`disassemble`);
 //! - the constants both sides share: `HOOK_PREFIX`, `CO_*`, `FUTURE_FLAGS`

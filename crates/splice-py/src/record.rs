@@ -31,7 +31,7 @@ pub struct CallRecord {
     /// `co_filename` of the called function.
     #[pyo3(get, set)]
     file: Option<Py<PyAny>>,
-    /// The arguments: a mapping, or a `RecordedArgs` until first read.
+    /// The arguments: a mapping, or a `RecordedCall` until first read.
     #[pyo3(get, set, name = "_args")]
     args: Option<Py<PyAny>>,
     #[pyo3(get, set)]
@@ -42,7 +42,7 @@ pub struct CallRecord {
     return_value: Option<Py<PyAny>>,
     #[pyo3(get, set)]
     exception: Option<Py<PyAny>>,
-    /// The stack: a `StackSummary`, or a `RecordedStack` until first read.
+    /// The stack: a `StackSummary`, or a `RecordedCall` until first read.
     #[pyo3(get, set, name = "_stack")]
     stack: Option<Py<PyAny>>,
 }

@@ -64,12 +64,11 @@ pub fn line_start_candidates(cfg: &Cfg) -> Vec<bool> {
             || Some(op) == k.pop_iter
     };
     let mut current: Option<i32> = None;
-    for i in first..n {
-        let ins = cfg.instrs[i];
+    for (ins, start) in cfg.instrs[first..].iter().zip(&mut out[first..]) {
         if never(ins.op) {
             continue;
         }
-        out[i] = ins.loc.line.is_some() && ins.loc.line != current;
+        *start = ins.loc.line.is_some() && ins.loc.line != current;
         current = ins.loc.line;
     }
     for (j, ins) in cfg.instrs.iter().enumerate().skip(first) {

@@ -143,6 +143,24 @@ def _raise(kind):
     return 1
 
 
+def yield_from_in_with():
+    with _SwallowKeyError():
+        yield from inner_gen(3)
+
+
+def one_line_with_yield():
+    with _SwallowKeyError(): yield 1  # noqa: E701
+
+
+def _close_after_first(gen_fn):
+    def run():
+        it = gen_fn()
+        next(it)
+        it.close()
+
+    return run
+
+
 def with_exits(kind):
     with _SwallowKeyError():  # the handler's line: an event per exception
         return _raise(kind)
@@ -171,6 +189,10 @@ CASES = {
     "awaits": (awaits, lambda: asyncio.run(awaits(3))),
     "handlers": (handlers, lambda: handlers(5)),
     "with_blocks": (with_blocks, lambda: with_blocks(4)),
+    # closed while suspended: the exception thrown in at the yield reaches a
+    # handler on the yield's own line (3.13+ report that line again)
+    "yield_from_closed": (yield_from_in_with, _close_after_first(yield_from_in_with)),
+    "one_line_with_yield_closed": (one_line_with_yield, _close_after_first(one_line_with_yield)),
     # a `with` body left by return, a swallowed and an escaping exception
     # (contextlib.ContextDecorator's inner has this shape)
     "with_exits": (with_exits, with_exits_all_ways),

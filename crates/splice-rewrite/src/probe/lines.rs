@@ -10,7 +10,9 @@
 //! - *static*: only a *line-start candidate* can ever fire
 //!   ([`line_start_candidates`], as `initialize_lines` marks them);
 //! - *dynamic*: entering a candidate fires when the instruction executed
-//!   before it has another line (or none) or is a `RESUME`;
+//!   before it has another line (or none) or is a `RESUME` (on 3.13+ also
+//!   when an exception is thrown into a generator suspended at a yield: the
+//!   `RESUME` after the yield is then the previous instruction);
 //! - and a same-line backward `JUMP_BACKWARD` fires once more, candidate or
 //!   not (the legacy tracer turns its JUMP event into a line event);
 //!   `JUMP_BACKWARD_NO_INTERRUPT`, the back edge of `yield from` and
@@ -128,7 +130,14 @@ impl Rule<'_, '_> {
             }
             Some(cand) => {
                 let same_line_back_edge = e.is_backward_jump() && from.op == k.jump_backward;
-                (cand[e.to] && (other_line || from.op == k.resume)) || same_line_back_edge
+                // 3.13+: an exception thrown into a generator suspended at a
+                // yield (`close()`, `throw()`) is raised with the RESUME
+                // after the yield as the previous instruction.
+                let thrown_in = cfg.version() >= PyVersion::V313
+                    && e.kind == EdgeKind::Exception
+                    && from.op == k.yield_value;
+                (cand[e.to] && (other_line || from.op == k.resume || thrown_in))
+                    || same_line_back_edge
             }
         }
     }

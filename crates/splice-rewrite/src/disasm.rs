@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use crate::cfg::Cfg;
-use crate::model::{Code, Item};
+use crate::model::{Code, Instr, Item};
 use crate::opcodes::{self, ArgKind};
 use crate::stackdepth;
 use crate::RewriteError;
@@ -26,6 +26,59 @@ fn lookup(table: &[String], i: usize) -> String {
         .get(i)
         .cloned()
         .unwrap_or_else(|| format!("<bad index {i}>"))
+}
+
+/// The operand of `ins` as text: resolved names and values, labels for
+/// jumps.
+fn operand_text(code: &Code, ops: &Operands, ins: &Instr) -> String {
+    let table = opcodes::table(code.version);
+    let kind = table.arg_kind(ins.op).unwrap_or(ArgKind::Plain);
+    let a = ins.arg as usize;
+    match kind {
+        ArgKind::None => String::new(),
+        ArgKind::Plain if Some(ins.op) == table.known.load_common_constant => {
+            match table.common_constants().get(a) {
+                Some(c) => format!("{a} ({c})"),
+                None => format!("{a}"),
+            }
+        }
+        ArgKind::Plain => format!("{a}"),
+        ArgKind::Const => format!("{a} ({})", lookup(&ops.consts, a)),
+        ArgKind::Name { shift } => {
+            let flags = a & ((1 << shift) - 1);
+            let n = lookup(&ops.names, a >> shift);
+            if flags != 0 {
+                format!("{a} ({n}, flags {flags})")
+            } else {
+                format!("{a} ({n})")
+            }
+        }
+        ArgKind::Local | ArgKind::Free => format!("{a} ({})", lookup(&ops.localsplus, a)),
+        ArgKind::LocalPair => format!(
+            "{a} ({}, {})",
+            lookup(&ops.localsplus, a >> 4),
+            lookup(&ops.localsplus, a & 15)
+        ),
+        // An anchored operand names an instruction it never jumps to
+        // (3.14+ END_ASYNC_FOR and its SEND): shown as `dis` does.
+        ArgKind::JumpBackward if table.offset_anchor(ins.op).is_some() => match ins.target {
+            Some(t) => format!("from L{}", t.0),
+            None => "from ?".into(),
+        },
+        ArgKind::JumpForward | ArgKind::JumpBackward => match ins.target {
+            Some(t) => format!("-> L{}", t.0),
+            None => "-> ?".into(),
+        },
+        ArgKind::Compare => {
+            let shift = match code.version {
+                crate::PyVersion::V311 => 0,
+                crate::PyVersion::V312 => 4,
+                _ => 5,
+            };
+            let op = CMP_OPS.get(a >> shift).copied().unwrap_or("?");
+            format!("{a} ({op})")
+        }
+    }
 }
 
 /// Disassemble `code`. `marked[i]`, when given, flags instruction `i` (in
@@ -51,55 +104,8 @@ pub fn disassemble(
             }
             Item::Instr(i) => i,
         };
-        let info = table.info(ins.op);
-        let name = info.map(|o| o.name).unwrap_or("<unknown>");
-        let kind = info.map(|o| o.arg).unwrap_or(ArgKind::Plain);
-        let a = ins.arg as usize;
-        let arg = match kind {
-            ArgKind::None => String::new(),
-            ArgKind::Plain if Some(ins.op) == table.known.load_common_constant => {
-                match table.common_constants().get(a) {
-                    Some(c) => format!("{a} ({c})"),
-                    None => format!("{a}"),
-                }
-            }
-            ArgKind::Plain => format!("{a}"),
-            ArgKind::Const => format!("{a} ({})", lookup(&ops.consts, a)),
-            ArgKind::Name { shift } => {
-                let flags = a & ((1 << shift) - 1);
-                let n = lookup(&ops.names, a >> shift);
-                if flags != 0 {
-                    format!("{a} ({n}, flags {flags})")
-                } else {
-                    format!("{a} ({n})")
-                }
-            }
-            ArgKind::Local | ArgKind::Free => format!("{a} ({})", lookup(&ops.localsplus, a)),
-            ArgKind::LocalPair => format!(
-                "{a} ({}, {})",
-                lookup(&ops.localsplus, a >> 4),
-                lookup(&ops.localsplus, a & 15)
-            ),
-            // An anchored operand names an instruction it never jumps to
-            // (3.14+ END_ASYNC_FOR and its SEND): shown as `dis` does.
-            ArgKind::JumpBackward if table.offset_anchor(ins.op).is_some() => match ins.target {
-                Some(t) => format!("from L{}", t.0),
-                None => "from ?".into(),
-            },
-            ArgKind::JumpForward | ArgKind::JumpBackward => match ins.target {
-                Some(t) => format!("-> L{}", t.0),
-                None => "-> ?".into(),
-            },
-            ArgKind::Compare => {
-                let shift = match code.version {
-                    crate::PyVersion::V311 => 0,
-                    crate::PyVersion::V312 => 4,
-                    _ => 5,
-                };
-                let op = CMP_OPS.get(a >> shift).copied().unwrap_or("?");
-                format!("{a} ({op})")
-            }
-        };
+        let name = table.name(ins.op).unwrap_or("<unknown>");
+        let arg = operand_text(code, ops, ins);
         let line = if last_line != Some(ins.loc.line) {
             last_line = Some(ins.loc.line);
             match ins.loc.line {

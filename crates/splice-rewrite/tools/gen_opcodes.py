@@ -148,6 +148,7 @@ def emit():
     if minor >= 14:
         out.append("")
         out.append("/// `LOAD_COMMON_CONSTANT`'s table (`opcode._common_constants`), as text.")
+        out.append("#[rustfmt::skip]")
         out.append("pub const COMMON_CONSTANTS: &[&str] = &[%s];" % ", ".join(
             '"%s"' % common_constant_text(c).replace("\\", "\\\\").replace('"', '\\"')
             for c in opcode._common_constants))
@@ -260,6 +261,7 @@ def emit_popped_pushed(known_names):
     out = [
         "/// `(popped, pushed)`: `_PyOpcode_num_popped` / `_PyOpcode_num_pushed` of",
         "/// this version's `pycore_opcode_metadata.h`, in C `int` arithmetic.",
+        "/// Long on purpose: generated, one `match` arm per group of opcodes.",
         "#[rustfmt::skip]",
         "pub(super) fn popped_pushed(op: u8, oparg: i32) -> Option<(i32, i32)> {",
     ]

@@ -310,6 +310,9 @@ pub(super) static TERMINAL: &[u8] = &[
 ];
 
 /// `dis.stack_effect(op, oparg, jump=jump)`; `None` where CPython raises.
+///
+/// Long on purpose: a table written as one `match` arm per opcode, the
+/// shape of 3.11's `stack_effect()` in `Python/compile.c`.
 pub(super) fn stack_effect(op: u8, oparg: i32, jump: Option<bool>) -> Option<i32> {
     // The C int: True 1, False 0, None -1.
     let jump_taken = jump != Some(false); // `jump ? .. : ..`

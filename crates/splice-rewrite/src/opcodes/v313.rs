@@ -376,6 +376,9 @@ pub(super) static TERMINAL: &[u8] = &[
 ];
 
 /// `(popped, pushed)` as in the opcode metadata, in C `int` arithmetic.
+///
+/// Long on purpose: a table written as one `match` arm per opcode, as
+/// the generated metadata is.
 pub(super) fn popped_pushed(op: u8, oparg: i32) -> Option<(i32, i32)> {
     let bit0 = oparg & 1;
     // `unused[oparg - k]` stack items below the operands.

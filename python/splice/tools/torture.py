@@ -11,6 +11,11 @@ Each module's tests run twice in child processes, once untouched (the
 baseline) and once rewritten, so a crash is counted instead of killing the
 run, and a test that fails both ways is reported separately instead of being
 blamed on (or hidden by) the rewrite.
+
+``--thirdparty [PKG ...]`` does the same to pure-Python third-party packages
+and their own pytest suites, each in a throwaway venv (``thirdparty.py``,
+packages pinned in ``thirdparty.toml``). ``--mode all`` runs pad, probe and
+capture against one untouched run.
 """
 
 from __future__ import annotations
@@ -255,10 +260,15 @@ class CodeRewriter:
         return new
 
 
-def _module_files(names: set[str]) -> set[str]:
+def in_packages(modname: str, names: set[str] | frozenset[str]) -> bool:
+    """Whether module ``modname`` is one of ``names`` or inside one of them."""
+    return modname in names or any(modname.startswith(n + ".") for n in names)
+
+
+def _module_files(names: set[str], exclude: frozenset[str] = frozenset()) -> set[str]:
     files = set()
     for modname, mod in list(sys.modules.items()):
-        if modname in names or any(modname.startswith(n + ".") for n in names):
+        if in_packages(modname, names) and not in_packages(modname, exclude):
             f = getattr(mod, "__file__", None)
             if f and f.endswith(".py"):
                 files.add(os.path.realpath(f))
@@ -306,14 +316,17 @@ class _RewritingFinder(importlib.abc.MetaPathFinder):
     """Rewrites target modules however they are (re)imported, including the
     fresh copies that CPython's tests make with ``import_fresh_module``."""
 
-    def __init__(self, targets: set[str], hook: Callable[[types.ModuleType], None]):
+    def __init__(
+        self, targets: set[str], hook: Callable[[types.ModuleType], None], exclude: frozenset[str] = frozenset()
+    ):
         self.targets = targets
         self.hook = hook
+        self.exclude = exclude
 
     def find_spec(
         self, fullname: str, path: Any, target: Optional[types.ModuleType] = None
     ) -> Optional[importlib.machinery.ModuleSpec]:
-        if not (fullname in self.targets or any(fullname.startswith(t + ".") for t in self.targets)):
+        if not in_packages(fullname, self.targets) or in_packages(fullname, self.exclude):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
@@ -389,6 +402,63 @@ class Outcome:
     functions: int = 0
     details: str = ""
     parity: dict[str, Any] | None = None
+    #: failure or error name -> its traceback text (third-party runs), so
+    #: that only the new ones are printed
+    reprs: dict[str, str] = field(default_factory=dict)
+    #: wall-clock seconds the child ran
+    seconds: float = 0.0
+
+
+@dataclass
+class Totals:
+    """What one mode's table adds up to, beyond the untouched run."""
+
+    tests: int = 0
+    failures: int = 0
+    errors: int = 0
+    crashes: int = 0
+    parity_lines: int = 0
+    parity_diff: int = 0
+    parity_examples: list[str] = field(default_factory=list)
+
+
+def print_table(names: list[str], mode: str, results: dict[tuple[str, str], Outcome], label: str = "module") -> Totals:
+    """One line per module (or package) for ``mode`` against the untouched
+    run: tests, failures and errors the untouched run does not have,
+    crashes, functions rewritten; then the new failures with their output."""
+    width = max([14, *(len(n) + 2 for n in names)])
+    print(f"{label:<{width}}{'tests':>7}{'fail':>6}{'err':>5}{'crash':>7}{'funcs':>7}   baseline fail/err")
+    t = Totals()
+    for m in names:
+        base, run = results[(m, "none")], results[(m, mode)]
+        if run.crashed:
+            t.crashes += 1
+            print(f"{m:<{width}}{'-':>7}{'-':>6}{'-':>5}{'yes':>7}{'-':>7}   crashed: {run.crashed.splitlines()[0]}")
+            print("    " + run.crashed.replace("\n", "\n    "))
+            continue
+        fails = [t for t in run.failures if t not in base.failures and t not in base.errors]
+        errs = [t for t in run.errors if t not in base.errors and t not in base.failures]
+        t.tests += run.tests
+        t.failures += len(fails)
+        t.errors += len(errs)
+        base_note = "crashed" if base.crashed else f"{len(base.failures)}/{len(base.errors)}"
+        print(f"{m:<{width}}{run.tests:>7}{len(fails):>6}{len(errs):>5}{'no':>7}{run.functions:>7}   {base_note}")
+        for name in fails + errs:
+            print(f"    NEW: {name}")
+        if run.parity:
+            t.parity_lines += run.parity["lines"]
+            t.parity_diff += run.parity["differing"]
+            t.parity_examples += run.parity["examples"][:5]
+        pre = sorted(set(run.failures + run.errors) - set(fails) - set(errs))
+        for name in pre:
+            print(f"    fails without rewriting too: {name}")
+        if run.reprs:
+            for name in fails + errs:
+                text = run.reprs.get(name, "")[-3000:]
+                print(f"    --- {name}\n    " + text.replace("\n", "\n    "))
+        elif fails or errs:
+            print("    " + run.details.replace("\n", "\n    "))
+    return t
 
 
 def run_child(module: str, mode: str, with_parity: bool = False) -> Outcome:
@@ -431,11 +501,32 @@ def run_child(module: str, mode: str, with_parity: bool = False) -> Outcome:
     )
 
 
+#: The rewriting modes `--mode all` runs, each against one untouched run.
+REWRITING_MODES = ("pad", "probe", "capture")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m splice torture`."""
     p = argparse.ArgumentParser(prog="python -m splice torture", description=__doc__.splitlines()[0])
-    p.add_argument("--mode", choices=MODES, default="pad", help="rewrite to apply (none: just run the tests)")
+    p.add_argument(
+        "--mode",
+        choices=(*MODES, "all"),
+        default="pad",
+        help="rewrite to apply (none: just run the tests; all: pad, probe and capture against one untouched run)",
+    )
     p.add_argument("--modules", nargs="*", default=list(MODULES), help="modules to torture (default: all)")
+    p.add_argument(
+        "--thirdparty",
+        nargs="*",
+        metavar="PKG",
+        help="torture third-party packages and their own pytest suites instead of the stdlib "
+        "(names from splice/tools/thirdparty.toml; none given: all of them)",
+    )
+    p.add_argument(
+        "--venvs",
+        default=".torture-venvs",
+        help="with --thirdparty: where the throwaway venvs go (DIR/3.X/PKG) and the sdists (DIR/sdists)",
+    )
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument(
         "--parity",
@@ -450,56 +541,42 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.mode == "none":
         p.error("--mode none is the baseline every mode is compared with; pick a rewriting mode")
+    modes = list(REWRITING_MODES) if args.mode == "all" else [args.mode]
+    if args.thirdparty is not None:
+        if args.parity:
+            p.error("--parity is for the stdlib modules")
+        from splice.tools import thirdparty
+
+        return thirdparty.run(args.thirdparty, modes, jobs=args.jobs, venvs=args.venvs)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         p.error(f"unknown modules {unknown}; choose from {', '.join(MODULES)}")
 
     start = time.monotonic()
-    jobs = [(m, mode) for m in args.modules for mode in ("none", args.mode)]
+    jobs = [(m, mode) for m in args.modules for mode in ("none", *modes)]
     with ThreadPoolExecutor(args.jobs) as pool:
         outcomes = pool.map(lambda j: run_child(j[0], j[1], with_parity=args.parity and j[1] == "probe"), jobs)
         results = dict(zip(jobs, outcomes, strict=True))
 
-    print(f"python {sys.version.split()[0]}, mode {args.mode}")
-    print(f"{'module':<14}{'tests':>7}{'fail':>6}{'err':>5}{'crash':>7}{'funcs':>7}   baseline fail/err")
-    total_tests = new_fail = new_err = crashes = 0
-    parity_lines = parity_diff = 0
-    parity_examples: list[str] = []
-    for m in args.modules:
-        base, run = results[(m, "none")], results[(m, args.mode)]
-        if run.crashed:
-            crashes += 1
-            print(f"{m:<14}{'-':>7}{'-':>6}{'-':>5}{'yes':>7}{'-':>7}   crashed: {run.crashed.splitlines()[0]}")
-            print("    " + run.crashed.replace("\n", "\n    "))
-            continue
-        fails = [t for t in run.failures if t not in base.failures and t not in base.errors]
-        errs = [t for t in run.errors if t not in base.errors and t not in base.failures]
-        total_tests += run.tests
-        new_fail += len(fails)
-        new_err += len(errs)
-        base_note = "crashed" if base.crashed else f"{len(base.failures)}/{len(base.errors)}"
-        print(f"{m:<14}{run.tests:>7}{len(fails):>6}{len(errs):>5}{'no':>7}{run.functions:>7}   {base_note}")
-        for t in fails + errs:
-            print(f"    NEW: {t}")
-        if run.parity:
-            parity_lines += run.parity["lines"]
-            parity_diff += run.parity["differing"]
-            parity_examples += run.parity["examples"][:5]
-        pre = sorted(set(run.failures + run.errors) - set(fails) - set(errs))
-        for t in pre:
-            print(f"    fails without rewriting too: {t}")
-        if fails or errs:
-            print("    " + run.details.replace("\n", "\n    "))
+    totals: dict[str, Totals] = {}
+    for mode in modes:
+        print(f"python {sys.version.split()[0]}, mode {mode}")
+        totals[mode] = print_table(args.modules, mode, results)
     print(f"({time.monotonic() - start:.0f}s; failures and errors are those the untouched run does not have)")
     if args.parity:
-        for e in parity_examples:
-            print(f"    parity differs: {e}")
-        print(f"parity: {parity_lines} lines, {parity_diff} differing")
-    print(
-        f"torture: {len(args.modules)} modules, {total_tests} tests, "
-        f"{new_fail} failures, {new_err} errors, {crashes} crashes"
-    )
-    return 0 if new_fail == new_err == crashes == 0 else 1
+        for t in totals.values():
+            for e in t.parity_examples:
+                print(f"    parity differs: {e}")
+        print(
+            f"parity: {sum(t.parity_lines for t in totals.values())} lines, "
+            f"{sum(t.parity_diff for t in totals.values())} differing"
+        )
+    for mode, t in totals.items():
+        print(
+            f"torture{'' if len(modes) == 1 else ' ' + mode}: {len(args.modules)} modules, {t.tests} tests, "
+            f"{t.failures} failures, {t.errors} errors, {t.crashes} crashes"
+        )
+    return 0 if all(t.failures == t.errors == t.crashes == 0 for t in totals.values()) else 1
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ DEFAULT_MINOR ?= 11
 PY ?= 3.$(DEFAULT_MINOR)
 MINOR = $(subst 3.,,$(PY))
 
-.PHONY: test rust-test lint pytest torture-short doctor torture torture-thirdparty parity demo pythons clean
+.PHONY: test rust-test lint pytest torture-short doctor torture torture-thirdparty parity line-walk demo pythons clean
 
 # The steps run one after the other even under `make -j`: the Rust snapshot
 # tests read the virtualenvs that pytest builds, and each step's output is
@@ -51,6 +51,11 @@ torture:
 	py=$$(scripts/venv $(MINOR) release | tail -n1) && rc=0 && \
 	for mode in pad probe capture; do $$py -m splice torture --mode $$mode || rc=1; done; \
 	exit $$rc
+
+# every statement line of every stdlib function: a breakpoint installs or
+# raises LocateError with a reason (make line-walk PY=3.14; make test samples it)
+line-walk:
+	$$(scripts/venv $(MINOR) release | tail -n1) tests/line_walk.py
 
 # torture on third-party code (make torture-thirdparty PY=3.13): the pinned
 # packages of python/splice/tools/thirdparty.toml, each installed from its

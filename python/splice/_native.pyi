@@ -26,6 +26,7 @@ __all__ = [
     "Recorder",
     "SourceMismatchFailure",
     "disassemble",
+    "event_lines",
     "instrument",
     "testing",
 ]
@@ -84,6 +85,10 @@ def instrument(code: CodeType, probes: Iterable[LineProbe | CaptureProbe]) -> Co
 
 def disassemble(code: CodeType) -> str:
     """Stable disassembly (labels, operand values, stack depths, handlers)."""
+
+def event_lines(code: CodeType) -> list[int]:
+    """Sorted lines of ``code`` where a 'line' event can fire, so a probe
+    can go (the rewriter's own rule)."""
 
 # -- call capture (record.rs, capture_hooks.rs) -----------------------------
 

@@ -19,10 +19,11 @@ from types import CodeType
 from typing import Optional, Union
 
 from splice import locate as _locate
+from splice import noevent as _noevent
 from splice.errors import LocateError
 from splice.resolve import Scope, Target, resolve
 
-__all__ = ["Placement", "lines_in", "plan"]
+__all__ = ["Placement", "lines_in", "plan", "with_events"]
 
 #: A target and the lines of it where the breakpoint goes (``None``: entry).
 Placement = tuple[Target, Optional[list[int]]]
@@ -40,13 +41,32 @@ def lines_in(code: CodeType, line: Union[int, str]) -> list[int]:
         if isinstance(line, int):
             own = {ln for *_, ln in code.co_lines() if ln is not None}
             if line in own and line != code.co_firstlineno:
-                return [line]
+                if line in _noevent.event_lines(code):
+                    return [line]
+                raise LocateError(
+                    f"line {line} of {getattr(code, 'co_qualname', code.co_name)} has no "
+                    f"instruction where a line event fires, so a probe there would never run"
+                ) from None
         raise
     # Without source=: locate checks the text against the running code and,
     # on a mismatch, re-reads the file once (it may have been edited and
     # reverted since linecache cached it).
     found = _locate.locate(code, line)
-    return sorted({loc.line for loc in found if loc.owned_by(code)})
+    lines = sorted({loc.line for loc in found if loc.owned_by(code)})
+    return with_events(code, lines, line)
+
+
+def with_events(code: CodeType, lines: list[int], spec: Union[int, str]) -> list[int]:
+    """``lines`` of ``code`` where a probe can run (a 'line' event fires);
+    a :class:`LocateError` that says why, with the nearest usable lines, if
+    none of them can (a declaration, unreachable or removed code)."""
+    events = _noevent.event_lines(code)
+    kept = [ln for ln in lines if ln in events]
+    if kept or not lines:
+        return kept
+    source = _locate.get_source(code)
+    candidates = [loc.line for loc in _locate.statement_lines(code, source=source) if loc.owned_by(code)]
+    raise LocateError(_noevent.refusal(code, source.text, source.filename, lines, candidates, spec))
 
 
 def plan(scope: Scope, line: Union[int, str, None]) -> list[Placement]:
@@ -104,7 +124,10 @@ def _plan_in_files(targets: list[Target], line: Union[int, str], scope: Scope) -
             lines = sorted({loc.line for loc in found if loc.owned_by(t.code)})
             if lines:
                 _locate.check_source(t.code, source)
-                out.append((t, lines))
+                try:
+                    out.append((t, with_events(t.code, lines, line)))
+                except LocateError as e:
+                    errors.append(e)
         if not any(loc.owned_by(t.code) for loc in found for t in ts):
             errors.append(
                 LocateError(

@@ -11,6 +11,7 @@
 //!   (`capture_hooks`);
 //! - `LocateIndex` and its exceptions (`locate`);
 //! - `disassemble(code)` for `python -m splice show` (`disassemble`);
+//! - `event_lines(code)`, the lines where a probe would run (`events`);
 //! - the constants both sides share: `HOOK_PREFIX`, `CO_*`, `FUTURE_FLAGS`
 //!   (`consts`).
 //!
@@ -24,6 +25,7 @@ mod code;
 mod consts;
 mod disassemble;
 mod errors;
+mod events;
 mod instrument;
 mod locate;
 mod probes;
@@ -36,6 +38,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     probes::register(m)?;
     instrument::register(m)?;
     disassemble::register(m)?;
+    events::register(m)?;
     record::register(m)?;
     capture_hooks::register(m)?;
     locate::register(m)?;

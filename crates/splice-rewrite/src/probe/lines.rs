@@ -22,7 +22,7 @@
 //! yield's line without a new event unless the next instruction is a
 //! candidate of another line.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::cfg::{Cfg, Edge, EdgeKind};
 use crate::PyVersion;
@@ -181,6 +181,17 @@ pub fn plan(cfg: &Cfg, lines: &HashSet<i32>) -> BTreeMap<usize, SitePlan> {
     plans
 }
 
+/// Every line of `cfg` where a line probe would run: the lines on which
+/// [`plan`] finds at least one site. The same rule decides both, so a line
+/// reported here is one the rewriter accepts.
+pub fn event_lines(cfg: &Cfg) -> BTreeSet<i32> {
+    let all: HashSet<i32> = cfg.instrs.iter().filter_map(|i| i.loc.line).collect();
+    plan(cfg, &all)
+        .keys()
+        .filter_map(|&i| cfg.instrs[i].loc.line)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,5 +330,27 @@ mod tests {
             );
             assert!(!site.all);
         }
+    }
+
+    #[test]
+    fn event_lines_are_the_lines_plan_accepts() {
+        let v = PyVersion::V313;
+        let it = items(
+            v,
+            &[
+                ("RESUME", 1, None),
+                ("NOP", 1, None),
+                ("NOP", 2, None),
+                ("RETURN_CONST", 2, None),
+                ("NOP", 3, None),
+            ],
+            &[],
+        );
+        let cfg = Cfg::of_items(v, &it, &[]).unwrap();
+        // line 3 is unreachable; line 1's NOP follows the body RESUME
+        assert_eq!(
+            event_lines(&cfg).into_iter().collect::<Vec<_>>(),
+            vec![1, 2]
+        );
     }
 }

@@ -136,17 +136,21 @@ def test_leaving_an_inner_block_puts_back_the_very_code_object_before_it():
     assert f.__code__ is orig
 
 
-def test_the_block_that_started_the_instance_stops_it(fake):
-    """As in NoPdb: leaving the block that started the default instance stops
-    it, and with it every probe of that instance."""
+def test_the_instance_stops_when_the_last_block_exits(fake, probe_at):
+    """Unlike NoPdb (where leaving the block that started the default
+    instance stops it, and with it every other block's probes): the instance
+    blocks started stops when the last of them exits, in any order."""
     orig = f.__code__
     a = splice.breakpoint(f, line=F_RETURN).__enter__()
     a.eval("z")
     c = splice.breakpoint(f).__enter__()
     c.exec("x = x")
     a.__exit__(None, None, None)
-    assert f.__code__ is orig and c.enabled and not c.active
+    assert f.__code__ is not orig and c.enabled and c.active and not a.active
+    assert [probe_at(p) for p in fake.calls[-1][1]] == ["entry"]
+    assert splice.get_nopdb().started
     c.__exit__(None, None, None)
+    assert f.__code__ is orig
     assert not splice.get_nopdb().started
 
 

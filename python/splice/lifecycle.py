@@ -29,15 +29,17 @@ class Managed:
 
     An object is *enabled* from creation until :meth:`disable`; its probes are
     installed while it is enabled **and** its :class:`~splice.NoPdb` instance is
-    running (started and not paused by a later one). Leaving the ``with`` block
-    disables it and stops the NoPdb instance if entering the block started it.
+    running (started and not paused by a later one). Entering the ``with``
+    block starts the instance if it is not started; leaving the block disables
+    the object and stops the instance if blocks started it and this was the
+    last of them still open (NoPdb stops it when the block that started it
+    exits, even while other blocks are open: their probes went with it).
     """
 
     def __init__(self, nopdb: NoPdb) -> None:
         self._nopdb = nopdb
         self._enabled = False
         self._active: list[Probe] = []
-        self._was_started = False
         self.enable()
 
     # subclasses -------------------------------------------------------------
@@ -85,9 +87,13 @@ class Managed:
         return bool(self._active)
 
     def __enter__(self) -> Self:
-        self._was_started = self._nopdb.started
-        self._nopdb._ensure_started()
-        self.enable()
+        with PATCHER.lock:
+            self._nopdb._hold(self)
+            try:
+                self.enable()
+            except BaseException:
+                self._nopdb._release(self)
+                raise
         return self
 
     def __exit__(
@@ -96,11 +102,11 @@ class Managed:
         exc_value: Optional[BaseException],
         traceback: Optional[TracebackType],
     ) -> None:
-        try:
-            self.disable()
-        finally:
-            if self._nopdb.started and not self._was_started:
-                self._nopdb.stop()
+        with PATCHER.lock:
+            try:
+                self.disable()
+            finally:
+                self._nopdb._release(self)
 
 
 def sync(items: Sequence[Managed], changed: Sequence[Managed] = ()) -> None:

@@ -7,6 +7,11 @@ running per thread: starting a second one in the same thread pauses the first
 ``capture_calls`` and ``breakpoint`` at module level use :func:`get_nopdb`:
 the instance running in the current thread, else the thread's default one.
 
+An instance started by entering ``with`` blocks of its breakpoints and
+captures stops when the last of those blocks exits, in any order (NoPdb
+stops it when the block that started it exits, taking the probes of every
+block still open with it).
+
 Differences from NoPdb: probes are spliced into the targets' bytecode, so they
 fire in every thread (not only in the thread that started the instance), and
 nothing is traced: :func:`sys.settrace` is never called (except by a debugger
@@ -68,6 +73,10 @@ class NoPdb:
         self._started = False
         self._stack: Optional[list[NoPdb]] = None
         self._items: dict[int, Managed] = {}
+        #: The items whose ``with`` blocks are holding this instance started
+        #: (one entry per block still open): non-empty only while the instance
+        #: was started by entering such a block, not by :meth:`start`.
+        self._holders: list[Managed] = []
 
     @property
     def started(self) -> bool:
@@ -121,6 +130,7 @@ class NoPdb:
                 stack.remove(self)
             self._started = False
             self._stack = None
+            self._holders.clear()
             sync(list(self._items.values()))
             if was_top and stack:
                 try:
@@ -140,6 +150,33 @@ class NoPdb:
             )
         if not self._started:
             self.start()
+
+    def _hold(self, item: Managed) -> None:
+        """Entering ``item``'s ``with`` block: start this instance if needed.
+
+        An instance started by entering blocks stays started until the last
+        of the blocks entered while it runs exits (:meth:`_release`), in any
+        order; NoPdb stops it when the block that started it exits, which
+        takes every other block's probes with it. An instance started by
+        :meth:`start` (or ``with NoPdb()``) is left to :meth:`stop`.
+        """
+        with PATCHER.lock:
+            if self._started and not self._holders:
+                self._ensure_started()  # started by start(): not ours to stop
+                return
+            self._ensure_started()
+            self._holders.append(item)
+
+    def _release(self, item: Managed) -> None:
+        """Leaving ``item``'s ``with`` block: stop this instance if it was
+        the last block holding it started (see :meth:`_hold`)."""
+        with PATCHER.lock:
+            for i, held in enumerate(self._holders):
+                if held is item:
+                    del self._holders[i]
+                    if not self._holders and self._started:
+                        self.stop()
+                    return
 
     def __enter__(self) -> NoPdb:
         self.start()

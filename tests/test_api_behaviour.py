@@ -227,6 +227,31 @@ def test_super_and_private_names_in_snippets():
     assert secret == [30]
 
 
+class ShadowsSuper:
+    def shadowed(self, k):
+        class super:  # a local named super that a nested method reads: a cell
+            msg = "quite super"
+
+        class C:
+            def method(self):
+                return super().msg
+
+        n = k + 1
+        return C().method(), n
+
+
+def test_a_method_whose_cell_is_named_super():
+    """The target has no __class__ cell (it never loads `super`, it only
+    binds it); the template must not grow one by mirroring the cell (found
+    by the line walk on test_super.TestSuper.test_shadowed_local)."""
+    with splice.breakpoint(ShadowsSuper.shadowed, line="n = k + 1") as bp:
+        msgs = bp.eval("C().method()")
+        bp.exec("k = k * 10")
+        r = ShadowsSuper().shadowed(2)
+    assert r == ("quite super", 21) and msgs == ["quite super"]
+    assert ShadowsSuper().shadowed(2) == ("quite super", 3)
+
+
 def test_closures_read_and_write_cells():
     bump = counter()
     with splice.breakpoint(bump, line="return count") as bp:
@@ -645,3 +670,12 @@ def test_breakpoint_rereads_a_source_file_edited_and_reverted(tmp_path, monkeypa
         assert seen == [2]
     finally:
         sys.modules.pop("edited_mod", None)
+
+
+def test_reading_a_local_named_super_in_a_method_says_why_it_cannot():
+    orig = ShadowsSuper.shadowed.__code__
+    bp = splice.breakpoint(ShadowsSuper.shadowed, line="n = k + 1")
+    with pytest.raises(splice.SnippetError, match=r"reads `super`, a local of ShadowsSuper.shadowed"):
+        with bp:
+            bp.eval("super.msg")
+    assert ShadowsSuper.shadowed.__code__ is orig

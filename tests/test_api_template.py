@@ -141,7 +141,7 @@ def test_skeleton_super_gets_class_cell_from_the_class():
             def f(self, x):
                 if False:
                     y = None
-                    (lambda: (__class__,))
+                    (lambda: __class__)
                 _splice_body_placeholder
         """
     )
@@ -154,7 +154,7 @@ def test_skeleton_cells_global_and_deleted_argument():
             if False:
                 add = w = None
                 total = None
-                (lambda: (b, total,))
+                def b(): nonlocal b, total
             _splice_body_placeholder
         """
     )

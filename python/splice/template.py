@@ -275,8 +275,9 @@ def _dead_declarations(
 ) -> list[str]:
     """The statements under the template's ``if False:``: they make the
     target's plain locals plain locals of the template (assigned, never
-    known to be bound), its cells cells (a lambda reads them) and
-    ``__class__`` free, without running anything."""
+    known to be bound), its cells cells (a nested function declares them
+    ``nonlocal``) and ``__class__`` free (a lambda reads it), without
+    running anything."""
     args = set(scope.arg_names)
     cells = set(scope.cells)
     plain = [
@@ -287,16 +288,21 @@ def _dead_declarations(
         if x not in plain and x not in cells and x not in args and is_identifier(x):
             plain.append(x)
     cell_locals = [c for c in scope.cells if is_identifier(c) and (c not in args or c in rename)]
-    lambda_refs = [c for c in scope.cells if is_identifier(c)]
-    if "__class__" in scope.frees:
-        lambda_refs.append("__class__")
+    cell_refs = [c for c in scope.cells if is_identifier(c)]
     dead: list[str] = []
     if plain:
         dead.append(" = ".join(plain) + " = None")
     if cell_locals:
         dead.append(" = ".join(cell_locals) + " = None")
-    if lambda_refs:
-        dead.append(f"(lambda: ({', '.join(lambda_refs)},))")
+    if cell_refs:
+        # A `nonlocal` declaration makes each a cell without loading it: a
+        # load of a local named `super` in a method would make the compiler
+        # add a `__class__` free variable the target does not have. The
+        # nested function is named after one of the cells, so it binds no
+        # name the target lacks.
+        dead.append(f"def {cell_refs[0]}(): nonlocal {', '.join(cell_refs)}")
+    if "__class__" in scope.frees:
+        dead.append("(lambda: __class__)")
     return dead
 
 
@@ -481,6 +487,14 @@ def _check_closures(tcode: CodeType, scope: ScopeInfo, label: str) -> None:
             )
     for f in tcode.co_freevars:
         if f not in scope.frees:
+            if f == "__class__" and "super" in scope.all_locals:
+                raise SnippetError(
+                    f"{label}: the snippet reads `super`, a local of {scope.qualname}; in a "
+                    f"method the compiler gives any function that reads the name `super` a "
+                    f"__class__ cell, which {scope.qualname} does not have. Read the values "
+                    f"you need from that local in another way (for example an attribute of "
+                    f"an object that holds it)"
+                )
             if f == "__class__":
                 raise SnippetError(
                     f"{label}: the snippet uses super() or __class__, but {scope.qualname} has "

@@ -1,4 +1,4 @@
-"""`python -m splice COMMAND`: the splice command-line tool."""
+"""`python -m splice COMMAND` (or the `splice` console script): the splice command-line tool."""
 
 from __future__ import annotations
 
@@ -12,14 +12,31 @@ COMMANDS = {
 }
 
 
+def version_text() -> str:
+    """What ``--version`` prints: splice's version, the interpreter it runs on
+    and where the package was imported from."""
+    import os
+    import platform
+
+    import splice
+
+    where = os.path.dirname(splice.__file__ or "?")
+    return f"splice {splice.__version__} (CPython {platform.python_version()}, {where})"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch to a subcommand."""
+    """Dispatch to a subcommand (the entry point of ``python -m splice`` and
+    of the ``splice`` console script)."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m splice COMMAND [ARGS]\n\ncommands:")
+        print("usage: python -m splice COMMAND [ARGS]  (or: splice COMMAND [ARGS])\n"
+              "       python -m splice --version\n\ncommands:")
         for name, text in COMMANDS.items():
             print(f"  {name:<9} {text}")
         return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        print(version_text())
+        return 0
     cmd, rest = argv[0], argv[1:]
     if cmd == "run":
         from splice.cli import runner

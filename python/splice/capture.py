@@ -137,6 +137,14 @@ class CallInfo(CallRecord):
             self.return_value,
         )
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: arguments, other locals and the result as
+        tables of names, types and summarized values (tensor and array shapes
+        and dtypes, reprs cut short); the plain ``repr`` stays NoPdb's."""
+        from splice._display import call_html
+
+        return call_html(self)
+
     def print_stack(self, file: Optional[TextIO] = None) -> None:
         """Print the call stack."""
         if self.stack is not None:
@@ -330,3 +338,10 @@ class CallListCapture(_BaseCapture, list[CallInfo]):
     __repr__ = list.__repr__
     __eq__ = list.__eq__
     __hash__ = None
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: one row per call, arguments and result
+        summarized; the plain ``repr`` stays a list's, as in NoPdb."""
+        from splice._display import calls_html
+
+        return calls_html(self, type(self).__name__)

@@ -138,5 +138,10 @@ def test_attention_notebook(kernel_env: Path) -> None:
     # the plots are inline images
     pngs = sum("image/png" in o.get("data", {}) for c in code_cells for o in c.outputs)
     assert pngs >= 2, f"{pngs} inline images"
+    # the captured call displays as HTML: names, types, shapes and dtypes
+    pages = [o["data"]["text/html"] for c in code_cells for o in c.outputs if "text/html" in o.get("data", {})]
+    call_page = next(p for p in pages if "<code>forward()</code>" in p)
+    assert "attn_weights" in call_page and "torch.Tensor" in call_page
+    assert "shape (2, 12, " in call_page and "dtype torch.float32" in call_page
     cell_fn = next(t for t in texts if "by line number" in t)
     assert "restored: True" in cell_fn and "temperature [0.5]" in cell_fn

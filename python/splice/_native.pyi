@@ -18,6 +18,7 @@ __all__ = [
     "CallRecord",
     "CaptureProbe",
     "FUTURE_FLAGS",
+    "FuncVersion",
     "HOOK_PREFIX",
     "LineProbe",
     "LocateFailure",
@@ -28,6 +29,8 @@ __all__ = [
     "disassemble",
     "event_lines",
     "instrument",
+    "save_version",
+    "sync_version",
     "testing",
 ]
 
@@ -89,6 +92,28 @@ def disassemble(code: CodeType) -> str:
 def event_lines(code: CodeType) -> list[int]:
     """Sorted lines of ``code`` where a 'line' event can fire, so a probe
     can go (the rewriter's own rule)."""
+
+# -- function versions across __code__ swaps (func_version.rs) --------------
+
+@final
+class FuncVersion:
+    """A function's version state from before splice first assigned its
+    ``__code__``, while it was the one its code object gave it."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def code(self) -> CodeType: ...
+
+def save_version(f: object) -> FuncVersion | None:
+    """Snapshot ``f`` before its ``__code__`` is first assigned; ``None``
+    when nothing will ever be written for it (3.11, a layout check that
+    failed, or ``f``'s version is not its code's own)."""
+
+def sync_version(f: object, saved: FuncVersion) -> bool:
+    """Right after ``f.__code__`` was assigned: give ``f`` the version of its
+    new code object (the saved one for the original) if every guard holds.
+    Returns whether a version was written."""
 
 # -- call capture (record.rs, capture_hooks.rs) -----------------------------
 

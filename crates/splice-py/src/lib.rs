@@ -12,6 +12,8 @@
 //! - `LocateIndex` and its exceptions (`locate`);
 //! - `disassemble(code)` for `python -m splice show` (`disassemble`);
 //! - `event_lines(code)`, the lines where a probe would run (`events`);
+//! - `save_version(f)`, `sync_version(f, saved)`: a function's version
+//!   across splice's `__code__` swaps (`func_version`);
 //! - the constants both sides share: `HOOK_PREFIX`, `CO_*`, `FUTURE_FLAGS`
 //!   (`consts`).
 //!
@@ -26,6 +28,7 @@ mod consts;
 mod disassemble;
 mod errors;
 mod events;
+mod func_version;
 mod instrument;
 mod locate;
 mod probes;
@@ -43,5 +46,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     capture_hooks::register(m)?;
     locate::register(m)?;
     testing::register(m)?;
+    func_version::register(m)?;
+    func_version::register_testing(m)?;
     Ok(())
 }

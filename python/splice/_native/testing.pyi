@@ -9,8 +9,11 @@ from splice._native import CaptureProbe, LineProbe, Recorder
 
 __all__ = [
     "Counter",
+    "code_version",
     "disassemble_instrumented",
     "disassemble_padded",
+    "func_version",
+    "func_version_support",
     "opcode_table",
     "pad_code",
     "pending_calls",
@@ -43,6 +46,16 @@ def stack_effect(op: int, arg: int, jump: bool | None = None) -> int | None:
 
 def pending_calls(recorder: Recorder) -> int:
     """Calls the recorder's capture saw enter and not return yet."""
+
+def func_version_support() -> tuple[str, str]:
+    """How function versions are handled here: ``("setter" | "field" |
+    "lazy" | "off", why)`` (crates/splice-py/src/func_version.rs)."""
+
+def func_version(f: object) -> int | None:
+    """A Python function's ``func_version`` field (``None`` for anything else)."""
+
+def code_version(code: object) -> int | None:
+    """A code object's ``co_version``, or ``None`` where splice does not read it."""
 
 @final
 class Counter:

@@ -7,7 +7,7 @@ DEFAULT_MINOR ?= 11
 PY ?= 3.$(DEFAULT_MINOR)
 MINOR = $(subst 3.,,$(PY))
 
-.PHONY: test rust-test lint pytest torture-short doctor torture torture-thirdparty parity line-walk demo pythons clean
+.PHONY: test rust-test lint pytest torture-short doctor torture torture-thirdparty parity line-walk demo pythons wheels clean
 
 # The steps run one after the other even under `make -j`: the Rust snapshot
 # tests read the virtualenvs that pytest builds, and each step's output is
@@ -18,12 +18,15 @@ test:
 	@$(MAKE) --no-print-directory rust-test
 	@$(MAKE) --no-print-directory torture-short
 
+# mypy --strict (pyproject.toml) on python/splice and on tests/typed_usage.py,
+# the public API as a user writes it: a wrong annotation fails here
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	py=$$(scripts/venv $(DEFAULT_MINOR) | tail -n1) && \
 	$$py -m ruff check python/splice && \
 	$$py -m mypy python/splice && \
+	$$py -m mypy tests/typed_usage.py && \
 	$$py -m mypy.stubtest splice._native splice._native.testing
 
 # after pytest: the instrumentation snapshots use the .venv-3.X it builds
@@ -75,7 +78,13 @@ demo:
 	py=$$(SPLICE_ML_MINORS=$(MINOR) scripts/venv $(MINOR) | tail -n1) && \
 	MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $$py examples/attention.py
 
+# one release wheel per CPython found and an sdist into dist/, then each
+# wheel installed into a fresh venv (no Rust on PATH, outside the tree) and
+# used: tests/test_wheels.py (scripts/wheels; SPLICE_PYTHONS="11 13" limits)
+wheels:
+	scripts/wheels
+
 clean:
-	rm -rf target .venv-3.* .venv-bench-3.* python/splice/_native*.so out
+	rm -rf target dist .venv-3.* .venv-bench-3.* python/splice/_native*.so out
 
 -include mk/bench.mk

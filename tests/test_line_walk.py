@@ -73,3 +73,42 @@ def test_unreachable_and_dead_lines_name_the_cause():
             assert says in str(e), str(e)
         else:
             raise AssertionError(f"line {line} took a breakpoint")
+
+
+def test_a_line_after_a_statement_every_path_of_which_leaves_says_so():
+    """compileall.main's shape: a `try` whose body and handler both return,
+    an `if`/`else` that both raise, a `while True:` with no break."""
+    import splice
+
+    def h(x):
+        try:
+            return 1 / x
+        except ZeroDivisionError:
+            return 0
+        return -1
+
+    def k(x):
+        if x:
+            raise ValueError(x)
+        else:
+            raise KeyError(x)
+        return x
+
+    def w(x):
+        while True:
+            for _ in range(x):
+                break  # leaves the for, not the while
+            x = yield x
+        return x
+
+    cases = [(h, 5, "every path through the `try` on line"), (k, 5, "every path through the `if` on line"),
+             (w, 5, "every path through the `while` on line")]
+    for fn, offset, says in cases:
+        line = fn.__code__.co_firstlineno + offset
+        try:
+            splice.breakpoint(fn, line=line)
+        except splice.LocateError as e:
+            assert says in str(e), str(e)
+            assert "compiler emits no code for it" in str(e)
+        else:
+            raise AssertionError(f"line {line} of {fn.__name__} took a breakpoint")

@@ -87,6 +87,47 @@ def _path_to(tree: ast.Module, line: int) -> Optional[list[tuple[ast.AST, list[a
             return None
 
 
+def _leaves(body: list[ast.stmt]) -> bool:
+    """Whether every path through ``body`` leaves it by a jump or a raise
+    (so the statements after it get no code): a ``return``/``raise``/
+    ``continue``/``break``, an ``if`` whose branches both leave, a ``try``
+    whose ``finally`` leaves or whose body (or ``else``) and every handler
+    leave, or a ``while True:`` with no ``break`` of its own."""
+    return any(_stmt_leaves(s) for s in body)
+
+
+def _stmt_leaves(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, _TERMINAL):
+        return True
+    if isinstance(stmt, ast.If):
+        return bool(stmt.orelse) and _leaves(stmt.body) and _leaves(stmt.orelse)
+    if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+        if _leaves(stmt.finalbody):
+            return True
+        return (_leaves(stmt.body) or _leaves(stmt.orelse)) and all(
+            _leaves(h.body) for h in stmt.handlers
+        )
+    if isinstance(stmt, ast.While) and _truthy_constant(stmt.test):
+        return not _breaks(stmt.body)
+    return False
+
+
+def _breaks(body: list[ast.stmt]) -> bool:
+    """Whether a ``break`` in ``body`` leaves the loop it belongs to."""
+    for s in body:
+        if isinstance(s, ast.Break):
+            return True
+        if isinstance(s, (ast.For, ast.AsyncFor, ast.While)):
+            if _breaks(s.orelse):
+                return True
+            continue
+        if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if any(_breaks(b) for b in _bodies(s)):
+            return True
+    return False
+
+
 def _falsy_constant(test: ast.expr) -> bool:
     if isinstance(test, ast.Constant):
         return not test.value
@@ -123,6 +164,13 @@ def reason(text: str, line: int, code: Optional[CodeType] = None) -> str:
                 return (
                     f"is unreachable: it comes after the `{kw}` on line {earlier.lineno}, so the "
                     f"compiler emits no code for it"
+                )
+            if _stmt_leaves(earlier):
+                head = type(earlier).__name__.lower().replace("trystar", "try")
+                return (
+                    f"is unreachable: every path through the `{head}` on line {earlier.lineno} "
+                    f"leaves by a return, raise, continue or break, so the compiler emits no "
+                    f"code for it"
                 )
         try_types = (ast.Try, getattr(ast, "TryStar", ast.Try))
         if isinstance(parent, try_types) and pbody is parent.orelse:

@@ -101,7 +101,7 @@ def _stmt_leaves(stmt: ast.stmt) -> bool:
         return True
     if isinstance(stmt, ast.If):
         return bool(stmt.orelse) and _leaves(stmt.body) and _leaves(stmt.orelse)
-    if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+    if isinstance(stmt, (ast.Try, ast.TryStar)):
         if _leaves(stmt.finalbody):
             return True
         return (_leaves(stmt.body) or _leaves(stmt.orelse)) and all(

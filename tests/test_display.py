@@ -27,9 +27,16 @@ class FakeArray:
         return "FakeArray(" + "0.5, " * 10_000 + ")"
 
 
+class Lines:
+    def __repr__(self) -> str:
+        return "Lines(a\n  b\n  c)"
+
+
 def attention(hidden: Any, mask: Any, note: str) -> Any:
     weights = FakeArray()
     long_text = "x" * 500
+    pair = (weights, 3)  # noqa: F841 (read from the captured locals)
+    lines = Lines()  # noqa: F841
     return weights if mask is None else long_text
 
 
@@ -52,8 +59,12 @@ def test_call_html_names_types_shapes() -> None:
     assert "&lt;b&gt;not bold&lt;/b&gt;" in page and "<b>not bold</b>" not in page
     i = cells.index("long_text")
     assert cells[i + 1] == "str" and len(html.unescape(cells[i + 2])) <= 80 and "..." in cells[i + 2]
-    # other locals and the result
+    # other locals and the result; a multi-line repr is one line
     assert "weights" in cells and "return value" in cells
+    i = cells.index("pair")
+    assert cells[i + 1] == "tuple" and cells[i + 2] == "(FakeArray(2, 12, 9, 9), 3)"
+    i = cells.index("lines")
+    assert cells[i + 2] == "Lines(a b c)"
     assert "arguments" in page and "other locals at return" in page
 
 

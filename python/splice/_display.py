@@ -57,8 +57,13 @@ def summary(value: Any) -> str:
         if device is not None and not callable(device):
             text += f", device {device}"
         return text
+    if isinstance(value, (tuple, list)) and any(_is_array(v) for v in value[:8]):
+        # e.g. a module's (output, weights): the shapes, not the values
+        inner = ", ".join(summary_short(v) for v in value[:8]) + (", ..." if len(value) > 8 else "")
+        text = f"({inner}{',' if len(value) == 1 else ''})" if isinstance(value, tuple) else f"[{inner}]"
+        return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 3] + "..."
     try:
-        text = _repr.repr(value)
+        text = " ".join(_repr.repr(value).split())  # one line
     except Exception as e:  # a broken __repr__ must not break the display
         text = f"<repr failed: {type(e).__name__}>"
     if len(text) > MAX_VALUE:
@@ -139,6 +144,14 @@ def calls_html(calls: Sequence[CallInfo], kind: str) -> str:
     return (
         _STYLE + f"<div class='splice-call'>{head}<table>"
         "<tr><th>#</th><th>function</th><th>arguments</th><th>result</th></tr>" + "".join(rows) + "</table></div>"
+    )
+
+
+def _is_array(value: Any) -> bool:
+    return (
+        getattr(value, "shape", None) is not None
+        and getattr(value, "dtype", None) is not None
+        and not isinstance(value, type)
     )
 
 

@@ -23,6 +23,12 @@ Guarantees:
 - *Thread-safe*: one re-entrant lock serialises all commits.
 - Untouched code stays untouched: only owners of re-planned code objects are
   assigned; ``sys.settrace``/``sys.setprofile`` are never used.
+- *Specialization survives*: assigning ``__code__`` clears the function's
+  version, and on 3.13+ CPython never specializes calls to it again. Every
+  assignment here is followed by :func:`_native.sync_version`, which gives the
+  function the version of the code object it now has (its old version when
+  that is the original) under guards that prove the state is the one the
+  version stands for (docs/architecture.md, *Function versions*).
 
 Closures created while a parent is patched get the patched nested code; at
 every later commit (and at restore) they are found with
@@ -50,7 +56,7 @@ from splice._native import CaptureProbe, LineProbe
 from splice.errors import RewriteError, SpliceError
 from splice.resolve import Site
 
-__all__ = ["PATCHER", "NativeProbe", "Patcher", "Probe", "instrument"]
+__all__ = ["PATCHER", "NativeProbe", "Patcher", "Probe", "instrument", "replace_code"]
 
 #: What :func:`instrument` takes: the native probe specs.
 NativeProbe = Union[LineProbe, CaptureProbe]
@@ -61,6 +67,15 @@ def instrument(code: CodeType, probes: Sequence[NativeProbe]) -> CodeType:
 
     Module-level so the lifecycle tests can replace it with a fake."""
     return _native.instrument(code, probes)
+
+
+def replace_code(f: FunctionType, new: CodeType) -> None:
+    """``f.__code__ = new`` for good (torture's rewrites), keeping calls to
+    ``f`` specializable: ``f`` gets ``new``'s version when the guards allow."""
+    saved = _native.save_version(f)
+    f.__code__ = new
+    if saved is not None:
+        _native.sync_version(f, saved)
 
 
 class Probe:
@@ -193,6 +208,12 @@ class Patcher:
         self.lock = threading.RLock()
         self._nodes: dict[int, _Node] = {}
         self._by_current: dict[int, _Node] = {}
+        #: each owner's version state from before splice first assigned its
+        #: ``__code__`` (see :meth:`_set_code`); gone when the function is
+        #: back on its original code, or dies
+        self._versions: weakref.WeakKeyDictionary[FunctionType, _native.FuncVersion] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- queries ------------------------------------------------------------
 
@@ -360,15 +381,38 @@ class Patcher:
                     if fc is new:
                         continue
                     if fc is node.current or fc is node.original:
-                        f.__code__ = new
+                        if fc is node.original or f not in self._versions:
+                            self._save_version(f)
+                        self._set_code(f, new)
                         done.append((f, fc))
                     else:
                         c.foreign.append(getattr(f, "__qualname__", repr(f)))
                         node.owners.pop(id(f), None)
+                        self._versions.pop(f, None)
         except BaseException:
             for f, old in reversed(done):
-                f.__code__ = old
+                self._set_code(f, old)
             raise
+
+    def _save_version(self, f: FunctionType) -> None:
+        """Remember ``f``'s version state while it is still the one its code
+        object gave it (nothing is remembered when it is not, and nothing
+        will be written for ``f``)."""
+        saved = _native.save_version(f)
+        if saved is None:
+            self._versions.pop(f, None)
+        else:
+            self._versions[f] = saved
+
+    def _set_code(self, f: FunctionType, code: CodeType) -> None:
+        """``f.__code__ = code``, then the version of ``code`` for ``f`` (the
+        saved one when ``code`` is the original) if the guards allow: on
+        3.13+ a function whose ``__code__`` was assigned is otherwise never
+        specialized again."""
+        f.__code__ = code
+        saved = self._versions.get(f)
+        if saved is not None:
+            _native.sync_version(f, saved)
 
     def _record(self, c: _Commit) -> None:
         """Phase 4: the registry's new state (nodes, current code, probes)."""
@@ -400,6 +444,9 @@ class Patcher:
         for node in c.order:
             if not node.probes:
                 node.built.clear()
+            if node.current is node.original:  # back on the original: nothing left to restore
+                for f in node.live_owners():
+                    self._versions.pop(f, None)
         for node in c.order:
             if node.current is node.original and not node.probes and not node.children:
                 self._nodes.pop(id(node.original), None)

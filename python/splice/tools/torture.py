@@ -41,6 +41,7 @@ from typing import Any, Optional, Union
 
 from splice._native import CaptureHooks, CaptureProbe, LineProbe, Recorder, instrument, testing
 from splice.errors import LocateError
+from splice.patcher import replace_code
 
 #: module -> CPython test module that exercises it.
 MODULES: dict[str, str] = {
@@ -289,7 +290,7 @@ def rewrite_functions(files: set[str], rewriter: CodeRewriter) -> int:
         if path in files:
             new = rewriter(obj.__code__)
             if new is not obj.__code__:
-                obj.__code__ = new
+                replace_code(obj, new)  # keeps its calls specializable (3.13+)
                 n += 1
     return n
 

@@ -88,6 +88,28 @@ def outer(k):
         w = a + k
         return w
     return inner
+
+
+class Kinds:
+    def meth(self, a):
+        m = a + 1
+        return m
+
+    @property
+    def prop(self):
+        p = 7
+        return p
+
+
+kinds = Kinds()
+clo = outer(5)
+
+
+def mixed(n):
+    t = 0
+    for i in range(n):
+        t += f(i, 1) + g(i) + clo(i) + kinds.meth(i) + box[i] + kinds.prop
+    return t
 '''
 
 writes = pytest.mark.skipif(
@@ -287,3 +309,37 @@ def test_native_guards(mod):
         assert _native.save_version(f) is not None  # restored: a def's state again
         f.__defaults__ = None  # assigning defaults clears the version, even to the same value
         assert _native.save_version(f) is None
+
+
+def test_many_swaps_over_function_kinds(mod):
+    """Probes entered and exited over and over on six kinds of function
+    (positional, defaults, closure, method, ``__getitem__``, property getter)
+    that one hot loop calls through specialized instructions: the results
+    are those of the code installed at each moment (a version naming the
+    wrong code object would run the wrong code, or crash), and the loop is
+    specialized again at the end. ``PYTHON_JIT=1`` runs it under 3.14+'s JIT."""
+    targets = [(mod.f, "return x", "x = x + 1"), (mod.g, "return y", "y = y + 1"),
+               (mod.clo, "return w", "w = w + 1"), (mod.Kinds.meth, "return m", "m = m + 1"),
+               (mod.Box.__getitem__, "return z", "z = z + 1"), (mod.Kinds.prop.fget, "return p", "p = p + 1")]
+    n = 300
+    plain, plain_warm = mod.mixed(n), mod.mixed(WARM)
+    originals = [fn.__code__ for fn, _, _ in targets]
+    for cycle in range(24):
+        active = targets[: 1 + cycle % len(targets)]
+        bps = [splice.breakpoint(fn, line=line) for fn, line, _ in active]
+        for bp, (_, _, stmt) in zip(bps, active):
+            bp.__enter__()
+            bp.exec(stmt)
+        try:
+            for _ in range(5):
+                assert mod.mixed(n) == plain + n * len(active)
+        finally:
+            for bp in reversed(bps):
+                bp.__exit__(None, None, None)
+        for _ in range(5):
+            assert mod.mixed(n) == plain
+    assert [fn.__code__ for fn, _, _ in targets] == originals
+    ops = warm(mod.mixed, plain_warm)
+    assert ops.count(CALL_PY) >= 1 and GETITEM in ops, ops
+    if MINOR >= 12:
+        assert all(testing.func_version(fn) == testing.code_version(fn.__code__) for fn, _, _ in targets)

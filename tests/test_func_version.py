@@ -326,15 +326,17 @@ def test_many_swaps_over_function_kinds(mod):
     originals = [fn.__code__ for fn, _, _ in targets]
     for cycle in range(24):
         active = targets[: 1 + cycle % len(targets)]
-        bps = [splice.breakpoint(fn, line=line) for fn, line, _ in active]
-        for bp, (_, _, stmt) in zip(bps, active):
-            bp.__enter__()
-            bp.exec(stmt)
+        entered = []
         try:
+            for fn, line, stmt in active:
+                bp = splice.breakpoint(fn, line=line)
+                bp.__enter__()
+                entered.append(bp)
+                bp.exec(stmt)
             for _ in range(5):
                 assert mod.mixed(n) == plain + n * len(active)
         finally:
-            for bp in reversed(bps):
+            for bp in reversed(entered):
                 bp.__exit__(None, None, None)
         for _ in range(5):
             assert mod.mixed(n) == plain

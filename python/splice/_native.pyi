@@ -9,6 +9,7 @@ from typing import Any, Literal, Self, final
 from typing_extensions import disjoint_base
 
 from splice._native import testing as testing
+from splice.capture import DetachedCaptureHooks
 
 __all__ = [
     "CO_OPTIMIZED",
@@ -172,6 +173,7 @@ class CaptureHooks:
     def enter(self, _unused: object = None) -> None: ...
     def exit(self, value: object) -> None: ...
     def error(self, exc: BaseException) -> None: ...
+    def __reduce__(self) -> tuple[type[DetachedCaptureHooks], tuple[()]]: ...
 
 @final
 class RecordedCall:

@@ -9,7 +9,7 @@ one target code object, into AST statements and the hook objects they use:
     if <first argument> is <instance>:          # bound-method targets only
         try:
             if <cond>:
-                <values0>.append(<expression>)  # eval: values0 is the results list
+                <append0>(<expression>)  # eval: append0 is the results list's append
                 attn = attn * 3                 # exec: the statements, inline
                 <hits>[0] += 1                  # count_hits: inline, no call
                 <callback hook>()               # callback / debug: Python hooks
@@ -204,17 +204,17 @@ class Eval(Action):
                 results.append(eval(code, dict(frame.f_globals), frame_locals(frame, variables)))
 
             return [ast.Expr(_call(f"{prefix}value"))], {f"{prefix}value": frame_hook(value, state, counts)}
-        # `<results>.append(<expr>)` with the list as a constant: the same
-        # LOAD_METHOD/CALL pair as `values.append(x)` typed into the source,
-        # which CPython specialises for list.append (a bound `append` method
-        # object would be a generic builtin call).
+        # `<results.append>(<expr>)` with the bound method as a constant.
+        # Not the list itself (`<results>.append(...)`, which CPython would
+        # specialise as list.append, ~30 instructions cheaper per hit): a
+        # list in co_consts makes the code object unhashable, and code
+        # objects are hashed by bdb (3.14+ pdb), cloudpickle and others.
         assert self.tree is not None
-        sink = f"{prefix}values"
-        hooks: dict[str, Any] = {sink: self.results}
+        sink = f"{prefix}append"
+        hooks: dict[str, Any] = {sink: self.results.append}
         holder = ast.Expr(copy.deepcopy(self.tree))
         hooks.update(rename_variables([holder], self.variables, f"{prefix}v_", self.label))
-        append = ast.Attribute(ast.Name(sink, ast.Load()), "append", ast.Load())
-        return [ast.Expr(ast.Call(func=append, args=[holder.value], keywords=[]))], hooks
+        return [ast.Expr(ast.Call(func=ast.Name(sink, ast.Load()), args=[holder.value], keywords=[]))], hooks
 
 
 class Exec(Action):

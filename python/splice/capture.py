@@ -178,6 +178,24 @@ def _build_stack(frames: RecordedCall) -> traceback.StackSummary:
     return traceback.StackSummary.from_list(summaries)
 
 
+class DetachedCaptureHooks:
+    """What a function's capture hooks unpickle as: hooks that record
+    nothing. cloudpickle pickles a closure or a ``__main__`` function by
+    value, constants included; the copy in another process has no capture
+    to record into (``_native.CaptureHooks.__reduce__``)."""
+
+    __slots__ = ()
+
+    def enter(self, _unused: object = None) -> None:
+        """Entry: nothing to record."""
+
+    def exit(self, value: object) -> None:
+        """Return: nothing to record."""
+
+    def error(self, exc: object) -> None:
+        """Exception: nothing to record."""
+
+
 class _CaptureProbe(Probe):
     """Entry/exit/error hooks on one code object for one capture."""
 

@@ -758,6 +758,17 @@ impl CaptureHooks {
         self.guard(py, || self.finish(py, None, Some(exc)))
     }
 
+    /// Pickling: cloudpickle pickles a function defined in `__main__` or a
+    /// closure by value, constants included, so the hooks of a captured
+    /// function must pickle. A copy in another process has no capture to
+    /// record into: it unpickles as hooks that do nothing.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, ())> {
+        let detached = py
+            .import("splice.capture")?
+            .getattr("DetachedCaptureHooks")?;
+        Ok((detached, ()))
+    }
+
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.recorder)?;
         visit.call(&self.argnames)?;

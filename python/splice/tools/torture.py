@@ -82,13 +82,22 @@ COUNT_CALL = _template("def _t():\n    _splice_hit()\n")
 PARITY = {"on": False}
 
 
+class _Cell(list[int]):
+    """A list that hashes by identity: a plain list constant would make the
+    rewritten code object unhashable (third-party code hashes code objects:
+    cloudpickle, and bdb on 3.14+)."""
+
+    __slots__ = ()
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+
 class InlineHits:
     """A one-element list the probe increments in place."""
 
     __slots__ = ("cell",)
 
     def __init__(self) -> None:
-        self.cell = [0]
+        self.cell = _Cell([0])
 
     @property
     def count(self) -> int:

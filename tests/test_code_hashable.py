@@ -1,0 +1,97 @@
+"""A rewritten code object is hashable and a probed function pickles by value.
+
+Third-party code hashes code objects (cloudpickle's globals cache, bdb's
+line cache on 3.14+, any dict keyed by ``f.__code__``) and cloudpickle
+pickles closures and ``__main__`` functions by value, constants included.
+Found by ``make torture-thirdparty`` (attrs' cloudpickle test): an ``eval``
+put its results list in ``co_consts`` (unhashable), a capture its native
+hooks (not picklable).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable
+
+import cloudpickle
+import pytest
+
+import splice
+
+
+def make_scale(k: int) -> Callable[[int], int]:
+    def scale(x: int) -> int:  # a closure: cloudpickle pickles it by value
+        y = x * k
+        return y + 1
+
+    return scale
+
+
+def _eval(f: Any) -> Any:
+    bp = splice.breakpoint(f, line="return y + 1")
+    bp.eval("y")
+    return bp
+
+
+def _exec(f: Any) -> Any:
+    bp = splice.breakpoint(f, line="return y + 1")
+    bp.exec("y = y * 10")
+    return bp
+
+
+def _cond_eval(f: Any) -> Any:
+    bp = splice.breakpoint(f, line="return y + 1", cond="y > 0")
+    bp.eval("x")
+    return bp
+
+
+def _callback(f: Any) -> Any:
+    bp = splice.breakpoint(f, line="return y + 1")
+    bp.callback(lambda view: None)
+    return bp
+
+
+PROBES: dict[str, Callable[[Any], Any]] = {
+    "eval": _eval,
+    "exec": _exec,
+    "cond+eval": _cond_eval,
+    "callback": _callback,
+    "capture_calls": lambda f: splice.capture_calls(f),
+    "capture_call": lambda f: splice.capture_call(f),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PROBES))
+def test_probed_code_hashes_and_the_function_pickles_by_value(kind: str) -> None:
+    f = make_scale(3)
+    orig = f.__code__
+    expect_inside = 61 if kind == "exec" else 7
+    with PROBES[kind](f):
+        assert f.__code__ is not orig
+        hash(f.__code__)  # raised TypeError (unhashable list) for eval
+        cache: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        cache[f.__code__] = 1  # what bdb (3.14+) and cloudpickle do
+        copy = cloudpickle.loads(cloudpickle.dumps(f))
+        assert f(2) == expect_inside
+        # the copy runs as the probed function runs (an exec is code, so it
+        # travels); hooks and result lists of the copy record nowhere here
+        assert copy(2) == expect_inside
+    assert f.__code__ is orig and f(2) == 7
+
+
+def test_a_pickled_capture_records_nothing_in_the_copy() -> None:
+    f = make_scale(3)
+    with splice.capture_calls(f) as calls:
+        copy = cloudpickle.loads(cloudpickle.dumps(f))
+        assert copy(5) == 16
+        f(1)
+    assert [c.args["x"] for c in calls] == [1]
+
+
+def test_eval_results_are_a_plain_list() -> None:
+    f = make_scale(2)
+    with splice.breakpoint(f, line="return y + 1") as bp:
+        values = bp.eval("y")
+        f(1)
+        f(2)
+    assert type(values) is list and values == [2, 4]

@@ -165,7 +165,18 @@ def _source(d: Data) -> str:
     return text
 
 
+def _kept_origin(d: Data, key: str) -> Optional[dict]:
+    """The earlier run a scenario's results were kept from (run.py --keep)."""
+    return next((o for o in d.meta.get("kept") or [] if key in o["scenarios"]), None)
+
+
 def _models(d: Data) -> str:
+    kept = _kept_origin(d, "vit") or _kept_origin(d, "minilm")
+    if kept and (kept.get("models") or {}).get("ready"):
+        v = kept["models"].get("versions", {})
+        return (f"torch {v.get('torch')}, timm {v.get('timm')}, transformers {v.get('transformers')}, "
+                f"sentence-transformers {v.get('sentence_transformers')} (model rows kept from the run of "
+                f"{kept['date'][:10]})")
     models = d.meta.get("models", {})
     if models.get("ready"):
         v = models.get("versions", {})
@@ -194,6 +205,10 @@ def _caveats(d: Data) -> list[str]:
         out.append(f"**partial run**: only scenarios starting with {', '.join(m['only'])}")
     if (m.get("native") or {}).get("installed_copy") is False:
         out.append("**splice imported from the source tree** (possibly a debug build): not a release measurement")
+    for o in m.get("kept") or []:
+        commit = ((o.get("source") or {}).get("commit") or "?")[:10]
+        out.append(f"**kept from an earlier run** (`run.py --keep`): {', '.join(o['scenarios'])} from the run of "
+                   f"{o['date'].replace('T', ' ').replace('+00:00', '')} (CPython {o['python']}, commit {commit})")
     return out
 
 
@@ -346,8 +361,8 @@ def results_table(d: Data, keys: list[str]) -> list[str]:
     return out
 
 
-GROUPS = [("Breakpoints in a hot loop", "hot"), ("Call capture", "capture"),
-          ("Patching cost", "patch"), ("Models", "models")]
+GROUPS = [("Breakpoints in a hot loop", "hot"), ("Calls after and during a probe", "calls"),
+          ("Call capture", "capture"), ("Patching cost", "patch"), ("Models", "models")]
 
 
 def version_section(d: Data) -> list[str]:
@@ -499,6 +514,8 @@ to a full pool decides how much pymalloc does. NoPdb's `sys.settrace` makes
 CPython call its trace function on every call in the thread and keeps the
 interpreter on its slower tracing path.
 
+{calls_text}
+
 **Call capture.** `capture_calls(h)` costs {cap0_splice} per call with
 splice at stack depth 0 and {cap50_splice} at depth 50 (NoPdb:
 {cap0_nopdb} and {cap50_nopdb}); calls to another function while the
@@ -577,6 +594,63 @@ def models_text(runs: list[Data]) -> str:
     return text
 
 
+CALLS_KEY = "calls-after-probe"
+CALLS_VARIANTS = [("never probed", "never probed"),
+                  ("after probe removed", "after a probe was removed"),
+                  ("probe set elsewhere in it", "probe set elsewhere in it"),
+                  ("hand-edited (statement typed on that line)", "hand-edited"),
+                  ("__code__ reassigned, version not restored", "`__code__` reassigned, version not restored")]
+
+CALLS_TEXT = """\
+**Calls after and during a probe.** CPython specializes a call to a Python
+function (`CALL_PY_EXACT_ARGS` and its kin, and `__getitem__` or
+`__getattribute__` written in Python) on the function's version,
+`func_version`, and assigning `__code__` clears it. From 3.13 on, CPython
+never gives such a function a version again, so before issue 17 every
+function splice had probed was called through the generic path for the rest
+of the process: the last column, a function whose `__code__` was assigned its
+own code object and nothing else. splice saves the version before its first
+swap and, after every swap, gives the function the version of the code
+object it now has (the saved one when that is the original), only when
+guards prove the function is in the state that version stands for
+(docs/architecture.md, *Function versions*). 3.11 and 3.12 hand out versions
+again by themselves, which is why the last column costs nothing there.
+Instructions per call of `target(a, b)` from a loop (the never-probed count,
+then each variant's ratio to it):
+
+{table}
+
+With a probe set on a line the calls do not reach, the calls are
+specialized as for the hand-edited function, and run the same instructions
+(the probe is on the branch they skip); what separates the two columns is
+the frame. The probe's cold
+exception handler (which adds the note naming the snippet) keeps the
+exception in a local of its own, `_splice_b0_exc`, so the frame of every
+call has one more slot to initialise and clear (checked on 3.13: giving the
+never-probed function one unused local with `code.replace` costs as much)."""
+
+
+def calls_text(runs: list[Data]) -> str:
+    rows = ["| CPython | " + " | ".join(label for _, label in CALLS_VARIANTS) + " |",
+            "|---|" + "---:|" * len(CALLS_VARIANTS)]
+    any_row = False
+    for d in runs:
+        ref = d.variant(CALLS_KEY, CALLS_VARIANTS[0][0])
+        if ref is None:
+            continue
+        any_row = True
+        if "instructions_per_unit" in ref:
+            cells = [f"{ref['instructions_per_unit']:,.0f}"]
+            cells += [d.instr(CALLS_KEY, name) for name, _ in CALLS_VARIANTS[1:]]
+        else:  # no instruction counts in this run: time
+            cells = [d.per(CALLS_KEY, CALLS_VARIANTS[0][0]) + " (time)"]
+            cells += [d.ratio(CALLS_KEY, name) + " (time)" for name, _ in CALLS_VARIANTS[1:]]
+        rows.append(f"| {d.version} | " + " | ".join(_cell(c) for c in cells) + " |")
+    if not any_row:
+        return "**Calls after and during a probe.** The `calls-after-probe` scenario was not part of these runs."
+    return CALLS_TEXT.format(table="\n".join(rows))
+
+
 def why_section(runs: list[Data]) -> str:
     def a(f: Callable[[Data], str]) -> str:
         return across(runs, f)
@@ -603,6 +677,7 @@ def why_section(runs: list[Data]) -> str:
         untouched_instr=a(lambda d: d.instr("untouched", "splice")),
         untouched_splice=a(lambda d: d.ratio("untouched", "splice")),
         untouched_nopdb=a(lambda d: d.ratio("untouched", "nopdb")),
+        calls_text=calls_text(runs),
         capother_instr=a(lambda d: d.instr("capture-other", "splice")),
         capother_splice=a(lambda d: d.ratio("capture-other", "splice")),
         capother_nopdb=a(lambda d: d.ratio("capture-other", "nopdb")),
@@ -679,7 +754,7 @@ def render(runs: list[Data], supported: list[str]) -> str:
                   "judged by it: it is exact, while timing differences of a few percent are not resolvable on a "
                   "shared machine. Each version's section below gives the time ratio and its round-to-round "
                   "range next to it. The goals are those of issue 6, held on every version (issue 11 for 3.14 "
-                  "and 3.15).",
+                  "and 3.15), and issue 17's for calls to a function after a probe on it was removed.",
                   ""] + goals_matrix(runs)
         lines += ["", "Ratios in the tables below are per iteration (or per call) against the scenario's reference "
                   "variant, in that version's run (the median of the per-round ratios, with their interquartile "

@@ -120,12 +120,13 @@ class Variant:
     """
 
     def __init__(self, name: str, tool: str, run: Callable[[int], tuple], check: Callable[[Any, int], None],
-                 reducible: bool = True) -> None:
+                 reducible: bool = True, counted: bool = False) -> None:
         self.name = name
         self.tool = tool  # "python" (plain or hand-edited), "splice", "nopdb"
         self.run = run
         self.check = check
         self.reducible = reducible  # may run fewer iterations than the scenario's n
+        self.counted = counted  # --callgrind counts it even though it is neither the reference nor splice
         # filled in by measure()
         self.status = "ok"
         self.n: Optional[int] = None
@@ -367,6 +368,25 @@ def deep(d, fn, n):
         return deep(d - 1, fn, n)
     return drive(fn, n)
 """
+
+# Calls to one small function (issue 17): `target` is called from its own
+# `drive` loop in every variant (each variant loads its own copy, so each call
+# site is specialized for that variant's function alone). The probe line is
+# on a branch the calls never take.
+VERSIONS_SRC = """\
+def target(a, b):
+    if a < 0:
+        {slot}a = -a
+    return a + b
+
+
+def drive(fn, n):
+    s = 0
+    for i in range(n):
+        s += fn(i, 1)
+    return s
+"""
+VERSIONS_LINE = "a = -a"
 
 # A function the size and shape of timm's Attention.forward (timm 1.0), over a
 # scalar stand-in for tensors so that it runs without torch.
@@ -742,6 +762,116 @@ def capture_scenarios(src: SourceFile, n: int, depth: int) -> list[Scenario]:
         goals=[{"variant": "splice", "max_ratio": 1.01, "text": "calls to other functions during a capture: none measurable (at most 1.01x)"}],
         cal_n=500, group="capture"))
     return out
+
+
+# ---------------------------------------------------------------------------
+# Scenarios: calls to a function after (and while) a probe is set on it
+
+
+def version_scenarios(src: SourceFile, n: int) -> list[Scenario]:
+    """Issue 17: assigning ``__code__`` clears a function's version, and on
+    3.13+ CPython then never specializes calls to it again; splice gives the
+    version back. Each variant calls its own copy of ``target(a, b)``."""
+
+    def expected(k):
+        return k * (k - 1) // 2 + k
+
+    def fresh(**slots):
+        ns = src.load(**slots)
+        return ns["target"], ns["drive"]
+
+    def check(res, k):
+        s, probe_ok = res
+        expect(s == expected(k), f"sum={s}, want {expected(k)}")
+        expect(probe_ok, "the probe did not run (or was not removed)")
+
+    def never_probed():
+        target, drive = fresh()
+
+        def run(k):
+            t0 = perf()
+            s = drive(target, k)
+            return perf() - t0, (s, True)
+
+        return Variant("never probed", "python", run, check, reducible=False)
+
+    def hand_edited():
+        target, drive = fresh(slot="a = a * 10; ")
+
+        def run(k):
+            t0 = perf()
+            s = drive(target, k)
+            return perf() - t0, (s, target(-2, 1) == 21)
+
+        return Variant("hand-edited (statement typed on that line)", "python", run, check, reducible=False,
+                       counted=True)
+
+    def after_probe():
+        target, drive = fresh()
+        orig = target.__code__
+
+        def run(k):
+            sp = _splice()
+            with sp.breakpoint(function=target, line=VERSIONS_LINE) as bp:  # target(-2, 1): 21, not 3
+                bp.exec("a = a * 10")
+                fired = target(-2, 1) == 21
+            with sp.capture_calls(target) as calls:
+                target(-2, 1)
+            fired = fired and len(calls) == 1
+            expect(target.__code__ is orig, "the original code object was not restored")
+            t0 = perf()
+            s = drive(target, k)
+            t1 = perf()
+            return t1 - t0, (s, fired and target(-2, 1) == 3)
+
+        return Variant("after probe removed", "splice", run, check)
+
+    def while_probed():
+        target, drive = fresh()
+        orig = target.__code__
+
+        def run(k):
+            sp = _splice()
+            with sp.breakpoint(function=target, line=VERSIONS_LINE) as bp:  # target(-2, 1): 21, not 3
+                bp.exec("a = a * 10")
+                expect(target.__code__ is not orig, "the function was not patched")
+                expect(sys.gettrace() is None, "a trace function is installed")
+                t0 = perf()
+                s = drive(target, k)
+                t1 = perf()
+                fired = target(-2, 1) == 21
+            expect(target.__code__ is orig, "the original code object was not restored")
+            return t1 - t0, (s, fired)
+
+        return Variant("probe set elsewhere in it", "splice", run, check)
+
+    def reassigned():
+        target, drive = fresh()
+        target.__code__ = target.__code__  # what a probe left behind before issue 17
+
+        def run(k):
+            t0 = perf()
+            s = drive(target, k)
+            return perf() - t0, (s, True)
+
+        return Variant("__code__ reassigned, version not restored", "python", run, check,
+                       reducible=False, counted=True)
+
+    return [Scenario(
+        "calls-after-probe", "Calls to a function after a probe on it was removed, and while one is set in it",
+        f"A loop calls `target(a, b)` (`if a < 0: a = -a`, `return a + b`) {n:,} times. Variants: a function "
+        "never probed (reference); one on which a breakpoint with an `exec` and then a `capture_calls` were "
+        "entered and exited before the loop (checked: the probe fired, the original code object is back); one "
+        "with a breakpoint (checked to fire for `target(-2, 1)`) on `a = -a`, a line the loop's calls never "
+        "reach, active during the loop; the hand-edited source, with the breakpoint's statement typed on that "
+        "line (`a = a * 10; a = -a`); and, for comparison, one whose `__code__` was assigned its own code "
+        "object with nothing put back, which is what every function splice had probed was left with on "
+        "CPython 3.13+ before issue 17 (no splice involved). Each variant calls its own copy from its own loop.",
+        "call", n, "never probed",
+        [never_probed(), after_probe(), while_probed(), hand_edited(), reassigned()],
+        goals=[{"variant": "after probe removed", "max_ratio": 1.01,
+                "text": "calls to a function after a probe on it was removed at most 1.01x a never-probed one"}],
+        cal_n=2000, group="calls")]
 
 
 # ---------------------------------------------------------------------------
@@ -1156,7 +1286,7 @@ CALLGRIND_SIZES = (20_000, 220_000)
 CALLGRIND_TOGGLE = "ffi_call"
 CALLGRIND_ENV = {"PYTHONHASHSEED": "0", "PYTHONMALLOC": "malloc"}
 CALLGRIND_SCENARIOS = {"hot-exec": "hot", "hot-cond": "hot", "hot-eval": "hot", "untouched": "hot",
-                       "capture-other": "capture"}
+                       "capture-other": "capture", "calls-after-probe": "calls"}
 
 
 def _callgrind_dumps(out: str) -> list[int]:
@@ -1209,7 +1339,7 @@ def callgrind_counts(scs: list[Scenario], log: Callable[[str], None]) -> None:
     """Fill ``v.instr`` for the reference and the splice variants of ``scs``."""
     from concurrent.futures import ThreadPoolExecutor
     jobs = [(sc, v) for sc in scs if sc.key in CALLGRIND_SCENARIOS and sc.status == "ok"
-            for v in sc.variants if v.status == "ok" and (v.name == sc.reference or v.tool == "splice")]
+            for v in sc.variants if v.status == "ok" and (v.name == sc.reference or v.tool == "splice" or v.counted)]
     if not jobs:
         return
     try:
@@ -1240,6 +1370,8 @@ def child_main(key: str, variant: str, sizes: list[int]) -> int:
     try:
         if CALLGRIND_SCENARIOS[key] == "hot":
             scs = hot_scenarios(SourceFile(tmp, "hotloop", HOT_SRC), 1_000_000)
+        elif CALLGRIND_SCENARIOS[key] == "calls":
+            scs = version_scenarios(SourceFile(tmp, "versions", VERSIONS_SRC), 1_000_000)
         else:
             scs = capture_scenarios(SourceFile(tmp, "calls", CALLS_SRC), 100_000, 50)
         sc = next(s for s in scs if s.key == key)
@@ -1320,7 +1452,7 @@ def print_table(results: dict, out=sys.stdout) -> None:
 
 
 def print_goals(results: dict, out=sys.stdout) -> None:
-    print(f"\nGoals on CPython {results['meta']['python']} (issues 6 and 11):", file=out)
+    print(f"\nGoals on CPython {results['meta']['python']} (issues 6, 11 and 17):", file=out)
     for sc in results["scenarios"]:
         for g in sc["goals"]:
             if g["met"] is None:
@@ -1404,6 +1536,37 @@ def _version(mod) -> Optional[str]:
         return getattr(mod, "__version__", None)
 
 
+def kept_scenarios(path: str, keys: list[str], log: Callable[[str], None]) -> tuple[dict[str, dict], Optional[list]]:
+    """The results of ``keys`` from the results file at ``path`` (``--keep``),
+    and the runs they come from (date, interpreter, commit and models of
+    each; a result that file had itself kept keeps its own run), for the page
+    to say."""
+    if not keys:
+        return {}, None
+    try:
+        with open(path) as f:
+            previous = json.load(f)
+    except (OSError, ValueError) as e:
+        log(f"  --keep: cannot read {path}: {_short(e)}; {', '.join(keys)} not in this run")
+        return {}, None
+    found = {s["key"]: s for s in previous["scenarios"] if s["key"] in keys}
+    for k in keys:
+        if k not in found:
+            log(f"  --keep: {k} is not in {path}; not in this run")
+    m = previous["meta"]
+    earlier = m.get("kept") or []
+    own = sorted(k for k in found if not any(k in o["scenarios"] for o in earlier))
+    origins = []
+    if own:
+        origins.append({"scenarios": own, "date": m["date"], "python": m["python"], "source": m.get("source"),
+                        "models": m.get("models")})
+    for o in earlier:
+        ks = [k for k in o["scenarios"] if k in found]
+        if ks:
+            origins.append(dict(o, scenarios=ks))
+    return found, origins or None
+
+
 def default_output() -> str:
     """benches/results-3.X.json for the running interpreter: one file per minor
     version, so that runs on different versions do not overwrite each other."""
@@ -1428,6 +1591,10 @@ def main(argv=None) -> int:
                          "valgrind is installed)")
     ap.add_argument("--no-gc", action="store_true",
                     help="disable the garbage collector during timed runs (timeit's convention; default: enabled)")
+    ap.add_argument("--keep", action="append", default=[], metavar="PREFIX",
+                    help="do not run the scenarios whose key starts with PREFIX: copy their results from the "
+                         "existing --output file, whose run (date, commit) the page then names (repeatable; e.g. "
+                         "--keep vit --keep minilm keeps the model rows of a BENCH_MODELS=1 run)")
     ap.add_argument("--child", nargs=3, metavar=("SCENARIO", "VARIANT", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -1459,16 +1626,19 @@ def main(argv=None) -> int:
     try:
         hot_src = SourceFile(tmp, "hotloop", HOT_SRC)
         calls_src = SourceFile(tmp, "calls", CALLS_SRC)
+        versions_src = SourceFile(tmp, "versions", VERSIONS_SRC)
         attn_src = SourceFile(tmp, "attention", ATTN_SRC)
         builders: list[tuple[str, Callable[[], list[Scenario]]]] = [
             # patching before capture: patching scans the heap (its cost grows with the number of live
             # objects), which the capture scenarios can leave larger (see each scenario's heap_objects)
             ("hot", lambda: hot_scenarios(hot_src, scaled(1_000_000))),
+            ("calls", lambda: version_scenarios(versions_src, scaled(1_000_000))),
             ("patch", lambda: patch_scenarios(attn_src, scaled(200), scaled(20), models.load())),
             ("capture", lambda: capture_scenarios(calls_src, scaled(100_000), 50)),
             ("models", lambda: model_scenarios(models.load())),
         ]
         scenarios: list[Scenario] = []
+        order: list[str] = []  # every selected scenario's key, kept ones included
         for group, build in builders:
             try:
                 built = build()
@@ -1478,6 +1648,10 @@ def main(argv=None) -> int:
                 continue
             for sc in built:
                 if args.only and not any(sc.key.startswith(p) for p in args.only):
+                    continue
+                order.append(sc.key)
+                if any(sc.key.startswith(p) for p in args.keep):
+                    log(f"  {sc.key}: kept from {os.path.relpath(args.output)}")
                     continue
                 log(f"  {sc.key}: {sc.title}")
                 if sc.status == "ok" and sc.variants:
@@ -1491,7 +1665,9 @@ def main(argv=None) -> int:
                             log(f"    {v.name}: {v.status}")
         if args.callgrind:
             callgrind_counts(scenarios, log)
-        results_sc = [summarize(sc) for sc in scenarios]
+        done = {sc.key: summarize(sc) for sc in scenarios}
+        kept, kept_meta = kept_scenarios(args.output, [k for k in order if k not in done], log)
+        results_sc = [done[k] if k in done else kept[k] for k in order if k in done or k in kept]
         results = {
             "meta": {
                 "python": platform.python_version(),
@@ -1510,6 +1686,7 @@ def main(argv=None) -> int:
                 "callgrind_env": CALLGRIND_ENV if args.callgrind else None,
                 "rounds": args.rounds, "budget_s": args.budget, "scale": args.scale,
                 "only": args.only,
+                "kept": kept_meta,
                 "duration_s": round(time.monotonic() - t_all, 1),
             },
             "scenarios": results_sc,

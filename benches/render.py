@@ -451,7 +451,7 @@ EVAL_WHY = (
     "the spliced eval calls the results list's bound `append` loaded as a constant (a call of a builtin method), "
     "where the typed-in code calls `values.append` through the `list.append` "
     "specialization; a list constant would make the rewritten code object unhashable, and bdb (3.14+), "
-    "cloudpickle and others hash code objects")
+    "cloudpickle and others hash code objects (3.11 names the call PRECALL_NO_KW_BUILTIN_O, later versions CALL_BUILTIN_O)")
 HOT_DIFF_OTHER = ("exec {exec}, cond {cond} and eval {eval} instructions per iteration (eval: {eval_why}); "
                   "`python -m splice show` "
                   "against `dis` of the hand-edited function shows which instructions differ.")
@@ -490,9 +490,9 @@ line, so the loop executes what the hand-edited source executes. The handler
 that adds a note naming the snippet to an exception it raises is cold code
 placed after the function's last instruction (where CPython puts its own
 cold blocks), so the hot path is the typed statement with no jump over it;
-`eval` is spliced as `<results>.append(<expr>)` with the results list as a
-constant, the same method-load/call pair CPython specialises for the
-typed-in `values.append(x)`. {hot_diff}
+`eval` is spliced as `<results.append>(<expr>)` with the results list's
+bound `append` as a constant (not the list, which would make the code object
+unhashable). {hot_diff}
 
 NoPdb's trace function runs in Python for every line of the traced function
 ({hot_exec_nopdb_over} per iteration with `exec`): it reads the line's text,

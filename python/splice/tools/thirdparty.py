@@ -52,12 +52,11 @@ from typing import Any
 
 from splice.tools.torture import (
     REWRITERS,
-    CodeRewriter,
     Outcome,
     Totals,
     _module_files,
-    _RewritingFinder,
     in_packages,
+    install_rewriting_hook,
     print_table,
     rewrite_functions,
 )
@@ -190,14 +189,7 @@ def child(pkg_name: str, mode: str, out_path: str) -> None:
     stats = {"functions": 0, "code_objects": 0}
     rewriter = None
     if rewrite is not None:
-        rewriter = CodeRewriter(rewrite)
-
-        def hook(mod: types.ModuleType) -> None:
-            f = getattr(mod, "__file__", None)
-            if f:
-                stats["functions"] += rewrite_functions({os.path.realpath(f)}, rewriter)
-
-        sys.meta_path.insert(0, _RewritingFinder(targets, hook, exclude))
+        rewriter = install_rewriting_hook(rewrite, targets, stats, exclude)
         # whatever was imported before the hook (nothing, normally)
         stats["functions"] += rewrite_functions(_module_files(targets, exclude), rewriter)
 

@@ -345,6 +345,26 @@ class _RewritingFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+def install_rewriting_hook(
+    rewrite: Callable[[types.CodeType], types.CodeType],
+    targets: set[str],
+    stats: dict[str, int],
+    exclude: frozenset[str] = frozenset(),
+) -> CodeRewriter:
+    """Rewrite every module of ``targets`` (not of ``exclude``) with
+    ``rewrite`` as it is imported, counting rewritten functions in
+    ``stats["functions"]``; returns the rewriter."""
+    rewriter = CodeRewriter(rewrite)
+
+    def hook(mod: types.ModuleType) -> None:
+        f = getattr(mod, "__file__", None)
+        if f:
+            stats["functions"] += rewrite_functions({os.path.realpath(f)}, rewriter)
+
+    sys.meta_path.insert(0, _RewritingFinder(targets, hook, exclude))
+    return rewriter
+
+
 def child(module: str, mode: str, out_path: str, with_parity: bool = False) -> None:
     """Rewrite `module` per `mode`, run its CPython tests, write a JSON result."""
     rewrite = REWRITERS[mode]
@@ -352,14 +372,7 @@ def child(module: str, mode: str, out_path: str, with_parity: bool = False) -> N
     targets = {module}
     stats = {"functions": 0, "code_objects": 0}
     if rewrite is not None:
-        rewriter = CodeRewriter(rewrite)
-
-        def hook(mod: types.ModuleType) -> None:
-            f = getattr(mod, "__file__", None)
-            if f:
-                stats["functions"] += rewrite_functions({os.path.realpath(f)}, rewriter)
-
-        sys.meta_path.insert(0, _RewritingFinder(targets, hook))
+        rewriter = install_rewriting_hook(rewrite, targets, stats)
         __import__(module)
         stats["functions"] += rewrite_functions(_module_files(targets), rewriter)
     suite = unittest.defaultTestLoader.loadTestsFromName(MODULES[module])

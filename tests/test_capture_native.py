@@ -428,6 +428,40 @@ def test_suspended_generator_capture_is_collected():
     assert list(it) == [1, 2]
 
 
+def test_generator_closed_early_records_generator_exit_and_frees_its_frame():
+    # CPython 3.12+ closes a generator suspended at a yield that no try
+    # covers without throwing GeneratorExit into it; the capture's handler
+    # covers every yield, so the rewritten code must say so. Otherwise the
+    # call never ends in the recorder and keeps the frame's objects alive (a
+    # generator expression that all() stops early: pyparsing's And.__init__).
+    class Item:
+        empty = False
+
+    def gen_over(items):
+        for it in items:
+            yield it.empty
+
+    with splice.capture_calls(gen_over) as calls:
+        item = Item()
+        ref = weakref.ref(item)
+        g = gen_over([item, Item()])
+        assert next(g) is False
+        g.close()
+        del g, item
+        assert len(calls) == 1
+        assert isinstance(calls[0].exception, GeneratorExit)
+        calls.clear()
+        assert _gone(ref)
+    with splice.capture_calls(gen_over, keep_locals=[]) as calls:
+        item = Item()
+        ref = weakref.ref(item)
+        assert all(gen_over([item, Item()])) is False
+        del item
+        assert [type(c.exception) for c in calls] == [GeneratorExit]
+        calls.clear()
+        assert _gone(ref)
+
+
 def test_breakpoint_and_its_values_are_collected():
     def target(x):
         big = Big()

@@ -17,6 +17,14 @@ pub struct Known {
     /// of the function (3.15 adds 4, the start of a generator expression,
     /// which runs before `RETURN_GENERATOR`).
     pub resume_location_mask: u32,
+    /// 3.13+: the bit of a post-yield `RESUME`'s operand that says only the
+    /// generator's implicit handler covers the yield; `gen.close()` then
+    /// skips throwing `GeneratorExit` into the frame (Objects/genobject.c
+    /// `gen_close`). 4 on 3.13/3.14, 8 on 3.15.
+    pub resume_depth1_mask: Option<u32>,
+    /// 3.12: `YIELD_VALUE`'s operand is the number of exception handlers
+    /// around it, read by `gen_close` for the same shortcut.
+    pub yield_value_arg_is_handler_depth: bool,
 
     // loads and stores
     pub load_const: u8,

@@ -287,6 +287,8 @@ pub(super) const KNOWN: Known = Known {
     nop: NOP,
     resume: RESUME,
     resume_location_mask: 3,
+    resume_depth1_mask: None,
+    yield_value_arg_is_handler_depth: true,
     load_const: LOAD_CONST,
     load_fast: LOAD_FAST,
     store_fast: STORE_FAST,

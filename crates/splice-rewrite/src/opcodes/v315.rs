@@ -378,6 +378,8 @@ pub(super) const KNOWN: Known = Known {
     nop: NOP,
     resume: RESUME,
     resume_location_mask: 7,
+    resume_depth1_mask: Some(8),
+    yield_value_arg_is_handler_depth: false,
     load_const: LOAD_CONST,
     load_fast: LOAD_FAST,
     store_fast: STORE_FAST,

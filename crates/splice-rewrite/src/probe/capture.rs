@@ -4,7 +4,7 @@
 //! instruction, so tracebacks do not change).
 
 use crate::linetable::Location;
-use crate::model::{Code, Handler, Item};
+use crate::model::{Code, Handler, Instr, Item};
 use crate::opcodes;
 use crate::RewriteError;
 
@@ -16,6 +16,24 @@ pub struct CaptureHooks {
     pub enter: Option<u32>,
     pub exit: u32,
     pub error: u32,
+}
+
+/// Record that the new outermost handler covers a yield too. The compiler
+/// marks yields that only the generator's implicit handler covers, and
+/// `gen.close()` on a generator suspended there clears the frame without
+/// throwing `GeneratorExit`: left as it was, the error hook would never run
+/// for a generator closed early (a generator expression that `all()` stops
+/// consuming), and its call would stay open in the recorder, holding the
+/// frame's arguments alive.
+fn cover_yield(k: &opcodes::Known, ins: &mut Instr) {
+    if let Some(mask) = k.resume_depth1_mask {
+        if ins.op == k.resume && ins.arg & k.resume_location_mask != 0 {
+            ins.arg &= !mask;
+        }
+    }
+    if k.yield_value_arg_is_handler_depth && ins.op == k.yield_value {
+        ins.arg += 1;
+    }
 }
 
 /// Splice a capture probe into `code`.
@@ -41,6 +59,7 @@ pub fn apply(code: &mut Code, hooks: CaptureHooks) -> Result<(), RewriteError> {
         };
         if seen_resume {
             ins.handler = ins.handler.or(Some(err_handler));
+            cover_yield(k, &mut ins);
             if k.is_return(ins.op) {
                 // [value] -> [value, value] -> exit(value) -> [value]
                 let (loc, handler) = (ins.loc, ins.handler);

@@ -222,28 +222,3 @@ def test_match_frame_compat():
     assert Scope(Spy.here).match_frame(b.here()) is True
     assert Scope("here").match_frame(b.here()) is True
     assert Scope("nope").match_frame(b.here()) is False
-
-
-def test_sole_owner_shortcut_is_taken_only_when_nothing_else_holds_the_code():
-    """The heap search for other functions owning a code object is skipped
-    only when the reference count proves there are none."""
-    import textwrap
-    import types
-
-    import splice
-    from splice import resolve as r
-
-    import gc
-
-    gc.collect()  # a breakpoint left in a garbage cycle would hold the code
-    dedent = textwrap.dedent
-    assert r._code_refs(dedent) == r._SOLE_OWNER_REFS  # imported: module code is gone
-    copy = types.FunctionType(dedent.__code__, dedent.__globals__, "copy")
-    assert r._code_refs(dedent) > r._SOLE_OWNER_REFS
-    with splice.breakpoint(dedent) as bp:  # both owners are found and fire
-        bp.exec("pass")
-        bp.count_hits()
-        dedent("  a")
-        copy("  b")
-    assert bp.hits == 2
-    del copy

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import ast
 import bdb
-import copy
 import dis
 import sys
 from collections.abc import Callable, Sequence
@@ -194,7 +193,8 @@ class Eval(Action):
         self.results = results
         self.code = expression if isinstance(expression, CodeType) else None
         self.python_hook = self.code is not None
-        self.tree = None if isinstance(expression, CodeType) else parse_expression(expression, self.label)
+        self.text = None if isinstance(expression, CodeType) else expression
+        self.tree = None if self.text is None else parse_expression(self.text, self.label)
 
     def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
         if self.code is not None:
@@ -212,7 +212,10 @@ class Eval(Action):
         assert self.tree is not None
         sink = f"{prefix}append"
         hooks: dict[str, Any] = {sink: self.results.append}
-        holder = ast.Expr(copy.deepcopy(self.tree))
+        # A fresh tree per build (the template passes edit it): parsing the
+        # text again is several times cheaper than copy.deepcopy.
+        assert self.text is not None
+        holder = ast.Expr(parse_expression(self.text, self.label))
         hooks.update(rename_variables([holder], self.variables, f"{prefix}v_", self.label))
         return [ast.Expr(ast.Call(func=ast.Name(sink, ast.Load()), args=[holder.value], keywords=[]))], hooks
 
@@ -228,6 +231,7 @@ class Exec(Action):
         self.code = code if isinstance(code, CodeType) else None
         self.python_hook = self.code is not None
         self.tree: Optional[list[ast.stmt]] = None
+        self.text = None if isinstance(code, CodeType) else code
         if isinstance(code, CodeType):
             self._check_code_object(code)
         else:
@@ -268,7 +272,7 @@ class Exec(Action):
                     exec(code, frame.f_globals, frame_locals(frame, variables))
 
             return [ast.Expr(_call(f"{prefix}exec"))], {f"{prefix}exec": frame_hook(run, state, counts)}
-        body = copy.deepcopy(self.tree or [])
+        body = parse_statements(self.text, self.label) if self.text is not None else []  # fresh, as in Eval
         hooks = rename_variables(body, self.variables, f"{prefix}v_", self.label)
         return body, hooks
 
@@ -342,12 +346,13 @@ class Condition:
     def __init__(self, cond: SnippetSource) -> None:
         self.label = snippet_label("cond", cond)
         self.code = cond if isinstance(cond, CodeType) else None
-        self.tree = None if isinstance(cond, CodeType) else parse_expression(cond, self.label)
+        self.text = None if isinstance(cond, CodeType) else cond
+        self.tree = None if self.text is None else parse_expression(self.text, self.label)
 
     def wrap(self, body: list[ast.stmt], prefix: str, state: HookState) -> Stmts:
         """``if <cond>: <body>`` and the hook it needs, if any."""
-        if self.tree is not None:
-            return [ast.If(test=copy.deepcopy(self.tree), body=body, orelse=[])], {}
+        if self.text is not None:  # a fresh tree, as in Eval
+            return [ast.If(test=parse_expression(self.text, self.label), body=body, orelse=[])], {}
         code = self.code
         assert code is not None
 

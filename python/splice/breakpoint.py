@@ -123,8 +123,12 @@ class Breakpoint(Managed):
         self._cond = Condition(cond) if cond is not None else None
         self._sites = plan(scope, line)
         self._probes = [_BreakpointProbe(self, t, lines) for t, lines in self._sites]
-        for p in self._probes:  # surface cond errors now
-            p.template(())
+        # Surface errors of the condition and of an instance filter now (an
+        # empty breakpoint cannot fail otherwise: it is compiled when an
+        # action is added).
+        if self._cond is not None or any(t.instance is not None for t, _ in self._sites):
+            for p in self._probes:
+                p.template(())
         Managed.__init__(self, nopdb)
 
     # -- public API ---------------------------------------------------------

@@ -31,9 +31,9 @@ Differences from NoPdb (by design):
   gives one record per resumption, with the yielded value. A generator never
   finished before the capture ends is not recorded. One closed early
   (``close()``, garbage collection) is recorded with ``exception`` a
-  ``GeneratorExit`` on 3.11 and 3.12; on 3.13, CPython closes a generator
-  suspended at a ``yield`` outside any ``try`` block without running its code,
-  and such a call is not recorded.
+  ``GeneratorExit``, on every version (3.12+ CPython closes a generator
+  suspended at a ``yield`` outside any ``try`` block without throwing into
+  it; the capture's handler is such a ``try``, and the rewriter says so).
 - Calls on every thread are captured (NoPdb: only the thread that started it).
 - Bounding what is kept (new): ``max_calls=`` (``capture_calls`` keeps the
   first N calls, then stops recording), ``keep_locals=`` (names of the locals
@@ -162,19 +162,20 @@ def _line_at(code: CodeType, offset: int) -> Optional[int]:
 
 def _build_stack(frames: RecordedCall) -> traceback.StackSummary:
     """The :class:`traceback.StackSummary` of a recorded stack (outer (code,
-    instruction offset) pairs innermost first, the captured code, its first
-    line), with source lines."""
-    outer, code, line = frames.unpack()
-    items: list[tuple[CodeType, Optional[int]]] = [(c, _line_at(c, lasti)) for c, lasti in reversed(outer)]
-    items.append((code, line))
+    instruction offset) pairs innermost first, then the captured function's
+    file, name and first line), with source lines."""
+    outer, file, name, line = frames.unpack()
+    items: list[tuple[str, Optional[int], str]] = [
+        (c.co_filename, _line_at(c, lasti), c.co_name) for c, lasti in reversed(outer)
+    ]
+    items.append((file, line, name))
     summaries = []
     seen = set()
-    for c, lineno in items:
-        fn = c.co_filename
+    for fn, lineno, co_name in items:
         if fn not in seen:
             seen.add(fn)
             linecache.checkcache(fn)
-        summaries.append(traceback.FrameSummary(fn, lineno, c.co_name, lookup_line=True))
+        summaries.append(traceback.FrameSummary(fn, lineno, co_name, lookup_line=True))
     return traceback.StackSummary.from_list(summaries)
 
 

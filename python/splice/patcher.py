@@ -51,6 +51,7 @@ from typing import Optional, Union
 
 from splice import _native
 from splice import dynamo as _dynamo
+from splice import owners as _owners
 from splice import resolve as _resolve
 from splice._native import CaptureProbe, LineProbe
 from splice.errors import RewriteError, SpliceError
@@ -489,3 +490,16 @@ class Patcher:
 #: The process-wide patcher.
 PATCHER = Patcher()
 _resolve.original_code = PATCHER.original
+
+
+def _node_refs(code: CodeType) -> int:
+    """References the registry holds to the original code object ``code``
+    (a node's ``original`` and, while unpatched, its ``current``): explained
+    references for the owner census (:mod:`splice.owners`)."""
+    node = PATCHER._nodes.get(id(code))
+    if node is None or node.original is not code:
+        return 0
+    return 1 + (node.current is code)
+
+
+_owners.node_refs = _node_refs

@@ -36,7 +36,6 @@ import functools
 import gc
 import inspect
 import pathlib
-import sys
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from os import PathLike
 from types import CodeType, FrameType, FunctionType, MethodType, ModuleType
 from typing import Any, Optional, Union
 
-from splice import _native
+from splice import _native, owners
 from splice.errors import ScopeError, TargetError
 
 __all__ = [
@@ -154,11 +153,9 @@ def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
 
 
 def owners_of(code: CodeType) -> list[FunctionType]:
-    """Live functions whose ``__code__`` is ``code``."""
-    return [
-        r for r in gc.get_referrers(code)
-        if type(r) is FunctionType and r.__code__ is code
-    ]
+    """Live functions whose ``__code__`` is ``code`` (a heap search:
+    :func:`splice.owners.search`)."""
+    return owners.search(code)
 
 
 @dataclass(eq=False)
@@ -170,6 +167,9 @@ class Site:
     code: CodeType
     functions: list[FunctionType] = field(default_factory=list)
     parent: Optional[Site] = None
+
+    def __post_init__(self) -> None:
+        owners.holder("site", self)  # its reference to `code` is explained
 
     @property
     def qualname(self) -> str:
@@ -201,22 +201,26 @@ class Target:
 
 class _Index:
     """All live functions and every code object nested in their code, with
-    parent links. Built from one pass over :func:`gc.get_objects`."""
+    parent links. Built from one pass over :func:`gc.get_objects` (and, when
+    part of the heap is frozen, the functions reachable from modules)."""
 
     def __init__(self) -> None:
         self.owners: dict[int, list[FunctionType]] = {}
         self.codes: dict[int, CodeType] = {}
         self.parent: dict[int, CodeType] = {}
         roots: list[CodeType] = []
-        for o in gc.get_objects():
-            if type(o) is FunctionType:
-                c = original_code(o.__code__)
-                lst = self.owners.get(id(c))
-                if lst is None:
-                    self.owners[id(c)] = [o]
-                    roots.append(c)
-                else:
-                    lst.append(o)
+        functions = [o for o in gc.get_objects() if type(o) is FunctionType]
+        if gc.get_freeze_count():  # gc.get_objects() does not see a frozen heap
+            seen = {id(f) for f in functions}
+            functions += [f for f in owners.module_functions() if id(f) not in seen]
+        for o in functions:
+            c = original_code(o.__code__)
+            lst = self.owners.get(id(c))
+            if lst is None:
+                self.owners[id(c)] = [o]
+                roots.append(c)
+            else:
+                lst.append(o)
         codes = self.codes
         for root in roots:
             if id(root) in codes:
@@ -249,44 +253,27 @@ class _Index:
         return iter(self.codes.values())
 
 
-def _code_refs(fn: FunctionType) -> int:
-    """References to ``fn.__code__`` (seen from a frame of this shape)."""
-    code = fn.__code__
-    return sys.getrefcount(code)
-
-
-def _calibrate_code_refs() -> int:
-    """``_code_refs`` of a function whose code nothing else references (the
-    module code that made it is gone once ``exec`` returns)."""
-    ns: dict[str, Any] = {}
-    exec(compile("def f():\n    pass\n", "<splice calibration>", "exec"), ns)
-    return _code_refs(ns["f"])
-
-
-_SOLE_OWNER_REFS = _calibrate_code_refs()
-
-
 def _site_for_function(fn: FunctionType) -> Site:
     """The site of ``fn``'s code: its owners and, for a nested code object, the
     chain of parents (found with a full index; only nested functions pay)."""
-    # Every other function owning this code would hold a reference to it, so
-    # when the count shows none, the heap search (tens of milliseconds in a
-    # process with torch imported) can be skipped. A running frame, a cache
-    # or an immortal code object makes the count larger: then we search.
-    # (Counted before `code` is bound here: that local is a reference too.)
-    sole_owner = _code_refs(fn) == _SOLE_OWNER_REFS
+    # The census (splice.owners) proves most of the time that no other
+    # function owns this code, so the heap search (tens of milliseconds in a
+    # process with torch imported) is skipped. A running frame, a cache or an
+    # immortal code object makes the count larger: then we search. (Counted
+    # before `code` is bound here: that local would be a reference too.)
+    sole_owner = owners.unexplained_refs(fn) == 0
     code = original_code(fn.__code__)
     qual = getattr(code, "co_qualname", code.co_name)
     if "<locals>" not in qual:
         if fn.__code__ is not code:
-            owners = []
+            found = []
         elif sole_owner:
-            owners = [fn]
+            found = [fn]
         else:
-            owners = owners_of(code)
-        if fn not in owners:
-            owners.append(fn)
-        return Site(code, owners)
+            found = owners.find(fn)
+        if fn not in found:
+            found.append(fn)
+        return Site(code, found)
     index = _Index()
     site = index.site(code)
     if fn not in site.functions:
@@ -332,6 +319,7 @@ class Scope:
         self._fn: Optional[FunctionType] = None
         self._fn_code: Optional[CodeType] = None
         self._fn_self: Any = None
+        owners.holder("scope", self)  # its reference to `_fn_code` is explained
         if isinstance(function, str):
             self._fn_name = function
         elif function is not None:
@@ -413,16 +401,17 @@ def resolve(scope: Scope) -> list[Target]:
     never splice's own code.
     """
     if scope._fn is not None:
-        code = scope._fn_code
-        assert code is not None
-        if not scope.match_code(code):
+        # No local may hold the code object while _site_for_function counts
+        # its references (splice.owners): one would force a heap search.
+        assert scope._fn_code is not None
+        if not scope.match_code(scope._fn_code):
             where = []
             if scope.module is not None:
                 where.append(f"module {scope.module.__name__} ({scope.module.__file__})")
             if scope.file is not None:
                 where.append(f"file {str(scope.file)!r}")
             raise ScopeError(
-                f"{_describe_fn(scope.function)} is defined in {code.co_filename}, not in "
+                f"{_describe_fn(scope.function)} is defined in {scope._fn_code.co_filename}, not in "
                 + " / ".join(where)
             )
         return [Target(_site_for_function(scope._fn), scope._fn_self)]

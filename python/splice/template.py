@@ -238,13 +238,19 @@ def instance_test(info: ScopeInfo, hook: str) -> ast.expr:
 @dataclass
 class Template:
     """A compiled template: the template function's code object (whose body
-    is the snippet), the template's text, the hook objects its
-    ``_splice_...`` globals stand for, and the plain locals it adds."""
+    is the snippet), the template's AST, the hook objects its ``_splice_...``
+    globals stand for, and the plain locals it adds."""
 
     snippet: CodeType
-    source: str
+    module: ast.Module
     hooks: dict[str, Any]
     new_locals: tuple[str, ...]
+
+    @property
+    def source(self) -> str:
+        """The template's text (``Breakpoint.template_source``, ``splice
+        show``): made on demand, as unparsing costs more than compiling."""
+        return ast.unparse(self.module)
 
     def probe(self, lines: Optional[list[int]]) -> LineProbe:
         """The native probe spec that splices this snippet in at ``lines``
@@ -440,7 +446,7 @@ def build_template(
     known = set(scope.varnames) | set(scope.cells)
     return Template(
         snippet=tcode,
-        source=ast.unparse(module),
+        module=module,
         hooks=dict(hooks),
         new_locals=tuple(n for n in tcode.co_varnames if n not in known),
     )

@@ -331,7 +331,12 @@ pub struct RecordedCall {
     /// Shared with other records made from the same place: never visited
     /// by `__traverse__` (each owner would count the one reference again).
     frames: Frames,
-    code: Py<PyAny>,
+    /// The captured function's file and name (strings, not its code
+    /// object: a record kept after its capture must not hold a reference
+    /// to the original code, which the owner census in
+    /// `python/splice/owners.py` would have to explain by a heap search).
+    file: Py<PyAny>,
+    name: Py<PyAny>,
     firstline: Py<PyAny>,
     arg_names: Py<PyTuple>,
     arg_values: Py<PyTuple>,
@@ -351,7 +356,8 @@ impl RecordedCall {
         self.arg_values.clone_ref(py)
     }
 
-    /// `([(code, lasti), ...] innermost frame first, code, firstline)`.
+    /// `([(code, lasti), ...] innermost frame first, file, name, firstline)`
+    /// (the last three describe the captured call itself).
     fn unpack<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let out = PyList::empty(py);
         for (code, lasti) in self.frames.iter() {
@@ -359,7 +365,12 @@ impl RecordedCall {
         }
         PyTuple::new(
             py,
-            [out.as_any(), self.code.bind(py), self.firstline.bind(py)],
+            [
+                out.as_any(),
+                self.file.bind(py),
+                self.name.bind(py),
+                self.firstline.bind(py),
+            ],
         )
     }
 
@@ -512,9 +523,9 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 #[pyclass(module = "splice._native", frozen)]
 pub struct CaptureHooks {
     recorder: Py<Recorder>,
-    /// The original code object (its name, file and first line describe the
-    /// call; the stack's innermost entry).
-    code: Py<PyAny>,
+    /// The original code object's name, file and first line (they describe
+    /// the call: the stack's innermost entry). The code object itself is not
+    /// kept: see `RecordedCall::file`.
     name: Py<PyAny>,
     file: Py<PyAny>,
     firstline: Py<PyAny>,
@@ -600,7 +611,8 @@ impl CaptureHooks {
             py,
             RecordedCall {
                 frames: entry.stack,
-                code: self.code.clone_ref(py),
+                file: self.file.clone_ref(py),
+                name: self.name.clone_ref(py),
                 firstline: self.firstline.clone_ref(py),
                 arg_names: names.unbind(),
                 arg_values: PyTuple::new(py, values)?.unbind(),
@@ -731,7 +743,6 @@ impl CaptureHooks {
             name: code.getattr("co_name")?.unbind(),
             file: code.getattr("co_filename")?.unbind(),
             firstline: code.getattr("co_firstlineno")?.unbind(),
-            code: code.clone().unbind(),
             argnames: argnames.unbind(),
         })
     }

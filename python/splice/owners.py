@@ -1,0 +1,192 @@
+"""Find the live functions that own a code object (``f.__code__ is code``).
+
+A probe must patch every function running a code object, and the general
+answer is a heap search (:func:`gc.get_referrers`), which takes tens of
+milliseconds in a process with torch imported and grows with the heap. Most
+of the time the search can be skipped, because it is possible to *prove* that
+the functions already in hand are all the owners there are:
+
+- Every owner holds a strong reference to its code object, so if the code
+  object's reference count is explained by references whose holders are
+  known, no other owner can exist. The known holders are the functions in
+  hand, splice's own objects (:class:`~splice.resolve.Scope`,
+  :class:`~splice.resolve.Site`, the patcher's nodes: registered here and
+  counted by reading their attributes, so a count can only be too small,
+  never too large) and, for a nested code object, the ``co_consts`` of its
+  parent code object.
+- Anything else that holds the code object (a running frame of it, a cache, a
+  user's variable, a capture record from before this change, an object in a
+  heap frozen with :func:`gc.freeze`) makes the count larger than explained,
+  and then the heap is searched. A wrong count can only cause a search that
+  was not needed, never a missed owner.
+
+The census is :func:`unexplained_refs`; :func:`owners` applies it and falls
+back to :func:`search`. Nested functions (closures) are still found by the
+index of :mod:`splice.resolve`, a walk of the whole heap: their parents must
+be found too.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import weakref
+from collections.abc import Callable
+from types import CodeType, FunctionType
+from typing import Any
+
+__all__ = ["SOLE_OWNER_REFS", "find", "holder", "module_functions", "node_refs", "owners", "search", "unexplained_refs"]
+
+#: splice objects that may hold a code object in an attribute (see
+#: :func:`_splice_refs`): registered when they are made.
+_SCOPES: weakref.WeakSet[Any] = weakref.WeakSet()
+_SITES: weakref.WeakSet[Any] = weakref.WeakSet()
+
+#: References the patcher's registry holds to an original code object; the
+#: patcher installs the real function (it imports this module, not the
+#: other way round).
+def _no_node_refs(code: CodeType) -> int:
+    return 0
+
+
+node_refs: Callable[[CodeType], int] = _no_node_refs
+
+
+def holder(kind: str, obj: Any) -> None:
+    """Register a :class:`~splice.resolve.Scope` (``kind="scope"``, holding
+    ``_fn_code``) or :class:`~splice.resolve.Site` (``"site"``, holding
+    ``code``) so that its reference is counted by the census."""
+    (_SCOPES if kind == "scope" else _SITES).add(obj)
+
+
+def _splice_refs(code: CodeType) -> int:
+    """References to ``code`` from splice's own live objects, each read from
+    the attribute that holds it."""
+    n = 0
+    for s in list(_SCOPES):
+        if getattr(s, "_fn_code", None) is code:
+            n += 1
+    for s in list(_SITES):
+        if getattr(s, "code", None) is code:
+            n += 1
+    return n + node_refs(code)
+
+
+def search(code: CodeType) -> list[FunctionType]:
+    """Every live function whose ``__code__`` is ``code``, by a heap search
+    (objects in a frozen heap are not seen: see :func:`gc.freeze`)."""
+    return [r for r in gc.get_referrers(code) if type(r) is FunctionType and r.__code__ is code]
+
+
+def _code_refs(fn: FunctionType) -> int:
+    """References to ``fn.__code__``, counted from a frame of this shape
+    (one local holds it, and getrefcount's argument): the census takes the
+    function, never the code object, so the callers' frames hold no
+    reference that the calibration did not see."""
+    code = fn.__code__
+    return sys.getrefcount(code)
+
+
+def _calibrate() -> int:
+    """``_code_refs`` of a function whose code nothing else references (the
+    module code that made it is gone once ``exec`` returns)."""
+    ns: dict[str, Any] = {}
+    exec(compile("def f():\n    pass\n", "<splice calibration>", "exec"), ns)
+    return _code_refs(ns["f"])
+
+
+#: ``_code_refs`` of a function that is its code object's only holder.
+SOLE_OWNER_REFS = _calibrate()
+
+
+def unexplained_refs(fn: FunctionType) -> int:
+    """How many references to ``fn.__code__`` are held by something other
+    than ``fn`` and splice's own objects: 0 proves ``fn`` is the code
+    object's only owner. Call it while no local of the caller holds the code
+    object (each would count as unexplained, which only costs a search)."""
+    n = _code_refs(fn) - SOLE_OWNER_REFS
+    return n - _splice_refs(fn.__code__)
+
+
+def owners(fn: FunctionType) -> list[FunctionType]:
+    """Every live function whose ``__code__`` is ``fn.__code__``: ``[fn]``
+    when the census proves there is no other, else :func:`find`."""
+    if unexplained_refs(fn) == 0:
+        return [fn]
+    return find(fn)
+
+
+def _member_function(obj: Any) -> Any:
+    """The function behind a module or class attribute (classmethod,
+    staticmethod, property getter), else ``obj``."""
+    # type() only: isinstance() would read a foreign object's __class__,
+    # which can run code (lazy modules, deprecated aliases that warn)
+    t = type(obj)
+    if issubclass(t, (classmethod, staticmethod)):
+        return obj.__func__
+    if issubclass(t, property):
+        return obj.fget
+    return obj
+
+
+def module_functions() -> list[FunctionType]:
+    """Functions reachable by name from imported modules: module attributes,
+    and the attributes of classes (and their nested classes) defined there.
+
+    The heap searches (:func:`gc.get_referrers`, :func:`gc.get_objects`) do
+    not see objects frozen with :func:`gc.freeze` (a server that imports
+    everything, freezes and forks); those functions are found this way."""
+    out: list[FunctionType] = []
+    seen: set[int] = set()
+    classes: list[type] = []
+    for mod in list(sys.modules.values()):
+        try:
+            d = object.__getattribute__(mod, "__dict__")
+        except AttributeError:
+            continue
+        if type(d) is not dict:
+            continue
+        for v in list(d.values()):
+            if issubclass(type(v), type):
+                classes.append(v)
+            else:
+                v = _member_function(v)
+                if type(v) is FunctionType and id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+    done: set[int] = set()
+    while classes:
+        cls = classes.pop()
+        if id(cls) in done:
+            continue
+        done.add(id(cls))
+        try:
+            members = list(vars(cls).values())
+        except TypeError:
+            continue
+        for v in members:
+            if issubclass(type(v), type):
+                classes.append(v)
+                continue
+            v = _member_function(v)
+            if type(v) is FunctionType and id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+    return out
+
+
+def find(fn: FunctionType) -> list[FunctionType]:
+    """Every live function whose ``__code__`` is ``fn.__code__``, by a heap
+    search (for when the census could not prove ``fn`` the only one); with a
+    frozen heap, also the functions reachable from modules."""
+    code = fn.__code__
+    found = search(code)
+    if fn not in found:
+        found.append(fn)
+    if gc.get_freeze_count():
+        ids = {id(f) for f in found}
+        for f in module_functions():
+            if f.__code__ is code and id(f) not in ids:
+                ids.add(id(f))
+                found.append(f)
+    return found

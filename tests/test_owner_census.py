@@ -1,0 +1,172 @@
+"""Finding every function a probe must patch, without a heap search when the
+reference count proves there is nothing to find (python/splice/owners.py).
+
+Each test checks both halves: the search is skipped where it is not needed
+(``owners.search`` replaced by a spy that counts), and every owner is still
+patched where one exists (the probe fires through it).
+"""
+
+from __future__ import annotations
+
+import gc
+import linecache
+import sys
+import textwrap
+import types
+
+import pytest
+
+import splice
+from splice import owners
+
+SOURCE = textwrap.dedent(
+    """
+    def scale(x, k):
+        y = x * k
+        return y
+
+    class Block:
+        def forward(self, x):
+            h = x + 1
+            return h * 2
+
+    def outer(k):
+        def inner(x):
+            z = x + k
+            return z
+        return inner
+    """
+)
+
+
+@pytest.fixture
+def mod():
+    """A fresh module whose functions nothing else references (its module
+    code object is gone once exec returns), registered in sys.modules."""
+    m = types.ModuleType("census_mod")
+    m.__file__ = "<census_mod>"
+    linecache.cache["<census_mod>"] = (len(SOURCE), None, SOURCE.splitlines(True), "<census_mod>")
+    exec(compile(SOURCE, "<census_mod>", "exec"), m.__dict__)
+    sys.modules["census_mod"] = m
+    yield m
+    del sys.modules["census_mod"]
+    linecache.cache.pop("<census_mod>", None)
+
+
+@pytest.fixture
+def searches(monkeypatch):
+    """Counts heap searches (the real search still runs)."""
+    calls: list[str] = []
+    real = owners.search
+
+    def spy(code):
+        calls.append(code.co_qualname)
+        return real(code)
+
+    monkeypatch.setattr(owners, "search", spy)
+    return calls
+
+
+def test_census_proves_a_sole_owner_and_sees_any_other_holder(mod):
+    gc.collect()
+    assert owners.unexplained_refs(mod.scale) == 0
+    held = mod.scale.__code__  # a user's variable
+    assert owners.unexplained_refs(mod.scale) == 1
+    del held
+    twin = types.FunctionType(mod.scale.__code__, mod.__dict__, "twin")
+    assert owners.unexplained_refs(mod.scale) == 1
+    assert owners.owners(mod.scale) == [mod.scale, twin] or set(owners.owners(mod.scale)) == {mod.scale, twin}
+
+
+def test_repeated_probes_on_one_function_never_search_the_heap(mod, searches):
+    gc.collect()
+    kept = []  # breakpoints, captures and their records stay alive
+    block = mod.Block()
+    for i in range(3):
+        with splice.breakpoint(mod.scale, line="return y") as bp:
+            values = bp.eval("y")
+            assert mod.scale(2, i) == 2 * i
+        assert values == [2 * i]
+        kept.append(bp)
+        with splice.capture_calls(mod.Block.forward) as calls:
+            assert block.forward(i) == 2 * (i + 1)
+        assert [c.return_value for c in calls] == [2 * (i + 1)]
+        kept.append(calls)
+        # one probe while another is active on the same function
+        with splice.capture_calls(mod.scale) as outer_calls:
+            with splice.breakpoint(mod.scale, line="return y") as bp2:
+                bp2.exec("y = y + 1")
+                assert mod.scale(1, 1) == 2
+            assert mod.scale(1, 1) == 1
+        assert [c.return_value for c in outer_calls] == [2, 1]
+        kept.append((bp2, outer_calls))
+    assert searches == []
+    assert mod.scale(3, 3) == 9
+
+
+def test_another_owner_made_from_the_code_is_found_and_probed(mod, searches):
+    gc.collect()
+    twin = types.FunctionType(mod.scale.__code__, mod.__dict__, "twin")
+    with splice.breakpoint(mod.scale, line="return y") as bp:
+        bp.exec("y = -y")
+        assert mod.scale(2, 3) == -6
+        assert twin(2, 3) == -6
+    assert searches == ["scale"]
+    assert twin(2, 3) == 6 and twin.__code__ is mod.scale.__code__
+
+
+def test_a_frame_running_the_function_forces_a_search_that_finds_every_owner(mod, searches):
+    gc.collect()
+    twin = types.FunctionType(mod.scale.__code__, mod.__dict__, "twin")
+    seen = []
+
+    def set_from_inside(frame_locals):
+        # the code object is held by a running frame of it (and, here, by a
+        # twin): the count is not explained, so the heap is searched
+        if seen:
+            return  # twin(1, 1) below runs this callback too
+        seen.append(None)
+        with splice.breakpoint(mod.scale, line="return y") as bp:
+            bp.exec("y = 100")
+            seen.append(twin(1, 1))
+
+    with splice.breakpoint(mod.scale, line="y = x * k") as outer_bp:
+        outer_bp.callback(lambda view: set_from_inside(view.locals))
+        mod.scale(1, 2)
+    assert seen == [None, 100]
+    assert searches  # the running frame's reference was not explained
+    assert mod.scale.__code__ is twin.__code__
+
+
+def test_closure_created_before_the_with_is_probed(mod):
+    first = mod.outer(1)
+    second = mod.outer(10)  # made before the probe, never named in it
+    with splice.capture_calls(first) as calls:
+        assert second(1) == 11
+        assert first(1) == 2
+        third = mod.outer(100)  # made while the probe is active
+        assert third(1) == 101
+    assert sorted(c.return_value for c in calls) == [2, 11, 101]
+    assert second.__code__ is first.__code__ is third.__code__
+    assert first.__code__ is mod.outer(0).__code__
+
+
+def test_owner_in_a_frozen_heap_is_found(mod, searches):
+    gc.collect()
+    ns = types.ModuleType("census_twin")
+    ns.twin = types.FunctionType(mod.scale.__code__, mod.__dict__, "twin")
+    sys.modules["census_twin"] = ns
+    gc.freeze()
+    try:
+        assert ns.twin not in gc.get_referrers(mod.scale.__code__)  # the search cannot see it
+        with splice.breakpoint(mod.scale, line="return y") as bp:
+            bp.exec("y = -y")
+            assert ns.twin(2, 3) == -6
+            assert mod.scale(2, 3) == -6
+        assert ns.twin(2, 3) == 6
+        with splice.capture_calls("scale", module=mod) as calls:  # a name scope
+            ns.twin(1, 1)
+        assert [c.return_value for c in calls] == [1]
+    finally:
+        gc.unfreeze()
+        del sys.modules["census_twin"]

@@ -88,7 +88,7 @@ def make_parser() -> argparse.ArgumentParser:
     o.add_argument("--json", metavar="FILE", help="write what was recorded as JSON (run's schema + \"attach\")")
     o.add_argument("--pickle", metavar="FILE", help="write the raw captured values with pickle")
     o.add_argument("--max-calls", metavar="N", type=int, default=100,
-                   help="keep at most N calls per --capture (all are counted; default 100)")
+                   help="keep the first N calls per --capture and values per --eval (all are counted; default 100)")
     o.add_argument("--width", metavar="N", type=int, default=120, help="cut value reprs to N characters (default 120)")
     o.add_argument("--show", metavar="N", type=int, default=3,
                    help="values/calls per probe shown in the summary (default 3; JSON has all)")

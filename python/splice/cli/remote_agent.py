@@ -46,7 +46,7 @@ from typing import Any, NoReturn, Optional
 from splice.cli.args import ProbeSpec, _add_probe_options, _check
 from splice.cli.hook import ProbeFinder
 from splice.cli.report import _call_json, _hits, build, write_pickle
-from splice.cli.session import ProbeState, Session
+from splice.cli.session import Install, ProbeState, Session
 from splice.cli.targets import module_file
 from splice.cli.values import describe
 from splice.patcher import PATCHER
@@ -90,11 +90,34 @@ def parse_probes(argv: Sequence[str]) -> list[ProbeSpec]:
 
 
 class _AgentSession(Session):
-    """A ``run`` session that never prints in the target: an install that
-    fails when a module is imported is recorded and streamed instead."""
+    """A ``run`` session that never prints in the target (an install that
+    fails when a module is imported is recorded and streamed instead), and
+    whose breakpoints with ``--eval`` count hits with their own counter: the
+    agent keeps only the first ``max_calls`` values of each ``--eval`` (a
+    probed line in a live process may run millions of times), and a
+    breakpoint's hits are otherwise the length of its first eval list."""
+
+    def install(self, state: ProbeState, file: pathlib.Path, module: Optional[types.ModuleType],
+                label: str) -> Install:
+        """As ``run`` installs, plus a hit counter on breakpoints with evals."""
+        inst = super().install(state, file, module, label)
+        if inst.breakpoint is not None and inst.evals:
+            try:
+                inst.breakpoint.count_hits()
+            except Exception as e:  # the probe works without it; hits are then the values kept
+                state.errors.append(f"hit counter not added: {type(e).__name__}: {e}")
+        return inst
 
     def _fail(self, state: ProbeState, msg: str) -> None:
         state.errors.append(msg)
+
+    def trim(self) -> None:
+        """Drop the eval values past the first ``max_calls`` of each list."""
+        for s in self.states:
+            for inst in s.installs:
+                for values in inst.evals:
+                    if len(values) > self.max_calls:
+                        del values[self.max_calls:]
 
 
 def _main_aliases() -> dict[str, types.ModuleType]:
@@ -303,6 +326,7 @@ class Agent:
         """Send new installs, values and changed hit counts."""
         if self.session is None:
             return True
+        self.session.trim()
         installs = self._note_installs()
         values = self._new_values()
         hits = {s.spec.index: _hits(s) for s in self.session.states}
@@ -353,6 +377,7 @@ class Agent:
         try:
             if self.session is not None:
                 self._flush()
+                self.session.trim()
                 msg["doc"] = build(self.session, self.run_info, self.width)
                 if self.pickle_path:
                     msg["pickle_replaced"] = write_pickle(self.session, self.pickle_path, self.width)

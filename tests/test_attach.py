@@ -115,7 +115,8 @@ def attach(*args: str, python: str = PY, timeout: float = 90, cwd: pathlib.Path 
                           timeout=timeout, cwd=str(cwd))
 
 
-BREAK_Z = ["--break", "tests/attach_fixtures/loop_target.py:compute", "--line", "total = z + looplib.scale([1, 2, 3], 2)"]
+BREAK_Z = ["--break", "tests/attach_fixtures/loop_target.py:compute",
+           "--line", "total = z + looplib.scale([1, 2, 3], 2)"]
 
 
 # -- a session end to end ------------------------------------------------------------------

@@ -29,6 +29,7 @@ __all__ = [
     "SourceMismatchFailure",
     "disassemble",
     "event_lines",
+    "nested_codes",
     "instrument",
     "save_version",
     "sync_version",
@@ -93,6 +94,11 @@ def disassemble(code: CodeType) -> str:
 def event_lines(code: CodeType) -> list[int]:
     """Sorted lines of ``code`` where a 'line' event can fire, so a probe
     can go (the rewriter's own rule)."""
+
+def nested_codes(roots: list[CodeType]) -> list[tuple[CodeType, CodeType]]:
+    """``(parent, child)`` for every code object nested in ``roots`` through
+    ``co_consts`` (any depth; each child walked once, every occurrence
+    listed)."""
 
 # -- function versions across __code__ swaps (func_version.rs) --------------
 

@@ -225,6 +225,11 @@ class Patcher:
             return node.original
         return code
 
+    def any_patched(self) -> bool:
+        """Whether any code object is replaced now (else :meth:`original`
+        is the identity)."""
+        return bool(self._by_current)
+
     def current(self, code: CodeType) -> CodeType:
         """The code object currently installed for (original) ``code``."""
         node = self._nodes.get(id(code))
@@ -490,6 +495,7 @@ class Patcher:
 #: The process-wide patcher.
 PATCHER = Patcher()
 _resolve.original_code = PATCHER.original
+_resolve.patched_codes = PATCHER.any_patched
 
 
 def _node_refs(code: CodeType) -> int:

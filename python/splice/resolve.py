@@ -74,6 +74,15 @@ def _identity(code: CodeType) -> CodeType:
 original_code: Callable[[CodeType], CodeType] = _identity
 
 
+def _nothing_patched() -> bool:
+    return False
+
+
+#: Whether any code object is patched now (set by splice.patcher): while
+#: none is, ``original_code`` is the identity and the index skips it.
+patched_codes: Callable[[], bool] = _nothing_patched
+
+
 _BUILTIN_TYPES = (
     types.BuiltinFunctionType,
     types.BuiltinMethodType,
@@ -205,7 +214,21 @@ class _Index:
     part of the heap is frozen, the functions reachable from modules)."""
 
     def __init__(self) -> None:
-        self.owners: dict[int, list[FunctionType]] = {}
+        # Building the index allocates tens of thousands of small objects
+        # that live until it is dropped; each collection they would trigger
+        # walks the whole heap (most of the time it took). None of them can
+        # form a cycle worth collecting before the index is done.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._build()
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _build(self) -> None:
+        self._first: dict[int, FunctionType] = {}
+        self._more: dict[int, list[FunctionType]] = {}
         self.codes: dict[int, CodeType] = {}
         self.parent: dict[int, CodeType] = {}
         roots: list[CodeType] = []
@@ -213,28 +236,34 @@ class _Index:
         if gc.get_freeze_count():  # gc.get_objects() does not see a frozen heap
             seen = {id(f) for f in functions}
             functions += [f for f in owners.module_functions() if id(f) not in seen]
+        # The hot loop of a name scope's enter: tens of thousands of
+        # functions in an ML process. It allocates no container per function
+        # (a list each made the collector run full collections over the
+        # whole heap, most of the time spent), and maps to the original code
+        # only while something is patched.
+        first: dict[int, FunctionType] = {}
+        more = self._more
+        patched = patched_codes()
         for o in functions:
-            c = original_code(o.__code__)
-            lst = self.owners.get(id(c))
-            if lst is None:
-                self.owners[id(c)] = [o]
+            c = original_code(o.__code__) if patched else o.__code__
+            k = id(c)
+            if k not in first:
+                first[k] = o
                 roots.append(c)
+            elif k in more:
+                more[k].append(o)
             else:
-                lst.append(o)
+                more[k] = [o]
+        self._first = first
         codes = self.codes
+        parent = self.parent
         for root in roots:
-            if id(root) in codes:
-                continue
             codes[id(root)] = root
-            stack = [root]
-            while stack:
-                c = stack.pop()
-                for k in c.co_consts:
-                    if type(k) is CodeType:
-                        self.parent.setdefault(id(k), c)
-                        if id(k) not in codes:
-                            codes[id(k)] = k
-                            stack.append(k)
+        # every code object nested in them (native: a walk of the co_consts
+        # of every function in the process costs hundreds of ms in Python)
+        for c, child in _native.nested_codes(roots):
+            parent.setdefault(id(child), c)
+            codes.setdefault(id(child), child)
 
     def site(self, code: CodeType, _memo: Optional[dict[int, Site]] = None) -> Site:
         memo = {} if _memo is None else _memo
@@ -245,9 +274,14 @@ class _Index:
         parent = None
         if parent_code is not None:
             parent = self.site(parent_code, memo)
-        s = Site(code, list(self.owners.get(id(code), [])), parent)
+        s = Site(code, self.owners_of(code), parent)
         memo[id(code)] = s
         return s
+
+    def owners_of(self, code: CodeType) -> list[FunctionType]:
+        """The live functions whose (original) code is ``code``."""
+        f = self._first.get(id(code))
+        return [] if f is None else [f, *self._more.get(id(code), ())]
 
     def all_codes(self) -> Iterator[CodeType]:
         return iter(self.codes.values())

@@ -12,6 +12,8 @@
 //! - `LocateIndex` and its exceptions (`locate`);
 //! - `disassemble(code)` for `python -m splice show` (`disassemble`);
 //! - `event_lines(code)`, the lines where a probe would run (`events`);
+//! - `nested_codes(roots)`, the code objects nested in others, for the
+//!   index of name scopes (`code`);
 //! - `save_version(f)`, `sync_version(f, saved)`: a function's version
 //!   across splice's `__code__` swaps (`func_version`);
 //! - the constants both sides share: `HOOK_PREFIX`, `CO_*`, `FUTURE_FLAGS`
@@ -48,5 +50,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     testing::register(m)?;
     func_version::register(m)?;
     func_version::register_testing(m)?;
+    m.add_function(wrap_pyfunction!(code::nested_codes, m)?)?;
     Ok(())
 }

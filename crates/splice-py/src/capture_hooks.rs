@@ -607,6 +607,7 @@ impl CaptureHooks {
         // SAFETY: `frame` is still the running frame; a new reference.
         let globals = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetGlobals(frame))? };
         let skip_gc = untrackable(&values);
+        let arg_values = PyTuple::new(py, values)?;
         let recorded = Bound::new(
             py,
             RecordedCall {
@@ -615,14 +616,19 @@ impl CaptureHooks {
                 name: self.name.clone_ref(py),
                 firstline: self.firstline.clone_ref(py),
                 arg_names: names.unbind(),
-                arg_values: PyTuple::new(py, values)?.unbind(),
+                arg_values: arg_values.clone().unbind(),
             },
         )?;
         if skip_gc {
-            // SAFETY: a live object of a GC type; untracking what holds no
-            // tracked object is what the collector does for such tuples, and
-            // dealloc only untracks a tracked object.
-            unsafe { ffi::PyObject_GC_UnTrack(recorded.as_ptr().cast()) };
+            // SAFETY: live objects of GC types; untracking what holds no
+            // tracked object is what the collector does for such tuples
+            // (at its next collection: records kept by the thousand would
+            // make every collection walk them first), and dealloc only
+            // untracks a tracked object.
+            unsafe {
+                ffi::PyObject_GC_UnTrack(arg_values.as_ptr().cast());
+                ffi::PyObject_GC_UnTrack(recorded.as_ptr().cast());
+            }
         }
         // Counted only now, and only below max_calls: a transform or a
         // recursive call may have recorded in between.

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_schema import check_schema
 
 FIXTURES = Path(__file__).resolve().parent / "cli_fixtures"
 SCRIPT = FIXTURES / "script.py"
@@ -32,69 +33,7 @@ def plain(*args: str, cwd: Path = FIXTURES) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
-# -- JSON schema (docs/cli.md) ------------------------------------------------
-
-
-def check_value(v: dict) -> None:
-    assert set(v) == {"type", "repr", "shape", "dtype"}
-    assert isinstance(v["type"], str) and isinstance(v["repr"], str)
-    assert v["shape"] is None or (isinstance(v["shape"], list) and all(isinstance(x, (int, str)) for x in v["shape"]))
-    assert v["dtype"] is None or isinstance(v["dtype"], str)
-
-
-def check_exception(e) -> None:
-    assert e is None or (set(e) == {"type", "message"} and all(isinstance(x, str) for x in e.values()))
-
-
-def check_schema(doc: dict) -> None:
-    assert set(doc) == {"schema", "splice_version", "python", "run", "probes"}
-    assert doc["schema"] == 1
-    assert isinstance(doc["splice_version"], str) and isinstance(doc["python"], str)
-    run = doc["run"]
-    assert set(run) == {"argv", "script", "module", "exit_status", "exception"}
-    assert isinstance(run["argv"], list) and all(isinstance(a, str) for a in run["argv"])
-    assert (run["script"] is None) != (run["module"] is None)
-    assert run["exit_status"] is None or isinstance(run["exit_status"], int)
-    check_exception(run["exception"])
-    ids = []
-    for p in doc["probes"]:
-        common = {"id", "kind", "target", "line", "cond", "actions", "status", "message", "errors", "installed", "hits"}
-        assert set(p) == common | ({"calls"} if p["kind"] == "capture" else {"evals"})
-        ids.append(p["id"])
-        assert p["kind"] in ("capture", "break")
-        assert isinstance(p["target"], str)
-        assert p["line"] is None or isinstance(p["line"], (int, str))
-        assert p["cond"] is None or isinstance(p["cond"], str)
-        for a in p["actions"]:
-            assert set(a) == {"kind", "code"} and a["kind"] in ("eval", "exec") and isinstance(a["code"], str)
-        assert p["status"] in ("installed", "not_found", "error")
-        assert (p["message"] is not None) == (p["status"] == "not_found")
-        assert all(isinstance(e, str) for e in p["errors"])
-        assert (p["status"] == "error") == (not p["installed"] and bool(p["errors"]))
-        for inst in p["installed"]:
-            assert set(inst) == {"module", "file", "functions"}
-            for f in inst["functions"]:
-                assert set(f) == {"function", "file", "first_line", "lines"}
-                assert isinstance(f["first_line"], int)
-                assert f["lines"] is None or all(isinstance(x, int) for x in f["lines"])
-        assert p["hits"] is None or isinstance(p["hits"], int)
-        if p["kind"] == "capture":
-            for c in p["calls"]:
-                assert set(c) == {"function", "file", "args", "locals", "return_value", "exception"}
-                for v in list(c["args"].values()) + list(c["locals"].values()):
-                    check_value(v)
-                check_exception(c["exception"])
-                if c["exception"] is None:
-                    check_value(c["return_value"])
-                else:
-                    assert c["return_value"] is None
-        else:
-            assert [e["expr"] for e in p["evals"]] == [a["code"] for a in p["actions"] if a["kind"] == "eval"]
-            for e in p["evals"]:
-                assert set(e) == {"expr", "values"}
-                for v in e["values"]:
-                    check_value(v)
-    assert ids == list(range(1, len(ids) + 1))
+# -- JSON schema (docs/cli.md): tests/cli_schema.py ---------------------------------
 
 
 # -- run ------------------------------------------------------------------------
@@ -219,7 +158,7 @@ def test_pickle_roundtrip(tmp_path, monkeypatch):
     assert "could not be pickled" in r.stderr
     monkeypatch.syspath_prepend(str(FIXTURES))
     doc = pickle.loads(pk.read_bytes())
-    assert doc["schema"] == 1
+    assert doc["schema"] == 2
     cap, brk = doc["probes"]
     import mathlib  # the classes of the captured values
 

@@ -62,6 +62,8 @@ class RunOptions:
     width: int = 120
     show: int = 3
     quiet: bool = False
+    out_dir: Optional[str] = None  # per-process record files (None: a temporary directory)
+    follow_children: bool = True
 
 
 @dataclass
@@ -153,7 +155,7 @@ def _check(parser: argparse.ArgumentParser, probes: Sequence[ProbeSpec]) -> None
 
 # options of `run` that take a value (to find where the script starts)
 _RUN_VALUED = {"--capture", "--break", "--line", "--cond", "--eval", "--exec", "--json", "--pickle",
-               "--max-calls", "--width", "--show"}
+               "--max-calls", "--width", "--show", "--out-dir"}
 
 
 def _run_parser() -> _Parser:
@@ -174,6 +176,14 @@ def _run_parser() -> _Parser:
     o.add_argument("--show", metavar="N", type=int, default=3,
                    help="values/calls per probe shown in the summary (default 3; JSON has all)")
     o.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    c = p.add_argument_group("child processes (docs/cli.md)")
+    c.add_argument("--out-dir", metavar="DIR",
+                   help="write each process's records to DIR/KEY.splice-proc.json and keep them "
+                   "(default: a temporary directory, removed after the report); "
+                   "'python -m splice merge DIR...' merges the directories of several machines")
+    c.add_argument("--no-follow-children", dest="follow_children", action="store_false",
+                   help="set probes in this process only (by default every child Python process of the "
+                   "same interpreter, forked or started, gets them and reports)")
     p.set_defaults(probes=None)
     return p
 
@@ -213,6 +223,7 @@ def parse_run_args(argv: Sequence[str]) -> RunOptions:
     return RunOptions(
         probes=probes, script=script, module=module, args=rest, json=ns.json, pickle=ns.pickle,
         max_calls=ns.max_calls, width=max(ns.width, 20), show=ns.show, quiet=ns.quiet,
+        out_dir=ns.out_dir, follow_children=ns.follow_children,
     )
 
 

@@ -10,9 +10,11 @@ Probes on the script's own functions are spliced into its code before it runs
 (:mod:`splice.cli.codetree`); probes on other modules are created by the
 import hook (:mod:`splice.cli.hook`) right after the module is executed, or at
 start for modules already imported. The summary, ``--json`` and ``--pickle``
-are written from an :mod:`atexit` handler, so they also cover non-daemon
-threads (joined before ``atexit`` runs) and the script's own atexit handlers
-(which run before ours). The script's exit status and traceback are what
+are written from an :mod:`atexit` handler (or when the script calls
+``os._exit``), so they also cover non-daemon threads (joined before
+``atexit`` runs) and the script's own atexit handlers (which run before
+ours). Child processes are followed (:mod:`splice.cli.child`): each writes
+its records into the run's output directory, and the report merges them. The script's exit status and traceback are what
 ``python script.py`` gives: ``SystemExit`` and ``KeyboardInterrupt`` are
 re-raised for Python to handle; any other uncaught exception is printed with
 ``sys.excepthook`` (splice's frames left out) and the status is 1.
@@ -20,23 +22,46 @@ re-raised for Python to handle; any other uncaught exception is printed with
 
 from __future__ import annotations
 
-import atexit
 import builtins
 import io
 import os
 import pathlib
+import platform
 import runpy
+import shutil
 import sys
+import tempfile
 import traceback
 import types
+import uuid
 from collections.abc import Callable, Sequence
 from importlib.machinery import SourceFileLoader
 from typing import Any, Optional
 
+import splice
 from splice.cli import codetree
 from splice.cli.args import RunOptions, parse_run_args
+from splice.cli.child import ProcessRecorder
 from splice.cli.hook import ProbeFinder
-from splice.cli.report import build, summary, write_json, write_pickle
+from splice.cli.procs import (
+    ENV_DIR,
+    ENV_REEXEC,
+    RECORD_SUFFIX,
+    RunConfig,
+    identity,
+    load_processes,
+    sort_processes,
+    write_json_atomic,
+)
+from splice.cli.report import (
+    SCHEMA_VERSION,
+    combine,
+    process_entry,
+    process_probes,
+    summary,
+    write_json,
+    write_pickle,
+)
 from splice.cli.session import Session
 from splice.cli.targets import module_file
 from splice.patcher import PATCHER
@@ -143,15 +168,38 @@ def _prepare_main(session: Session, main: _Main) -> Optional[str]:
     return None
 
 
-def _finisher(session: Session, finder: ProbeFinder, run_info: dict[str, Any], opts: RunOptions) -> Callable[[], None]:
-    """What runs at interpreter exit: stop the probes, then write the report
-    (never changing the script's exit status)."""
+def _finisher(session: Session, finder: ProbeFinder, run_info: dict[str, Any], opts: RunOptions,
+              recorder: Callable[[], Optional[ProcessRecorder]], config: Optional[RunConfig],
+              temp_dir: Optional[str]) -> Callable[[str, Optional[int]], None]:
+    """What runs when the ``run`` process leaves (at exit, or in
+    ``os._exit``): stop the probes, write this process's records, merge
+    those of its children, then write the report (never changing the
+    script's exit status)."""
 
-    def finish() -> None:
+    def finish(how: str, status: Optional[int]) -> None:
         finder.remove()
         session.stop()  # before any repr(): a __repr__ may call a probed function
+        if how == "os._exit" and run_info["exit_status"] is None:
+            run_info["exit_status"] = status
         try:
-            doc = build(session, run_info, opts.width)
+            rec = recorder()
+            probes = process_probes(session, run_info.get("module") or "", opts.width)
+            ident = rec.ident if rec is not None else identity("main", "main", False)
+            own = process_entry(ident, probes, exit_status=run_info["exit_status"], flushed=how,
+                                run_id=config.run_id if config else "")
+            processes = [own]
+            if config is not None:
+                if not temp_dir:  # kept: `python -m splice merge` reads it
+                    write_json_atomic(os.path.join(config.dir, own["key"] + RECORD_SUFFIX), {
+                        "schema": SCHEMA_VERSION, "kind": "splice-process-record", "run_id": config.run_id,
+                        "splice_version": splice.__version__, "python": platform.python_version(),
+                        "run": run_info, "process": own,
+                    })
+                others, problems = load_processes([config.dir], config.run_id, skip_keys={own["key"]})
+                for msg in problems:
+                    _err(msg)
+                processes += sort_processes(others)
+            doc = combine(run_info, processes)
             if not opts.quiet:
                 summary(doc, sys.stderr or sys.__stderr__ or io.StringIO(), opts.show)
             if opts.json:
@@ -163,9 +211,37 @@ def _finisher(session: Session, finder: ProbeFinder, run_info: dict[str, Any], o
                          f"their repr (listed under 'replaced' in {opts.pickle})")
         except Exception as e:  # never change the script's exit status
             _err(f"could not write the report: {type(e).__name__}: {e}")
-        sys.stderr.flush()
+        finally:
+            if temp_dir:
+                shutil.rmtree(temp_dir, ignore_errors=True)
+        try:
+            sys.stderr.flush()
+        except Exception:
+            pass
 
     return finish
+
+
+def _follow_children(opts: RunOptions) -> tuple[RunConfig, Optional[str]]:
+    """Prepare the output directory and the environment every child
+    inherits (docs/cli.md, "Child processes"); the config and the temporary
+    directory to remove at the end (``None`` with ``--out-dir``)."""
+    if opts.out_dir:
+        directory = os.path.abspath(opts.out_dir)
+        os.makedirs(directory, exist_ok=True)
+        temp = None
+    else:
+        directory = temp = tempfile.mkdtemp(prefix="splice-run-")
+    config = RunConfig(uuid.uuid4().hex[:12], directory, os.getpid(), list(opts.probes), opts.max_calls,
+                       opts.width, f"{sys.version_info[0]}.{sys.version_info[1]}")
+    config.save()
+    boot = os.path.join(os.path.dirname(os.path.abspath(splice.__file__ or "")), "_bootstrap")
+    old = os.environ.get("PYTHONPATH", "")
+    if old.split(os.pathsep)[0] != boot:
+        os.environ["PYTHONPATH"] = boot + (os.pathsep + old if old else "")
+    os.environ[ENV_DIR] = directory
+    os.environ.pop(ENV_REEXEC, None)
+    return config, temp
 
 
 def _probe_imported(session: Session) -> None:
@@ -242,5 +318,10 @@ def main(argv: Sequence[str]) -> int:
         _err(problem)
         return 2
     run_info["argv"] = list(main_.argv)
-    atexit.register(_finisher(session, finder, run_info, opts))
+    config, temp = _follow_children(opts) if opts.follow_children else (None, None)
+    holder: list[ProcessRecorder] = []
+    finish = _finisher(session, finder, run_info, opts, lambda: holder[0] if holder else None, config, temp)
+    recorder = ProcessRecorder(session, config, "main", "main", main_finish=finish)
+    holder.append(recorder)
+    recorder.start()  # atexit (and, following children: fork hook, os._exit)
     return _exec_main(main_, run_info)

@@ -55,10 +55,43 @@ class Install:
     counter: Optional[Breakpoint] = None  # entry hit counter of a capture
     breakpoint: Optional[Breakpoint] = None
     evals: list[list[Any]] = field(default_factory=list)  # one result list[Any] per --eval
+    # What was recorded before this process was forked from its parent (the
+    # parent's records, inherited with its memory); see Session.rebase.
+    base_calls: int = 0
+    base_hits: int = 0
+    base_evals: list[int] = field(default_factory=list)
 
     def items(self) -> list[Managed]:
         """The probe objects this install made."""
         return [x for x in (self.capture, self.counter, self.breakpoint) if x is not None]
+
+    def calls(self) -> list[Any]:
+        """The calls this process recorded (a capture; ``[]`` otherwise)."""
+        return list(self.capture)[self.base_calls:] if self.capture is not None else []
+
+    def hits(self) -> Optional[int]:
+        """Hits counted in this process (``None``: a breakpoint that does not count)."""
+        h = self._raw_hits()
+        return None if h is None else max(0, h - self.base_hits)
+
+    def eval_values(self, i: int) -> list[Any]:
+        """The values of the ``i``-th ``--eval`` recorded in this process."""
+        base = self.base_evals[i] if i < len(self.base_evals) else 0
+        return list(self.evals[i])[base:]
+
+    def _raw_hits(self) -> Optional[int]:
+        if self.counter is not None:
+            return self.counter.hits or 0
+        if self.breakpoint is not None:
+            return self.breakpoint.hits
+        return 0
+
+    def rebase(self) -> None:
+        """Forget (for reporting) what was recorded so far: called in a child
+        right after ``fork``, which copied the parent's records."""
+        self.base_calls = len(self.capture) if self.capture is not None else 0
+        self.base_hits = self._raw_hits() or 0
+        self.base_evals = [len(v) for v in self.evals]
 
 
 @dataclass
@@ -175,6 +208,13 @@ class Session:
             print(f"splice run: {state.spec.describe()}: {msg}", file=sys.stderr, flush=True)
         except Exception:
             pass
+
+    def rebase(self) -> None:
+        """Start counting afresh in this process (a forked child): hits,
+        calls and values recorded before the fork belong to the parent."""
+        for s in self.states:
+            for inst in s.installs:
+                inst.rebase()
 
     def stop(self) -> None:
         """Remove every probe (the original code objects are back)."""

@@ -3,7 +3,7 @@ package uses. Tests and tools use :mod:`splice._native.testing`."""
 
 from collections.abc import Callable, Iterable, Mapping
 from traceback import StackSummary
-from types import CodeType
+from types import CodeType, FunctionType
 from typing import Any, Literal, Self, final
 
 from typing_extensions import disjoint_base
@@ -29,6 +29,8 @@ __all__ = [
     "SourceMismatchFailure",
     "disassemble",
     "event_lines",
+    "functions_in",
+    "functions_owning",
     "nested_codes",
     "instrument",
     "save_version",
@@ -94,6 +96,12 @@ def disassemble(code: CodeType) -> str:
 def event_lines(code: CodeType) -> list[int]:
     """Sorted lines of ``code`` where a 'line' event can fire, so a probe
     can go (the rewriter's own rule)."""
+
+def functions_in(objects: list[Any]) -> list[FunctionType]:
+    """The function objects of ``objects`` (e.g. ``gc.get_objects()``)."""
+
+def functions_owning(objects: list[Any], codes: list[CodeType]) -> list[FunctionType]:
+    """The function objects of ``objects`` whose ``__code__`` is one of ``codes``."""
 
 def nested_codes(roots: list[CodeType]) -> list[tuple[CodeType, CodeType]]:
     """``(parent, child)`` for every code object nested in ``roots`` through

@@ -35,7 +35,19 @@ from collections.abc import Callable
 from types import CodeType, FunctionType
 from typing import Any
 
-__all__ = ["SOLE_OWNER_REFS", "find", "holder", "module_functions", "node_refs", "owners", "search", "unexplained_refs"]
+from splice import _native
+
+__all__ = [
+    "SOLE_OWNER_REFS",
+    "find",
+    "holder",
+    "module_functions",
+    "node_refs",
+    "owners",
+    "search",
+    "search_many",
+    "unexplained_refs",
+]
 
 #: splice objects that may hold a code object in an attribute (see
 #: :func:`_splice_refs`): registered when they are made.
@@ -75,7 +87,15 @@ def _splice_refs(code: CodeType) -> int:
 def search(code: CodeType) -> list[FunctionType]:
     """Every live function whose ``__code__`` is ``code``, by a heap search
     (objects in a frozen heap are not seen: see :func:`gc.freeze`)."""
-    return [r for r in gc.get_referrers(code) if type(r) is FunctionType and r.__code__ is code]
+    return search_many([code])
+
+
+def search_many(codes: list[CodeType]) -> list[FunctionType]:
+    """Every live function whose ``__code__`` is one of ``codes``: one pass
+    over :func:`gc.get_objects` (a list of the tracked objects, filtered
+    natively; :func:`gc.get_referrers` would visit every object's
+    references, about three times slower)."""
+    return _native.functions_owning(gc.get_objects(), codes)
 
 
 def _code_refs(fn: FunctionType) -> int:

@@ -31,8 +31,8 @@ Guarantees:
   version stands for (docs/architecture.md, *Function versions*).
 
 Closures created while a parent is patched get the patched nested code; at
-every later commit (and at restore) they are found with
-:func:`gc.get_referrers` and moved along too.
+every later commit (and at restore) they are found by a heap search
+(:func:`splice.owners.search_many`) and moved along too.
 
 The lifecycle of the objects that own probes (breakpoints, captures) is
 :mod:`splice.lifecycle`.
@@ -40,7 +40,6 @@ The lifecycle of the objects that own probes (breakpoints, captures) is
 
 from __future__ import annotations
 
-import gc
 import threading
 import warnings
 import weakref
@@ -366,11 +365,10 @@ class Patcher:
             wanted[id(n.current)] = n
             wanted[id(n.original)] = n
         codes = list({id(k): k for n in refresh for k in (n.current, n.original)}.values())
-        for r in gc.get_referrers(*codes):
-            if type(r) is FunctionType:
-                owner_of = wanted.get(id(r.__code__))
-                if owner_of is not None:
-                    owner_of.add_owners((r,))
+        for r in _owners.search_many(codes):
+            owner_of = wanted.get(id(r.__code__))
+            if owner_of is not None:
+                owner_of.add_owners((r,))
 
     def _assign(self, c: _Commit) -> None:
         """Phase 3b: assign every owner's ``__code__``; on any failure

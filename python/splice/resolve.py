@@ -232,7 +232,7 @@ class _Index:
         self.codes: dict[int, CodeType] = {}
         self.parent: dict[int, CodeType] = {}
         roots: list[CodeType] = []
-        functions = [o for o in gc.get_objects() if type(o) is FunctionType]
+        functions: list[FunctionType] = _native.functions_in(gc.get_objects())
         if gc.get_freeze_count():  # gc.get_objects() does not see a frozen heap
             seen = {id(f) for f in functions}
             functions += [f for f in owners.module_functions() if id(f) not in seen]

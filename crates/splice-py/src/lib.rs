@@ -12,8 +12,9 @@
 //! - `LocateIndex` and its exceptions (`locate`);
 //! - `disassemble(code)` for `python -m splice show` (`disassemble`);
 //! - `event_lines(code)`, the lines where a probe would run (`events`);
-//! - `nested_codes(roots)`, the code objects nested in others, for the
-//!   index of name scopes (`code`);
+//! - `functions_in`, `functions_owning`, `nested_codes`: scans of
+//!   `gc.get_objects()` and of `co_consts` for the owner search and the
+//!   index of name scopes (`heap`);
 //! - `save_version(f)`, `sync_version(f, saved)`: a function's version
 //!   across splice's `__code__` swaps (`func_version`);
 //! - the constants both sides share: `HOOK_PREFIX`, `CO_*`, `FUTURE_FLAGS`
@@ -31,6 +32,7 @@ mod disassemble;
 mod errors;
 mod events;
 mod func_version;
+mod heap;
 mod instrument;
 mod locate;
 mod probes;
@@ -50,6 +52,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     testing::register(m)?;
     func_version::register(m)?;
     func_version::register_testing(m)?;
-    m.add_function(wrap_pyfunction!(code::nested_codes, m)?)?;
+    heap::register(m)?;
     Ok(())
 }

@@ -6,6 +6,8 @@ import sys
 
 COMMANDS = {
     "run": "run a script (or -m module) as __main__ with probes from the command line",
+    "attach": "set probes in a running CPython 3.14+ process (by PID), collect, and remove them",
+    "merge": "merge the per-process record files of runs (e.g. a multi-node torchrun job) into one report",
     "show": "print a function's bytecode before/after splice's rewrite as a diff (runs nothing)",
     "doctor": "decode and re-assemble every stdlib/site-packages code object; report mismatches",
     "torture": "pad (or probe) every function of stdlib modules and run CPython's tests for them",
@@ -42,6 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         from splice.cli import runner
 
         return runner.main(rest)
+    if cmd == "attach":
+        from splice.cli import attach
+
+        return attach.main(rest)
+    if cmd == "merge":
+        from splice.cli import merge
+
+        return merge.main(rest)
     if cmd == "show":
         from splice.cli import show
 

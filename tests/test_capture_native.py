@@ -475,3 +475,28 @@ def test_breakpoint_and_its_values_are_collected():
     bpref = weakref.ref(bp)
     del bp, vals
     assert _gone(big) and _gone(bpref)
+
+
+def test_call_info_pickles_to_another_process_with_module_globals_by_reference(tmp_path):
+    # One file of records per DDP rank (docs/cli.md): a module's namespace
+    # holds modules and functions pickle cannot copy; it travels as the
+    # module's name and comes back as that module's namespace there.
+    import copy
+    import pickle
+    import subprocess
+    import textwrap
+
+    with splice.capture_calls(textwrap.dedent) as calls:
+        textwrap.dedent("  a\n  b\n")
+    [call] = calls
+    assert copy.copy(call).globals is textwrap.__dict__
+    path = tmp_path / "rank0.pickle"
+    path.write_bytes(pickle.dumps(list(calls)))
+    code = (
+        "import pickle, sys, textwrap\n"
+        f"[c] = pickle.load(open({str(path)!r}, 'rb'))\n"
+        "print(type(c).__name__, c.name, c.args['text'] == '  a\\n  b\\n', c.return_value == 'a\\nb\\n',\n"
+        "      c.globals is textwrap.__dict__, c.stack[-1].name)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["CallInfo", "dedent", "True", "True", "True", "dedent"]

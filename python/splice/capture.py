@@ -50,7 +50,9 @@ from __future__ import annotations
 
 import ast
 import collections
+import importlib
 import linecache
+import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -122,11 +124,19 @@ class CallInfo(CallRecord):
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Copy and pickle as a plain record with ``args`` and ``stack`` built
-        (a capture object gives a ``CallInfo`` of its last call)."""
-        fields = (self.name, self.file, self.args, self.locals, self.globals,
+        (a capture object gives a ``CallInfo`` of its last call).
+
+        ``globals`` that are an imported module's namespace travel as a
+        reference to that module, as a function pickles by reference: a
+        module's dict holds modules and functions that pickle cannot copy,
+        and records are pickled to move them between processes (one file
+        per DDP rank). A copy in this process gets the very same dict; an
+        unpickled one the namespace of the module of that name there, or
+        ``None`` if it cannot be imported."""
+        fields = (self.name, self.file, self.args, self.locals, _globals_ref(self.globals),
                   self.return_value, self.exception, self.stack)
         state = self.__dict__ if type(self) is CallInfo and self.__dict__ else None
-        return (CallInfo, fields, state)
+        return (_rebuild_call_info, fields, state)
 
     def __repr__(self) -> str:
         return "{}(name={!r}, args={}({}), return_value={!r})".format(
@@ -150,6 +160,47 @@ class CallInfo(CallRecord):
         if self.stack is not None:
             for line in self.stack.format():
                 print(line, end="", file=file)
+
+
+class _ModuleGlobals:
+    """A module's namespace in a pickled :class:`CallInfo`: the module's name."""
+
+    __slots__ = ("module",)
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_ModuleGlobals, (self.module,))
+
+    def resolve(self) -> Optional[dict[str, Any]]:
+        """The namespace of the module of that name (imported if needed), or
+        ``None``."""
+        mod = sys.modules.get(self.module)
+        if mod is None:
+            try:
+                mod = importlib.import_module(self.module)
+            except Exception:
+                return None
+        return getattr(mod, "__dict__", None)
+
+
+def _globals_ref(g: Any) -> Any:
+    """``g``, or a :class:`_ModuleGlobals` if it is an imported module's namespace."""
+    if isinstance(g, dict):
+        name = g.get("__name__")
+        mod = sys.modules.get(name) if isinstance(name, str) else None
+        if mod is not None and getattr(mod, "__dict__", None) is g:
+            return _ModuleGlobals(name)  # type: ignore[arg-type]
+    return g
+
+
+def _rebuild_call_info(*fields: Any) -> CallInfo:
+    """The inverse of :meth:`CallInfo.__reduce__`."""
+    f = list(fields)
+    if isinstance(f[4], _ModuleGlobals):
+        f[4] = f[4].resolve()
+    return CallInfo(*f)
 
 
 def _line_at(code: CodeType, offset: int) -> Optional[int]:

@@ -1,6 +1,6 @@
 """``python -m splice attach PID``: probes in a running CPython 3.14+ process.
 
-How it works (docs/cli-attach.md has the user's view):
+How it works (docs/cli.md, `attach`, has the user's view):
 
 1. The command line is parsed with ``run``'s probe options
    (:func:`splice.cli.remote_agent.probe_parser`, built on

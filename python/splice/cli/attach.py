@@ -663,9 +663,8 @@ def _import_error(info: TargetInfo, hello: dict[str, Any], stage: str, message: 
 
 def _summary_text(doc: dict[str, Any], show: int, head: str) -> str:
     buf = io.StringIO()
-    summary(doc, buf, show)
-    text = buf.getvalue()
-    return re.sub(r"^=== splice run summary \(.*\) ===$", head, text, count=1, flags=re.M)
+    summary(doc, buf, show, title=head)
+    return buf.getvalue()
 
 
 def _total_hits(hits: dict[str, Optional[int]]) -> int:

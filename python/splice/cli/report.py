@@ -319,10 +319,11 @@ def _proc_line(p: dict[str, Any]) -> str:
     return f"  {label:<22} ({more}){argv}{end}\n"
 
 
-def summary(doc: dict[str, Any], out: TextIO, show: int = 3) -> None:
+def summary(doc: dict[str, Any], out: TextIO, show: int = 3, title: Optional[str] = None) -> None:
     """The readable summary of ``doc`` (see docs/cli.md for an example).
     With several processes, each probe's calls or values are shown per
-    process, and the processes that started but did not report are named."""
+    process, and the processes that started but did not report are named.
+    ``title`` replaces the header line (``attach`` has its own)."""
     w = out.write
     run = doc["run"]
     status = run.get("exit_status")
@@ -330,7 +331,7 @@ def summary(doc: dict[str, Any], out: TextIO, show: int = 3) -> None:
     end = f"exit status {status}" if status is not None else "exit status unknown"
     if exc:
         end += f", {exc['type']}: {exc['message']}"
-    w(f"\n=== splice run summary ({end}) ===\n")
+    w(f"\n{title}\n" if title is not None else f"\n=== splice run summary ({end}) ===\n")
     procs = doc.get("processes") or []
     multi = len(procs) > 1
     if multi:

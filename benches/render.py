@@ -14,6 +14,13 @@ and one goals table with a column per version; then each version's details
 Ratios are only ever taken within one run, never across versions. Every
 number in the page comes from the JSON files; the prose is static. Run by
 ``make bench`` after the measurements.
+
+If ``benches/enter-exit-3.*.json`` are present (``make bench-enter-exit
+PY=3.X``, ``benches/enter_exit.py``), the page ends with a section on
+entering and leaving probes across heap sizes: a goals table, the
+flat-with-heap-size table and the enter+exit rows beside NoPdb's, per
+version, and which supported versions have no such file
+(``--enter-exit FILE ...`` renders only those).
 """
 
 from __future__ import annotations
@@ -698,6 +705,244 @@ def why_section(runs: list[Data]) -> str:
 
 
 # ---------------------------------------------------------------------------
+# Enter+exit across heap sizes (benches/enter_exit.py, issue 13)
+
+EE_LEVELS = ["empty", "torch", "torch+timm+transformers"]
+EE_ROWS = [("bp", "`breakpoint(Attention.forward, line=...)` + `exec`, stand-in forward"),
+           ("bp-timm", "`breakpoint(...)` + `exec` on timm's own `Attention.forward`"),
+           ("capture", "`capture_calls(f)`, one function"),
+           ("capture-main", "`capture_calls(f)`, f defined in the running script (`__main__`)"),
+           ("capture-nested", "`capture_calls(f)`, f a nested function"),
+           ("name", "`capture_calls(\"forward\")`, name scope")]
+
+
+def _ms(ns: Optional[float]) -> str:
+    if ns is None:
+        return "-"
+    ms = ns / 1e6
+    if ms < 0.1:
+        return f"{ms * 1000:.1f} us"
+    if ms < 10:
+        return f"{ms:.3f} ms"
+    return f"{ms:.1f} ms"
+
+
+def _ee_stat(st: Optional[dict]) -> str:
+    if not st:
+        return "-"
+    return f"{_ms(st['median_ns'])} ({_ms(st['min_ns'])}-{_ms(st['max_ns'])}, n={st['n']})"
+
+
+class EEData:
+    """One enter-exit-3.X.json."""
+
+    def __init__(self, r: dict, path: str) -> None:
+        self.r = r
+        self.path = path
+        self.meta = r["meta"]
+        self.version = self.meta["python"]
+        self.minor = ".".join(self.version.split(".")[:2])
+        self.levels = {lv["key"]: lv for lv in r["levels"]}
+
+    def row(self, level: str, key: str, tool: str) -> Optional[dict]:
+        lv = self.levels.get(level)
+        if not lv or lv["status"] != "ok":
+            return None
+        return next((x for x in lv["rows"] if x["key"] == key and x["tool"] == tool), None)
+
+    def med(self, level: str, key: str, tool: str, phase: str) -> Optional[float]:
+        x = self.row(level, key, tool)
+        return x[phase]["median_ns"] if x and x["status"] == "ok" and x.get(phase) else None
+
+
+def load_enter_exit(paths: list[str]) -> list[EEData]:
+    out = []
+    for p in paths:
+        with open(p) as f:
+            out.append(EEData(json.load(f), p))
+    out.sort(key=lambda d: _minor_key(d.minor))
+    return out
+
+
+def _ee_goal_cell(g: dict) -> str:
+    if g["met"] is None:
+        return "not judged (" + ("one level ran" if g["kind"] == "flat" else (g.get("detail") or "not run")) + ")"
+    word = "met" if g["met"] else "**missed**"
+    if g["met"] and g.get("levels_not_run"):
+        word = "met on the levels run"
+    if g["kind"] == "flat":
+        txt = f"{word}: {g['ratio']:.2f}x (CPU {g['ratio_cpu']:.2f}x; NoPdb {g['nopdb_ratio']:.2f}x)"
+    else:
+        txt = f"{word}: worst {_ms(g['worst_ns'])}"
+    if g.get("levels_not_run"):
+        txt += f" (levels run: {len(EE_LEVELS) - len(g['levels_not_run'])} of {len(EE_LEVELS)})"
+    return txt
+
+
+def _ee_flat_table(d: EEData) -> list[str]:
+    cols = [("bp", "splice", "first"), ("bp", "splice", "repeat"), ("capture", "splice", "first"),
+            ("capture", "splice", "repeat"), ("capture-main", "splice", "repeat"),
+            ("capture-nested", "splice", "repeat"), ("bp", "nopdb", "repeat"), ("capture", "nopdb", "repeat")]
+    out = ["| level | objects | functions | named `forward` | splice bp first | splice bp repeat | "
+           "splice capture first | splice capture repeat | splice capture, `__main__` f | splice capture, "
+           "nested f | NoPdb bp | NoPdb capture |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for key in EE_LEVELS:
+        lv = d.levels.get(key)
+        if not lv or lv["status"] != "ok":
+            out.append(f"| {key} | {_cell((lv or {}).get('status', 'not run'))} |" + " |" * 11)
+            continue
+        out.append(f"| {key} | {lv['objects']:,} | {lv['functions']:,} | {lv['forward_functions']:,} | "
+                   + " | ".join(_ms(d.med(key, *c)) for c in cols) + " |")
+    ratios = []
+    for c in cols:
+        vals = [v for v in (d.med(k, *c) for k in EE_LEVELS) if v is not None]
+        ratios.append(f"{max(vals) / min(vals):.2f}x" if len(vals) >= 2 else "-")
+    out.append("| **largest / smallest level** | | | | " + " | ".join(ratios) + " |")
+    return out
+
+
+def _ee_rows_table(d: EEData) -> list[str]:
+    out = ["| row | level | phase | splice | NoPdb | splice / NoPdb |", "|---|---|---|---:|---:|---:|"]
+    for rk, title in EE_ROWS:
+        for key in EE_LEVELS:
+            lv = d.levels.get(key)
+            if not lv or lv["status"] != "ok":
+                continue
+            rs, rn = d.row(key, rk, "splice"), d.row(key, rk, "nopdb")
+            if rs and rs["status"].startswith("not run"):
+                continue
+            for ph in ("first", "repeat"):
+                cs = _ee_stat(rs.get(ph)) if rs and rs["status"] == "ok" else _cell((rs or {}).get("status", "-"))
+                cn = _ee_stat(rn.get(ph)) if rn and rn["status"] == "ok" else _cell((rn or {}).get("status", "-"))
+                a, b = d.med(key, rk, "splice", ph), d.med(key, rk, "nopdb", ph)
+                ratio = f"{a / b:.0f}x" if a and b else "-"
+                kind = rs.get("first_kind", "") if rs and ph == "first" else ""
+                phase = ph + (" (one per process)" if "process" in kind else "")
+                out.append(f"| {title} | {key} | {phase} | {cs} | {cn} | {ratio} |")
+    return out
+
+
+def enter_exit_section(ee: list[EEData], supported: list[str]) -> list[str]:
+    lines = ["", "## Enter and exit across heap sizes (issue 13)", "",
+             "Generated from `benches/enter-exit-3.*.json` (`make bench-enter-exit PY=3.X`, which runs "
+             "`benches/enter_exit.py`). Wall time of one enter+exit of a probe, with nothing called inside the "
+             "`with`, each heap level in its own child process: `empty` (nothing imported besides splice and "
+             "NoPdb), `torch` (`import torch`), `torch+timm+transformers` (those imported, a timm "
+             "`vit_tiny_patch16_224` with random weights and a 2-layer transformers `BertModel` built). Rows: a "
+             "breakpoint with one `exec` on the stand-in `Attention.forward` (benches/run.py's copy of timm's, "
+             "over scalars, defined at every level so the levels compare) and on timm's own (where timm is "
+             "imported); `capture_calls(f)` on a one-function target (a module-level function, as after an import;"
+             " also a function defined in the running script, `__main__`, and a nested function); "
+             '`capture_calls("forward")` by name. *first* is the first enter+exit of a new probe on a function '
+             "never probed in the process (a freshly compiled copy each round; for timm's forward, the `__main__` "
+             "function and the name scope there is one such target per process, so one sample per child process), "
+             "*repeat* the same probe entered again and again on the same function (per enter+exit of a batch). "
+             "Cells are the median with min-max over the samples (rounds x child processes), rows interleaved with "
+             "a full garbage collection before each. Every timed batch is "
+             "followed by a checked cycle: the probe fires when the target is called inside the block, and after "
+             "it `f.__code__ is` the original (for the name scope, for every live function named `forward`). The "
+             "machine is shared and was loaded (load averages below); NoPdb's own spread across levels is the "
+             "noise floor to read splice's against.",
+             ""]
+    ran = [d.minor for d in ee]
+    missing = [v for v in supported if v not in ran]
+    text = f"**Run:** {_join(ran) if ran else 'none'}."
+    if missing:
+        text += f" **Not run:** {_join(missing)} (no `benches/enter-exit-{missing[0]}.json`)."
+    partial = []
+    for d in ee:
+        skipped = [f"{k} ({d.levels[k]['status']})" for k in EE_LEVELS
+                   if k in d.levels and d.levels[k]["status"] != "ok"]
+        if skipped:
+            partial.append(f"on {d.minor}: {', '.join(skipped)}")
+    if partial:
+        text += " **Heap levels not run:** " + "; ".join(partial) + "."
+    lines += [text]
+    if not ee:
+        return lines
+    # goals matrix
+    order: list[str] = []
+    cells: dict[str, dict[str, dict]] = {}
+    for d in ee:
+        for g in d.r["goals"]:
+            if g["goal"] not in cells:
+                order.append(g["goal"])
+                cells[g["goal"]] = {}
+            cells[g["goal"]][d.minor] = g
+    lines += ["", "### Goals (issue 13)", "",
+              "Flat means the largest level's median over the smallest's is at most "
+              f"{ee[-1].meta['goals']['flat_ratio']:g}x (our reading of \"independent of how many objects the "
+              "process holds\"); the CPU-time ratio and NoPdb's ratio are given beside it. A goal \"at every "
+              "level\" is judged on the levels that ran (the cell says how many).", "",
+              "| goal | " + " | ".join(d.version for d in ee) + " |", "|---|" + "---|" * len(ee)]
+    for t in order:
+        lines.append(f"| {_cell(t)} | " + " | ".join(_cell(_ee_goal_cell(cells[t][d.minor]))
+                                                   if d.minor in cells[t] else "-" for d in ee) + " |")
+    lines += ["", "### Flat with heap size", "",
+              "Medians per enter+exit; bp = the breakpoint with `exec` on the stand-in forward, capture = "
+              "`capture_calls(f)` on a module-level function of a module-like namespace (only the function "
+              "refers to its code object, as after an import); the `__main__` and nested columns are the same "
+              "capture on a function defined in the running script and on a nested function (in both another "
+              "live code object holds the function's code among its constants), repeat phase. NoPdb columns "
+              "are the repeat phase (its first enter costs the same)."]
+    for d in ee:
+        lines += ["", f"**CPython {d.version}**", ""] + _ee_flat_table(d)
+    for d in ee:
+        m = d.meta
+        src = m.get("source") or {}
+        commit = (src.get("commit") or "?")[:10]
+        if src.get("uncommitted"):
+            commit += f" + uncommitted changes in {len(src['uncommitted'])} file(s)"
+        loads = "; ".join(f"{k}: " + ", ".join(f"{a[0]:.1f}->{b[0]:.1f}" for a, b in lv["loadavg"] if a and b)
+                          for k, lv in d.levels.items() if lv["status"] == "ok")
+        native = m.get("native") or {}
+        lines += ["", f"### Enter+exit on CPython {d.version}", "",
+                  f"- **Run:** {m['date'].replace('T', ' ').replace('+00:00', '')} UTC, splice built from commit "
+                  f"{commit}" + (" (extension imported from the source tree, `"
+                                 + os.path.basename(native.get("file", "?")) + "`, built "
+                                 + str(native.get("mtime", "?")).replace("T", " ").replace("+00:00", "") + ")"
+                                 if native.get("installed_copy") is False else "")
+                  + f", NoPdb {m.get('nopdb')}; results in `benches/{os.path.basename(d.path)}`",
+                  f"- **Method:** {m['procs']} child process(es) per level, {m['rounds']} rounds each, repeat "
+                  f"batches of {m['repeat']} (name scope: {m['name_repeat']}); clock: {m['clock']}; whole run "
+                  f"{m['duration_s']:.0f} s",
+                  f"- **Machine:** {_cell(_machine_ee(m))}; 1-minute load average per child (start->end): "
+                  f"{loads}"]
+        if m.get("source_end"):
+            end = m["source_end"]
+            lines.append(f"- **The tree changed during the run:** at its end HEAD was commit "
+                         f"{(end.get('commit') or '?')[:10]}, uncommitted changes in "
+                         f"{len(end.get('uncommitted') or [])} file(s)")
+        shas = {sha for lv in d.levels.values() for sha in lv.get("native_sha256", [])}
+        if len(shas) > 1:
+            lines.append(f"- **The child processes imported {len(shas)} different builds of `splice._native`** "
+                         "(it was rebuilt during the run)")
+        for k in EE_LEVELS:
+            lv = d.levels.get(k)
+            if lv and lv["status"] == "ok" and lv.get("versions"):
+                lines.append(f"- **{k}:** " + ", ".join(f"{a} {b}" for a, b in lv["versions"].items())
+                             + (f"; timm's forward: `{lv['timm_attention']}`" if lv.get("timm_attention") else ""))
+            elif lv and lv["status"] != "ok":
+                lines.append(f"- **{k}:** {lv['status']}")
+        pf = []
+        for k in EE_LEVELS:
+            lv = d.levels.get(k)
+            if lv and lv["status"] == "ok":
+                pf.append(f"{k}: splice {_ms((lv['process_first']['splice']['wall'] or {}).get('median_ns'))}, "
+                          f"NoPdb {_ms((lv['process_first']['nopdb']['wall'] or {}).get('median_ns'))}")
+        lines.append("- **First enter+exit of the process** (the breakpoint on the stand-in, before any warm-up; "
+                     "includes lazy set-up; median over the child processes): " + "; ".join(pf))
+        lines += [""] + _ee_rows_table(d)
+    return lines
+
+
+def _machine_ee(m: dict) -> str:
+    mach = m["machine"]
+    return f"{mach['cores']} cores ({mach.get('usable_cores', mach['cores'])} usable), {mach['cpu']}"
+
+
+# ---------------------------------------------------------------------------
 # The page
 
 
@@ -736,12 +981,12 @@ def method_section(runs: list[Data]) -> list[str]:
     ]
 
 
-def render(runs: list[Data], supported: list[str]) -> str:
+def render(runs: list[Data], supported: list[str], enter_exit: Optional[list[EEData]] = None) -> str:
     lines = [
         "# Performance",
         "",
-        "<!-- Generated by benches/render.py from benches/results-3.*.json (make bench PY=3.X). "
-        "Do not edit by hand. -->",
+        "<!-- Generated by benches/render.py from benches/results-3.*.json (make bench PY=3.X) and "
+        "benches/enter-exit-3.*.json (make bench-enter-exit PY=3.X). Do not edit by hand. -->",
         "",
         "splice's claim: a probe costs what the same code typed into the source costs, and nothing anywhere "
         "else. Each version's numbers were measured in one run of `make bench PY=3.X` on that interpreter, "
@@ -770,6 +1015,8 @@ def render(runs: list[Data], supported: list[str]) -> str:
         lines += measures_section(runs)
         lines += ["", why_section(runs)]
         lines += method_section(runs)
+    if enter_exit is not None:
+        lines += enter_exit_section(enter_exit, supported)
     lines += ["",
               "## Reproducing", "",
               "```",
@@ -778,6 +1025,8 @@ def render(runs: list[Data], supported: list[str]) -> str:
               "make bench PY=3.14          # another interpreter (found by scripts/find-python); writes "
               "benches/results-3.14.json",
               "BENCH_MODELS=1 make bench   # also the timm and MiniLM scenarios (installs torch etc., a few GB)",
+              "make bench-enter-exit PY=3.13  # enter+exit across heap sizes (.venv-3.13/bin/python); writes "
+              "benches/enter-exit-3.13.json",
               "make bench-render           # only regenerate this page from the result files present",
               "```",
               "",
@@ -790,14 +1039,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", nargs="+", metavar="FILE",
                     help="result files to render (default: every benches/results-3.*.json)")
+    ap.add_argument("--enter-exit", nargs="*", metavar="FILE",
+                    help="enter+exit result files to render (default: every benches/enter-exit-3.*.json)")
     ap.add_argument("--output", default=os.path.join(ROOT, "docs", "performance.md"))
     args = ap.parse_args(argv)
     paths = args.results or sorted(glob.glob(os.path.join(HERE, "results-3.*.json")))
-    if not paths:
+    ee_paths = args.enter_exit if args.enter_exit is not None else sorted(
+        glob.glob(os.path.join(HERE, "enter-exit-3.*.json")))
+    if not paths and not ee_paths:
         print("render.py: no benches/results-3.*.json (run `make bench` first)", file=sys.stderr)
         return 1
     runs = load_runs(paths)
-    text = render(runs, supported_minors())
+    text = render(runs, supported_minors(), load_enter_exit(ee_paths))
+    paths = paths + ee_paths
     with open(args.output, "w") as f:
         f.write(text)
     print(f"wrote {os.path.relpath(args.output)} from {', '.join(os.path.relpath(p) for p in paths)}")

@@ -20,7 +20,7 @@ BENCH_MINOR = $(subst 3.,,$(BENCH_PY))
 BENCH_ARGS ?=
 BENCH_MODELS ?= 0
 
-.PHONY: bench bench-venv bench-render
+.PHONY: bench bench-venv bench-render bench-enter-exit
 
 bench:
 	@py=$$(BENCH_MODELS=$(BENCH_MODELS) benches/venv $(BENCH_MINOR)) && \
@@ -34,3 +34,18 @@ bench-venv:
 # regenerate docs/performance.md from the benches/results-3.*.json present
 bench-render:
 	python3 benches/render.py
+
+# Enter+exit of probes across heap sizes (issue 13): `make bench-enter-exit PY=3.13`
+# runs benches/enter_exit.py with the project venv's interpreter (.venv-3.X/bin/python,
+# the scripts/venv convention; PY may also be a path to a python) and regenerates
+# docs/performance.md. That interpreter needs splice and nopdb; the torch and
+# torch+timm+transformers heap levels need torch, timm and transformers too and are
+# reported as "not run: torch not installed" where they are missing. Writes
+# benches/enter-exit-3.X.json. ENTER_EXIT_ARGS is passed on (e.g. "--rounds 5 --procs 1").
+ENTER_EXIT_ARGS ?=
+ENTER_EXIT_PY = $(if $(findstring /,$(BENCH_PY)),$(BENCH_PY),.venv-$(BENCH_PY)/bin/python)
+
+bench-enter-exit:
+	@test -x "$(ENTER_EXIT_PY)" || { echo "bench-enter-exit: no $(ENTER_EXIT_PY) (make the venv with scripts/venv $(BENCH_PY))" >&2; exit 1; }
+	"$(ENTER_EXIT_PY)" benches/enter_exit.py $(ENTER_EXIT_ARGS)
+	"$(ENTER_EXIT_PY)" benches/render.py

@@ -170,3 +170,44 @@ def test_owner_in_a_frozen_heap_is_found(mod, searches):
     finally:
         gc.unfreeze()
         del sys.modules["census_twin"]
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import types
+    import splice
+    from splice import owners
+
+    searched = []
+    real = owners.search
+    owners.search = lambda code: searched.append(code.co_name) or real(code)
+
+    def step(x):
+        y = x + 1
+        return y
+
+    class Model:
+        def forward(self, x):
+            return x * 2
+
+    # the module code running this script holds both code objects
+    with splice.capture_calls(step) as calls:
+        step(1)
+    with splice.capture_calls(Model.forward) as calls2:
+        Model().forward(3)
+    twin = types.FunctionType(step.__code__, globals(), "twin")  # a real second owner
+    with splice.breakpoint(step, line="return y") as bp:
+        bp.exec("y = -y")
+        twin_value = twin(1)
+    print([c.return_value for c in calls], [c.return_value for c in calls2], twin_value, searched)
+    """
+)
+
+
+def test_functions_of_a_running_script_need_no_search(tmp_path):
+    import subprocess
+
+    path = tmp_path / "script.py"
+    path.write_text(SCRIPT)
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[2] [6] -2 ['step']"

@@ -49,10 +49,12 @@ __all__ = [
     "unexplained_refs",
 ]
 
-#: splice objects that may hold a code object in an attribute (see
-#: :func:`_splice_refs`): registered when they are made.
-_SCOPES: weakref.WeakSet[Any] = weakref.WeakSet()
-_SITES: weakref.WeakSet[Any] = weakref.WeakSet()
+#: splice objects that hold a code object in an attribute (see
+#: :func:`_splice_refs`), by the id of that code object: registered when they
+#: are made. Keyed so that a census reads only the holders of its own code
+#: (a name scope leaves thousands of sites that live until a collection).
+_HOLDERS: dict[int, weakref.WeakSet[Any]] = {}
+_registered = 0
 
 #: References the patcher's registry holds to an original code object; the
 #: patcher installs the real function (it imports this module, not the
@@ -64,24 +66,54 @@ def _no_node_refs(code: CodeType) -> int:
 node_refs: Callable[[CodeType], int] = _no_node_refs
 
 
-def holder(kind: str, obj: Any) -> None:
-    """Register a :class:`~splice.resolve.Scope` (``kind="scope"``, holding
-    ``_fn_code``) or :class:`~splice.resolve.Site` (``"site"``, holding
-    ``code``) so that its reference is counted by the census."""
-    (_SCOPES if kind == "scope" else _SITES).add(obj)
+def holder(obj: Any, code: CodeType) -> None:
+    """Register ``obj``, a :class:`~splice.resolve.Scope` (holding ``code``
+    as ``_fn_code``) or :class:`~splice.resolve.Site` (as ``code``), so that
+    its reference is counted by the census."""
+    global _registered
+    _HOLDERS.setdefault(id(code), weakref.WeakSet()).add(obj)
+    _registered += 1
+    if _registered % 1024 == 0:  # forget the sets whose holders are all gone
+        for k in [k for k, v in _HOLDERS.items() if not v]:
+            del _HOLDERS[k]
 
 
 def _splice_refs(code: CodeType) -> int:
     """References to ``code`` from splice's own live objects, each read from
-    the attribute that holds it."""
+    the attribute that holds it (so a holder whose attribute changed, or a
+    code object that reuses a dead one's id, is not counted)."""
     n = 0
-    for s in list(_SCOPES):
-        if getattr(s, "_fn_code", None) is code:
-            n += 1
-    for s in list(_SITES):
-        if getattr(s, "code", None) is code:
+    for s in list(_HOLDERS.get(id(code), ())):
+        if getattr(s, "_fn_code", None) is code or getattr(s, "code", None) is code:
             n += 1
     return n + node_refs(code)
+
+
+def _running_module_refs(code: CodeType) -> int:
+    """References to ``code`` from the constants of module code objects
+    still running on some thread (a script's ``__main__``, a module being
+    imported) and of the code objects nested in them (a class body): the
+    module code holds its functions' code objects until it finishes."""
+    n = 0
+    seen: set[int] = set()
+    tops: list[Any] = list(sys._current_frames().values())
+    f: Any = None
+    top: Any = None
+    try:
+        for top in tops:
+            f = top
+            while f is not None:
+                mc = f.f_code
+                if mc.co_name == "<module>" and mc.co_filename == code.co_filename and id(mc) not in seen:
+                    seen.add(id(mc))
+                    n += sum(1 for _parent, child in _native.nested_codes([mc]) if child is code)
+                f = f.f_back
+    finally:
+        # this thread's top frame is this one: holding it would make a
+        # cycle that keeps `code` referenced until the next collection
+        tops.clear()
+        top = f = None
+    return n
 
 
 def search(code: CodeType) -> list[FunctionType]:
@@ -124,8 +156,10 @@ def unexplained_refs(fn: FunctionType) -> int:
     than ``fn`` and splice's own objects: 0 proves ``fn`` is the code
     object's only owner. Call it while no local of the caller holds the code
     object (each would count as unexplained, which only costs a search)."""
-    n = _code_refs(fn) - SOLE_OWNER_REFS
-    return n - _splice_refs(fn.__code__)
+    n = _code_refs(fn) - SOLE_OWNER_REFS - _splice_refs(fn.__code__)
+    if n > 0:  # functions of a script (or module) whose code is still running
+        n -= _running_module_refs(fn.__code__)
+    return n
 
 
 def owners(fn: FunctionType) -> list[FunctionType]:

@@ -178,7 +178,7 @@ class Site:
     parent: Optional[Site] = None
 
     def __post_init__(self) -> None:
-        owners.holder("site", self)  # its reference to `code` is explained
+        owners.holder(self, self.code)  # its reference to `code` is explained
 
     @property
     def qualname(self) -> str:
@@ -353,12 +353,12 @@ class Scope:
         self._fn: Optional[FunctionType] = None
         self._fn_code: Optional[CodeType] = None
         self._fn_self: Any = None
-        owners.holder("scope", self)  # its reference to `_fn_code` is explained
         if isinstance(function, str):
             self._fn_name = function
         elif function is not None:
             self._fn, self._fn_self = code_of(function, unwrap=unwrap)
             self._fn_code = original_code(self._fn.__code__)
+            owners.holder(self, self._fn_code)  # its reference is explained
         if module is not None and not isinstance(module, ModuleType):
             raise TypeError(f"module= must be a module object, not {type(module).__name__}")
         self.file: Optional[Union[str, pathlib.Path]]

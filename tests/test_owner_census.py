@@ -211,3 +211,61 @@ def test_functions_of_a_running_script_need_no_search(tmp_path):
     path.write_text(SCRIPT)
     out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[2] [6] -2 ['step']"
+
+
+def test_closure_one_level_deep_needs_no_heap_walk(mod, searches, monkeypatch):
+    from splice import resolve
+
+    def no_index():
+        raise AssertionError("the heap index was built")
+
+    gc.collect()
+    only = mod.outer(5)
+    monkeypatch.setattr(resolve, "_Index", no_index)
+    with splice.capture_calls(only) as calls:
+        assert only(1) == 6
+        later = mod.outer(7)  # made inside the block: the parent's constant is patched
+        assert later(1) == 8
+    assert [c.return_value for c in calls] == [6, 8]
+    assert searches == []
+    assert only.__code__ is later.__code__ is mod.outer(0).__code__
+    del later  # a second owner would need the search
+    with splice.breakpoint(only, line="return z") as bp:
+        bp.exec("z = -z")
+        assert only(1) == -6
+    assert only(1) == 6
+    assert searches == []
+
+
+def test_heap_scans_never_break_a_tuple_another_thread_is_building(mod):
+    # tuple(generator) resizes the tuple in place and raises SystemError if
+    # anything else holds a reference to it meanwhile; a Python-level list
+    # of gc.get_objects() did, whenever a thread switch came while it
+    # existed (107 errors in 300 scans on 3.12). The scans are native now.
+    import threading
+
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def build():
+        while not stop.is_set():
+            try:
+                tuple(i for i in range(50))
+            except BaseException as e:  # pragma: no cover - the failure
+                errors.append(e)
+
+    twin = types.FunctionType(mod.scale.__code__, mod.__dict__, "twin")  # forces searches
+    builders = [threading.Thread(target=build) for _ in range(2)]
+    for t in builders:
+        t.start()
+    try:
+        for _ in range(15):
+            with splice.capture_calls("scale", module=mod):  # the name-scope index
+                pass
+            with splice.capture_calls(mod.scale):  # the owner search
+                twin(1, 1)
+    finally:
+        stop.set()
+        for t in builders:
+            t.join()
+    assert errors == []

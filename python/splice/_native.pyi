@@ -29,7 +29,7 @@ __all__ = [
     "SourceMismatchFailure",
     "disassemble",
     "event_lines",
-    "functions_in",
+    "functions_in_heap",
     "functions_owning",
     "nested_codes",
     "instrument",
@@ -97,11 +97,12 @@ def event_lines(code: CodeType) -> list[int]:
     """Sorted lines of ``code`` where a 'line' event can fire, so a probe
     can go (the rewriter's own rule)."""
 
-def functions_in(objects: list[Any]) -> list[FunctionType]:
-    """The function objects of ``objects`` (e.g. ``gc.get_objects()``)."""
+def functions_in_heap() -> list[FunctionType]:
+    """Every live function the collector tracks (``gc.get_objects()``,
+    filtered without the list outliving the scan)."""
 
-def functions_owning(objects: list[Any], codes: list[CodeType]) -> list[FunctionType]:
-    """The function objects of ``objects`` whose ``__code__`` is one of ``codes``."""
+def functions_owning(codes: list[CodeType]) -> list[FunctionType]:
+    """Every live function the collector tracks whose ``__code__`` is one of ``codes``."""
 
 def nested_codes(roots: list[CodeType]) -> list[tuple[CodeType, CodeType]]:
     """``(parent, child)`` for every code object nested in ``roots`` through

@@ -21,9 +21,11 @@ the functions already in hand are all the owners there are:
   was not needed, never a missed owner.
 
 The census is :func:`unexplained_refs`; :func:`owners` applies it and falls
-back to :func:`search`. Nested functions (closures) are still found by the
-index of :mod:`splice.resolve`, a walk of the whole heap: their parents must
-be found too.
+back to :func:`search`. For a function nested one level in a named
+function (``A.f.<locals>.g``) the parent code object is found by following
+its qualified name from its module's globals (:func:`parent_chain`), and the
+parent's constants explain one more reference; deeper nesting still uses the
+index of :mod:`splice.resolve`, a walk of the whole heap.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from __future__ import annotations
 import gc
 import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import CodeType, FunctionType
-from typing import Any
+from typing import Any, Optional
 
 from splice import _native
 
@@ -44,6 +46,7 @@ __all__ = [
     "module_functions",
     "node_refs",
     "owners",
+    "parent_chain",
     "search",
     "search_many",
     "unexplained_refs",
@@ -124,10 +127,12 @@ def search(code: CodeType) -> list[FunctionType]:
 
 def search_many(codes: list[CodeType]) -> list[FunctionType]:
     """Every live function whose ``__code__`` is one of ``codes``: one pass
-    over :func:`gc.get_objects` (a list of the tracked objects, filtered
-    natively; :func:`gc.get_referrers` would visit every object's
-    references, about three times slower)."""
-    return _native.functions_owning(gc.get_objects(), codes)
+    over the tracked objects, natively (:func:`gc.get_referrers` would visit
+    every object's references, about three times slower). The list of all
+    objects never exists while other threads run: holding a reference to a
+    tuple another thread is still building breaks it (SystemError)."""
+    funcs: list[FunctionType] = _native.functions_owning(codes)
+    return funcs
 
 
 def _code_refs(fn: FunctionType) -> int:
@@ -244,3 +249,58 @@ def find(fn: FunctionType) -> list[FunctionType]:
                 ids.add(id(f))
                 found.append(f)
     return found
+
+
+def _path_to(root: CodeType, target: CodeType) -> Optional[list[CodeType]]:
+    """The code objects from ``root`` down to ``target``'s direct parent
+    (``root`` first), following ``co_consts``; ``None`` if ``target`` is not
+    nested in ``root``."""
+    stack: list[tuple[CodeType, list[CodeType]]] = [(root, [root])]
+    while stack:
+        c, path = stack.pop()
+        for k in c.co_consts:
+            if type(k) is CodeType:
+                if k is target:
+                    return path
+                stack.append((k, [*path, k]))
+    return None
+
+
+def parent_chain(fn: FunctionType, code: CodeType) -> Optional[tuple[FunctionType, list[CodeType]]]:
+    """For the nested function ``fn`` whose original code is ``code``: the
+    function its qualified name leads to from its module's globals (the
+    outermost named scope: ``A.f`` for ``A.f.<locals>.g``; class members
+    unwrapped from classmethod/staticmethod/property and ``functools.wraps``
+    chains) and the code objects from that function's code down to
+    ``code``'s direct parent, found without a heap search. ``None`` when the
+    name does not lead there (a class made at run time, a function replaced
+    since): the caller then indexes the heap."""
+    qual = getattr(code, "co_qualname", None)
+    if not qual or ".<locals>." not in qual:
+        return None
+    head = qual.split(".<locals>.")[0]
+    obj: Any = fn.__globals__
+    for i, part in enumerate(head.split(".")):
+        try:
+            d = obj if i == 0 else object.__getattribute__(obj, "__dict__")
+        except AttributeError:
+            return None
+        if not isinstance(d, Mapping):
+            return None
+        obj = d.get(part)
+        if obj is None:
+            return None
+    anchor = _member_function(obj)
+    for _ in range(100):  # functools.wraps chains
+        if type(anchor) is FunctionType and getattr(anchor.__code__, "co_qualname", None) == head:
+            break
+        try:
+            anchor = object.__getattribute__(anchor, "__wrapped__")
+        except AttributeError:
+            return None
+    else:
+        return None
+    path = _path_to(anchor.__code__, code)
+    if path is None:
+        return None
+    return anchor, path

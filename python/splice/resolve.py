@@ -232,7 +232,9 @@ class _Index:
         self.codes: dict[int, CodeType] = {}
         self.parent: dict[int, CodeType] = {}
         roots: list[CodeType] = []
-        functions: list[FunctionType] = _native.functions_in(gc.get_objects())
+        # natively: a list of every object must not outlive the scan (see
+        # splice.owners.search_many)
+        functions: list[FunctionType] = _native.functions_in_heap()
         if gc.get_freeze_count():  # gc.get_objects() does not see a frozen heap
             seen = {id(f) for f in functions}
             functions += [f for f in owners.module_functions() if id(f) not in seen]
@@ -295,9 +297,20 @@ def _site_for_function(fn: FunctionType) -> Site:
     # process with torch imported) is skipped. A running frame, a cache or an
     # immortal code object makes the count larger: then we search. (Counted
     # before `code` is bound here: that local would be a reference too.)
-    sole_owner = owners.unexplained_refs(fn) == 0
+    extra = owners.unexplained_refs(fn)
+    sole_owner = extra == 0
     code = original_code(fn.__code__)
     qual = getattr(code, "co_qualname", code.co_name)
+    if "<locals>" in qual and fn.__code__ is code and not patched_codes():
+        # A closure one level inside a named function: the parent is found
+        # by name, and its constants hold one explained reference.
+        chain = owners.parent_chain(fn, code)
+        if chain is not None and len(chain[1]) == 1:
+            anchor = chain[0]
+            in_parent = sum(1 for k in chain[1][0].co_consts if k is code)
+            del chain  # no local may hold the anchor's code during its census
+            found = [fn] if extra - in_parent == 0 else owners.find(fn)
+            return Site(code, found, _site_for_function(anchor))
     if "<locals>" not in qual:
         if fn.__code__ is not code:
             found = []

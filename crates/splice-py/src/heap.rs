@@ -1,7 +1,8 @@
-//! Scans of the object lists that `gc.get_objects()` returns, for the
-//! owner search and the name-scope index (`python/splice/owners.py`,
+//! Scans of the heap (`gc.get_objects()`) and of nested code objects, for
+//! the owner search and the name-scope index (`python/splice/owners.py`,
 //! `resolve.py`). An ML process holds hundreds of thousands of objects;
-//! these loops in Python took tens of milliseconds each, here a few.
+//! these loops in Python took tens of milliseconds each, here a few, and
+//! the list of every object never outlives the scan (see `scan_heap`).
 
 use std::collections::HashSet;
 
@@ -9,35 +10,49 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
-/// `functions_in(objects)`: the function objects of `objects`, in order.
-#[pyfunction]
-pub fn functions_in<'py>(objects: &Bound<'py, PyList>) -> Vec<Bound<'py, PyAny>> {
-    objects
-        .iter()
-        // SAFETY: a type check on a live object.
-        .filter(|o| unsafe { ffi::PyFunction_Check(o.as_ptr()) } != 0)
-        .collect()
+/// Every tracked object, listed by `gc.get_objects()`, kept only for as long
+/// as it takes to pick the functions out of it, without running any Python
+/// code or allocating a Python object meanwhile. While the list exists it
+/// holds a reference to every object, including a tuple another thread is
+/// building (`tuple(generator)` resizes it in place and fails with
+/// SystemError if anyone else holds a reference): no other thread may run
+/// until the list is gone, and here none can.
+fn scan_heap<'py>(
+    py: Python<'py>,
+    mut keep: impl FnMut(&Bound<'py, PyAny>) -> bool,
+) -> PyResult<Vec<Py<PyAny>>> {
+    let objects = py.import("gc")?.getattr("get_objects")?.call0()?;
+    let list = objects.cast::<PyList>()?;
+    let mut out = Vec::new();
+    for o in list.iter() {
+        if keep(&o) {
+            out.push(o.unbind());
+        }
+    }
+    drop(objects);
+    Ok(out)
 }
 
-/// `functions_owning(objects, codes)`: the function objects of `objects`
+/// `functions_in_heap()`: every live function the collector tracks.
+#[pyfunction]
+pub fn functions_in_heap(py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
+    // SAFETY: a type check on a live object.
+    scan_heap(py, |o| unsafe { ffi::PyFunction_Check(o.as_ptr()) } != 0)
+}
+
+/// `functions_owning(codes)`: every live function the collector tracks
 /// whose `__code__` is one of `codes`.
 #[pyfunction]
-pub fn functions_owning<'py>(
-    objects: &Bound<'py, PyList>,
-    codes: Vec<Bound<'py, PyAny>>,
-) -> Vec<Bound<'py, PyAny>> {
+pub fn functions_owning(py: Python<'_>, codes: Vec<Bound<'_, PyAny>>) -> PyResult<Vec<Py<PyAny>>> {
     let wanted: HashSet<usize> = codes.iter().map(|c| c.as_ptr() as usize).collect();
-    objects
-        .iter()
-        .filter(|o| {
-            // SAFETY: `o` is live; for a function, PyFunction_GetCode returns
-            // a borrowed reference to its code (never NULL), only compared.
-            unsafe {
-                ffi::PyFunction_Check(o.as_ptr()) != 0
-                    && wanted.contains(&(ffi::PyFunction_GetCode(o.as_ptr()) as usize))
-            }
-        })
-        .collect()
+    scan_heap(py, |o| {
+        // SAFETY: `o` is live; for a function, PyFunction_GetCode returns a
+        // borrowed reference to its code (never NULL), only compared.
+        unsafe {
+            ffi::PyFunction_Check(o.as_ptr()) != 0
+                && wanted.contains(&(ffi::PyFunction_GetCode(o.as_ptr()) as usize))
+        }
+    })
 }
 
 /// `nested_codes(roots)`: `(parent, child)` for every code object nested
@@ -79,7 +94,7 @@ pub fn nested_codes<'py>(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(functions_in, m)?)?;
+    m.add_function(wrap_pyfunction!(functions_in_heap, m)?)?;
     m.add_function(wrap_pyfunction!(functions_owning, m)?)?;
     m.add_function(wrap_pyfunction!(nested_codes, m)?)?;
     Ok(())

@@ -12,7 +12,7 @@
 //! - `LocateIndex` and its exceptions (`locate`);
 //! - `disassemble(code)` for `python -m splice show` (`disassemble`);
 //! - `event_lines(code)`, the lines where a probe would run (`events`);
-//! - `functions_in`, `functions_owning`, `nested_codes`: scans of
+//! - `functions_in_heap`, `functions_owning`, `nested_codes`: scans of
 //!   `gc.get_objects()` and of `co_consts` for the owner search and the
 //!   index of name scopes (`heap`);
 //! - `save_version(f)`, `sync_version(f, saved)`: a function's version

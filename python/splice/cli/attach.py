@@ -40,6 +40,7 @@ import re
 import secrets
 import select
 import shutil
+import signal
 import socket
 import struct
 import sys
@@ -750,8 +751,27 @@ def _session(opts: Options, info: TargetInfo, ch: Channel, pr: _Printer, token: 
     final: Optional[dict[str, Any]] = None
     stopped_by = "Ctrl-C"
     gone = False
+    # Ctrl-C sets a flag the loop reads, rather than raising
+    # KeyboardInterrupt wherever the loop happens to be: one raised between a
+    # recv() and the buffering of its bytes lost part of a message, and the
+    # "detached" message after it was never recognised (a flaky test).
+    interrupted = [False]
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        interrupted[0] = True
+
+    installed = False
+    previous: Any = None
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        installed = True
+    except ValueError:  # not the main thread: Ctrl-C stays KeyboardInterrupt
+        pass
     try:
         while True:
+            if interrupted[0]:
+                stopped_by = "Ctrl-C"
+                break
             now = time.monotonic()
             if now - last_hb >= hb_every:
                 ch.send({"t": "hb"})
@@ -781,6 +801,9 @@ def _session(opts: Options, info: TargetInfo, ch: Channel, pr: _Printer, token: 
                 break
     except KeyboardInterrupt:
         stopped_by = "Ctrl-C"
+    finally:
+        if installed:  # a second Ctrl-C interrupts the detach
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
     collected_s = time.monotonic() - attached_at
     if final is None and not gone:
         try:

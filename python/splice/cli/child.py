@@ -46,7 +46,7 @@ from types import FrameType, ModuleType
 from typing import Any, NoReturn, Optional
 
 import splice
-from splice.cli.args import RunOptions
+from splice.cli.args import ProbeSpec, RunOptions
 from splice.cli.hook import ProbeFinder
 from splice.cli.procs import (
     ENV_DIR,
@@ -270,7 +270,13 @@ def _wrap_os_exit() -> None:
 def make_session(cfg: RunConfig) -> tuple[Session, ProbeFinder]:
     """The probes of the run in this process, and the import hook (installed)
     that sets them as their modules are imported."""
-    session = Session(cfg.probes, max_calls=cfg.max_calls)
+    return session_with_hook(cfg.probes, cfg.max_calls)
+
+
+def session_with_hook(probes: list[ProbeSpec], max_calls: int) -> tuple[Session, ProbeFinder]:
+    """A :class:`Session` for ``probes`` and the import hook (installed) that
+    sets them as their modules are imported (the run process and every child)."""
+    session = Session(probes, max_calls=max_calls)
     finder = ProbeFinder(
         wants_name=session.wants,
         wants_origin=lambda name, origin: bool(session.matching(name, pathlib.Path(origin) if origin else None)),

@@ -41,7 +41,7 @@ from typing import Any, Optional
 import splice
 from splice.cli import codetree
 from splice.cli.args import RunOptions, parse_run_args
-from splice.cli.child import ProcessRecorder
+from splice.cli.child import ProcessRecorder, session_with_hook
 from splice.cli.hook import ProbeFinder
 from splice.cli.procs import (
     ENV_DIR,
@@ -291,13 +291,7 @@ def main(argv: Sequence[str]) -> int:
     """Entry point of ``python -m splice run`` (returns the exit status, or
     re-raises the script's ``SystemExit``/``KeyboardInterrupt``)."""
     opts = parse_run_args(argv)
-    session = Session(opts.probes, max_calls=opts.max_calls)
-    finder = ProbeFinder(
-        wants_name=session.wants,
-        wants_origin=lambda name, origin: bool(session.matching(name, pathlib.Path(origin) if origin else None)),
-        after=session.on_module,
-    )
-    finder.install()
+    session, finder = session_with_hook(opts.probes, opts.max_calls)
     run_info: dict[str, Any] = {
         "argv": None,
         "script": opts.script,

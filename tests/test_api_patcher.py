@@ -327,6 +327,50 @@ def test_threads_share_one_registry(fake):
     assert f.__code__ is orig
 
 
+def test_threads_probes_each_fire_and_nothing_is_called_foreign():
+    """Real rewrites on 8 threads at once: each thread's probe fires on its
+    own call, and no thread mistakes another's patched code for a foreign
+    replacement (a thread that read ``f.__code__`` just before another
+    restored it must still map it to the original)."""
+    orig = f.__code__
+    errors: list[BaseException] = []
+    missed: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def worker():
+        try:
+            barrier.wait()
+            for _ in range(10):
+                with splice.capture_calls(f) as calls:
+                    f(1, 2)
+                if not calls:
+                    missed.append("capture")
+                with splice.breakpoint(f, line=F_RETURN) as bp:
+                    zs = bp.eval("z")
+                    f(1, 2)
+                if 3 not in zs:
+                    missed.append("eval")
+        except BaseException as e:  # pragma: no cover
+            errors.append(e)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often: races show up in fewer rounds
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ts = [threading.Thread(target=worker) for _ in range(8)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert missed == []
+    assert [str(w.message) for w in caught if "splice" in str(w.message)] == []
+    assert f.__code__ is orig
+
+
 def test_foreign_code_replacement_is_left_alone(fake):
     orig = f.__code__
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Mapping
 from types import CodeType, FunctionType
@@ -58,6 +59,10 @@ __all__ = [
 #: (a name scope leaves thousands of sites that live until a collection).
 _HOLDERS: dict[int, weakref.WeakSet[Any]] = {}
 _registered = 0
+#: Guards ``_HOLDERS`` and its sets: probes are made on many threads, and a
+#: set another thread adds to while a census iterates it raises RuntimeError.
+#: (Weak references dying mid-iteration are handled by WeakSet itself.)
+_HOLDERS_LOCK = threading.RLock()
 
 #: References the patcher's registry holds to an original code object; the
 #: patcher installs the real function (it imports this module, not the
@@ -74,11 +79,12 @@ def holder(obj: Any, code: CodeType) -> None:
     as ``_fn_code``) or :class:`~splice.resolve.Site` (as ``code``), so that
     its reference is counted by the census."""
     global _registered
-    _HOLDERS.setdefault(id(code), weakref.WeakSet()).add(obj)
-    _registered += 1
-    if _registered % 1024 == 0:  # forget the sets whose holders are all gone
-        for k in [k for k, v in _HOLDERS.items() if not v]:
-            del _HOLDERS[k]
+    with _HOLDERS_LOCK:
+        _HOLDERS.setdefault(id(code), weakref.WeakSet()).add(obj)
+        _registered += 1
+        if _registered % 1024 == 0:  # forget the sets whose holders are all gone
+            for k in [k for k, v in _HOLDERS.items() if not v]:
+                del _HOLDERS[k]
 
 
 def _splice_refs(code: CodeType) -> int:
@@ -86,7 +92,9 @@ def _splice_refs(code: CodeType) -> int:
     the attribute that holds it (so a holder whose attribute changed, or a
     code object that reuses a dead one's id, is not counted)."""
     n = 0
-    for s in list(_HOLDERS.get(id(code), ())):
+    with _HOLDERS_LOCK:
+        held = list(_HOLDERS.get(id(code), ()))
+    for s in held:
         if getattr(s, "_fn_code", None) is code or getattr(s, "code", None) is code:
             n += 1
     return n + node_refs(code)

@@ -208,6 +208,14 @@ class Patcher:
         self.lock = threading.RLock()
         self._nodes: dict[int, _Node] = {}
         self._by_current: dict[int, _Node] = {}
+        #: every code object splice made and that is still alive, by id: a
+        #: weak reference to it and to its original. :meth:`original` needs
+        #: it after the node moved on: another thread may have read
+        #: ``f.__code__`` (a patched one) just before a commit restored it,
+        #: and a generator or a frame may still run code from a commit
+        #: that has been undone. Weak on both sides, so it explains no
+        #: reference in the owner census and keeps nothing alive.
+        self._made: dict[int, tuple[weakref.ref[CodeType], weakref.ref[CodeType]]] = {}
         #: each owner's version state from before splice first assigned its
         #: ``__code__`` (see :meth:`_set_code`); gone when the function is
         #: back on its original code, or dies
@@ -222,12 +230,37 @@ class Patcher:
         node = self._by_current.get(id(code))
         if node is not None and node.current is code:
             return node.original
+        made = self._made.get(id(code))
+        if made is not None and made[0]() is code:
+            orig = made[1]()
+            if orig is not None:
+                return orig
         return code
 
     def any_patched(self) -> bool:
-        """Whether any code object is replaced now (else :meth:`original`
-        is the identity)."""
+        """Whether any code object is replaced now (recorded by a finished
+        commit)."""
         return bool(self._by_current)
+
+    def any_made(self) -> bool:
+        """Whether any code object splice made may still be seen: replaced
+        now, being assigned by a commit on another thread, or still run by a
+        frame (else :meth:`original` is the identity)."""
+        return bool(self._by_current) or bool(self._made)
+
+    def _remember_made(self, new: CodeType, original: CodeType) -> None:
+        """Record that ``new`` was made from ``original`` (see ``_made``)."""
+        key = id(new)
+        if key in self._made and self._made[key][0]() is new:
+            return
+        made = self._made
+
+        def forget(_ref: weakref.ref[CodeType], key: int = key) -> None:
+            entry = made.get(key)
+            if entry is not None and entry[0]() is None:
+                made.pop(key, None)
+
+        made[key] = (weakref.ref(new, forget), weakref.ref(original))
 
     def current(self, code: CodeType) -> CodeType:
         """The code object currently installed for (original) ``code``."""
@@ -341,6 +374,8 @@ class Patcher:
                         for k in base.co_consts
                     )
                 )
+            if base is not node.original:
+                self._remember_made(base, node.original)
             if not probes:
                 c.new_code[id(node)] = base
                 continue
@@ -352,6 +387,9 @@ class Patcher:
             if built is None:
                 built = self._build(node, base, probes)
                 c.fresh.append((node, key, built))
+            # known before phase 3 assigns it: another thread may read
+            # f.__code__ then, before phase 4 records the node's new state
+            self._remember_made(built, node.original)
             c.new_code[id(node)] = built
 
     def _adopt_closures(self, c: _Commit) -> None:
@@ -494,6 +532,7 @@ class Patcher:
 PATCHER = Patcher()
 _resolve.original_code = PATCHER.original
 _resolve.patched_codes = PATCHER.any_patched
+_resolve.made_codes = PATCHER.any_made
 
 
 def _node_refs(code: CodeType) -> int:

@@ -82,6 +82,11 @@ def _nothing_patched() -> bool:
 #: none is, ``original_code`` is the identity and the index skips it.
 patched_codes: Callable[[], bool] = _nothing_patched
 
+#: Whether any code object splice made may still be seen (set by
+#: splice.patcher): also true while a commit on another thread is assigning,
+#: or a frame still runs code from an undone commit.
+made_codes: Callable[[], bool] = _nothing_patched
+
 
 _BUILTIN_TYPES = (
     types.BuiltinFunctionType,
@@ -245,7 +250,7 @@ class _Index:
         # only while something is patched.
         first: dict[int, FunctionType] = {}
         more = self._more
-        patched = patched_codes()
+        patched = made_codes()
         for o in functions:
             c = original_code(o.__code__) if patched else o.__code__
             k = id(c)

@@ -84,6 +84,22 @@ def test_multiprocessing_every_call_in_every_child(tmp_path, method):
     assert "did not report" not in r.stderr
 
 
+def test_sigterm_pending_while_the_main_thread_blocks_still_ends_the_child(tmp_path):
+    """The window in which Pool.terminate() hung a pool worker (CI, 3.14):
+    SIGTERM arrives while the main thread is about to block in sem_wait, so
+    the handler would never run; the child's SIGTERM watch makes it run."""
+    out = tmp_path / "o.json"
+    r = splice("run", "--capture", "sigterm_race.py:work", "--json", str(out), "sigterm_race.py")
+    assert r.returncode == 0, r.stderr
+    seen = stdout_json(r)
+    assert seen["exitcode"] == -15  # died by SIGTERM, as without splice (not killed after 20 s)
+    doc = json.loads(out.read_text())
+    child = by_pid(doc)[seen["child"]]
+    assert child["reported"] and child["flushed"] == "SIGTERM"
+    assert child["probes"][0]["hits"] == 1
+    assert "did not report" not in r.stderr
+
+
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_killed_child_is_named(tmp_path, method):
     out = tmp_path / "o.json"

@@ -30,6 +30,16 @@ handled only where SIGTERM had its default action: the records are written,
 then the signal is raised again with the default action, so the exit status
 is unchanged). SIGKILL or a crash loses that process's records; its marker
 tells the parent it existed.
+
+A Python signal handler runs only when the main thread executes bytecode or
+a blocking call returns with EINTR. A SIGTERM that arrives just before the
+main thread blocks in a call that does not look for pending signals first
+(the ``sem_wait`` of a multiprocessing lock: a Pool worker going back for
+work when ``Pool.terminate()`` signals it) would leave the process blocked
+for ever, and its parent joining it. So the child also watches for SIGTERM
+on a thread (:func:`_watch_sigterm`): CPython's C handler writes the signal
+number to the wakeup fd at once, and the watcher sends SIGTERM to the main
+thread again until the handler has run.
 """
 
 from __future__ import annotations
@@ -41,6 +51,8 @@ import os
 import pathlib
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from types import FrameType, ModuleType
 from typing import Any, NoReturn, Optional
@@ -130,8 +142,12 @@ class ProcessRecorder:
 
     def _install_sigterm(self) -> None:
         try:
-            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            handler = signal.getsignal(signal.SIGTERM)
+            if handler == signal.SIG_DFL:
                 signal.signal(signal.SIGTERM, _on_sigterm)
+                handler = _on_sigterm
+            if handler is _on_sigterm and not self.silent:
+                _watch_sigterm()
         except (ValueError, OSError):  # not the main thread
             pass
 
@@ -241,6 +257,71 @@ def _on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
             return
         rec.leave("SIGTERM", -signal.SIGTERM)
     _die_by_sigterm()
+
+
+#: This process's SIGTERM watch: (read fd, write fd, pid). A forked child
+#: inherits its parent's (the same pipe): it makes its own.
+_WATCH: Optional[tuple[int, int, int]] = None
+
+#: How long the watcher keeps sending SIGTERM to the main thread (every
+#: ``_POKE_EVERY`` seconds) before it gives up.
+_POKE_EVERY = 0.1
+_POKE_FOR = 10.0
+
+
+def _watch_sigterm() -> None:
+    """Arm this process's SIGTERM watch (see the module docstring): the
+    wakeup fd of :mod:`signal` on a pipe, and a daemon thread that reads it.
+    Called on the main thread. Left alone when the process already has a
+    wakeup fd that is not ours (an event loop's): then a SIGTERM is handled
+    as before, by the handler alone."""
+    global _WATCH
+    old = _WATCH
+    if old is not None and old[2] == os.getpid():
+        return
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    prev = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    if prev != -1 and (old is None or prev != old[1]):
+        signal.set_wakeup_fd(prev)
+        os.close(r)
+        os.close(w)
+        return
+    if old is not None:  # the parent's pipe, inherited by fork
+        for fd in old[:2]:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    _WATCH = (r, w, os.getpid())
+    main = threading.get_ident()
+    threading.Thread(target=_sigterm_watcher, args=(r, main), name="splice-sigterm-watch", daemon=True).start()
+
+
+def _sigterm_watcher(fd: int, main: int) -> None:
+    """Wait for SIGTERM's byte on the wakeup fd; then, while our handler is
+    still the one installed, send SIGTERM to the main thread every
+    ``_POKE_EVERY`` s: a main thread blocked in a call that ignored the
+    first one returns with EINTR and runs the handler, which ends the
+    process. (Other signals' bytes are ignored.)"""
+    while True:
+        try:
+            data = os.read(fd, 64)
+        except OSError:
+            return
+        if not data:
+            return
+        if signal.SIGTERM in data:
+            break
+    deadline = time.monotonic() + _POKE_FOR
+    while time.monotonic() < deadline:
+        time.sleep(_POKE_EVERY)
+        if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+            return  # someone else's handler now, or ours is ending the process
+        try:
+            signal.pthread_kill(main, signal.SIGTERM)
+        except (OSError, ValueError):
+            return
 
 
 def _wrap_os_exit() -> None:

@@ -6,6 +6,7 @@ torchrun/DDP ranks. Real processes, on CPU."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -16,12 +17,9 @@ from collections import Counter
 import pytest
 from cli_schema import FIXTURES, check_schema
 
-try:
-    import torch  # noqa: F401
-
-    HAVE_TORCH = True
-except ImportError:
-    HAVE_TORCH = False
+# find_spec, not import: torch imported into the pytest process would make
+# every later test run in a heap of torch's size
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason=f"torch is not installed for Python {sys.version.split()[0]} "
                                  "(scripts/venv installs it on 3.11 and 3.15 only)")

@@ -51,7 +51,14 @@ def _callback(f: Any) -> Any:
     return bp
 
 
+def _count_hits(f: Any) -> Any:
+    bp = splice.breakpoint(f, line="return y + 1")
+    bp.count_hits()
+    return bp
+
+
 PROBES: dict[str, Callable[[Any], Any]] = {
+    "count_hits": _count_hits,
     "eval": _eval,
     "exec": _exec,
     "cond+eval": _cond_eval,

@@ -11,7 +11,7 @@ one target code object, into AST statements and the hook objects they use:
             if <cond>:
                 <append0>(<expression>)  # eval: append0 is the results list's append
                 attn = attn * 3                 # exec: the statements, inline
-                <hits>[0] += 1                  # count_hits: inline, no call
+                <hits>.n += 1                   # count_hits: inline, no call
                 <callback hook>()               # callback / debug: Python hooks
         except BaseException as _splice_exc:    # add a note naming the snippet
             _splice_exc.add_note("...")
@@ -318,24 +318,36 @@ class Debug(Action):
         return [ast.Expr(_call(f"{prefix}dbg"))], {f"{prefix}dbg": frame_hook(start, state, counts)}
 
 
+class HitCell:
+    """The count of :class:`CountHits`, in a slot. Not a one-element list: a
+    list in ``co_consts`` makes the code object unhashable (bdb on 3.14+,
+    cloudpickle and others hash code objects), and on 3.11 subscripting a
+    list subclass costs a recursion level; a slot attribute costs neither."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
 class CountHits(Action):
-    """``count_hits``: ``<cell>[0] += 1`` inline at every hit (no call)."""
+    """``count_hits``: ``<cell>.n += 1`` inline at every hit (no call)."""
 
     kind = "count"
 
     def __init__(self) -> None:
         super().__init__("count_hits()")
-        #: The one-element list the injected code increments.
-        self.cell = [0]
+        #: The counter the injected code increments.
+        self.cell = HitCell()
 
     @property
     def count(self) -> int:
         """Hits counted so far."""
-        return self.cell[0]
+        return self.cell.n
 
     def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
         name = f"{prefix}n"
-        target = ast.Subscript(ast.Name(name, ast.Load()), ast.Constant(0), ast.Store())
+        target = ast.Attribute(ast.Name(name, ast.Load()), "n", ast.Store())
         return [ast.AugAssign(target=target, op=ast.Add(), value=ast.Constant(1))], {name: self.cell}
 
 

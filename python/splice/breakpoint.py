@@ -200,7 +200,7 @@ class Breakpoint(Managed):
 
     def count_hits(self) -> None:
         """Count hits (see :attr:`hits`) of a breakpoint whose only actions are
-        ``exec`` (costs an inline ``n[0] += 1`` per hit, no call)."""
+        ``exec`` (costs an inline ``n.n += 1`` per hit, no call)."""
         if self._counter is None:
             self._counter = CountHits()
             self._schedule(self._counter)

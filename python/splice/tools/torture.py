@@ -69,7 +69,7 @@ def _rewrite_pad(code: types.CodeType) -> types.CodeType:
 
 # Counting probes: one per line that has code, each with its own counter.
 # The snippets reference no variables, so one template fits every function.
-# Plain mode counts with an inline `_splice_hits[0] += 1` (no call at all, so
+# Plain mode counts with an inline `_splice_hits.n += 1` (no call at all, so
 # not even CPython's recursion-limit tests can tell); parity mode counts with
 # a native counter that only counts while a trace function is installed, so
 # code run under CPython's support.no_tracing compares like for like.
@@ -77,35 +77,39 @@ def _template(src: str) -> types.CodeType:
     return next(c for c in compile(src, "<splice>", "exec").co_consts if isinstance(c, types.CodeType))
 
 
-COUNT_INLINE = _template("def _t():\n    _splice_hits[0] += 1\n")
+COUNT_INLINE = _template("def _t():\n    _splice_hits.n += 1\n")
 COUNT_CALL = _template("def _t():\n    _splice_hit()\n")
 PARITY = {"on": False}
 
 
-class _Cell(list[int]):
-    """A list that hashes by identity: a plain list constant would make the
+class _Cell:
+    """The count, in a slot. Not a list: a list constant would make the
     rewritten code object unhashable (third-party code hashes code objects:
-    cloudpickle, and bdb on 3.14+)."""
+    cloudpickle, and bdb on 3.14+), and on 3.11 subscripting a list
+    *subclass* costs one recursion level, which test_tomllib's
+    recursion-limit tests notice; an attribute in a slot costs none."""
 
-    __slots__ = ()
-    __hash__ = object.__hash__  # type: ignore[assignment]
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
 
 
 class InlineHits:
-    """A one-element list the probe increments in place."""
+    """A counter object the probe increments in place."""
 
     __slots__ = ("cell",)
 
     def __init__(self) -> None:
-        self.cell = _Cell([0])
+        self.cell = _Cell()
 
     @property
     def count(self) -> int:
         """Hits counted so far."""
-        return self.cell[0]
+        return self.cell.n
 
 
-#: A hit counter: inline (a list cell) or native (``testing.Counter.hit``).
+#: A hit counter: inline (a slot counter) or native (``testing.Counter.hit``).
 HitCounter = Union[testing.Counter, InlineHits]
 
 # Keyed by id(): code objects compare by value, and CPython's tests import

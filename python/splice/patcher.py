@@ -227,9 +227,6 @@ class Patcher:
 
     def original(self, code: CodeType) -> CodeType:
         """The original of a code object splice patched (else ``code`` itself)."""
-        node = self._by_current.get(id(code))
-        if node is not None and node.current is code:
-            return node.original
         made = self._made.get(id(code))
         if made is not None and made[0]() is code:
             orig = made[1]()
@@ -250,15 +247,14 @@ class Patcher:
 
     def _remember_made(self, new: CodeType, original: CodeType) -> None:
         """Record that ``new`` was made from ``original`` (see ``_made``)."""
-        key = id(new)
-        if key in self._made and self._made[key][0]() is new:
+        made, key = self._made, id(new)
+        entry = made.get(key)
+        if entry is not None and entry[0]() is new:
             return
-        made = self._made
 
-        def forget(_ref: weakref.ref[CodeType], key: int = key) -> None:
-            entry = made.get(key)
-            if entry is not None and entry[0]() is None:
-                made.pop(key, None)
+        def forget(dead: weakref.ref[CodeType]) -> None:
+            if made.get(key, (None,))[0] is dead:  # not a newer object with the same id
+                del made[key]
 
         made[key] = (weakref.ref(new, forget), weakref.ref(original))
 

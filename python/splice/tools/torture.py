@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from splice._native import CaptureHooks, CaptureProbe, LineProbe, Recorder, instrument, testing
+from splice.actions import HitCell
 from splice.errors import LocateError
 from splice.patcher import replace_code
 
@@ -82,26 +83,14 @@ COUNT_CALL = _template("def _t():\n    _splice_hit()\n")
 PARITY = {"on": False}
 
 
-class _Cell:
-    """The count, in a slot. Not a list: a list constant would make the
-    rewritten code object unhashable (third-party code hashes code objects:
-    cloudpickle, and bdb on 3.14+), and on 3.11 subscripting a list
-    *subclass* costs one recursion level, which test_tomllib's
-    recursion-limit tests notice; an attribute in a slot costs none."""
-
-    __slots__ = ("n",)
-
-    def __init__(self) -> None:
-        self.n = 0
-
-
 class InlineHits:
-    """A counter object the probe increments in place."""
+    """A counter object the probe increments in place (the same slot
+    counter as ``count_hits``: hashable, and no recursion level on 3.11)."""
 
     __slots__ = ("cell",)
 
     def __init__(self) -> None:
-        self.cell = _Cell()
+        self.cell = HitCell()
 
     @property
     def count(self) -> int:

@@ -476,6 +476,40 @@ def test_debug_enters_pdb_at_the_line_and_restores_tracing():
     assert sys.gettrace() is None
 
 
+def test_debug_is_not_captured_by_python_code_that_runs_while_it_is_armed():
+    # Between the debugger's set_trace (tracing on, in step mode) and its stop
+    # at the breakpoint line, Python code can run that is not the user's: a
+    # weakref callback of an object the GC frees there (CI saw pdb stop in
+    # _weakrefset._remove on 3.12). Such code must run untraced, and pdb must
+    # still stop at the breakpoint line.
+    import weakref
+
+    class Obj:
+        pass
+
+    fired = []
+
+    class FreesInTheWindow(pdb.Pdb):
+        def set_trace(self, frame=None):
+            super().set_trace(frame)
+            obj = Obj()
+            weakref.ref(obj, lambda _r: fired.append(1))
+            ref = weakref.ref(obj, lambda _r: fired.append(2))
+            del obj
+            assert ref() is None
+
+    line = line_of(f, "return 2 * z")
+    out = io.StringIO()
+    with splice.breakpoint(f, line=line) as bp:
+        bp.debug(FreesInTheWindow, stdin=io.StringIO("p z\np x * 100\nc\n"), stdout=out, readrc=False)
+        assert f(1, 2) == 6
+    assert fired == [2]
+    text = out.getvalue()
+    assert "--Call--" not in text
+    assert "-> return 2 * z\n(Pdb) 3\n(Pdb) 100\n" in text
+    assert sys.gettrace() is None
+
+
 def test_debug_can_step_to_the_next_line():
     out = io.StringIO()
     with splice.breakpoint(Model.forward, line="out = x * self.w") as bp:

@@ -35,11 +35,19 @@ def enter_debugger(frame: FrameType, cls: type[bdb.Bdb], kwargs: dict[str, Any])
         sys.settrace(orig_trace)
 
     dbg = _restoring(cls, restore)(**kwargs)
-    dbg.set_trace(frame)
+    # From set_trace (tracing on, stepping) until the stop below, Python code
+    # that is not the user's can run: a weakref callback or finalizer of
+    # something the GC frees there, a signal handler. Armed, the debugger
+    # ignores it, instead of stopping in it ("--Call--" in _weakrefset).
+    dbg._splice_armed = True
+    try:
+        dbg.set_trace(frame)
+        trace = sys.gettrace()
+        sys.settrace(None)
+    finally:
+        dbg._splice_armed = False
     # Stop at the breakpoint line now (as NoPdb does from its trace function);
     # tracing is off meanwhile so the debugger does not step into itself.
-    trace = sys.gettrace()
-    sys.settrace(None)
     try:
         dbg.trace_dispatch(frame, "line", None)
     finally:
@@ -55,6 +63,7 @@ def _restoring(cls: type[bdb.Bdb], restore: Any) -> Any:
 
     class _Nice(cls):  # type: ignore[misc, valid-type]
         _splice_done = False
+        _splice_armed = False
 
         def set_continue(self) -> None:
             super().set_continue()
@@ -63,6 +72,8 @@ def _restoring(cls: type[bdb.Bdb], restore: Any) -> Any:
                 restore()
 
         def trace_dispatch(self, frame: FrameType, event: str, arg: Any) -> Any:
+            if self._splice_armed:
+                return None
             try:
                 return super().trace_dispatch(frame, event, arg)
             except bdb.BdbQuit:

@@ -269,3 +269,85 @@ def test_heap_scans_never_break_a_tuple_another_thread_is_building(mod):
         for t in builders:
             t.join()
     assert errors == []
+
+
+@pytest.fixture
+def closure_searches(monkeypatch):
+    """Counts the patcher's closure searches (phase 3a; the real search still
+    runs), and checks every census that skipped one: a heap search must then
+    find no function running the code that the node does not already know."""
+    from splice import patcher
+
+    calls: list[list[str]] = []
+    proved: list[str] = []
+    real_search, real_census = owners.search_many, patcher._no_other_closures
+
+    def spy(codes):
+        calls.append(sorted(c.co_qualname for c in codes))
+        return real_search(codes)
+
+    def checked(c, n, versions):
+        ok = real_census(c, n, versions)
+        if ok:
+            known = {id(f) for f in n.live_owners()}
+            found = real_search([n.original, n.current])
+            missed = [f for f in found if id(f) not in known]
+            assert not missed, f"census skipped a search that finds {missed}"
+            proved.append(n.original.co_qualname)
+        return ok
+
+    monkeypatch.setattr(owners, "search_many", spy)
+    monkeypatch.setattr(patcher, "_no_other_closures", checked)
+    return calls, proved
+
+
+def test_a_sole_closure_needs_no_closure_search(mod, closure_searches):
+    calls, proved = closure_searches
+    gc.collect()
+    only = mod.outer(5)
+    for _ in range(2):
+        with splice.capture_calls(only) as got:
+            assert only(1) == 6
+        assert [c.return_value for c in got] == [6]
+    with splice.breakpoint(only, line="return z") as bp:
+        bp.exec("z = -z")
+        assert only(1) == -6
+    assert only(1) == 6 and only.__code__ is mod.outer(0).__code__
+    assert calls == []
+    assert proved  # the census did the proving, each time checked by a search
+
+
+def test_closures_nobody_named_still_force_the_search(mod, closure_searches):
+    calls, proved = closure_searches
+    first = mod.outer(1)
+    other = mod.outer(10)  # alive before the probe, never named in it
+    with splice.capture_calls(first) as got:
+        assert other(1) == 11
+        made = mod.outer(100)  # made inside: must be put back on exit
+        assert made(1) == 101
+    assert sorted(c.return_value for c in got) == [11, 101]
+    assert first.__code__ is other.__code__ is made.__code__ is mod.outer(0).__code__
+    assert len(calls) == 2  # enter (other) and exit (made)
+    # a suspended frame of the closure holds its code: the census cannot
+    # prove anything, and the search runs
+    del other, made
+    gc.collect()
+    src = textwrap.dedent(
+        """
+        def outer2():
+            def g():
+                yield 1
+                yield 2
+            return g
+        """
+    )
+    ns: dict = {}
+    exec(compile(src, "<census_gen>", "exec"), ns)
+    g = ns["outer2"]()
+    running = g()
+    assert next(running) == 1  # a suspended frame of g's code
+    del calls[:]
+    with splice.capture_calls(g) as got:
+        assert list(g()) == [1, 2]
+    assert len(got) == 1 and calls, "the suspended frame must force a search"
+    assert next(running) == 2

@@ -48,6 +48,7 @@ __all__ = [
     "node_refs",
     "owners",
     "parent_chain",
+    "registered_refs",
     "search",
     "search_many",
     "unexplained_refs",
@@ -88,16 +89,22 @@ def holder(obj: Any, code: CodeType) -> None:
 
 
 def _splice_refs(code: CodeType) -> int:
-    """References to ``code`` from splice's own live objects, each read from
-    the attribute that holds it (so a holder whose attribute changed, or a
-    code object that reuses a dead one's id, is not counted)."""
+    """References to ``code`` from splice's own live objects: the registered
+    holders and the patcher's registry."""
+    return registered_refs(code) + node_refs(code)
+
+
+def registered_refs(code: CodeType) -> int:
+    """References to ``code`` from the registered holders (see :func:`holder`),
+    each read from the attribute that holds it (so a holder whose attribute
+    changed, or a code object that reuses a dead one's id, is not counted)."""
     n = 0
     with _HOLDERS_LOCK:
         held = list(_HOLDERS.get(id(code), ()))
     for s in held:
         if getattr(s, "_fn_code", None) is code or getattr(s, "code", None) is code:
             n += 1
-    return n + node_refs(code)
+    return n
 
 
 def _running_module_refs(code: CodeType) -> int:

@@ -6,7 +6,9 @@ it.
 
 import collections
 import gc
+import subprocess
 import sys
+import textwrap
 import threading
 import traceback
 import types
@@ -500,3 +502,86 @@ def test_call_info_pickles_to_another_process_with_module_globals_by_reference(t
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["CallInfo", "dedent", "True", "True", "True", "dedent"]
+
+
+def _rec_a(n, seen):
+    seen.append(traceback.extract_stack())
+    if n % 2:
+        _rec_a(n - 1, seen)  # two call sites: the recorded stacks must say which
+    elif n:
+        _rec_a(n - 1, seen)
+    return n
+
+
+def _gen_chain(n, seen):
+    seen.append(traceback.extract_stack())
+    if n:
+        yield from _gen_chain(n - 1, seen)
+    yield n
+
+
+def _frames(st):
+    return [(fs.filename, fs.name, fs.lineno) for fs in st]
+
+
+def test_recorded_stacks_match_extract_stack_in_recursion_and_generator_chains():
+    # Recursion takes the stack from the pending caller's record; a generator
+    # chain (resumed from two different consumers) walks the frames. Both
+    # must give, for every call, the outer frames extract_stack() gives.
+    seen: list = []
+    with splice.capture_calls(_rec_a) as calls:
+        _rec_a(7, seen)
+        [_rec_a(2, seen) for _ in range(2)]
+    assert len(calls) == len(seen) == 8 + 3 + 3
+    for c, expected in zip(calls, reversed_pairs(seen)):
+        assert _frames(c.stack)[:-1] == _frames(expected)[:-1]
+    seen.clear()
+    with splice.capture_calls(_gen_chain) as gcalls:
+        g = _gen_chain(4, seen)
+        first = next(g)
+
+        def other_consumer():
+            return list(g)
+
+        rest = other_consumer()
+    assert [first, *rest] == [0, 1, 2, 3, 4]
+    # a generator's record has the stack of its first resumption
+    assert len(gcalls) == 5
+    starts = {c.args["n"]: c for c in gcalls}
+    for n, expected in zip((4, 3, 2, 1, 0), seen):
+        assert _frames(starts[n].stack)[:-1] == _frames(expected)[:-1]
+
+
+def reversed_pairs(seen):
+    """Records are made at return (innermost first): the matching order of
+    the stacks seen at entry."""
+    out = []
+    # each top-level call's entries, reversed
+    for lo, hi in ((0, 8), (8, 11), (11, 14)):
+        out.extend(reversed(seen[lo:hi]))
+    return out
+
+
+def test_deep_recursion_records_stacks_in_linear_memory():
+    # 10,000 pending calls: stored whole, their stacks hold 5e7 frame entries
+    # (800 MB); shared, one node per level.
+    code = textwrap.dedent(
+        """
+        import resource, sys
+        import splice
+        sys.setrecursionlimit(30000)
+        def down(n):
+            return down(n - 1) + 1 if n else 0
+        down(100)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with splice.capture_calls(down, max_calls=5) as calls:
+            assert down(10000) == 10000
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(len(calls), len(calls[0].stack), (after - before) // 1024)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    n, depth, grown_mb = map(int, out.stdout.split())
+    assert n == 5 and depth > 10000
+    assert grown_mb < 100, f"max RSS grew by {grown_mb} MB"

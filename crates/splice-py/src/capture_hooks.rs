@@ -32,10 +32,9 @@
 //!   function again, on this thread or (at any bytecode boundary) another.
 
 use std::collections::HashMap;
-use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::exceptions::{PyException, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -45,6 +44,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType, PyWeakrefReference};
 use pyo3::PyTraverseError;
 
+use crate::call_stack::{pairs, push, Frames, StackSharer};
 use crate::consts::HOOK_PREFIX;
 use crate::record::{new_record, CallRecord, Fields};
 
@@ -70,12 +70,6 @@ struct Pending {
     stack: Frames,
 }
 
-/// (code, lasti) of the outer frames of a call, innermost first; shared by
-/// consecutive calls made from the same place (a loop calling the captured
-/// function gives the same stack every time: one copy instead of one per
-/// record).
-type Frames = Arc<Vec<(Py<PyAny>, c_int)>>;
-
 /// The shared state of one capture (see the module docs).
 #[pyclass(module = "splice._native", frozen)]
 pub struct Recorder {
@@ -95,10 +89,10 @@ pub struct Recorder {
     failures: AtomicU64,
     live: AtomicBool,
     pending: Mutex<HashMap<usize, Pending>>,
-    /// The stack the last `enter` recorded, to share with the next one.
+    /// The stack the last `enter` recorded, whose nodes the next one shares.
     /// Cleared with the pending calls: it can hold an instrumented code
     /// object (a recursive call's), whose constants hold the hooks.
-    last_stack: Mutex<Option<Frames>>,
+    stacks: StackSharer,
 }
 
 impl Recorder {
@@ -165,42 +159,7 @@ impl Recorder {
     fn clear(&self) {
         let old = std::mem::take(&mut *self.pending());
         drop(old);
-        let old = self
-            .last_stack
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        drop(old);
-    }
-
-    /// `stack` as a shared [`Frames`]: the previous call's if equal.
-    fn share_stack(&self, stack: Vec<(Py<PyAny>, c_int)>) -> Frames {
-        let mut last = self
-            .last_stack
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(prev) = last.as_ref() {
-            let same = prev.len() == stack.len()
-                && prev
-                    .iter()
-                    .zip(stack.iter())
-                    .all(|((c1, l1), (c2, l2))| l1 == l2 && c1.as_ptr() == c2.as_ptr());
-            if same {
-                let shared = Arc::clone(prev);
-                drop(last);
-                // Only references to code objects `prev` also holds: dropping
-                // them cannot free anything.
-                drop(stack);
-                return shared;
-            }
-        }
-        let new = Arc::new(stack);
-        // The replaced stack may hold the last reference to a code object;
-        // freeing it (weakref callbacks) happens after the lock is released.
-        let old = last.replace(Arc::clone(&new));
-        drop(last);
-        drop(old);
-        new
+        self.stacks.clear();
     }
 }
 
@@ -266,7 +225,7 @@ impl Recorder {
             failures: AtomicU64::new(0),
             live: AtomicBool::new(false),
             pending: Mutex::new(HashMap::new()),
-            last_stack: Mutex::new(None),
+            stacks: StackSharer::default(),
         })
     }
 
@@ -360,8 +319,8 @@ impl RecordedCall {
     /// (the last three describe the captured call itself).
     fn unpack<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let out = PyList::empty(py);
-        for (code, lasti) in self.frames.iter() {
-            out.append((code.bind(py), *lasti))?;
+        for (code, lasti) in pairs(&self.frames) {
+            out.append((code.bind(py), lasti))?;
         }
         PyTuple::new(
             py,
@@ -482,30 +441,48 @@ fn locals_snapshot<'py>(
     Ok(dict)
 }
 
-/// (code, lasti) of every frame outside `frame`, innermost first.
-fn outer_stack(
+/// Code flags of frames whose activation can be resumed from different
+/// places: generators, coroutines, async generators.
+const RESUMABLE: i64 = 0x20 | 0x80 | 0x100 | 0x200;
+
+/// The outer stack of the running `frame` without walking it, when its
+/// caller is a pending call this recorder captured of a plain function (a
+/// recursion): the caller's frame, then the stack recorded at the caller's
+/// entry. That stack still holds: every frame outside the caller has been
+/// suspended in the same call since then. Not for a resumable caller (a
+/// generator resumed from elsewhere has other outer frames), nor when the
+/// caller was not captured: `None`, and the stack is walked.
+fn caller_stack(
     py: Python<'_>,
+    rec: &Recorder,
     frame: *mut ffi::PyFrameObject,
-) -> PyResult<Vec<(Py<PyAny>, c_int)>> {
-    let mut out = Vec::with_capacity(8);
-    // SAFETY: `frame` is alive; PyFrame_GetBack returns a new reference or
-    // NULL (no outer frame, or an allocation failure with an exception set:
-    // checked below); PyFrame_GetCode returns a new reference, never NULL.
-    unsafe {
-        let mut f = ffi::PyFrame_GetBack(frame);
-        while !f.is_null() {
-            let code = ffi::PyFrame_GetCode(f);
-            let lasti = ffi::PyFrame_GetLasti(f);
-            out.push((Bound::from_owned_ptr(py, code.cast()).unbind(), lasti));
-            let back = ffi::PyFrame_GetBack(f);
-            ffi::Py_DECREF(f.cast());
-            f = back;
+) -> PyResult<Option<Frames>> {
+    // SAFETY: `frame` is alive; PyFrame_GetBack returns a new reference, or
+    // NULL with or without an exception set.
+    let back = unsafe { ffi::PyFrame_GetBack(frame) };
+    if back.is_null() {
+        if let Some(err) = PyErr::take(py) {
+            return Err(err);
         }
-        if !ffi::PyErr_Occurred().is_null() {
-            return Err(PyErr::fetch(py));
-        }
+        return Ok(None);
     }
-    Ok(out)
+    // SAFETY: a new reference, owned from here.
+    let back = unsafe { Bound::from_owned_ptr(py, back.cast()) };
+    let outer = match rec.pending().get(&(back.as_ptr() as usize)) {
+        Some(entry) => entry.stack.clone(),
+        None => return Ok(None),
+    };
+    // SAFETY: `back` is a live frame object; PyFrame_GetCode returns a new
+    // reference, never NULL.
+    let code =
+        unsafe { Bound::from_owned_ptr(py, ffi::PyFrame_GetCode(back.as_ptr().cast()).cast()) };
+    let flags: i64 = code.getattr(intern!(py, "co_flags"))?.extract()?;
+    if flags & RESUMABLE != 0 {
+        return Ok(None);
+    }
+    // SAFETY: `back` is a live frame object.
+    let lasti = unsafe { ffi::PyFrame_GetLasti(back.as_ptr().cast()) };
+    Ok(Some(push(code.unbind(), lasti, outer)))
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -559,7 +536,10 @@ impl CaptureHooks {
             return Ok(());
         }
         let values = arg_values(py, frame, self.argnames.bind(py))?;
-        let stack = rec.share_stack(outer_stack(py, frame)?);
+        let stack = match caller_stack(py, rec, frame)? {
+            Some(stack) => stack,
+            None => rec.stacks.record(py, frame)?,
+        };
         let entry = Pending {
             // SAFETY: `frame` is a live frame object (borrowed).
             frame: unsafe { Bound::from_borrowed_ptr(py, frame.cast()) }.unbind(),

@@ -25,6 +25,7 @@
 
 use pyo3::prelude::*;
 
+mod call_stack;
 mod capture_hooks;
 mod code;
 mod consts;

@@ -43,6 +43,7 @@ from splice import _native
 __all__ = [
     "SOLE_OWNER_REFS",
     "find",
+    "held_refs",
     "holder",
     "module_functions",
     "node_refs",
@@ -150,25 +151,32 @@ def search_many(codes: list[CodeType]) -> list[FunctionType]:
     return funcs
 
 
-def _code_refs(fn: FunctionType) -> int:
-    """References to ``fn.__code__``, counted from a frame of this shape
-    (one local holds it, and getrefcount's argument): the census takes the
-    function, never the code object, so the callers' frames hold no
+def _attr_refs(holder: Any, attr: str) -> int:
+    """The reference count of ``getattr(holder, attr)`` seen from a frame of
+    this shape (one local holds it, and getrefcount's argument): a census
+    takes the holder, never the object, so the callers' frames hold no
     reference that the calibration did not see."""
-    code = fn.__code__
-    return sys.getrefcount(code)
+    obj = getattr(holder, attr)
+    return sys.getrefcount(obj)
 
 
 def _calibrate() -> int:
-    """``_code_refs`` of a function whose code nothing else references (the
-    module code that made it is gone once ``exec`` returns)."""
+    """``_attr_refs`` of a function's code object that nothing else
+    references (the module code that made it is gone once ``exec`` returns)."""
     ns: dict[str, Any] = {}
     exec(compile("def f():\n    pass\n", "<splice calibration>", "exec"), ns)
-    return _code_refs(ns["f"])
+    return _attr_refs(ns["f"], "__code__")
 
 
-#: ``_code_refs`` of a function that is its code object's only holder.
+#: ``_attr_refs`` of an object held by one attribute only.
 SOLE_OWNER_REFS = _calibrate()
+
+
+def held_refs(holder: Any, attr: str) -> int:
+    """References to ``getattr(holder, attr)`` from anywhere, that attribute
+    included (1 when it is the only one). Call it while no local of the
+    caller holds the object: each would count."""
+    return _attr_refs(holder, attr) - SOLE_OWNER_REFS + 1
 
 
 def unexplained_refs(fn: FunctionType) -> int:
@@ -176,7 +184,7 @@ def unexplained_refs(fn: FunctionType) -> int:
     than ``fn`` and splice's own objects: 0 proves ``fn`` is the code
     object's only owner. Call it while no local of the caller holds the code
     object (each would count as unexplained, which only costs a search)."""
-    n = _code_refs(fn) - SOLE_OWNER_REFS - _splice_refs(fn.__code__)
+    n = held_refs(fn, "__code__") - 1 - _splice_refs(fn.__code__)
     if n > 0:  # functions of a script (or module) whose code is still running
         n -= _running_module_refs(fn.__code__)
     return n

@@ -40,14 +40,13 @@ The lifecycle of the objects that own probes (breakpoints, captures) is
 
 from __future__ import annotations
 
-import sys
 import threading
 import warnings
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import CodeType, FunctionType
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 from splice import _native
 from splice import dynamo as _dynamo
@@ -550,10 +549,9 @@ def _no_other_closures(c: _Commit, n: _Node, versions: Mapping[FunctionType, _na
     node, counted once per tuple since ``code.replace`` may share one; an
     attribute or cache entry of ``n``; this commit's new code; a known
     owner's ``__code__`` or saved version state; a registered Site or Scope).
-    Any other reference (a
-    closure nobody found, a running frame, a user's variable) leaves the count
-    unexplained and the heap is searched, so a miscount can only cost a
-    search, never hide an owner."""
+    Any other reference (a closure nobody found, a running frame, a user's
+    variable) leaves the count unexplained and the heap is searched, so a
+    miscount can only cost a search, never hide an owner."""
     parent = n.parent
     if parent is None:  # pragma: no cover - phase 3a only looks at children
         return False
@@ -576,33 +574,9 @@ def _no_other_closures(c: _Commit, n: _Node, versions: Mapping[FunctionType, _na
         explained += sum(1 for f in owners if getattr(versions.get(f), "code", None) is code)
         explained += _owners.registered_refs(code)
         del code  # no local may hold it while it is counted
-        if _held_refs(n, "original" if key == id(n.original) else "current") != explained:
+        if _owners.held_refs(n, "original" if key == id(n.original) else "current") != explained:
             return False
     return True
-
-
-def _code_attr_refs(holder: Any, attr: str) -> int:
-    """The reference count of ``getattr(holder, attr)``, seen from a frame
-    of this shape (one local holds it, plus getrefcount's argument)."""
-    code = getattr(holder, attr)
-    return sys.getrefcount(code)
-
-
-class _Calibration:
-    __slots__ = ("code",)
-
-    def __init__(self) -> None:
-        self.code = compile("pass", "<splice calibration>", "exec")
-
-
-#: ``_code_attr_refs`` of a code object held by one attribute only
-_ONE_ATTR_REFS = _code_attr_refs(_Calibration(), "code")
-
-
-def _held_refs(holder: Any, attr: str) -> int:
-    """References to ``getattr(holder, attr)`` from anywhere, the attribute
-    included; none from the frames of this module's functions."""
-    return _code_attr_refs(holder, attr) - _ONE_ATTR_REFS + 1
 
 
 def _node_refs(code: CodeType) -> int:

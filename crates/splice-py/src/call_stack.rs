@@ -11,7 +11,7 @@
 //! and offset) is that call's very nodes: a call one level deeper adds one
 //! node, and a loop calling the function from the same place adds none.
 //! A call whose caller is itself a pending captured call of a plain function
-//! (recursion) needs no walk at all: see `CaptureHooks::caller_stack`.
+//! (recursion) needs no walk at all: see `capture_hooks::caller_stack`.
 
 use std::os::raw::c_int;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -67,12 +67,12 @@ pub struct StackSharer {
 }
 
 impl StackSharer {
-    /// The outer stack of the running `frame`, sharing nodes with the last
-    /// one recorded. Holds its lock only over Rust code: nodes it replaces
+    /// The stack from `caller` (the frame that called the captured one)
+    /// outwards, sharing nodes with the last one recorded. Holds its lock only over Rust code: nodes it replaces
     /// (which may hold the last reference to a code object, whose weakref
     /// callbacks run Python code) are dropped after it is released.
-    pub fn record(&self, py: Python<'_>, frame: *mut ffi::PyFrameObject) -> PyResult<Frames> {
-        let raw = walk_outer(py, frame)?;
+    pub fn record<'py>(&self, py: Python<'py>, caller: Bound<'py, PyAny>) -> PyResult<Frames> {
+        let raw = walk_out(py, caller)?;
         let d = raw.len();
         let mut chain = self.chain.lock().unwrap_or_else(PoisonError::into_inner);
         let mut k = 0;
@@ -107,17 +107,18 @@ impl StackSharer {
     }
 }
 
-/// `(code, lasti)` of every frame outside `frame`, innermost first.
-fn walk_outer<'py>(
+/// `(code, lasti)` of `frame` and every frame outside it, innermost first.
+fn walk_out<'py>(
     py: Python<'py>,
-    frame: *mut ffi::PyFrameObject,
+    frame: Bound<'py, PyAny>,
 ) -> PyResult<Vec<(Bound<'py, PyAny>, c_int)>> {
     let mut out = Vec::with_capacity(16);
-    // SAFETY: `frame` is alive; PyFrame_GetBack returns a new reference or
-    // NULL (no outer frame, or an allocation failure with an exception set:
-    // checked below); PyFrame_GetCode returns a new reference, never NULL.
+    // SAFETY: `frame` is a live frame object, owned here; PyFrame_GetBack
+    // returns a new reference or NULL (no outer frame, or an allocation
+    // failure with an exception set: checked below); PyFrame_GetCode returns
+    // a new reference, never NULL.
     unsafe {
-        let mut f = ffi::PyFrame_GetBack(frame);
+        let mut f: *mut ffi::PyFrameObject = frame.into_ptr().cast();
         while !f.is_null() {
             let code = ffi::PyFrame_GetCode(f);
             let lasti = ffi::PyFrame_GetLasti(f);

@@ -445,43 +445,50 @@ fn locals_snapshot<'py>(
 /// places: generators, coroutines, async generators.
 const RESUMABLE: i64 = 0x20 | 0x80 | 0x100 | 0x200;
 
-/// The outer stack of the running `frame` without walking it, when its
-/// caller is a pending call this recorder captured of a plain function (a
-/// recursion): the caller's frame, then the stack recorded at the caller's
-/// entry. That stack still holds: every frame outside the caller has been
-/// suspended in the same call since then. Not for a resumable caller (a
-/// generator resumed from elsewhere has other outer frames), nor when the
-/// caller was not captured: `None`, and the stack is walked.
-fn caller_stack(
-    py: Python<'_>,
-    rec: &Recorder,
+/// The frame that called the running `frame` (`None` at the outermost).
+fn caller_frame<'py>(
+    py: Python<'py>,
     frame: *mut ffi::PyFrameObject,
-) -> PyResult<Option<Frames>> {
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     // SAFETY: `frame` is alive; PyFrame_GetBack returns a new reference, or
     // NULL with or without an exception set.
     let back = unsafe { ffi::PyFrame_GetBack(frame) };
     if back.is_null() {
-        if let Some(err) = PyErr::take(py) {
-            return Err(err);
-        }
-        return Ok(None);
+        return match PyErr::take(py) {
+            Some(err) => Err(err),
+            None => Ok(None),
+        };
     }
     // SAFETY: a new reference, owned from here.
-    let back = unsafe { Bound::from_owned_ptr(py, back.cast()) };
-    let outer = match rec.pending().get(&(back.as_ptr() as usize)) {
+    Ok(Some(unsafe { Bound::from_owned_ptr(py, back.cast()) }))
+}
+
+/// The outer stack of a call made from `caller` without walking it, when
+/// `caller` is a pending call this recorder captured of a plain function (a
+/// recursion): `caller` itself, then the stack recorded at its entry. That
+/// stack still holds: every frame outside the caller has been suspended in
+/// the same call since then. Not for a resumable caller (a generator resumed
+/// from elsewhere has other outer frames), nor when the caller was not
+/// captured: `None`, and the stack is walked.
+fn caller_stack(
+    py: Python<'_>,
+    rec: &Recorder,
+    caller: &Bound<'_, PyAny>,
+) -> PyResult<Option<Frames>> {
+    let outer = match rec.pending().get(&(caller.as_ptr() as usize)) {
         Some(entry) => entry.stack.clone(),
         None => return Ok(None),
     };
-    // SAFETY: `back` is a live frame object; PyFrame_GetCode returns a new
+    // SAFETY: `caller` is a live frame object; PyFrame_GetCode returns a new
     // reference, never NULL.
     let code =
-        unsafe { Bound::from_owned_ptr(py, ffi::PyFrame_GetCode(back.as_ptr().cast()).cast()) };
+        unsafe { Bound::from_owned_ptr(py, ffi::PyFrame_GetCode(caller.as_ptr().cast()).cast()) };
     let flags: i64 = code.getattr(intern!(py, "co_flags"))?.extract()?;
     if flags & RESUMABLE != 0 {
         return Ok(None);
     }
-    // SAFETY: `back` is a live frame object.
-    let lasti = unsafe { ffi::PyFrame_GetLasti(back.as_ptr().cast()) };
+    // SAFETY: `caller` is a live frame object.
+    let lasti = unsafe { ffi::PyFrame_GetLasti(caller.as_ptr().cast()) };
     Ok(Some(push(code.unbind(), lasti, outer)))
 }
 
@@ -536,9 +543,12 @@ impl CaptureHooks {
             return Ok(());
         }
         let values = arg_values(py, frame, self.argnames.bind(py))?;
-        let stack = match caller_stack(py, rec, frame)? {
-            Some(stack) => stack,
-            None => rec.stacks.record(py, frame)?,
+        let stack = match caller_frame(py, frame)? {
+            None => None,
+            Some(caller) => match caller_stack(py, rec, &caller)? {
+                Some(stack) => stack,
+                None => rec.stacks.record(py, caller)?,
+            },
         };
         let entry = Pending {
             // SAFETY: `frame` is a live frame object (borrowed).

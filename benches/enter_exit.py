@@ -41,6 +41,9 @@ Rows, each with splice and with NoPdb (which has every one of these APIs):
   freshly compiled every round;
 - ``name``: ``with capture_calls("forward"): pass``, a name scope (the table
   says how many live functions are named ``forward``).
+- ``name-call``: the same with one call of the stand-in ``forward`` inside:
+  on 3.12+ a name scope instruments a function at its first call, so this
+  row pays that (one commit) every round; on 3.11 it is ``name`` plus a call.
 
 Each row has two phases:
 
@@ -100,7 +103,7 @@ ROOT = os.path.dirname(HERE)
 
 LEVELS = ["empty", "torch", "torch+timm+transformers"]
 LEVEL_IMPORTS = {"empty": [], "torch": ["torch"], "torch+timm+transformers": ["torch", "timm", "transformers"]}
-ROWS = ["bp", "bp-timm", "capture", "capture-main", "capture-nested", "name"]
+ROWS = ["bp", "bp-timm", "capture", "capture-main", "capture-nested", "name", "name-call"]
 ROW_TITLES = {
     "bp": "breakpoint(Attention.forward, line=...) + exec, stand-in forward",
     "bp-timm": "breakpoint(timm Attention.forward, line=...) + exec",
@@ -108,6 +111,7 @@ ROW_TITLES = {
     "capture-main": "capture_calls(f), f defined in the running script",
     "capture-nested": "capture_calls(f), f a nested function",
     "name": "capture_calls(\"forward\"), name scope",
+    "name-call": "capture_calls(\"forward\"), name scope, one forward() called inside",
 }
 TOOLS = ["splice", "nopdb"]
 ATTN_LINE = "attn = attn.softmax(dim=-1)"
@@ -314,6 +318,14 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
                 pass
         return go
 
+    def name_call_cycle(lib):
+        att, x = base["Attention"](), base["T"](0.5)
+
+        def go():
+            with lib.capture_calls("forward"):
+                att.forward(x)  # a lazy scope instruments it here, every round
+        return go
+
     def name_check(lib):
         before = forwards()
         with lib.capture_calls("forward") as calls:
@@ -464,6 +476,11 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
             r.repeat_cpu.append(c / repeat)
         elif r.key == "name":
             w, c = _timed(name_cycle(lib), name_repeat)
+            name_check(lib)
+            r.repeat.append(w / name_repeat)
+            r.repeat_cpu.append(c / name_repeat)
+        elif r.key == "name-call":
+            w, c = _timed(name_call_cycle(lib), name_repeat)
             name_check(lib)
             r.repeat.append(w / name_repeat)
             r.repeat_cpu.append(c / name_repeat)

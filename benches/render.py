@@ -713,7 +713,8 @@ EE_ROWS = [("bp", "`breakpoint(Attention.forward, line=...)` + `exec`, stand-in 
            ("capture", "`capture_calls(f)`, one function"),
            ("capture-main", "`capture_calls(f)`, f defined in the running script (`__main__`)"),
            ("capture-nested", "`capture_calls(f)`, f a nested function"),
-           ("name", "`capture_calls(\"forward\")`, name scope")]
+           ("name", "`capture_calls(\"forward\")`, name scope"),
+           ("name-call", "`capture_calls(\"forward\")`, name scope, one `forward()` called inside")]
 
 
 def _ms(ns: Optional[float]) -> str:

@@ -166,9 +166,11 @@ def test_restore_on_exceptions(fake, exc):
     assert not splice.get_nopdb().started
 
 
-def test_planning_is_atomic(fake):
+def test_planning_is_atomic(fake, monkeypatch):
     """A name scope covering two functions, one of which cannot be rewritten:
-    nothing is patched, and the error says why."""
+    nothing is patched, the error says why, and the capture whose block
+    failed is not left registered (a later start would install it again)."""
+    monkeypatch.setenv("SPLICE_EAGER_SCOPES", "1")  # every match built on entering
     ns = {}
     src = "def twin_a(x):\n    return x\n\ndef twin_b(x):\n    return x\n"
     import linecache
@@ -183,6 +185,9 @@ def test_planning_is_atomic(fake):
             pass  # pragma: no cover
     assert a.__code__ is ca and b.__code__ is cb
     assert not splice.get_nopdb().started
+    assert not splice.get_nopdb()._items
+    with splice.capture_call(f):
+        assert a.__code__ is ca and b.__code__ is cb
 
 
 def test_failed_replan_keeps_the_previous_state(fake):
@@ -202,7 +207,8 @@ def test_failed_replan_keeps_the_previous_state(fake):
     assert f.__code__ is orig
 
 
-def test_closures_created_during_the_block_are_patched_and_restored(fake):
+def test_closures_created_during_the_block_are_patched_and_restored(fake, monkeypatch):
+    monkeypatch.setenv("SPLICE_EAGER_SCOPES", "1")  # the eager path (3.11; the CLI)
     early = outer(1)
     orig_outer, orig_inner = outer.__code__, early.__code__
     with splice.capture_calls("inner", module=sys.modules[__name__]):
@@ -238,7 +244,8 @@ def test_disable_enable(fake):
     assert f.__code__ is orig
 
 
-def test_resolution_sees_through_patched_code(fake):
+def test_resolution_sees_through_patched_code(fake, monkeypatch):
+    monkeypatch.setenv("SPLICE_EAGER_SCOPES", "1")  # the eager path (3.11; the CLI)
     orig = f.__code__
     with splice.capture_call(f):
         with splice.capture_calls("f", module=sys.modules[__name__]) as calls:

@@ -3,8 +3,8 @@ package uses. Tests and tools use :mod:`splice._native.testing`."""
 
 from collections.abc import Callable, Iterable, Mapping
 from traceback import StackSummary
-from types import CodeType, FunctionType
-from typing import Any, Literal, Self, final
+from types import CodeType, FrameType, FunctionType
+from typing import Any, Literal, Optional, Self, final
 
 from typing_extensions import disjoint_base
 
@@ -29,6 +29,7 @@ __all__ = [
     "SourceMismatchFailure",
     "disassemble",
     "event_lines",
+    "frame_function",
     "functions_in_heap",
     "functions_owning",
     "nested_codes",
@@ -109,6 +110,10 @@ def nested_codes(roots: list[CodeType]) -> list[tuple[CodeType, CodeType]]:
     ``co_consts`` (any depth; each child walked once, every occurrence
     listed)."""
 
+def frame_function(frame: FrameType) -> Optional[FunctionType]:
+    """The function ``frame`` runs (read from the interpreter frame on
+    3.12+, layout checked), or ``None`` where that is not known."""
+
 # -- function versions across __code__ swaps (func_version.rs) --------------
 
 @final
@@ -188,6 +193,9 @@ class CaptureHooks:
     def enter(self, _unused: object = None) -> None: ...
     def exit(self, value: object) -> None: ...
     def error(self, exc: BaseException) -> None: ...
+    def enter_frame(self, frame: FrameType) -> None: ...
+    def exit_frame(self, frame: FrameType, value: object) -> None: ...
+    def error_frame(self, frame: FrameType, exc: BaseException) -> None: ...
     def __reduce__(self) -> tuple[type[DetachedCaptureHooks], tuple[()]]: ...
 
 @final

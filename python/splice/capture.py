@@ -40,9 +40,11 @@ Differences from NoPdb (by design):
   to keep) and ``transform=`` (applied to every kept argument, local and
   return value, e.g. ``lambda v: v.detach().cpu() if torch.is_tensor(v) else
   v``; if it raises, the value is kept as is and the error recorded).
-- Name, module and file scopes cover the functions alive when the capture is
-  created, and closures they create later; no scope at all instruments every
-  live function (seconds in a large program).
+- Name, module and file scopes (and no scope at all) on 3.12+ catch every
+  matching function called in the block, each instrumented at its first
+  call (:mod:`splice.first_calls`); on 3.11 they cover the functions alive
+  when the capture is created, and closures they create later (no scope at
+  all instruments every live function: seconds in a large program).
 - ``args`` and ``stack`` are computed when first read (same values).
 """
 
@@ -56,14 +58,14 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from types import CodeType
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, TextIO
 
-from splice import _native
+from splice import _native, first_calls, owners
 from splice._native import CallRecord, CaptureProbe, RecordedCall
-from splice.lifecycle import Managed
-from splice.patcher import NativeProbe, Probe
-from splice.resolve import Scope, Target, resolve
+from splice.lifecycle import Managed, sync
+from splice.patcher import PATCHER, NativeProbe, Probe
+from splice.resolve import Scope, Site, Target, check_exists, resolve, wants
 from splice.template import HOOK_PREFIX, ScopeInfo, build_template, instance_test
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -258,6 +260,7 @@ class _CaptureProbe(Probe):
         code = target.code
         info = ScopeInfo.from_code(code)
         hooks = _native.CaptureHooks(capture._recorder, code, info.arg_names)
+        self.hooks = hooks
         self._enter, self._exit, self._error = hooks.enter, hooks.exit, hooks.error
         self._filter_spec: Optional[tuple[NativeProbe, tuple[str, ...]]] = None
         self._filter_extra: Optional[tuple[str, ...]] = None
@@ -308,6 +311,7 @@ class _BaseCapture(Managed):
         transform: Optional[Callable[[Any], Any]] = None,
         keep_locals: Optional[Iterable[str]] = None,
         max_calls: Optional[int] = None,
+        eager: bool = False,
     ) -> None:
         if max_calls is not None and (not isinstance(max_calls, int) or max_calls < 0):
             raise ValueError(f"max_calls must be a non-negative int or None, not {max_calls!r}")
@@ -328,7 +332,19 @@ class _BaseCapture(Managed):
         #: Exceptions raised inside capture hooks or ``transform`` (never
         #: propagated into the captured function).
         self.hook_errors: list[BaseException] = []
-        self._targets = resolve(scope)
+        #: A scope by name, module or file is lazy where sys.monitoring
+        #: exists (splice.first_calls): its functions are instrumented at
+        #: their first call in the block, so `_targets` grows as they come.
+        #: (`eager=True`: every match now, for the CLI, which lists targets.)
+        self._lazy = not eager and scope._fn is None and first_calls.available()
+        self._running = False
+        self._by_code: dict[int, _CaptureProbe] = {}
+        self._failed: set[int] = set()
+        if self._lazy:
+            check_exists(scope)
+            self._targets: list[Target] = []
+        else:
+            self._targets = resolve(scope)
         self._probes = [_CaptureProbe(self, t) for t in self._targets]
         Managed.__init__(self, nopdb)
 
@@ -337,7 +353,68 @@ class _BaseCapture(Managed):
         return list(self._probes)
 
     def _on_sync(self, active: bool) -> None:
-        self._recorder.set_live(active)  # stopping forgets the calls still running
+        if not self._lazy:
+            self._recorder.set_live(active)  # stopping forgets the calls still running
+
+    def _on_running(self, running: bool) -> None:
+        if not self._lazy or running == self._running:
+            return
+        self._running = running
+        self._recorder.set_live(running)
+        if running:
+            first_calls.watch(self)
+        else:
+            first_calls.unwatch(self)
+
+    @property
+    def active(self) -> bool:
+        """Whether the capture is installed right now (a lazy scope: watching
+        for first calls, whether or not any function was instrumented yet)."""
+        return self._running if self._lazy else bool(self._active)
+
+    # lazy scopes (splice.first_calls) ---------------------------------------
+    def wants(self, code: CodeType, running: CodeType) -> bool:
+        """Whether a call of (original) ``code``, running ``running`` (the
+        original or code splice made from it for other probes), must be
+        recorded here and ``code`` instrumented: not when ``running`` is the
+        installed code and already has this capture's probe."""
+        if id(code) in self._failed or not wants(self._scope, code):
+            return False
+        return not (id(code) in self._by_code and PATCHER.current(code) is running and self.active)
+
+    def first_call(self, code: CodeType, frame: FrameType) -> Any:
+        """Instrument (original) ``code``, moving the function ``frame`` runs
+        (and any other found running it), and start recording this call; the hooks
+        that record it, or ``None``. Never raises: a failure goes to
+        :attr:`hook_errors` and the code object is not tried again."""
+        try:
+            with PATCHER.lock:
+                if not self._running:
+                    return None
+                fn = _native.frame_function(frame)
+                fns = [fn] if fn is not None else owners.search_many([code, frame.f_code])
+                probe = self._by_code.get(id(code))
+                if probe is None:
+                    target = Target(Site(code, fns))
+                    probe = _CaptureProbe(self, target)
+                    self._targets.append(target)
+                    self._probes.append(probe)
+                    self._by_code[id(code)] = probe
+                    try:
+                        sync([self])
+                    except BaseException:
+                        self._targets.remove(target)
+                        self._probes.remove(probe)
+                        del self._by_code[id(code)]
+                        self._failed.add(id(code))
+                        raise
+                else:
+                    PATCHER.adopt(code, fns)
+            probe.hooks.enter_frame(frame)
+            return probe.hooks
+        except Exception as e:
+            self._hook_failed(e)
+            return None
 
     # hooks
     def _hook_failed(self, e: BaseException) -> None:
@@ -377,8 +454,11 @@ class CallCapture(_BaseCapture, CallInfo):
         *,
         transform: Optional[Callable[[Any], Any]] = None,
         keep_locals: Optional[Iterable[str]] = None,
+        eager: bool = False,
     ) -> None:
-        _BaseCapture.__init__(self, nopdb, scope, transform=transform, keep_locals=keep_locals)
+        _BaseCapture.__init__(
+            self, nopdb, scope, transform=transform, keep_locals=keep_locals, eager=eager
+        )
 
     __repr__ = CallInfo.__repr__
 
@@ -399,10 +479,12 @@ class CallListCapture(_BaseCapture, list[CallInfo]):
         transform: Optional[Callable[[Any], Any]] = None,
         keep_locals: Optional[Iterable[str]] = None,
         max_calls: Optional[int] = None,
+        eager: bool = False,
     ) -> None:
         list.__init__(self)
         _BaseCapture.__init__(
-            self, nopdb, scope, transform=transform, keep_locals=keep_locals, max_calls=max_calls
+            self, nopdb, scope, transform=transform, keep_locals=keep_locals,
+            max_calls=max_calls, eager=eager,
         )
 
     __repr__ = list.__repr__

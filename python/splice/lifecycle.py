@@ -50,6 +50,11 @@ class Managed:
     def _on_sync(self, active: bool) -> None:
         """Called after every commit that involved this object."""
 
+    def _on_running(self, running: bool) -> None:
+        """Called after every commit that involved this object, with whether
+        it is enabled and its instance running (probes may be installed
+        later, as a lazy scope's first calls come)."""
+
     # public -----------------------------------------------------------------
     def enable(self) -> None:
         """Enable again after :meth:`disable` (objects start enabled)."""
@@ -88,7 +93,17 @@ class Managed:
 
     def __enter__(self) -> Self:
         with PATCHER.lock:
-            self._nopdb._hold(self)
+            try:
+                self._nopdb._hold(self)
+            except BaseException:
+                # starting the instance failed (nothing installed): the
+                # object must not stay registered, or every later start
+                # would try to install it again
+                try:
+                    self.disable()
+                except Exception:  # pragma: no cover - the first error is the one to see
+                    pass
+                raise
             try:
                 self.enable()
             except BaseException:
@@ -117,12 +132,12 @@ def sync(items: Sequence[Managed], changed: Sequence[Managed] = ()) -> None:
         remove: list[Probe] = []
         rebuild: list[Probe] = []
         wants: list[list[Probe]] = []
+        running: list[bool] = []
         changed_ids = {id(c) for c in changed}
         for it in items:
-            if it._enabled and it._nopdb._is_running():
-                want = list(it._wanted())
-            else:
-                want = []
+            run = it._enabled and it._nopdb._is_running()
+            want = list(it._wanted()) if run else []
+            running.append(run)
             wants.append(want)
             active_ids = {id(a) for a in it._active}
             want_ids = {id(w) for w in want}
@@ -131,6 +146,7 @@ def sync(items: Sequence[Managed], changed: Sequence[Managed] = ()) -> None:
             if id(it) in changed_ids:
                 rebuild.extend(p for p in want if id(p) in active_ids)
         PATCHER.commit(add, remove, rebuild)
-        for it, want in zip(items, wants, strict=True):
+        for it, want, run in zip(items, wants, running, strict=True):
             it._active = want
             it._on_sync(bool(want))
+            it._on_running(run)

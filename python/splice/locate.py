@@ -273,14 +273,65 @@ def _compiled_lines(text: str, filename: str, flags: int) -> Any:
     return table
 
 
+#: a line that continues the top-level statement before it
+_CONTINUES = ("else", "elif", "except", "finally", ")", "]", "}")
+
+
+def _top_level_statement(text: str, line: int) -> Optional[tuple[int, int]]:
+    """The lines ``[start, end)`` of the top-level statement that holds
+    ``line``, by indentation (a guess: a string literal whose lines start in
+    column 0 can mislead it, which is why its text is only a first try)."""
+    lines = text.split("\n")  # as the compiler counts lines (not splitlines: \f, \x1c...)
+    if not 1 <= line <= len(lines):
+        return None
+
+    def starts_statement(i: int) -> bool:  # 0-based
+        t = lines[i]
+        return bool(t) and not t[0].isspace() and not t.startswith("#") and not t.startswith(_CONTINUES)
+
+    start = line - 1
+    while start > 0 and not starts_statement(start):
+        start -= 1
+    end = line
+    while end < len(lines) and not starts_statement(end):
+        end += 1
+    return start + 1, end + 1
+
+
+@functools.lru_cache(maxsize=64)
+def _segment_lines(text: str, filename: str, flags: int, start: int, end: int) -> Any:
+    """:func:`_compiled_lines` of the top-level statement on lines
+    ``[start, end)`` alone, at its own line numbers."""
+    lines = text.split("\n")[start - 1 : end - 1]
+    return _compiled_lines("\n" * (start - 1) + "\n".join(lines) + "\n", filename, flags)
+
+
 def _compare_with_fresh_compile(code: CodeType, source: Source, lines: list[int]) -> str:
     """"" when compiling ``source`` again gives a code object whose lines fit
-    the running ``code``'s, else what differs."""
-    table = _compiled_lines(source.text, source.filename, code.co_flags & _native.FUTURE_FLAGS)
+    the running ``code``'s, else what differs.
+
+    The top-level statement that holds the code object is compiled first
+    (a function or class of a large file: a fraction of the whole file's
+    time, which a first probe in a file pays); only if that does not show
+    the code object as expected is the whole text compiled (which decides)."""
+    flags = code.co_flags & _native.FUTURE_FLAGS
+    if code.co_name == "<module>":
+        table = _compiled_lines(source.text, source.filename, flags)
+        return table if isinstance(table, str) else ""  # a module or cell may be compiled piecewise (IPython)
+    span = _top_level_statement(source.text, code.co_firstlineno)
+    if span is not None:
+        part = _segment_lines(source.text, source.filename, flags, *span)
+        if not isinstance(part, str) and not _fit_problem(code, part, lines):
+            return ""
+    table = _compiled_lines(source.text, source.filename, flags)
     if isinstance(table, str):
         return table
-    if code.co_name == "<module>":
-        return ""  # a module or cell may be compiled piecewise (IPython)
+    return _fit_problem(code, table, lines)
+
+
+def _fit_problem(code: CodeType, table: Any, lines: list[int]) -> str:
+    """"" when ``table`` (:func:`_compiled_lines`) has a code object whose
+    lines fit the running ``code``'s, else what differs."""
     key = (code.co_firstlineno, code.co_name, getattr(code, "co_qualname", code.co_name))
     candidates = table.get(key)
     if not candidates:

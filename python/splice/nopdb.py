@@ -273,10 +273,12 @@ class NoPdb:
         The return value can also be used as a context manager, which will cause the
         capturing to stop at the end of the block.
 
-        With no ``function``, ``module`` or ``file``, every live pure-Python
-        function (outside splice) is instrumented: this takes time proportional
-        to the number of functions in the process (seconds in a large program),
-        and functions created later are not captured.
+        With no ``function``, ``module`` or ``file``, every pure-Python function
+        (outside splice) is captured. On 3.12+ a scope by name, module or file
+        (or none) instruments each function at its first call in the block,
+        so functions defined later are caught too (splice.first_calls); on
+        3.11 every match is instrumented on entering (seconds with no scope
+        in a large program) and functions created later are not captured.
 
         Args:
             function (~typing.Callable or str, optional): A Python callable or the name

@@ -298,6 +298,26 @@ class Patcher:
         self._record(c)  # 4. the registry's new state
         self._finish(c)  # 5. dynamo marks, cleanup, probe callbacks, warnings
 
+    def adopt(self, original: CodeType, fns: Iterable[FunctionType]) -> None:
+        """Move functions found running ``original``, or code made from it
+        earlier (a lazy scope's first call of a function sharing an
+        instrumented code object), onto the code its node has now; they are
+        restored with the node's other owners. Functions running anything
+        else are left alone."""
+        with self.lock:
+            node = self._nodes.get(id(original))
+            if node is None or node.current is original:
+                return
+            for f in fns:
+                fc = f.__code__
+                if fc is node.current or self.original(fc) is not original:
+                    continue
+                node.add_owners((f,))
+                if fc is original or f not in self._versions:
+                    self._save_version(f)
+                self._set_code(f, node.current)
+                _dynamo.sync(f, node.current)
+
     # -- phases -------------------------------------------------------------
 
     def _node_for(self, site: Site, c: _Commit) -> _Node:

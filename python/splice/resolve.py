@@ -24,10 +24,12 @@ like ``<...>`` (notebook cells, ``exec``). Unlike NoPdb, which silently never
 fires, a scope that matches no function raises :class:`ScopeError`, and a
 builtin or C function raises :class:`TargetError` at once.
 
-Name, module and file scopes are resolved against the functions alive when
-the probe is created (found through :func:`gc.get_objects`), plus every code
-object nested in them. Functions defined later are not covered (a difference
-from NoPdb's tracing, which matches frames as they run).
+Eager name, module and file scopes (breakpoints; captures on 3.11) are
+resolved against the functions alive when the probe is created (found
+through :func:`gc.get_objects`), plus every code object nested in them.
+Captures on 3.12+ are lazy (:mod:`splice.first_calls`): :func:`check_exists`
+only checks that the scope matches something, and :func:`wants` decides,
+code object by code object, as they first run.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ import functools
 import gc
 import inspect
 import pathlib
+import sys
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from os import PathLike
@@ -480,6 +484,60 @@ def resolve(scope: Scope) -> list[Target]:
         raise ScopeError(_nothing_message(scope))
     out.sort(key=lambda t: (t.code.co_filename, t.code.co_firstlineno, t.code.co_name))
     return out
+
+
+def wants(scope: Scope, code: CodeType) -> bool:
+    """Whether a lazy scope instruments ``code`` (an original code object):
+    a function body in the scope, not splice's own."""
+    return bool(code.co_flags & _native.CO_OPTIMIZED) and scope.match_code(code) and not _is_own(code)
+
+
+#: (name, id(module), file) -> a function a scope was found to match last time
+_found: dict[tuple[Optional[str], int, str], weakref.ref[FunctionType]] = {}
+
+
+def check_exists(scope: Scope) -> None:
+    """Raise :class:`ScopeError` unless some live function is in ``scope``
+    (a lazy scope's check on creation, so that a misspelt name is an error,
+    as with an eager one). Stops at the first match: the functions of
+    modules and of their classes, and the code nested in them (closures),
+    are looked at first (what a scope by name usually means); only when
+    none matches is the whole heap indexed (:func:`resolve`, which raises).
+    The function found is remembered (weakly): the next check of the same
+    scope starts there."""
+    if scope._fn is not None:
+        return
+    key = (scope._fn_name, id(scope.module), str(scope.file))
+    hit = _found.get(key)
+    if hit is not None:
+        fn = hit()
+        if fn is not None and wants(scope, original_code(fn.__code__)):
+            return
+    seen: set[int] = set()
+    # the most recently imported modules first: a scope usually names the
+    # model or the code under study, imported after its libraries
+    for mod in reversed(list(sys.modules.values())):
+        d = getattr(mod, "__dict__", None)
+        if type(d) is not dict:
+            continue
+        values = list(d.values())
+        for v in values:  # grows by the classes' attributes, each class once
+            t = type(v)  # never isinstance: it may run a module's __getattr__ / __class__
+            if t is staticmethod or t is classmethod:
+                v = v.__func__
+                t = type(v)
+            if t is FunctionType:
+                codes = [original_code(v.__code__)]
+                while codes:  # the function's code and the code nested in it
+                    c = codes.pop()
+                    if wants(scope, c):
+                        _found[key] = weakref.ref(v)
+                        return
+                    codes.extend(k for k in c.co_consts if type(k) is CodeType)
+            elif issubclass(t, type) and id(v) not in seen:
+                seen.add(id(v))
+                values.extend(v.__dict__.values())
+    resolve(scope)
 
 
 def _nothing_message(scope: Scope) -> str:

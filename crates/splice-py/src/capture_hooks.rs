@@ -41,7 +41,7 @@ use pyo3::ffi;
 use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType, PyWeakrefReference};
+use pyo3::types::{PyDict, PyFrame, PyList, PyString, PyTuple, PyType, PyWeakrefReference};
 use pyo3::PyTraverseError;
 
 use crate::call_stack::{pairs, push, Frames, StackSharer};
@@ -441,6 +441,13 @@ fn locals_snapshot<'py>(
     Ok(dict)
 }
 
+/// The running frame (the captured function's when a hook is called from
+/// instrumented code: a builtin pushes no frame), borrowed, or NULL.
+fn running_frame() -> *mut ffi::PyFrameObject {
+    // SAFETY: the GIL is held (every caller is a pymethod).
+    unsafe { ffi::PyEval_GetFrame() }
+}
+
 /// Code flags of frames whose activation can be resumed from different
 /// places: generators, coroutines, async generators.
 const RESUMABLE: i64 = 0x20 | 0x80 | 0x100 | 0x200;
@@ -531,15 +538,11 @@ impl CaptureHooks {
         }
     }
 
-    fn do_enter(&self, py: Python<'_>) -> PyResult<()> {
+    /// Record the entry of the call running in `frame` (a borrowed frame
+    /// object, or NULL: nothing to record).
+    fn do_enter(&self, py: Python<'_>, frame: *mut ffi::PyFrameObject) -> PyResult<()> {
         let rec = self.recorder.get();
-        if !rec.is_recording() {
-            return Ok(());
-        }
-        // SAFETY: the GIL is held; a borrowed reference to the running
-        // frame (the captured function's: a builtin pushes no frame) or NULL.
-        let frame = unsafe { ffi::PyEval_GetFrame() };
-        if frame.is_null() {
+        if !rec.is_recording() || frame.is_null() {
             return Ok(());
         }
         let values = arg_values(py, frame, self.argnames.bind(py))?;
@@ -565,19 +568,16 @@ impl CaptureHooks {
 
     /// At a return (`value`) or an exception leaving the function (`exc`):
     /// the record of the running frame's call, if its entry was recorded.
+    /// `frame` is the call's frame (borrowed; NULL: nothing to record).
     fn finish(
         &self,
         py: Python<'_>,
+        frame: *mut ffi::PyFrameObject,
         value: Option<&Bound<'_, PyAny>>,
         exc: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let rec = self.recorder.get();
-        if rec.pending().is_empty() {
-            return Ok(());
-        }
-        // SAFETY: as in `do_enter`.
-        let frame = unsafe { ffi::PyEval_GetFrame() };
-        if frame.is_null() {
+        if rec.pending().is_empty() || frame.is_null() {
             return Ok(());
         }
         let entry = rec.pending().remove(&(frame as usize));
@@ -752,17 +752,48 @@ impl CaptureHooks {
     /// 3.11 specialises (`PRECALL_BUILTIN_FAST_WITH_KEYWORDS`) without one.
     #[pyo3(signature = (_unused = None))]
     fn enter(&self, py: Python<'_>, _unused: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        self.guard(py, || self.do_enter(py))
+        self.guard(py, || self.do_enter(py, running_frame()))
     }
 
     /// Called before a return with the value returned.
     fn exit(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.guard(py, || self.finish(py, Some(value), None))
+        self.guard(py, || self.finish(py, running_frame(), Some(value), None))
     }
 
     /// Called when an exception leaves the function.
     fn error(&self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.guard(py, || self.finish(py, None, Some(exc)))
+        self.guard(py, || self.finish(py, running_frame(), None, Some(exc)))
+    }
+
+    /// `enter` for the call running in `frame`, from a `sys.monitoring`
+    /// callback (a call that started in the original code: see
+    /// splice.first_calls).
+    fn enter_frame(&self, py: Python<'_>, frame: &Bound<'_, PyFrame>) -> PyResult<()> {
+        self.guard(py, || self.do_enter(py, frame.as_ptr().cast()))
+    }
+
+    /// `exit` for the call running in `frame`.
+    fn exit_frame(
+        &self,
+        py: Python<'_>,
+        frame: &Bound<'_, PyFrame>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        self.guard(py, || {
+            self.finish(py, frame.as_ptr().cast(), Some(value), None)
+        })
+    }
+
+    /// `error` for the call running in `frame`.
+    fn error_frame(
+        &self,
+        py: Python<'_>,
+        frame: &Bound<'_, PyFrame>,
+        exc: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        self.guard(py, || {
+            self.finish(py, frame.as_ptr().cast(), None, Some(exc))
+        })
     }
 
     /// Pickling: cloudpickle pickles a function defined in `__main__` or a

@@ -17,6 +17,8 @@
 //!   index of name scopes (`heap`);
 //! - `save_version(f)`, `sync_version(f, saved)`: a function's version
 //!   across splice's `__code__` swaps (`func_version`);
+//! - `frame_function(frame)`, the function a frame runs (for a name
+//!   scope's first call of a function, `frame_function`);
 //! - the constants both sides share: `HOOK_PREFIX`, `CO_*`, `FUTURE_FLAGS`
 //!   (`consts`).
 //!
@@ -32,6 +34,7 @@ mod consts;
 mod disassemble;
 mod errors;
 mod events;
+mod frame_function;
 mod func_version;
 mod heap;
 mod instrument;
@@ -54,5 +57,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     func_version::register(m)?;
     func_version::register_testing(m)?;
     heap::register(m)?;
+    frame_function::register(m)?;
     Ok(())
 }

@@ -160,7 +160,7 @@ class Session:
         spec = state.spec
         try:
             if spec.kind == "capture":
-                cap = CallListCapture(self.nopdb, scope, max_calls=self.max_calls)
+                cap = CallListCapture(self.nopdb, scope, max_calls=self.max_calls, eager=True)
                 made.append(cap)
                 # counts every call, also those past --max-calls
                 counter = Breakpoint(self.nopdb, scope, line=None)

@@ -70,7 +70,7 @@ def _source_file(probe: ProbeSpec) -> tuple[Optional[pathlib.Path], Optional[str
 def _make(probe: ProbeSpec, nopdb: NoPdb, scope: Scope, count_hits: bool) -> tuple[Managed, str]:
     """The planned (never installed) probe object and a one-line description."""
     if probe.kind == "capture":
-        return CallListCapture(nopdb, scope), "call capture (enter/exit/error hooks)"
+        return CallListCapture(nopdb, scope, eager=True), "call capture (enter/exit/error hooks)"
     bp = Breakpoint(nopdb, scope, line=probe.line, cond=probe.cond)
     if count_hits or not probe.actions:
         bp.count_hits()

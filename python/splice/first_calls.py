@@ -1,0 +1,245 @@
+"""Lazy name scopes: a capture by name, module or file instruments a function
+when it is first called, not when the ``with`` block starts (3.12+).
+
+Entering ``capture_calls("forward")`` eagerly means finding every function
+of the process (a heap scan) and instrumenting every match: 0.5-0.8 s in a
+process with torch, timm and transformers imported (1,500 matches). Lazily:
+
+- On enter, splice's ``sys.monitoring`` tool turns on the global ``PY_START``
+  event (and calls :func:`sys.monitoring.restart_events`, because locations a
+  tool disabled stay disabled across ``set_events``). Nothing is scanned or
+  instrumented.
+- The first time each code object starts, :func:`_on_start` decides: a code
+  object no watching capture wants (or one splice made) gets
+  ``sys.monitoring.DISABLE``, so it runs untouched from then on, with no
+  event. For a wanted code object (an original code object that the scope
+  matches) the capture adds a probe for it and commits, which moves the
+  function running it (:func:`splice._native.frame_function`; a heap search
+  where the frame layout is not the known one) onto the instrumented code.
+  Its later calls run the instrumented code: no event, no callback.
+- The call that started in the original code is recorded through the
+  monitoring events of that frame: ``enter_frame`` now, ``exit_frame`` at its
+  ``PY_RETURN`` (a local event of the original code object) and
+  ``error_frame`` at its ``PY_UNWIND`` (a global event, on only while such a
+  call is pending).
+- Other functions that share the code object (closures of one ``def``, a
+  ``types.FunctionType(code, ...)``) start the original code too and are
+  moved at their first call (:meth:`splice.patcher.Patcher.adopt`), so
+  functions defined later, closures made before the block, and functions a
+  heap scan cannot see (``gc.freeze()``) are all caught.
+- On exit the events go off; the probes go as any probe does (every
+  ``__code__`` back to its original).
+
+Calls splice itself makes while it commits (the thread holds the patcher's
+lock) are neither recorded nor used to instrument.
+
+Side effect: other ``sys.monitoring`` tools see events they disabled again
+(``restart_events`` is global); coverage tools record them again.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from types import CodeType, FrameType
+from typing import Any, Optional, Protocol
+
+from splice.patcher import PATCHER
+
+__all__ = ["FirstCallWatcher", "available", "unwatch", "watch"]
+
+_M: Any = getattr(sys, "monitoring", None)
+
+#: The tool ids splice tries, in order (2-4: no standard role taken by pdb
+#: (0), coverage (1) or profilers (2 is "profiler"; 3 and 4 are free)).
+_TOOL_IDS = (4, 3, 2)
+_TOOL_NAME = "splice"
+
+
+class FirstCallWatcher(Protocol):
+    """What a lazy capture gives the watch (splice.capture)."""
+
+    def wants(self, code: CodeType, running: CodeType) -> bool:
+        """Whether a call of ``code`` (an original code object) running
+        ``running`` must be recorded and ``code`` instrumented."""
+
+    def first_call(self, code: CodeType, frame: FrameType) -> Any:
+        """Instrument ``code`` (moving the function ``frame`` runs) and return
+        the hooks that record this call (``enter_frame`` already called), or
+        ``None`` when it was not recorded."""
+
+
+def available() -> bool:
+    """Whether name scopes are lazy here (3.12+, unless ``SPLICE_EAGER_SCOPES=1``)."""
+    return _M is not None and os.environ.get("SPLICE_EAGER_SCOPES", "") not in ("1", "true", "yes")
+
+
+class _Watch:
+    """The process-wide monitoring state: the watching captures, the tool id,
+    and the calls recorded through events that have not ended."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.watchers: tuple[FirstCallWatcher, ...] = ()
+        self.tool: Optional[int] = None
+        #: id(frame) -> (watcher, hooks) recording the call that frame runs
+        self.frames: dict[int, list[tuple[FirstCallWatcher, Any]]] = {}
+        #: original code objects with local PY_RETURN events on
+        self.returning: dict[int, CodeType] = {}
+        self.unwinding = False
+
+    # -- tool ----------------------------------------------------------------
+
+    def _claim(self) -> int:
+        if self.tool is not None:
+            return self.tool
+        for t in _TOOL_IDS:
+            if _M.get_tool(t) is None:
+                _M.use_tool_id(t, _TOOL_NAME)
+                break
+        else:
+            from splice.errors import SpliceError
+
+            used = {t: _M.get_tool(t) for t in _TOOL_IDS}
+            raise SpliceError(
+                f"sys.monitoring tool ids {_TOOL_IDS} are all taken ({used}); splice needs one "
+                "for a capture by name, module or file (set SPLICE_EAGER_SCOPES=1 to "
+                "instrument every match on entering instead)"
+            )
+        E = _M.events
+        _M.register_callback(t, E.PY_START, _on_start)
+        _M.register_callback(t, E.PY_RETURN, _on_return)
+        _M.register_callback(t, E.PY_UNWIND, _on_unwind)
+        self.tool = t
+        return t
+
+    def _events(self) -> None:
+        """The global events the state needs now."""
+        assert self.tool is not None
+        E = _M.events
+        ev = E.PY_START if self.watchers else 0
+        if ev and self.frames:
+            ev |= E.PY_UNWIND
+        _M.set_events(self.tool, ev)
+
+    # -- watchers --------------------------------------------------------------
+
+    def watch(self, w: FirstCallWatcher) -> None:
+        with self.lock:
+            if any(x is w for x in self.watchers):  # (a capture list compares as a list)
+                return
+            tool = self._claim()
+            self.watchers = (*self.watchers, w)
+            # code objects disabled for the earlier watchers may be wanted now
+            _M.restart_events()
+            self._events()
+            del tool
+
+    def unwatch(self, w: FirstCallWatcher) -> None:
+        with self.lock:
+            if not any(x is w for x in self.watchers):
+                return
+            self.watchers = tuple(x for x in self.watchers if x is not w)
+            for key in [k for k, hs in self.frames.items() if any(x is w for x, _ in hs)]:
+                hs = [(x, h) for x, h in self.frames[key] if x is not w]
+                if hs:
+                    self.frames[key] = hs
+                else:
+                    del self.frames[key]
+            if not self.watchers:
+                self.frames.clear()
+                if self.tool is not None:
+                    for code in self.returning.values():
+                        _M.set_local_events(self.tool, code, 0)
+                self.returning.clear()
+            if self.tool is not None:
+                self._events()
+
+    # -- first calls -------------------------------------------------------------
+
+    def started(
+        self, frame: FrameType, code: CodeType, hooks: list[tuple[FirstCallWatcher, Any]]
+    ) -> None:
+        """Calls of ``frame`` are recorded by ``hooks``: its end comes as events."""
+        with self.lock:
+            if not self.watchers or self.tool is None:
+                return
+            had = bool(self.frames)
+            self.frames.setdefault(id(frame), []).extend(hooks)
+            if id(code) not in self.returning:
+                self.returning[id(code)] = code
+                _M.set_local_events(self.tool, code, _M.events.PY_RETURN)
+            if not had:
+                self._events()
+
+    def ended(self, frame: FrameType) -> Optional[list[tuple[FirstCallWatcher, Any]]]:
+        hooks = self.frames.pop(id(frame), None)
+        if hooks is not None and not self.frames:
+            with self.lock:
+                if not self.frames and self.tool is not None:
+                    self._events()
+        return hooks
+
+
+_WATCH = _Watch()
+
+
+def watch(w: FirstCallWatcher) -> None:
+    """Start catching the first calls ``w`` wants."""
+    _WATCH.watch(w)
+
+
+def unwatch(w: FirstCallWatcher) -> None:
+    """Stop; calls of ``w`` still running in original code are not recorded."""
+    _WATCH.unwatch(w)
+
+
+def _busy() -> bool:
+    # this thread is inside a splice commit: its calls are splice's own
+    return bool(PATCHER.lock._is_owned())  # type: ignore[attr-defined]
+
+
+def _on_start(code: CodeType, offset: int) -> Any:
+    watchers = _WATCH.watchers
+    if not watchers:
+        return _M.DISABLE
+    # code splice made for other probes (a breakpoint, an eager capture) is
+    # wanted as its original: the function moves to code with both probes
+    original = PATCHER.original(code)
+    wanted = [w for w in watchers if w.wants(original, code)]
+    if not wanted:
+        return _M.DISABLE
+    if _busy():
+        return None  # splice's own call; a later call is caught
+    frame = sys._getframe(1)
+    hooks = []
+    for w in wanted:
+        h = w.first_call(original, frame)  # never raises: failures go to the capture
+        if h is not None:
+            hooks.append((w, h))
+    if hooks:
+        _WATCH.started(frame, code, hooks)
+    return None  # other functions sharing the code still start it
+
+
+def _on_return(code: CodeType, offset: int, value: Any) -> Any:
+    if not _WATCH.frames:
+        return None
+    frame = sys._getframe(1)
+    hooks = _WATCH.ended(frame)
+    if hooks:
+        for _, h in hooks:
+            h.exit_frame(frame, value)
+    return None
+
+
+def _on_unwind(code: CodeType, offset: int, exc: BaseException) -> Any:
+    if id(code) not in _WATCH.returning:
+        return None
+    frame = sys._getframe(1)
+    hooks = _WATCH.ended(frame)
+    if hooks:
+        for _, h in hooks:
+            h.error_frame(frame, exc)
+    return None

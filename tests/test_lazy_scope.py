@@ -1,0 +1,309 @@
+"""Captures by name, module or file: every function in the scope is caught,
+however it was made and whenever; the first calls that instrument a function
+lazily (3.12+, splice.first_calls) are recorded like any other; nothing is
+left behind.
+
+On 3.11 (no sys.monitoring) name scopes are eager: the tests of what only a
+lazy scope can do are skipped there, with the reason."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import textwrap
+import threading
+import types
+
+import pytest
+
+import splice
+from splice import first_calls
+from splice.errors import ScopeError
+from splice.patcher import PATCHER
+
+LAZY = first_calls.available()
+needs_lazy = pytest.mark.skipif(not LAZY, reason="name scopes are eager without sys.monitoring (3.11)")
+
+
+def _tool_events() -> int:
+    t = first_calls._WATCH.tool
+    return 0 if t is None else sys.monitoring.get_events(t)
+
+
+def _assert_clean() -> None:
+    assert PATCHER.is_idle()
+    if LAZY:
+        assert _tool_events() == 0
+        assert not first_calls._WATCH.watchers
+        assert not first_calls._WATCH.frames
+
+
+def lazyscope_target(x, y=2):
+    return x + y
+
+
+def _make_closure(k):
+    def lazyscope_inner(z):
+        if z < 0:
+            raise ValueError(z)
+        return z * k
+
+    return lazyscope_inner
+
+
+def test_closure_made_before_the_with_is_probed_and_restored():
+    c = _make_closure(3)
+    orig = c.__code__
+    with splice.capture_calls("lazyscope_inner") as calls:
+        assert c(2) == 6
+        assert c(4) == 12
+    assert [(dict(r.args), r.return_value) for r in calls] == [({"z": 2}, 6), ({"z": 4}, 12)]
+    assert c.__code__ is orig
+    assert c(5) == 15 and len(calls) == 2
+    _assert_clean()
+
+
+def test_function_made_from_a_code_object_elsewhere_is_probed():
+    code = lazyscope_target.__code__
+    hidden = {"f": types.FunctionType(code, {}, "lazyscope_target", (10,))}
+    with splice.capture_calls("lazyscope_target") as calls:
+        assert hidden["f"](1) == 11
+        assert lazyscope_target(1) == 3
+    assert [(dict(r.args), r.return_value) for r in calls] == [({"x": 1, "y": 10}, 11), ({"x": 1, "y": 2}, 3)]
+    assert hidden["f"].__code__ is code and lazyscope_target.__code__ is code
+    _assert_clean()
+
+
+def lazyscope_later(a):  # the scope must match a live function when created
+    return a
+
+
+@needs_lazy
+def test_functions_defined_after_the_with_starts_are_probed():
+    ns: dict = {}
+    with splice.capture_calls("lazyscope_later") as calls:
+        exec("def lazyscope_later(a):\n    return a * 7\n", ns)
+        assert ns["lazyscope_later"](2) == 14
+        exec("def make():\n    def lazyscope_later(b):\n        return -b\n    return lazyscope_later\n", ns)
+        assert ns["make"]()(3) == -3
+    assert [(dict(r.args), r.return_value) for r in calls] == [({"a": 2}, 14), ({"b": 3}, -3)]
+    assert ns["lazyscope_later"](1) == 7 and len(calls) == 2
+    _assert_clean()
+
+
+@needs_lazy
+def test_closures_sharing_a_code_object_are_each_moved_at_their_first_call():
+    a, b = _make_closure(2), _make_closure(5)
+    orig = a.__code__
+    with splice.capture_calls("lazyscope_inner") as calls:
+        a(1)
+        assert a.__code__ is not orig and b.__code__ is orig  # b not called yet
+        b(1)
+        assert b.__code__ is a.__code__
+        a(2), b(2)
+    assert [r.return_value for r in calls] == [2, 5, 4, 10]
+    assert a.__code__ is orig and b.__code__ is orig
+    _assert_clean()
+
+
+def test_a_function_in_a_frozen_heap_is_probed():
+    # gc.get_objects() does not list frozen objects; the function is held by
+    # a module (eager scopes look there) and by a frozen list only (which a
+    # lazy scope catches at its first call)
+    src = textwrap.dedent(
+        """
+        import gc, sys, types
+        import splice
+        from splice import first_calls
+        def lazyscope_frozen(v):
+            return v + 1
+        only_here = [types.FunctionType(lazyscope_frozen.__code__, {}, "lazyscope_frozen")]
+        gc.freeze()
+        with splice.capture_calls("lazyscope_frozen") as calls:
+            lazyscope_frozen(1)
+            if first_calls.available():
+                only_here[0](2)
+        print([r.return_value for r in calls], lazyscope_frozen.__code__ is only_here[0].__code__)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    expected = "[2, 3] True" if LAZY else "[2] True"
+    assert out.stdout.strip() == expected
+
+
+def test_a_first_call_that_raises_or_recurses_is_recorded_like_any_other():
+    ns: dict = {}
+    exec(
+        "def lazyscope_fact(n):\n"
+        "    if n < 0:\n"
+        "        raise ValueError(n)\n"
+        "    return 1 if n == 0 else n * lazyscope_fact(n - 1)\n",
+        ns,
+    )
+    fact = ns["lazyscope_fact"]
+    with splice.capture_calls("lazyscope_fact") as calls:
+        assert fact(3) == 6
+        with pytest.raises(ValueError):
+            fact(-1)
+    assert [(r.args["n"], r.return_value) for r in calls] == [(0, 1), (1, 1), (2, 2), (3, 6), (-1, None)]
+    assert isinstance(calls[-1].exception, ValueError)
+    # the outer stack of each recursive call is its caller's
+    names = [[fs.name for fs in r.stack] for r in calls[:4]]
+    # (a record's stack ends with the call itself, as traceback.extract_stack)
+    assert names[0][-4:] == ["lazyscope_fact"] * 4
+    assert names[3][-2:] == ["test_a_first_call_that_raises_or_recurses_is_recorded_like_any_other", "lazyscope_fact"]
+    _assert_clean()
+
+
+def test_a_first_call_on_another_thread_is_recorded():
+    c = _make_closure(4)
+    out = []
+    with splice.capture_calls("lazyscope_inner") as calls:
+        t = threading.Thread(target=lambda: out.append(c(3)))
+        t.start()
+        t.join()
+    assert out == [12]
+    assert [r.return_value for r in calls] == [12]
+    _assert_clean()
+
+
+def test_a_generator_first_call_is_one_record_to_its_end():
+    ns: dict = {}
+    exec("def lazyscope_gen(n):\n    for i in range(n):\n        yield i\n    return 'done'\n", ns)
+    with splice.capture_calls("lazyscope_gen") as calls:
+        assert list(ns["lazyscope_gen"](3)) == [0, 1, 2]
+        assert list(ns["lazyscope_gen"](2)) == [0, 1]
+    assert [(r.args["n"], r.return_value) for r in calls] == [(3, "done"), (2, "done")]
+    _assert_clean()
+
+
+def test_max_calls_counts_first_calls_too():
+    c = _make_closure(1)
+    with splice.capture_calls("lazyscope_inner", max_calls=2) as calls:
+        for i in range(5):
+            c(i)
+    assert [r.return_value for r in calls] == [0, 1]
+    _assert_clean()
+
+
+def test_a_name_that_matches_nothing_is_an_error_and_changes_nothing():
+    with pytest.raises(ScopeError, match="no live pure-Python function named 'lazyscope_nowhere'"):
+        splice.capture_calls("lazyscope_nowhere")
+    _assert_clean()
+
+
+def test_a_call_running_when_the_block_ends_is_not_recorded_later():
+    gate = threading.Event()
+    go = threading.Event()
+
+    def lazyscope_slow():
+        gate.set()
+        go.wait(10)
+        return 1
+
+    with splice.capture_calls("lazyscope_slow") as calls:
+        t = threading.Thread(target=lazyscope_slow)
+        t.start()
+        gate.wait(10)
+    go.set()
+    t.join()
+    assert list(calls) == []
+    _assert_clean()
+
+
+@needs_lazy
+def test_another_monitoring_tool_keeps_its_events():
+    tool = 5 if sys.monitoring.get_tool(5) is None else None
+    if tool is None:
+        pytest.skip("sys.monitoring tool id 5 is taken in this process")
+    seen = []
+
+    def on_start(code, offset):
+        seen.append(code.co_name)
+
+    def lazyscope_other():
+        return 0
+
+    sys.monitoring.use_tool_id(tool, "test")
+    try:
+        sys.monitoring.register_callback(tool, sys.monitoring.events.PY_START, on_start)
+        sys.monitoring.set_events(tool, sys.monitoring.events.PY_START)
+        with splice.capture_calls("lazyscope_other") as calls:
+            lazyscope_other()
+        lazyscope_other()
+        assert seen.count("lazyscope_other") == 2
+        assert sys.monitoring.get_events(tool) == sys.monitoring.events.PY_START
+        assert len(calls) == 1
+    finally:
+        sys.monitoring.set_events(tool, 0)
+        sys.monitoring.register_callback(tool, sys.monitoring.events.PY_START, None)
+        sys.monitoring.free_tool_id(tool)
+    _assert_clean()
+
+
+@needs_lazy
+def test_entering_a_name_scope_scans_nothing(monkeypatch):
+    def forbidden(*a, **k):
+        raise AssertionError("heap scanned")
+
+    monkeypatch.setattr(splice._native, "functions_in_heap", forbidden)
+    monkeypatch.setattr(splice._native, "functions_owning", forbidden)
+    c = _make_closure(2)
+    with splice.capture_calls("lazyscope_inner") as calls:
+        c(1)
+    assert len(calls) == 1
+    _assert_clean()
+
+
+def teardown_module() -> None:
+    gc.collect()
+
+
+@needs_lazy
+def test_a_function_another_probe_instrumented_is_caught_and_keeps_both():
+    orig = lazyscope_target.__code__
+    with splice.capture_calls(lazyscope_target) as direct:
+        with splice.capture_calls("lazyscope_target") as by_name:
+            assert lazyscope_target(1) == 3  # running the direct capture's code
+            assert lazyscope_target(2) == 4  # now code with both probes
+        assert lazyscope_target(3) == 5
+    assert [r.args["x"] for r in direct] == [1, 2, 3]
+    assert [r.args["x"] for r in by_name] == [1, 2]
+    assert lazyscope_target.__code__ is orig
+    _assert_clean()
+
+
+@needs_lazy
+def test_a_failing_first_instrumentation_is_reported_and_the_call_runs(monkeypatch):
+    from splice import patcher
+
+    def broken(code, probes):
+        raise RuntimeError("fake failure")
+
+    monkeypatch.setattr(patcher, "instrument", broken)
+    c = _make_closure(2)
+    orig = c.__code__
+    with pytest.warns(RuntimeWarning, match="fake failure"):
+        with splice.capture_calls("lazyscope_inner") as calls:
+            assert c(1) == 2
+            assert c(2) == 4  # not tried again
+    assert list(calls) == [] and len(calls.hook_errors) == 1
+    assert c.__code__ is orig
+    _assert_clean()
+
+
+def test_two_captures_by_name_at_once_each_record_every_call():
+    # two empty capture lists compare equal (they are lists): each must
+    # still be watched on its own
+    c = _make_closure(2)
+    other = splice.capture_calls("lazyscope_target")  # registered, not entered
+    with splice.capture_calls("lazyscope_inner") as a:
+        with splice.capture_calls("lazyscope_inner") as b:
+            c(1)
+        c(2)
+    other.disable()
+    assert [r.return_value for r in a] == [2, 4]
+    assert [r.return_value for r in b] == [2]
+    _assert_clean()

@@ -11,7 +11,9 @@
 //! and offset) is that call's very nodes: a call one level deeper adds one
 //! node, and a loop calling the function from the same place adds none.
 //! A call whose caller is itself a pending captured call of a plain function
-//! (recursion) needs no walk at all: see `capture_hooks::caller_stack`.
+//! (recursion) needs no walk at all: see `capture_hooks::caller_stack`; nor
+//! does a call from the same frame at the same offset as the last walked one
+//! (`LastWalk`).
 
 use std::os::raw::c_int;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -60,21 +62,59 @@ pub fn pairs(frames: &Frames) -> impl Iterator<Item = (&Py<PyAny>, c_int)> {
 }
 
 /// The last stack recorded, outermost frame first, whose nodes the next
-/// call's stack reuses where they match.
+/// call's stack reuses where they match; and the caller frame it was walked
+/// from, so that the next call from that same frame at the same offset (a
+/// loop calling the captured function) needs no walk at all.
 #[derive(Default)]
 pub struct StackSharer {
-    chain: Mutex<Vec<Arc<FrameNode>>>,
+    state: Mutex<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    chain: Vec<Arc<FrameNode>>,
+    last: Option<LastWalk>,
+}
+
+/// A walk from a frame of a plain function. The frame object is held, so no
+/// other frame can have its address; while it runs, the frames outside it
+/// are suspended in the calls that lead to it, so the same frame at the same
+/// offset has the same stack. (Held until the next walk or the end of the
+/// capture: a caller that returned in between keeps its locals that long.)
+struct LastWalk {
+    frame: Py<PyAny>,
+    lasti: c_int,
+    stack: Frames,
 }
 
 impl StackSharer {
     /// The stack from `caller` (the frame that called the captured one)
-    /// outwards, sharing nodes with the last one recorded. Holds its lock only over Rust code: nodes it replaces
-    /// (which may hold the last reference to a code object, whose weakref
-    /// callbacks run Python code) are dropped after it is released.
+    /// outwards, sharing nodes with the last one recorded, or the last one
+    /// itself for the same caller frame at the same offset (never for a
+    /// generator or coroutine caller, which can be resumed from anywhere:
+    /// such a walk is not kept). Holds its lock only over Rust code: what
+    /// it replaces (nodes that may hold the last reference to a code object,
+    /// a frame object) is dropped after it is released, since that may run
+    /// Python code.
     pub fn record<'py>(&self, py: Python<'py>, caller: Bound<'py, PyAny>) -> PyResult<Frames> {
+        // SAFETY: `caller` is a live frame object.
+        let lasti = unsafe { ffi::PyFrame_GetLasti(caller.as_ptr().cast()) };
+        {
+            // a kept walk is of a plain function's frame: the same frame
+            // object runs the same code
+            let st = self.lock();
+            if let Some(last) = &st.last {
+                if last.frame.as_ptr() == caller.as_ptr() && last.lasti == lasti {
+                    return Ok(last.stack.clone());
+                }
+            }
+        }
+        let resumable = is_resumable(py, &caller)?;
+        let held = caller.clone().unbind();
         let raw = walk_out(py, caller)?;
         let d = raw.len();
-        let mut chain = self.chain.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.lock();
+        let chain = &mut st.chain;
         let mut k = 0;
         while k < chain.len().min(d) {
             let (code, lasti) = &raw[d - 1 - k];
@@ -95,16 +135,45 @@ impl StackSharer {
             }));
         }
         let top = chain.last().cloned();
-        drop(chain);
+        let old = if resumable {
+            st.last.take()
+        } else {
+            st.last.replace(LastWalk {
+                frame: held,
+                lasti,
+                stack: top.clone(),
+            })
+        };
+        drop(st);
         drop(replaced);
+        drop(old);
         Ok(top)
     }
 
-    /// Forget the last stack (dropped outside the lock, as in `record`).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forget the last stack and frame (dropped outside the lock, as in
+    /// `record`).
     pub fn clear(&self) {
-        let old = std::mem::take(&mut *self.chain.lock().unwrap_or_else(PoisonError::into_inner));
+        let old = std::mem::take(&mut *self.lock());
         drop(old);
     }
+}
+
+/// Code flags of frames whose activation can be resumed from different
+/// places: generators, coroutines, async generators.
+const RESUMABLE: i64 = 0x20 | 0x80 | 0x100 | 0x200;
+
+/// Whether `frame` runs a generator, coroutine or async generator.
+pub fn is_resumable(py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<bool> {
+    // SAFETY: `frame` is a live frame object; PyFrame_GetCode returns a new
+    // reference, never NULL.
+    let code =
+        unsafe { Bound::from_owned_ptr(py, ffi::PyFrame_GetCode(frame.as_ptr().cast()).cast()) };
+    let flags: i64 = code.getattr(pyo3::intern!(py, "co_flags"))?.extract()?;
+    Ok(flags & RESUMABLE != 0)
 }
 
 /// `(code, lasti)` of `frame` and every frame outside it, innermost first.

@@ -44,7 +44,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFrame, PyList, PyString, PyTuple, PyType, PyWeakrefReference};
 use pyo3::PyTraverseError;
 
-use crate::call_stack::{pairs, push, Frames, StackSharer};
+use crate::call_stack::{is_resumable, pairs, push, Frames, StackSharer};
 use crate::consts::HOOK_PREFIX;
 use crate::record::{new_record, CallRecord, Fields};
 
@@ -448,10 +448,6 @@ fn running_frame() -> *mut ffi::PyFrameObject {
     unsafe { ffi::PyEval_GetFrame() }
 }
 
-/// Code flags of frames whose activation can be resumed from different
-/// places: generators, coroutines, async generators.
-const RESUMABLE: i64 = 0x20 | 0x80 | 0x100 | 0x200;
-
 /// The frame that called the running `frame` (`None` at the outermost).
 fn caller_frame<'py>(
     py: Python<'py>,
@@ -486,14 +482,13 @@ fn caller_stack(
         Some(entry) => entry.stack.clone(),
         None => return Ok(None),
     };
+    if is_resumable(py, caller)? {
+        return Ok(None);
+    }
     // SAFETY: `caller` is a live frame object; PyFrame_GetCode returns a new
     // reference, never NULL.
     let code =
         unsafe { Bound::from_owned_ptr(py, ffi::PyFrame_GetCode(caller.as_ptr().cast()).cast()) };
-    let flags: i64 = code.getattr(intern!(py, "co_flags"))?.extract()?;
-    if flags & RESUMABLE != 0 {
-        return Ok(None);
-    }
     // SAFETY: `caller` is a live frame object.
     let lasti = unsafe { ffi::PyFrame_GetLasti(caller.as_ptr().cast()) };
     Ok(Some(push(code.unbind(), lasti, outer)))

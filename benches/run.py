@@ -683,7 +683,8 @@ def capture_scenarios(src: SourceFile, n: int, depth: int) -> list[Scenario]:
     def expected(k):
         return k * (k - 1) // 2 + k
 
-    def make(kind: str, d: int, target_name: str, called_name: str) -> list[Variant]:
+    def make(kind: str, d: int, target_name: str, called_name: str,
+             max_calls: Optional[int] = None) -> list[Variant]:
         def fresh():
             ns = src.load()
             return ns, ns[target_name], ns[called_name], ns["drive"], ns["deep"]
@@ -707,7 +708,7 @@ def capture_scenarios(src: SourceFile, n: int, depth: int) -> list[Scenario]:
 
             def run(k):
                 lib = _splice() if tool == "splice" else _nopdb()
-                with lib.capture_calls(target) as calls:
+                with lib.capture_calls(target, max_calls=max_calls) if max_calls else lib.capture_calls(target) as calls:
                     if tool == "splice":
                         expect(target.__code__ is not orig, "the target was not patched")
                         expect(sys.gettrace() is None, "a trace function is installed")
@@ -728,7 +729,9 @@ def capture_scenarios(src: SourceFile, n: int, depth: int) -> list[Scenario]:
             def check(res, k):
                 s, count, last = res
                 expect(s == expected(k), f"sum={s}")
-                if target is called:
+                if max_calls:
+                    expect(count == max_calls, f"{count} calls captured, want max_calls={max_calls}")
+                elif target is called:
                     expect(count == k, f"{count} calls captured, want {k}")
                     expect(last is not None and last[:3] == ("h", {"a": k - 1, "b": 1}, k),
                            f"last call captured as {last}")
@@ -739,7 +742,9 @@ def capture_scenarios(src: SourceFile, n: int, depth: int) -> list[Scenario]:
 
             return Variant(tool, tool, run, check)
 
-        variants += [capture_variant("splice"), capture_variant("nopdb")]
+        variants += [capture_variant("splice")]
+        if not max_calls:  # NoPdb has no max_calls
+            variants += [capture_variant("nopdb")]
         return variants
 
     out = []
@@ -754,6 +759,14 @@ def capture_scenarios(src: SourceFile, n: int, depth: int) -> list[Scenario]:
             goals=[{"variant": "splice", "max_overhead_us": 1.5 if d == 0 else 5.0,
                     "text": f"capture_calls at most {1.5 if d == 0 else 5.0} us per call at depth {d}"}],
             cal_n=500, group="capture"))
+    out.append(Scenario(
+        "capture-maxed", f"capture_calls(h, max_calls=1) on h(a, b), called {n:,} times",
+        f"The loop calls `h(a, b)` {n:,} times inside `capture_calls(h, max_calls=1)`: every call after "
+        "the first is past `max_calls` (NoPdb has no `max_calls`). Reference: no capture.",
+        "call", n, "plain", make("h", 0, "h", "h", max_calls=1),
+        goals=[{"variant": "splice", "max_overhead_us": 0.1,
+                "text": "capture_calls at most 0.1 us per call once max_calls is reached"}],
+        cal_n=500, group="capture"))
     out.append(Scenario(
         "capture-other", f"Calls to another function while capture_calls(h) is active ({n:,} calls)",
         f"The same loop calls `g(a, b)` (same body as `h`) {n:,} times while `capture_calls(h)` is active "

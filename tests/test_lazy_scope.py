@@ -39,6 +39,10 @@ def _assert_clean() -> None:
         assert not first_calls._WATCH.frames
 
 
+def lazyscope_locals(a):  # (a live match for the scope)
+    return a
+
+
 def lazyscope_target(x, y=2):
     return x + y
 
@@ -306,4 +310,32 @@ def test_two_captures_by_name_at_once_each_record_every_call():
     other.disable()
     assert [r.return_value for r in a] == [2, 4]
     assert [r.return_value for r in b] == [2]
+    _assert_clean()
+
+
+@pytest.mark.parametrize("by_name", [False, True])
+def test_max_calls_removes_the_probes_after_the_last_kept_call(by_name):
+    c = _make_closure(3)
+    orig = c.__code__
+    with splice.capture_calls("lazyscope_inner" if by_name else c, max_calls=2) as calls:
+        c(1)
+        assert c.__code__ is not orig or (by_name and LAZY)  # a lazy first call runs the original
+        c(2)
+        assert c.__code__ is orig  # the second kept call removed the probes
+        assert not calls.active
+        c(3)
+        assert c.__code__ is orig
+    assert [r.return_value for r in calls] == [3, 6]
+    assert c.__code__ is orig
+    _assert_clean()
+
+
+def test_a_first_call_records_its_own_locals_and_globals():
+    ns: dict = {"K": 10}
+    exec("def lazyscope_locals(a):\n    b = a + K\n    return b\n", ns)
+    with splice.capture_calls("lazyscope_locals") as calls:
+        ns["lazyscope_locals"](1)  # the first call (recorded through events on 3.12+)
+        ns["lazyscope_locals"](2)
+    assert [r.locals for r in calls] == [{"a": 1, "b": 11}, {"a": 2, "b": 12}]
+    assert all(r.globals is ns for r in calls)
     _assert_clean()

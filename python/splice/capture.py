@@ -296,6 +296,10 @@ def _instance_entry_probe(
     return tpl.probe(None), tpl.new_locals
 
 
+def _owns_patcher_lock() -> bool:
+    return bool(PATCHER.lock._is_owned())  # type: ignore[attr-defined]
+
+
 class _BaseCapture(Managed):
     """What both captures share: the native recorder, one capture probe per
     target code object, and the record of hook failures."""
@@ -338,6 +342,9 @@ class _BaseCapture(Managed):
         #: (`eager=True`: every match now, for the CLI, which lists targets.)
         self._lazy = not eager and scope._fn is None and first_calls.available()
         self._running = False
+        #: max_calls reached: the probes are removed (later calls run the
+        #: original code and cost nothing)
+        self._full = False
         self._by_code: dict[int, _CaptureProbe] = {}
         self._failed: set[int] = set()
         if self._lazy:
@@ -350,13 +357,26 @@ class _BaseCapture(Managed):
 
     # lifecycle
     def _wanted(self) -> list[Probe]:
-        return list(self._probes)
+        return [] if self._full else list(self._probes)
 
     def _on_sync(self, active: bool) -> None:
         if not self._lazy:
             self._recorder.set_live(active)  # stopping forgets the calls still running
 
+    def _on_full(self) -> None:
+        """Called by the recorder after the last call ``max_calls`` keeps:
+        remove the probes now rather than run hooks that record nothing.
+        Not from inside a commit on this thread (a hook in a function that
+        splice itself called while committing): then they stay until the
+        block ends."""
+        if _owns_patcher_lock():
+            return
+        with PATCHER.lock:
+            self._full = True
+            sync([self])
+
     def _on_running(self, running: bool) -> None:
+        running = running and not self._full
         if not self._lazy or running == self._running:
             return
         self._running = running

@@ -299,7 +299,8 @@ class NoPdb:
             keep_locals (~typing.Iterable[str], optional): New in splice: keep only
                 these local variables.
             max_calls (int, optional): New in splice: record at most this many
-                calls (the first ones), then stop recording.
+                calls (the first ones), then stop recording; the probes are
+                removed after the last one (later calls cost nothing).
 
         Returns:
             CallListCapture:

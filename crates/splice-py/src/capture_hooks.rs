@@ -411,13 +411,24 @@ fn locals_snapshot<'py>(
     frame: *mut ffi::PyFrameObject,
 ) -> PyResult<Bound<'py, PyDict>> {
     // 3.13's f_locals is a write-through proxy; PyEval_GetFrameLocals copies
-    // the running frame's locals into a new dict.
+    // the running frame's locals into a new dict. `frame` is not the running
+    // one when a sys.monitoring callback (a Python function) reports its
+    // return: then the proxy of `frame` is copied.
     #[cfg(Py_3_13)]
-    let dict = {
-        let _ = frame;
+    let dict = if frame == running_frame() {
         // SAFETY: a new reference or NULL with an exception.
         unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyEval_GetFrameLocals())? }
             .cast_into::<PyDict>()?
+    } else {
+        // SAFETY: `frame` is a live frame object; PyFrame_GetLocals returns
+        // a new reference (a FrameLocalsProxy) or NULL with an exception.
+        let proxy = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetLocals(frame))? };
+        let dict = PyDict::new(py);
+        // SAFETY: both alive; PyDict_Merge returns -1 with an exception set.
+        if unsafe { ffi::PyDict_Merge(dict.as_ptr(), proxy.as_ptr(), 1) } < 0 {
+            return Err(PyErr::fetch(py));
+        }
+        dict
     };
     // 3.11/3.12: the frame's own locals dict, synced; copy it.
     #[cfg(not(Py_3_13))]
@@ -624,14 +635,19 @@ impl CaptureHooks {
                     Some(m) if c >= m => None,
                     _ => Some(c + 1),
                 }
-            })
-            .is_ok();
-        if !counted || rec.sink == Sink::Discard {
+            });
+        let Ok(before) = counted else {
+            return Ok(());
+        };
+        if rec.sink == Sink::Discard {
             return Ok(());
         }
         let Some(owner) = rec.owner.as_ref().and_then(|w| w.bind(py).upgrade()) else {
             return Ok(());
         };
+        // the last call max_calls keeps: the capture removes its probes
+        // (after this record is in), so later calls cost nothing
+        let full = rec.max_calls == Some(before + 1);
         // CallInfo(name, file, args, locals, globals, return_value, exception, stack)
         let fields: Fields = [
             Some(self.name.clone_ref(py)),
@@ -648,6 +664,9 @@ impl CaptureHooks {
             owner.cast::<PyList>()?.append(info)?;
         } else {
             CallRecord::refill(owner.cast::<CallRecord>()?, fields)?;
+        }
+        if full {
+            owner.call_method0(intern!(py, "_on_full"))?;
         }
         Ok(())
     }

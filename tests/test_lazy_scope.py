@@ -8,6 +8,7 @@ lazy scope can do are skipped there, with the reason."""
 
 from __future__ import annotations
 
+import collections
 import gc
 import subprocess
 import sys
@@ -338,4 +339,45 @@ def test_a_first_call_records_its_own_locals_and_globals():
         ns["lazyscope_locals"](2)
     assert [r.locals for r in calls] == [{"a": 1, "b": 11}, {"a": 2, "b": 12}]
     assert all(r.globals is ns for r in calls)
+    _assert_clean()
+
+
+def test_first_calls_racing_on_many_threads_are_each_recorded_once():
+    # (found: a call that started the original code while another thread's
+    # commit was adding the probe got DISABLE, so that code object was never
+    # seen again: every later closure of it ran uncaptured)
+    for _ in range(5):
+        _race_once()
+
+
+def _race_once():
+    ns: dict = {}
+    src = "".join(f"def lazyscope_race_{i}(x):\n    return x + {i}\n" for i in range(6))
+    exec(src + "def make(k):\n    def lazyscope_race_c(x):\n        return x * k\n    return lazyscope_race_c\n", ns)
+    fns = [ns[f"lazyscope_race_{i}"] for i in range(6)] + [ns["make"](k) for k in range(1, 5)]
+    origs = [f.__code__ for f in fns]
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def work():
+        try:
+            start.wait(10)
+            for _ in range(25):
+                for f in fns:
+                    f(1)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    with splice.capture_calls(file="<string>") as calls:
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors
+    got = collections.Counter((r.name, r.return_value) for r in calls)
+    want = collections.Counter({(f.__name__, f(1)): 8 * 25 for f in fns})
+    assert got == want
+    assert calls.hook_errors == []
+    assert all(f.__code__ is c for f, c in zip(fns, origs, strict=True))
     _assert_clean()

@@ -400,7 +400,17 @@ class _BaseCapture(Managed):
         installed code and already has this capture's probe."""
         if id(code) in self._failed or not wants(self._scope, code):
             return False
-        return not (id(code) in self._by_code and PATCHER.current(code) is running and self.active)
+        # Only code splice made can hold this capture's probe. (While the
+        # commit that adds it runs on another thread, `_by_code` has the
+        # code but the registry has no node yet, and `current` is the
+        # original: that call must still be recorded, and the original code
+        # must never be disabled.)
+        return not (
+            running is not code
+            and id(code) in self._by_code
+            and PATCHER.current(code) is running
+            and self.active
+        )
 
     def first_call(self, code: CodeType, frame: FrameType) -> Any:
         """Instrument (original) ``code``, moving the function ``frame`` runs

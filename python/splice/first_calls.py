@@ -201,6 +201,15 @@ def _busy() -> bool:
 
 
 def _on_start(code: CodeType, offset: int) -> Any:
+    # a callback's exception would be raised in the user's function: none
+    # may leave (a failure to instrument is the capture's, see first_call)
+    try:
+        return _start(code)
+    except Exception:  # pragma: no cover - a bug here must not break the program
+        return None
+
+
+def _start(code: CodeType) -> Any:
     watchers = _WATCH.watchers
     if not watchers:
         return _M.DISABLE
@@ -212,7 +221,7 @@ def _on_start(code: CodeType, offset: int) -> Any:
         return _M.DISABLE
     if _busy():
         return None  # splice's own call; a later call is caught
-    frame = sys._getframe(1)
+    frame = sys._getframe(2)
     hooks = []
     for w in wanted:
         h = w.first_call(original, frame)  # never raises: failures go to the capture
@@ -224,22 +233,29 @@ def _on_start(code: CodeType, offset: int) -> Any:
 
 
 def _on_return(code: CodeType, offset: int, value: Any) -> Any:
-    if not _WATCH.frames:
-        return None
-    frame = sys._getframe(1)
-    hooks = _WATCH.ended(frame)
-    if hooks:
-        for _, h in hooks:
-            h.exit_frame(frame, value)
+    try:
+        if _WATCH.frames:
+            _ended(sys._getframe(1), value, None)
+    except Exception:  # pragma: no cover - as in _on_start
+        pass
     return None
 
 
 def _on_unwind(code: CodeType, offset: int, exc: BaseException) -> Any:
-    if id(code) not in _WATCH.returning:
-        return None
-    frame = sys._getframe(1)
-    hooks = _WATCH.ended(frame)
-    if hooks:
-        for _, h in hooks:
-            h.error_frame(frame, exc)
+    try:
+        if id(code) in _WATCH.returning:
+            _ended(sys._getframe(1), None, exc)
+    except Exception:  # pragma: no cover - as in _on_start
+        pass
     return None
+
+
+def _ended(frame: FrameType, value: Any, exc: Optional[BaseException]) -> None:
+    """The call ``frame`` runs ends: record it in every capture that recorded
+    its entry (the hooks never raise)."""
+    hooks = _WATCH.ended(frame)
+    for _, h in hooks or ():
+        if exc is None:
+            h.exit_frame(frame, value)
+        else:
+            h.error_frame(frame, exc)

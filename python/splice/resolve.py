@@ -517,7 +517,10 @@ def check_exists(scope: Scope) -> None:
     # the most recently imported modules first: a scope usually names the
     # model or the code under study, imported after its libraries
     for mod in reversed(list(sys.modules.values())):
-        d = getattr(mod, "__dict__", None)
+        try:
+            d = getattr(mod, "__dict__", None)
+        except Exception:  # not a module: a lazy proxy of some library
+            continue
         if type(d) is not dict:
             continue
         values = list(d.values())
@@ -536,7 +539,10 @@ def check_exists(scope: Scope) -> None:
                     codes.extend(k for k in c.co_consts if type(k) is CodeType)
             elif issubclass(t, type) and id(v) not in seen:
                 seen.add(id(v))
-                values.extend(v.__dict__.values())
+                try:
+                    values.extend(v.__dict__.values())
+                except Exception:  # a metaclass with its own __dict__
+                    pass
     resolve(scope)
 
 

@@ -353,7 +353,8 @@ def test_first_calls_racing_on_many_threads_are_each_recorded_once():
 def _race_once():
     ns: dict = {}
     src = "".join(f"def lazyscope_race_{i}(x):\n    return x + {i}\n" for i in range(6))
-    exec(src + "def make(k):\n    def lazyscope_race_c(x):\n        return x * k\n    return lazyscope_race_c\n", ns)
+    src += "def make(k):\n    def lazyscope_race_c(x):\n        return x * k\n    return lazyscope_race_c\n"
+    exec(compile(src, "<lazyscope-race>", "exec"), ns)  # a file name only these use
     fns = [ns[f"lazyscope_race_{i}"] for i in range(6)] + [ns["make"](k) for k in range(1, 5)]
     origs = [f.__code__ for f in fns]
     start = threading.Barrier(8)
@@ -368,7 +369,7 @@ def _race_once():
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
 
-    with splice.capture_calls(file="<string>") as calls:
+    with splice.capture_calls(file="<lazyscope-race>") as calls:
         threads = [threading.Thread(target=work) for _ in range(8)]
         for t in threads:
             t.start()

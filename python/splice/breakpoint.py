@@ -21,12 +21,14 @@ budget (within 5% of the hand-typed statement) does not allow.
 from __future__ import annotations
 
 import bdb
-import itertools
+import heapq
 import pdb
+import threading
 from collections.abc import Callable
 from types import CodeType
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from splice import actions as _actions
 from splice.actions import (
     Action,
     Callback,
@@ -51,7 +53,44 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Breakpoint", "FrameView"]
 
-_bp_ids = itertools.count()
+class _Slots:
+    """Small numbers for the hook names of enabled breakpoints
+    (``_splice_b<n>_``): unique among the enabled ones (and those being
+    created), and given back when a breakpoint is disabled, so that entering
+    the same breakpoint again (a new object each time) makes the same
+    snippet, which :func:`splice.template.build_template` has compiled."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: list[int] = []
+        self._next = 0
+
+    def take(self) -> int:
+        with self._lock:
+            if self._free:
+                return heapq.heappop(self._free)
+            n, self._next = self._next, self._next + 1
+            return n
+
+    def give(self, n: int) -> None:
+        with self._lock:
+            heapq.heappush(self._free, n)
+
+
+_bp_ids = _Slots()
+
+
+def _action_key(a: Any) -> tuple[Any, ...]:
+    """An action's part of the template key: its class, full text or code
+    object, the names of its ``variables=`` and its label (the note)."""
+    return (
+        type(a).__name__,
+        getattr(a, "text", None),
+        getattr(a, "code", None),
+        tuple(sorted(getattr(a, "variables", None) or ())),
+        a.python_hook,
+        a.label,
+    )
 
 
 class _BreakpointProbe(Probe):
@@ -77,6 +116,7 @@ class _BreakpointProbe(Probe):
             hooks,
             label=f"breakpoint at {self.site.qualname}",
             extra_locals=extra_locals,
+            cache_key=self.bp._snippet_key(self.target, self.lines),
         )
         self._cache = (key, tpl)
         return tpl
@@ -115,21 +155,58 @@ class Breakpoint(Managed):
         self.scope = scope
         self.line = line
         self.cond = cond
-        self._id = next(_bp_ids)
-        self._actions: list[Action] = []
-        self._version = 0
-        self._state = HookState()
-        self._counter: Optional[CountHits] = None
-        self._cond = Condition(cond) if cond is not None else None
-        self._sites = plan(scope, line)
-        self._probes = [_BreakpointProbe(self, t, lines) for t, lines in self._sites]
-        # Surface errors of the condition and of an instance filter now (an
-        # empty breakpoint cannot fail otherwise: it is compiled when an
-        # action is added).
-        if self._cond is not None or any(t.instance is not None for t, _ in self._sites):
-            for p in self._probes:
-                p.template(())
-        Managed.__init__(self, nopdb)
+        #: the slot of the hook names; held from creation while enabled
+        self._id: Optional[int] = _bp_ids.take()
+        try:
+            self._actions: list[Action] = []
+            self._version = 0
+            self._state = HookState()
+            self._counter: Optional[CountHits] = None
+            self._cond = Condition(cond) if cond is not None else None
+            self._sites = plan(scope, line)
+            self._probes = [_BreakpointProbe(self, t, lines) for t, lines in self._sites]
+            # Surface errors of the condition and of an instance filter now (an
+            # empty breakpoint cannot fail otherwise: it is compiled when an
+            # action is added).
+            if self._cond is not None or any(t.instance is not None for t, _ in self._sites):
+                for p in self._probes:
+                    p.template(())
+            Managed.__init__(self, nopdb)
+        except BaseException:
+            self._give_slot()
+            raise
+
+    def enable(self) -> None:
+        with PATCHER.lock:
+            if self._enabled:
+                return
+            fresh = self._id is None
+            if fresh:
+                self._id = _bp_ids.take()
+                self._version += 1  # new hook names: rebuild the snippets
+            try:
+                Managed.enable(self)
+            except BaseException:
+                if fresh:
+                    self._give_slot()
+                raise
+
+    def disable(self) -> None:
+        with PATCHER.lock:
+            was = self._enabled
+            try:
+                Managed.disable(self)
+            finally:
+                if was and not self._enabled:
+                    self._give_slot()  # no probe of it is installed now
+
+    enable.__doc__ = Managed.enable.__doc__
+    disable.__doc__ = Managed.disable.__doc__
+
+    def _give_slot(self) -> None:
+        if self._id is not None:
+            _bp_ids.give(self._id)
+            self._id = None
 
     # -- public API ---------------------------------------------------------
 
@@ -265,7 +342,21 @@ class Breakpoint(Managed):
                 self._version += 1
                 raise
 
+    def _snippet_key(self, target: Target, lines: Optional[list[int]]) -> Any:
+        """What :meth:`_snippet` depends on besides the hook objects: the
+        template cache's key (splice.template.build_template)."""
+        return (
+            self._id,
+            tuple(_action_key(a) for a in self._actions),
+            None if self._cond is None else (self._cond.text, self._cond.code, self._cond.label),
+            None if lines is None else tuple(lines),
+            target.instance is not None,
+            _actions.ADD_EXCEPTION_NOTES,  # (read now: tests turn it off)
+        )
+
     def _snippet(self, target: Target, lines: Optional[list[int]]) -> tuple[list[Any], dict[str, Any]]:
         """The breakpoint's statements and hooks for one target."""
+        if self._id is None:  # disabled: snippets are only built to be checked
+            self._id = _bp_ids.take()
         prefix = f"{HOOK_PREFIX}b{self._id}_"
         return build_snippet(self._actions, self._cond, target, lines, prefix, self._state)

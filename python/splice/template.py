@@ -412,6 +412,7 @@ def build_template(
     label: str = "snippet",
     extra_locals: Sequence[str] = (),
     filename: str = "<splice snippet>",
+    cache_key: Any = None,
 ) -> Template:
     """Compile ``body`` (AST statements) in a template mirroring ``code``.
 
@@ -419,7 +420,50 @@ def build_template(
     they stand for. ``extra_locals`` are plain locals that earlier probes on the
     same code object add (so a later snippet sees them as locals). Raises
     :class:`SnippetError` for anything that cannot be spliced.
+
+    ``cache_key``: a value that determines ``body`` for ``code`` (the caller
+    vouches for it); the compiled code is then cached per code object and
+    reused with this call's hook objects.
     """
+    if cache_key is None:
+        return _build_template(code, body, hooks, label=label, extra_locals=extra_locals, filename=filename)
+    key = (cache_key, tuple(sorted(hooks)), tuple(extra_locals), filename)
+    per_code = _templates.get(code)
+    hit = per_code.get(key) if per_code is not None else None
+    if hit is not None:
+        snippet, module, new_locals = hit
+        return Template(snippet=snippet, module=module, hooks=dict(hooks), new_locals=new_locals)
+    tpl = _build_template(code, body, hooks, label=label, extra_locals=extra_locals, filename=filename)
+    if per_code is None:
+        per_code = _templates.setdefault(code, {})
+    if len(per_code) >= _TEMPLATES_PER_CODE:
+        per_code.pop(next(iter(per_code)))
+    per_code[key] = (tpl.snippet, tpl.module, tpl.new_locals)
+    return tpl
+
+
+#: Compiled templates per target code object (weakly) and per snippet: the
+#: caller's key for the body, the hook names, the new locals of earlier
+#: probes and the file name, which is everything the compiled code depends
+#: on. A breakpoint entered again makes the same snippet (its hook names come
+#: from a small number reused once a breakpoint object is freed:
+#: splice.breakpoint._Slots). Holds no hook object; at most 8 per code object.
+_templates: weakref.WeakKeyDictionary[CodeType, dict[Any, tuple[CodeType, ast.Module, tuple[str, ...]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_TEMPLATES_PER_CODE = 8
+
+
+def _build_template(
+    code: CodeType,
+    body: Sequence[ast.stmt],
+    hooks: Mapping[str, Any],
+    *,
+    label: str,
+    extra_locals: Sequence[str],
+    filename: str,
+) -> Template:
+    """:func:`build_template` without the cache."""
     scope = ScopeInfo.from_code(code)
     if not scope.optimized:
         raise SnippetError(

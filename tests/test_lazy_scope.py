@@ -382,3 +382,21 @@ def _race_once():
     assert calls.hook_errors == []
     assert all(f.__code__ is c for f, c in zip(fns, origs, strict=True))
     _assert_clean()
+
+
+@needs_lazy
+def test_a_function_only_the_heap_index_finds_is_remembered_for_the_next_enter(monkeypatch):
+    ns: dict = {}
+    exec("class Holder:\n    def lazyscope_hidden(self, x):\n        return x\n", ns)  # in no module
+    with splice.capture_calls("lazyscope_hidden") as calls:  # found by the heap index
+        ns["Holder"]().lazyscope_hidden(1)
+    assert len(calls) == 1
+
+    def forbidden(*a, **k):
+        raise AssertionError("heap scanned again")
+
+    monkeypatch.setattr(splice._native, "functions_in_heap", forbidden)
+    with splice.capture_calls("lazyscope_hidden") as calls:
+        ns["Holder"]().lazyscope_hidden(2)
+    assert [r.return_value for r in calls] == [2]
+    _assert_clean()

@@ -511,7 +511,7 @@ def check_exists(scope: Scope) -> None:
     hit = _found.get(key)
     if hit is not None:
         fn = hit()
-        if fn is not None and wants(scope, original_code(fn.__code__)):
+        if fn is not None and _matches_within(scope, fn):
             return
     seen: set[int] = set()
     # the most recently imported modules first: a scope usually names the
@@ -530,20 +530,36 @@ def check_exists(scope: Scope) -> None:
                 v = v.__func__
                 t = type(v)
             if t is FunctionType:
-                codes = [original_code(v.__code__)]
-                while codes:  # the function's code and the code nested in it
-                    c = codes.pop()
-                    if wants(scope, c):
-                        _found[key] = weakref.ref(v)
-                        return
-                    codes.extend(k for k in c.co_consts if type(k) is CodeType)
+                if _matches_within(scope, v):
+                    _found[key] = weakref.ref(v)
+                    return
             elif issubclass(t, type) and id(v) not in seen:
                 seen.add(id(v))
                 try:
                     values.extend(v.__dict__.values())
                 except Exception:  # a metaclass with its own __dict__
                     pass
-    resolve(scope)
+    # no module or class holds a match: the whole index decides (and
+    # raises); a function it finds is remembered like one found above
+    for target in resolve(scope):
+        site: Optional[Site] = target.site
+        while site is not None:
+            if site.functions:
+                _found[key] = weakref.ref(site.functions[0])
+                return
+            site = site.parent
+
+
+def _matches_within(scope: Scope, fn: FunctionType) -> bool:
+    """Whether ``fn``'s (original) code, or a code object nested in it, is
+    in ``scope``."""
+    codes = [original_code(fn.__code__)]
+    while codes:
+        c = codes.pop()
+        if wants(scope, c):
+            return True
+        codes.extend(k for k in c.co_consts if type(k) is CodeType)
+    return False
 
 
 def _nothing_message(scope: Scope) -> str:

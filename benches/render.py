@@ -828,14 +828,16 @@ def enter_exit_section(ee: list[EEData], supported: list[str]) -> list[str]:
     lines = ["", "## Enter and exit across heap sizes (issue 13)", "",
              "Generated from `benches/enter-exit-3.*.json` (`make bench-enter-exit PY=3.X`, which runs "
              "`benches/enter_exit.py`). Wall time of one enter+exit of a probe, with nothing called inside the "
-             "`with`, each heap level in its own child process: `empty` (nothing imported besides splice and "
+             "`with` (except in one row, below), each heap level in its own child process: `empty` (nothing imported besides splice and "
              "NoPdb), `torch` (`import torch`), `torch+timm+transformers` (those imported, a timm "
              "`vit_tiny_patch16_224` with random weights and a 2-layer transformers `BertModel` built). Rows: a "
              "breakpoint with one `exec` on the stand-in `Attention.forward` (benches/run.py's copy of timm's, "
              "over scalars, defined at every level so the levels compare) and on timm's own (where timm is "
              "imported); `capture_calls(f)` on a one-function target (a module-level function, as after an import;"
              " also a function defined in the running script, `__main__`, and a nested function); "
-             '`capture_calls("forward")` by name. *first* is the first enter+exit of a new probe on a function '
+             '`capture_calls("forward")` by name, and the same with one call of the stand-in `forward()` inside '
+             "the block (the only row that calls anything: on 3.12+ a capture by name instruments a function at "
+             "its first call, so that row pays it every round; 3.11 instruments every match on entering). *first* is the first enter+exit of a new probe on a function "
              "never probed in the process (a freshly compiled copy each round; for timm's forward, the `__main__` "
              "function and the name scope there is one such target per process, so one sample per child process), "
              "*repeat* the same probe entered again and again on the same function (per enter+exit of a batch). "

@@ -70,6 +70,31 @@ def test_vit_capture_call_sees_block4_attention(vit):
     assert Attention.forward.__code__ is original
 
 
+def test_vit_capture_by_name_records_exactly_what_nopdb_records(vit):
+    """`capture_calls("forward")` over two ViT forwards: every nn.Module
+    forward the model runs (lazily instrumented at its first call on 3.12+,
+    eagerly on 3.11), the same calls in the same order with the same values
+    as real NoPdb's trace-based capture, and every function restored."""
+    import nopdb
+
+    from splice.patcher import PATCHER
+
+    model, image = vit
+    with torch.no_grad():
+        plain = model(image)
+        with splice.capture_calls("forward") as ours:
+            out = [model(image), model(image)]
+        with nopdb.capture_calls("forward") as theirs:
+            model(image), model(image)
+    assert all(torch.equal(o, plain) for o in out)
+    assert len(ours) == len(theirs) > 2 * 12  # at least the 12 blocks, twice
+    assert [(c.file, c.name) for c in ours] == [(c.file, c.name) for c in theirs]
+    for a, b in zip(ours, theirs, strict=True):
+        if torch.is_tensor(a.return_value):
+            assert torch.equal(a.return_value, b.return_value)
+    assert PATCHER.is_idle()
+
+
 def test_vit_exec_changes_logits_and_exit_restores_them(vit):
     model, image = vit
     original = Attention.forward.__code__

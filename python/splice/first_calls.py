@@ -87,7 +87,6 @@ class _Watch:
         self.frames: dict[int, list[tuple[FirstCallWatcher, Any]]] = {}
         #: original code objects with local PY_RETURN events on
         self.returning: dict[int, CodeType] = {}
-        self.unwinding = False
 
     # -- tool ----------------------------------------------------------------
 

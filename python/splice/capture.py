@@ -296,10 +296,6 @@ def _instance_entry_probe(
     return tpl.probe(None), tpl.new_locals
 
 
-def _owns_patcher_lock() -> bool:
-    return bool(PATCHER.lock._is_owned())  # type: ignore[attr-defined]
-
-
 class _BaseCapture(Managed):
     """What both captures share: the native recorder, one capture probe per
     target code object, and the record of hook failures."""
@@ -369,7 +365,7 @@ class _BaseCapture(Managed):
         Not from inside a commit on this thread (a hook in a function that
         splice itself called while committing): then they stay until the
         block ends."""
-        if _owns_patcher_lock():
+        if PATCHER.held_here():
             return
         with PATCHER.lock:
             self._full = True

@@ -194,11 +194,6 @@ def unwatch(w: FirstCallWatcher) -> None:
     _WATCH.unwatch(w)
 
 
-def _busy() -> bool:
-    # this thread is inside a splice commit: its calls are splice's own
-    return bool(PATCHER.lock._is_owned())  # type: ignore[attr-defined]
-
-
 def _on_start(code: CodeType, offset: int) -> Any:
     # a callback's exception would be raised in the user's function: none
     # may leave (a failure to instrument is the capture's, see first_call)
@@ -218,8 +213,8 @@ def _start(code: CodeType) -> Any:
     wanted = [w for w in watchers if w.wants(original, code)]
     if not wanted:
         return _M.DISABLE
-    if _busy():
-        return None  # splice's own call; a later call is caught
+    if PATCHER.held_here():
+        return None  # splice's own call (inside a commit); a later call is caught
     frame = sys._getframe(2)
     hooks = []
     for w in wanted:

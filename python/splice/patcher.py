@@ -234,6 +234,11 @@ class Patcher:
                 return orig
         return code
 
+    def held_here(self) -> bool:
+        """Whether this thread holds the lock: it is inside a commit (or a
+        lifecycle change), so Python code it runs now is splice's own."""
+        return bool(self.lock._is_owned())  # type: ignore[attr-defined]
+
     def any_patched(self) -> bool:
         """Whether any code object is replaced now (recorded by a finished
         commit)."""

@@ -684,7 +684,7 @@ def capture_scenarios(src: SourceFile, n: int, depth: int) -> list[Scenario]:
         return k * (k - 1) // 2 + k
 
     def make(kind: str, d: int, target_name: str, called_name: str,
-             max_calls: Optional[int] = None) -> list[Variant]:
+             max_calls: Optional[int] = None, by_name: bool = False) -> list[Variant]:
         def fresh():
             ns = src.load()
             return ns, ns[target_name], ns[called_name], ns["drive"], ns["deep"]
@@ -708,8 +708,9 @@ def capture_scenarios(src: SourceFile, n: int, depth: int) -> list[Scenario]:
 
             def run(k):
                 lib = _splice() if tool == "splice" else _nopdb()
-                with lib.capture_calls(target, max_calls=max_calls) if max_calls else lib.capture_calls(target) as calls:
-                    if tool == "splice":
+                scope = target_name if by_name else target
+                with lib.capture_calls(scope, max_calls=max_calls) if max_calls else lib.capture_calls(scope) as calls:
+                    if tool == "splice" and not by_name:  # (a name scope patches at the first call)
                         expect(target.__code__ is not orig, "the target was not patched")
                         expect(sys.gettrace() is None, "a trace function is installed")
                     t0 = perf()
@@ -773,6 +774,18 @@ def capture_scenarios(src: SourceFile, n: int, depth: int) -> list[Scenario]:
         "(checked to record a call of `h`). Reference: no capture.",
         "call", n, "plain", make("g", 0, "h", "g"),
         goals=[{"variant": "splice", "max_ratio": 1.01, "text": "calls to other functions during a capture: none measurable (at most 1.01x)"}],
+        cal_n=500, group="capture"))
+    out.append(Scenario(
+        "name-other", f"Calls to another function while capture_calls(\"h\") (by name) is active ({n:,} calls)",
+        f"The same loop calls `g(a, b)` {n:,} times while the capture by name `capture_calls(\"h\")` is "
+        "active (checked to record a call of `h`). A scope by name instruments each function at its first "
+        "call: on 3.12+ through a sys.monitoring event that is off for `g` after its first call; on 3.11 "
+        "through splice's frame evaluator, which is installed while the block runs, and with which CPython "
+        "3.11 no longer inlines Python-to-Python calls (docs/architecture.md, Lazy scopes). "
+        "Reference: no capture.",
+        "call", n, "plain", make("g", 0, "h", "g", by_name=True),
+        goals=[{"variant": "splice", "max_ratio": 1.01,
+                "text": "calls to other functions during a capture by name: none measurable (at most 1.01x)"}],
         cal_n=500, group="capture"))
     return out
 
@@ -1299,7 +1312,7 @@ CALLGRIND_SIZES = (20_000, 220_000)
 CALLGRIND_TOGGLE = "ffi_call"
 CALLGRIND_ENV = {"PYTHONHASHSEED": "0", "PYTHONMALLOC": "malloc"}
 CALLGRIND_SCENARIOS = {"hot-exec": "hot", "hot-cond": "hot", "hot-eval": "hot", "untouched": "hot",
-                       "capture-other": "capture", "calls-after-probe": "calls"}
+                       "capture-other": "capture", "name-other": "capture", "calls-after-probe": "calls"}
 
 
 def _callgrind_dumps(out: str) -> list[int]:

@@ -1,10 +1,11 @@
 """Captures by name, module or file: every function in the scope is caught,
 however it was made and whenever; the first calls that instrument a function
-lazily (3.12+, splice.first_calls) are recorded like any other; nothing is
+lazily (splice.first_calls: a sys.monitoring PY_START event on 3.12+,
+splice's frame evaluator on 3.11) are recorded like any other; nothing is
 left behind.
 
-On 3.11 (no sys.monitoring) name scopes are eager: the tests of what only a
-lazy scope can do are skipped there, with the reason."""
+With SPLICE_EAGER_SCOPES=1 name scopes are eager: the tests of what only a
+lazy scope can do are skipped then, with the reason."""
 
 from __future__ import annotations
 
@@ -19,15 +20,24 @@ import types
 import pytest
 
 import splice
-from splice import first_calls
+from splice import _native, first_calls
 from splice.errors import ScopeError
 from splice.patcher import PATCHER
 
 LAZY = first_calls.available()
-needs_lazy = pytest.mark.skipif(not LAZY, reason="name scopes are eager without sys.monitoring (3.11)")
+needs_lazy = pytest.mark.skipif(not LAZY, reason="name scopes are eager here (SPLICE_EAGER_SCOPES=1)")
+MONITORING = hasattr(sys, "monitoring")
+needs_monitoring = pytest.mark.skipif(not MONITORING, reason="sys.monitoring is 3.12+")
+needs_eval_hook = pytest.mark.skipif(
+    not (LAZY and first_calls._EVAL_HOOK), reason="splice's frame evaluator is the 3.11 mechanism"
+)
 
 
 def _tool_events() -> int:
+    """Splice's global sys.monitoring events (3.12+), or 1 while its frame
+    evaluator is installed (3.11)."""
+    if not MONITORING:
+        return int(_native.start_hook_installed())
     t = first_calls._WATCH.tool
     return 0 if t is None else sys.monitoring.get_events(t)
 
@@ -218,7 +228,7 @@ def test_a_call_running_when_the_block_ends_is_not_recorded_later():
     _assert_clean()
 
 
-@needs_lazy
+@needs_monitoring
 def test_another_monitoring_tool_keeps_its_events():
     tool = 5 if sys.monitoring.get_tool(5) is None else None
     if tool is None:
@@ -400,3 +410,140 @@ def test_a_function_only_the_heap_index_finds_is_remembered_for_the_next_enter(m
         ns["Holder"]().lazyscope_hidden(2)
     assert [r.return_value for r in calls] == [2]
     _assert_clean()
+
+
+_SIGNATURES = {
+    "plain": ("def lazyscope_sig(a, b=2):\n    return (a, b)\n", "(1,)", "{}"),
+    "posonly_and_kw": ("def lazyscope_sig(a, /, b, *, c=3):\n    return (a, b, c)\n", "(1, 2)", "{'c': 4}"),
+    "varargs": ("def lazyscope_sig(a, *rest):\n    return (a, rest)\n", "(1, 2, 3)", "{}"),
+    "varkw_with_posonly_name": (
+        "def lazyscope_sig(a, /, **kw):\n    return (a, kw)\n", "(1,)", "{'a': 2, 'z': 3}",
+    ),
+    "everything": (
+        "def lazyscope_sig(a, b=2, /, c=3, *rest, d, e=5, **kw):\n    return (a, b, c, rest, d, e, kw)\n",
+        "(1, 20, 30, 40)", "{'d': 4, 'q': 9}",
+    ),
+    "argument_in_a_cell": (
+        "def lazyscope_sig(a, b):\n    def inner():\n        return a + b\n    return (inner(), a)\n",
+        "(1,)", "{'b': 5}",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_SIGNATURES))
+def test_a_first_call_gets_exactly_the_arguments_passed(kind):
+    # (3.11 calls the function again with the arguments CPython bound into
+    # the frame it did not run: every kind of parameter must arrive as passed)
+    src, args, kwargs = _SIGNATURES[kind]
+    ns: dict = {}
+    exec(src, ns)
+    f = ns["lazyscope_sig"]
+    a, k = eval(args), eval(kwargs)
+    plain = f(*a, **k)
+    with splice.capture_calls("lazyscope_sig") as calls:
+        first = f(*a, **k)
+        second = f(*a, **k)
+    assert first == second == plain
+    assert len(calls) == 2
+    assert calls[0].args == calls[1].args
+    assert calls[0].return_value == plain
+    _assert_clean()
+
+
+def test_a_first_call_passes_the_same_objects_and_raises_through():
+    ns: dict = {}
+    exec("def lazyscope_same(x, *, y):\n    if y is None:\n        raise KeyError(x)\n    return x, y\n", ns)
+    f = ns["lazyscope_same"]
+    x, y = object(), object()
+    with splice.capture_calls("lazyscope_same") as calls:
+        got = f(x, y=y)
+        with pytest.raises(KeyError) as info:
+            f(x, y=None)
+    assert got[0] is x and got[1] is y
+    assert calls[0].args["x"] is x and calls[0].return_value == (x, y)
+    assert isinstance(calls[1].exception, KeyError)
+    # the traceback shows the function's frame once, as without splice
+    names = [t.name for t in __import__("traceback").extract_tb(info.value.__traceback__)]
+    assert names.count("lazyscope_same") == 1
+    _assert_clean()
+
+
+def test_a_first_call_through_a_special_method_is_recorded():
+    # obj[i] calls a Python __getitem__ without a CALL instruction (3.11
+    # inlines it unless a frame evaluator is set)
+    ns: dict = {}
+    exec(
+        compile(
+            "class Seq:\n    def __getitem__(self, i):\n        return i * 2\n"
+            "    def __len__(self):\n        return 3\n",
+            "<lazyscope-special>",
+            "exec",
+        ),
+        ns,
+    )
+    s = ns["Seq"]()
+    for _ in range(10):  # specialized first
+        s[1]
+    with splice.capture_calls(file="<lazyscope-special>") as calls:
+        assert s[2] == 4
+        assert s[3] == 6
+        assert len(s) == 3
+    assert [(r.name, r.return_value) for r in calls] == [("__getitem__", 4), ("__getitem__", 6), ("__len__", 3)]
+    _assert_clean()
+
+
+@needs_eval_hook
+def test_the_frame_evaluator_is_there_only_while_a_lazy_capture_runs():
+    assert not _native.start_hook_installed()
+    with splice.capture_calls("lazyscope_target"):
+        assert _native.start_hook_installed()
+        with splice.capture_calls(lazyscope_target):  # by function: no evaluator needed
+            assert _native.start_hook_installed()
+        assert _native.start_hook_installed()
+    assert not _native.start_hook_installed()
+    with splice.capture_calls(lazyscope_target):
+        assert not _native.start_hook_installed()
+    _assert_clean()
+
+
+@needs_eval_hook
+def test_deep_recursion_under_the_frame_evaluator_is_a_recursion_error_not_a_crash():
+    # With an evaluator set, 3.11 runs every Python call on the C stack: a
+    # program that raised the recursion limit would overflow it (a segfault
+    # at about 20,000 levels here). On the main thread and on a thread with
+    # a small stack, the call that would not fit raises RecursionError; the
+    # same recursion runs again once the block ends.
+    script = textwrap.dedent(
+        """
+        import sys, threading, splice
+        sys.setrecursionlimit(1_000_000)
+        def rec(n):
+            return 0 if n == 0 else 1 + rec(n - 1)
+        def lazyscope_unused():
+            pass
+        def deepest():
+            got = []
+            def probe(n):
+                got.append(n)
+                return probe(n + 1)
+            try:
+                probe(0)
+            except RecursionError as e:
+                return len(got), str(e)
+        results = {}
+        with splice.capture_calls("lazyscope_unused"):
+            results["main"] = deepest()
+            threading.stack_size(1 << 20)
+            t = threading.Thread(target=lambda: results.__setitem__("thread", deepest()))
+            t.start(); t.join()
+        assert rec(100_000) == 100_000  # inlined again
+        for where, (depth, msg) in results.items():
+            assert "C stack is nearly full" in msg, msg
+            print(where, depth)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    depths = dict(line.split() for line in out.stdout.split("\n") if line)
+    assert set(depths) == {"main", "thread"}
+    assert int(depths["main"]) > 1000 and int(depths["thread"]) > 100, depths

@@ -35,6 +35,10 @@ __all__ = [
     "nested_codes",
     "instrument",
     "save_version",
+    "start_hook_install",
+    "start_hook_installed",
+    "start_hook_restart",
+    "start_hook_uninstall",
     "sync_version",
     "testing",
 ]
@@ -113,6 +117,25 @@ def nested_codes(roots: list[CodeType]) -> list[tuple[CodeType, CodeType]]:
 def frame_function(frame: FrameType) -> Optional[FunctionType]:
     """The function ``frame`` runs (read from the interpreter frame on
     3.12+, layout checked), or ``None`` where that is not known."""
+
+# -- 3.11's first-call hook for lazy name scopes (start_hook.rs) ------------
+
+def start_hook_install(callback: Callable[[CodeType, FunctionType], int]) -> bool:
+    """Install splice's frame evaluator (3.11; ``False`` and nothing done
+    elsewhere). ``callback(code, function)`` is asked about a code object's
+    new frames until it answers ``0`` (not wanted; asked again after
+    :func:`start_hook_restart`); ``1`` runs the frame, ``2`` calls the
+    function again (it now runs instrumented code) instead of the frame."""
+
+def start_hook_uninstall() -> None:
+    """The evaluator installed before splice's back, if splice's is still
+    the interpreter's; the hook only forwards from now on."""
+
+def start_hook_restart() -> None:
+    """Every code object is asked about again."""
+
+def start_hook_installed() -> bool:
+    """Whether splice's frame evaluator is the interpreter's now."""
 
 # -- function versions across __code__ swaps (func_version.rs) --------------
 

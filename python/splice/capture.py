@@ -40,11 +40,13 @@ Differences from NoPdb (by design):
   to keep) and ``transform=`` (applied to every kept argument, local and
   return value, e.g. ``lambda v: v.detach().cpu() if torch.is_tensor(v) else
   v``; if it raises, the value is kept as is and the error recorded).
-- Name, module and file scopes (and no scope at all) on 3.12+ catch every
-  matching function called in the block, each instrumented at its first
-  call (:mod:`splice.first_calls`); on 3.11 they cover the functions alive
-  when the capture is created, and closures they create later (no scope at
-  all instruments every live function: seconds in a large program).
+- Name, module and file scopes (and no scope at all) catch every matching
+  function called in the block, each instrumented at its first call
+  (:mod:`splice.first_calls`; on 3.11 every Python call is somewhat slower
+  while such a capture is active). With ``SPLICE_EAGER_SCOPES=1`` they
+  cover the functions alive when the capture is created, and closures they
+  create later (no scope at all instruments every live function: seconds
+  in a large program).
 - ``args`` and ``stack`` are computed when first read (same values).
 """
 
@@ -58,7 +60,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from types import CodeType, FrameType
+from types import CodeType, FrameType, FunctionType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, TextIO
 
 from splice import _native, first_calls, owners
@@ -419,28 +421,51 @@ class _BaseCapture(Managed):
                     return None
                 fn = _native.frame_function(frame)
                 fns = [fn] if fn is not None else owners.search_many([code, frame.f_code])
-                probe = self._by_code.get(id(code))
-                if probe is None:
-                    target = Target(Site(code, fns))
-                    probe = _CaptureProbe(self, target)
-                    self._targets.append(target)
-                    self._probes.append(probe)
-                    self._by_code[id(code)] = probe
-                    try:
-                        sync([self])
-                    except BaseException:
-                        self._targets.remove(target)
-                        self._probes.remove(probe)
-                        del self._by_code[id(code)]
-                        self._failed.add(id(code))
-                        raise
-                else:
-                    PATCHER.adopt(code, fns)
+                probe = self._instrument_first(code, fns)
             probe.hooks.enter_frame(frame)
             return probe.hooks
         except Exception as e:
             self._hook_failed(e)
             return None
+
+    def first_call_function(self, code: CodeType, fn: FunctionType) -> bool:
+        """(3.11, splice.first_calls) Instrument (original) ``code`` and move
+        ``fn`` onto it; whether ``fn`` now runs code with this capture's
+        probe (then the caller calls it again, and the probe records the
+        call). Never raises, as :meth:`first_call`."""
+        try:
+            with PATCHER.lock:
+                if not self._running:
+                    return False
+                self._instrument_first(code, [fn])
+                return PATCHER.current(code) is fn.__code__ and fn.__code__ is not code
+        except Exception as e:
+            self._hook_failed(e)
+            return False
+
+    def _instrument_first(self, code: CodeType, fns: list[FunctionType]) -> _CaptureProbe:
+        """This capture's probe on (original) ``code`` (added and committed
+        at its first call, with ``fns`` among its owners; later: ``fns``
+        adopted). Holds the patcher's lock. A failed commit is remembered:
+        ``code`` is not tried again."""
+        probe = self._by_code.get(id(code))
+        if probe is None:
+            target = Target(Site(code, fns))
+            probe = _CaptureProbe(self, target)
+            self._targets.append(target)
+            self._probes.append(probe)
+            self._by_code[id(code)] = probe
+            try:
+                sync([self])
+            except BaseException:
+                self._targets.remove(target)
+                self._probes.remove(probe)
+                del self._by_code[id(code)]
+                self._failed.add(id(code))
+                raise
+        else:
+            PATCHER.adopt(code, fns)
+        return probe
 
     # hooks
     def _hook_failed(self, e: BaseException) -> None:

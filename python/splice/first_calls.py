@@ -1,5 +1,5 @@
 """Lazy name scopes: a capture by name, module or file instruments a function
-when it is first called, not when the ``with`` block starts (3.12+).
+when it is first called, not when the ``with`` block starts.
 
 Entering ``capture_calls("forward")`` eagerly means finding every function
 of the process (a heap scan) and instrumenting every match: 0.5-0.8 s in a
@@ -30,6 +30,19 @@ process with torch, timm and transformers imported (1,500 matches). Lazily:
 - On exit the events go off; the probes go as any probe does (every
   ``__code__`` back to its original).
 
+On 3.11, which has no ``sys.monitoring``, splice installs its own frame
+evaluator instead (PEP 523, ``splice._native.start_hook_*``, see
+crates/splice-py/src/start_hook.rs): it sees every new frame before it runs
+and asks :func:`_on_frame` once per code object (a mark in the code object's
+``co_extra`` slot replaces ``DISABLE``). A wanted code object is
+instrumented as above, and the frame that started it is not evaluated: the
+function, now on the instrumented code, is called again with the arguments
+CPython bound into the frame (none of the body has run), so that first call
+is recorded by the probe like any other. While the evaluator is installed,
+CPython 3.11 does not inline Python-to-Python calls: every call in the
+process costs a little more until the block ends (``make bench``, row
+``name-other``).
+
 Calls splice itself makes while it commits (the thread holds the patcher's
 lock) are neither recorded nor used to instrument.
 
@@ -45,6 +58,7 @@ import threading
 from types import CodeType, FrameType
 from typing import Any, Optional, Protocol
 
+from splice import _native
 from splice.patcher import PATCHER
 
 __all__ = ["FirstCallWatcher", "available", "unwatch", "watch"]
@@ -69,10 +83,22 @@ class FirstCallWatcher(Protocol):
         the hooks that record this call (``enter_frame`` already called), or
         ``None`` when it was not recorded."""
 
+    def first_call_function(self, code: CodeType, fn: Any) -> bool:
+        """(3.11) Instrument ``code`` and move ``fn`` onto it; whether ``fn``
+        now runs code with this watcher's probe."""
+
+
+#: 3.11: splice's frame evaluator stands in for sys.monitoring
+_EVAL_HOOK = _M is None and sys.version_info[:2] == (3, 11) and sys.implementation.name == "cpython"
+
 
 def available() -> bool:
-    """Whether name scopes are lazy here (3.12+, unless ``SPLICE_EAGER_SCOPES=1``)."""
-    return _M is not None and os.environ.get("SPLICE_EAGER_SCOPES", "") not in ("1", "true", "yes")
+    """Whether name scopes are lazy here (CPython 3.11+, unless ``SPLICE_EAGER_SCOPES=1``)."""
+    return (_M is not None or _EVAL_HOOK) and os.environ.get("SPLICE_EAGER_SCOPES", "") not in (
+        "1",
+        "true",
+        "yes",
+    )
 
 
 class _Watch:
@@ -128,6 +154,12 @@ class _Watch:
         with self.lock:
             if any(x is w for x in self.watchers):  # (a capture list compares as a list)
                 return
+            if _EVAL_HOOK:
+                self.watchers = (*self.watchers, w)
+                # code objects decided for the earlier watchers are asked again
+                _native.start_hook_restart()
+                _native.start_hook_install(_on_frame)
+                return
             tool = self._claim()
             self.watchers = (*self.watchers, w)
             # code objects disabled for the earlier watchers may be wanted now
@@ -146,6 +178,9 @@ class _Watch:
                     self.frames[key] = hs
                 else:
                     del self.frames[key]
+            if not self.watchers and _EVAL_HOOK:
+                _native.start_hook_uninstall()
+                return
             if not self.watchers:
                 self.frames.clear()
                 if self.tool is not None:
@@ -224,6 +259,29 @@ def _start(code: CodeType) -> Any:
     if hooks:
         _WATCH.started(frame, code, hooks)
     return None  # other functions sharing the code still start it
+
+
+def _on_frame(code: CodeType, fn: Any) -> int:
+    """3.11's evaluator asks about a new frame of ``code`` run by ``fn``:
+    ``0`` no watcher wants it (not asked again until a new watcher comes),
+    ``1`` run it as it is, ``2`` ``fn`` now runs instrumented code: the
+    evaluator calls it again instead of running this frame."""
+    try:
+        watchers = _WATCH.watchers
+        if not watchers:
+            return 0
+        original = PATCHER.original(code)
+        wanted = [w for w in watchers if w.wants(original, code)]
+        if not wanted:
+            return 0
+        if PATCHER.held_here():
+            return 1  # splice's own call (inside a commit); a later call is caught
+        moved = False
+        for w in wanted:
+            moved = w.first_call_function(original, fn) or moved  # never raises
+        return 2 if moved and fn.__code__ is not code else 1
+    except Exception:  # pragma: no cover - a bug here must not break the program
+        return 1
 
 
 def _on_return(code: CodeType, offset: int, value: Any) -> Any:

@@ -24,10 +24,11 @@ like ``<...>`` (notebook cells, ``exec``). Unlike NoPdb, which silently never
 fires, a scope that matches no function raises :class:`ScopeError`, and a
 builtin or C function raises :class:`TargetError` at once.
 
-Eager name, module and file scopes (breakpoints; captures on 3.11) are
-resolved against the functions alive when the probe is created (found
-through :func:`gc.get_objects`), plus every code object nested in them.
-Captures on 3.12+ are lazy (:mod:`splice.first_calls`): :func:`check_exists`
+Eager name, module and file scopes (breakpoints; captures with
+``SPLICE_EAGER_SCOPES=1`` or from the CLI) are resolved against the
+functions alive when the probe is created (found through
+:func:`gc.get_objects`), plus every code object nested in them. Other
+captures are lazy (:mod:`splice.first_calls`): :func:`check_exists`
 only checks that the scope matches something, and :func:`wants` decides,
 code object by code object, as they first run.
 """

@@ -19,6 +19,8 @@
 //!   across splice's `__code__` swaps (`func_version`);
 //! - `frame_function(frame)`, the function a frame runs (for a name
 //!   scope's first call of a function, `frame_function`);
+//! - `start_hook_*`: the frame evaluator that sees first calls for lazy
+//!   name scopes on 3.11, which has no `sys.monitoring` (`start_hook`);
 //! - the constants both sides share: `HOOK_PREFIX`, `CO_*`, `FUTURE_FLAGS`
 //!   (`consts`).
 //!
@@ -41,6 +43,7 @@ mod instrument;
 mod locate;
 mod probes;
 mod record;
+mod start_hook;
 mod testing;
 
 #[pymodule]
@@ -58,5 +61,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     func_version::register_testing(m)?;
     heap::register(m)?;
     frame_function::register(m)?;
+    start_hook::register(m)?;
     Ok(())
 }

@@ -49,10 +49,11 @@ doctor:
 	$$(scripts/venv $(MINOR) release | tail -n1) -m splice doctor
 
 # torture on one interpreter (make torture PY=3.13): padding, counting
-# probes at every line, call capture; each runs CPython's tests for 24 modules
+# probes at every line, call capture, a lazy capture of every function; each
+# runs CPython's tests for 24 modules
 torture:
 	py=$$(scripts/venv $(MINOR) release | tail -n1) && rc=0 && \
-	for mode in pad probe capture; do $$py -m splice torture --mode $$mode || rc=1; done; \
+	for mode in pad probe capture lazy; do $$py -m splice torture --mode $$mode || rc=1; done; \
 	exit $$rc
 
 # every statement line of every stdlib function: a breakpoint installs or

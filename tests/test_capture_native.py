@@ -307,6 +307,39 @@ def test_keep_locals_and_transform():
     assert sorted(map(repr, seen)) == sorted(map(repr, [1, 2, 3, 6]))
 
 
+def test_transform_sees_the_arguments_at_entry_and_the_locals_at_exit():
+    def grow(items):
+        items.append(1)
+        return len(items)
+
+    copy = lambda v: list(v) if isinstance(v, list) else v  # noqa: E731
+    with splice.capture_calls(grow, transform=copy) as calls:
+        assert grow([0]) == 2
+    (c,) = calls
+    assert c.args == {"items": [0]}  # before the body changed it in place
+    assert c.locals == {"items": [0, 1]}
+
+
+def test_a_running_call_does_not_keep_alive_an_argument_it_let_go():
+    # (CPython's test_contextlib.test_nokeepref, run under a capture: the
+    # generator drops its arguments and checks they are gone while it is
+    # suspended. On 3.11 the capture read the arguments through the frame's
+    # locals dict, which kept them until the call ended.)
+    class Big:
+        pass
+
+    def gen(a):
+        a = weakref.ref(a)
+        gc.collect()
+        yield a() is None
+
+    with splice.capture_calls(gen, transform=lambda v: None) as calls:
+        g = gen(Big())
+        assert next(g) is True
+        g.close()
+    assert len(calls) == 1 and calls[0].args == {"a": None}
+
+
 def test_transform_that_calls_the_captured_function_reenters_safely():
     def t(v):
         if isinstance(v, int) and v > 0:
@@ -585,3 +618,54 @@ def test_deep_recursion_records_stacks_in_linear_memory():
     n, depth, grown_mb = map(int, out.stdout.split())
     assert n == 5 and depth > 10000
     assert grown_mb < 100, f"max RSS grew by {grown_mb} MB"
+
+
+def test_a_caller_that_returned_keeps_nothing_alive_during_the_capture():
+    # (the capture kept the last caller frame it walked from, and with it
+    # every local of that call, until the next walk: a model's forward kept
+    # its activations. Found by CPython's test_functools under a capture.)
+    class Big:
+        pass
+
+    def g():
+        return 1
+
+    def caller():
+        big = Big()
+        ref = weakref.ref(big)
+        g()
+        return ref
+
+    with splice.capture_calls(g) as calls:
+        ref = caller()
+        gc.collect()
+        assert ref() is None
+    assert len(calls) == 1
+
+
+def test_a_transform_in_the_capture_scope_does_not_recurse():
+    # capture_calls(transform=lambda ...) with no scope captures the
+    # transform too: applying it to its own calls' values recursed (a hang
+    # of exponential retries at the recursion limit). Its own calls are
+    # recorded with their values as they are.
+    script = textwrap.dedent(
+        """
+        import splice
+        ns = {}
+        exec(compile("def t(v):\\n    return ('t', v)\\ndef f(x):\\n    return x + 1\\n",
+                     "<transform-scope>", "exec"), ns)
+        with splice.capture_calls(file="<transform-scope>", transform=ns["t"]) as calls:
+            assert ns["f"](1) == 2
+            assert ns["f"](5) == 6
+        got = [(c.name, c.args, c.return_value) for c in calls]
+        fs = [g for g in got if g[0] == "f"]
+        assert fs == [("f", {"x": ("t", 1)}, ("t", 2)), ("f", {"x": ("t", 5)}, ("t", 6))], got
+        # t's own calls, where recorded (on 3.12+ not those made inside a
+        # sys.monitoring callback), keep their values as they are
+        assert all(g[2] == ("t", g[1]["v"]) for g in got if g[0] == "t"), got
+        assert calls.hook_errors == [], calls.hook_errors
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]

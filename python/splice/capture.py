@@ -37,9 +37,10 @@ Differences from NoPdb (by design):
 - Calls on every thread are captured (NoPdb: only the thread that started it).
 - Bounding what is kept (new): ``max_calls=`` (``capture_calls`` keeps the
   first N calls, then stops recording), ``keep_locals=`` (names of the locals
-  to keep) and ``transform=`` (applied to every kept argument, local and
-  return value, e.g. ``lambda v: v.detach().cpu() if torch.is_tensor(v) else
-  v``; if it raises, the value is kept as is and the error recorded).
+  to keep) and ``transform=`` (applied to every kept argument when the call
+  starts, and to every kept local and the return value when it ends, e.g.
+  ``lambda v: v.detach().cpu() if torch.is_tensor(v) else v``; if it raises,
+  the value is kept as is and the error recorded).
 - Name, module and file scopes (and no scope at all) catch every matching
   function called in the block, each instrumented at its first call
   (:mod:`splice.first_calls`; on 3.11 every Python call is somewhat slower
@@ -463,6 +464,10 @@ class _BaseCapture(Managed):
                 del self._by_code[id(code)]
                 self._failed.add(id(code))
                 raise
+            # The registry holds the owners weakly from now on; the site must
+            # not keep them alive until the block ends (found: CPython's
+            # test_functools.test_lru_cache_weakrefable under a capture).
+            target.site.functions.clear()
         else:
             PATCHER.adopt(code, fns)
         return probe

@@ -237,7 +237,8 @@ class NoPdb:
                 wrapper (e.g. produced by a decorator). Only works when `function` is
                 given as a callable. Defaults to `True`.
             transform (~typing.Callable, optional): New in splice: applied to every
-                kept argument, local and return value (e.g. to move tensors to the CPU).
+                kept argument (when the call starts), local and return value (when
+                it ends), e.g. to move tensors to the CPU.
             keep_locals (~typing.Iterable[str], optional): New in splice: keep only
                 these local variables.
 
@@ -295,7 +296,8 @@ class NoPdb:
                 wrapper (e.g. produced by a decorator). Only works when `function` is
                 given as a callable. Defaults to `True`.
             transform (~typing.Callable, optional): New in splice: applied to every
-                kept argument, local and return value.
+                kept argument (when the call starts), local and return value (when
+                it ends).
             keep_locals (~typing.Iterable[str], optional): New in splice: keep only
                 these local variables.
             max_calls (int, optional): New in splice: record at most this many

@@ -11,9 +11,14 @@
 //! and offset) is that call's very nodes: a call one level deeper adds one
 //! node, and a loop calling the function from the same place adds none.
 //! A call whose caller is itself a pending captured call of a plain function
-//! (recursion) needs no walk at all: see `capture_hooks::caller_stack`; nor
-//! does a call from the same frame at the same offset as the last walked one
-//! (`LastWalk`).
+//! (recursion) needs no walk at all: see `capture_hooks::caller_stack`.
+//!
+//! No frame object is kept between walks: a frame object that outlives its
+//! call keeps all of that call's locals (CPython copies them into it), so a
+//! kept caller frame held everything the caller had computed (a model's
+//! activations) until the next walk. (Found by CPython's
+//! `test_functools.test_lru_cache_weakrefable` run inside a capture; a cache
+//! of the last walk keyed by the caller frame, which had to hold it, is gone.)
 
 use std::os::raw::c_int;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -62,9 +67,7 @@ pub fn pairs(frames: &Frames) -> impl Iterator<Item = (&Py<PyAny>, c_int)> {
 }
 
 /// The last stack recorded, outermost frame first, whose nodes the next
-/// call's stack reuses where they match; and the caller frame it was walked
-/// from, so that the next call from that same frame at the same offset (a
-/// loop calling the captured function) needs no walk at all.
+/// call's stack reuses where they match.
 #[derive(Default)]
 pub struct StackSharer {
     state: Mutex<Shared>,
@@ -73,44 +76,15 @@ pub struct StackSharer {
 #[derive(Default)]
 struct Shared {
     chain: Vec<Arc<FrameNode>>,
-    last: Option<LastWalk>,
-}
-
-/// A walk from a frame of a plain function. The frame object is held, so no
-/// other frame can have its address; while it runs, the frames outside it
-/// are suspended in the calls that lead to it, so the same frame at the same
-/// offset has the same stack. (Held until the next walk or the end of the
-/// capture: a caller that returned in between keeps its locals that long.)
-struct LastWalk {
-    frame: Py<PyAny>,
-    lasti: c_int,
-    stack: Frames,
 }
 
 impl StackSharer {
     /// The stack from `caller` (the frame that called the captured one)
-    /// outwards, sharing nodes with the last one recorded, or the last one
-    /// itself for the same caller frame at the same offset (never for a
-    /// generator or coroutine caller, which can be resumed from anywhere:
-    /// such a walk is not kept). Holds its lock only over Rust code: what
-    /// it replaces (nodes that may hold the last reference to a code object,
-    /// a frame object) is dropped after it is released, since that may run
-    /// Python code.
+    /// outwards, sharing nodes with the last one recorded. Holds its lock
+    /// only over Rust code: what it replaces (nodes that may hold the last
+    /// reference to a code object) is dropped after it is released, since
+    /// that may run Python code.
     pub fn record<'py>(&self, py: Python<'py>, caller: Bound<'py, PyAny>) -> PyResult<Frames> {
-        // SAFETY: `caller` is a live frame object.
-        let lasti = unsafe { ffi::PyFrame_GetLasti(caller.as_ptr().cast()) };
-        {
-            // a kept walk is of a plain function's frame: the same frame
-            // object runs the same code
-            let st = self.lock();
-            if let Some(last) = &st.last {
-                if last.frame.as_ptr() == caller.as_ptr() && last.lasti == lasti {
-                    return Ok(last.stack.clone());
-                }
-            }
-        }
-        let resumable = is_resumable(py, &caller)?;
-        let held = caller.clone().unbind();
         let raw = walk_out(py, caller)?;
         let d = raw.len();
         let mut st = self.lock();
@@ -135,18 +109,8 @@ impl StackSharer {
             }));
         }
         let top = chain.last().cloned();
-        let old = if resumable {
-            st.last.take()
-        } else {
-            st.last.replace(LastWalk {
-                frame: held,
-                lasti,
-                stack: top.clone(),
-            })
-        };
         drop(st);
         drop(replaced);
-        drop(old);
         Ok(top)
     }
 
@@ -154,8 +118,7 @@ impl StackSharer {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Forget the last stack and frame (dropped outside the lock, as in
-    /// `record`).
+    /// Forget the last stack (dropped outside the lock, as in `record`).
     pub fn clear(&self) {
         let old = std::mem::take(&mut *self.lock());
         drop(old);

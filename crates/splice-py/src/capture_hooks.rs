@@ -70,6 +70,11 @@ struct Pending {
     stack: Frames,
 }
 
+thread_local! {
+    /// The recorders (addresses) whose `transform` this thread is running.
+    static IN_TRANSFORM: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The shared state of one capture (see the module docs).
 #[pyclass(module = "splice._native", frozen)]
 pub struct Recorder {
@@ -141,16 +146,33 @@ impl Recorder {
     }
 
     /// Run `transform` on a kept value; on failure keep the value as is.
+    /// Not re-entered on a thread: the calls `transform` itself makes are
+    /// recorded with their values as they are (a transform that is itself
+    /// in the capture's scope, `capture_calls(transform=lambda v: ...)`
+    /// with no scope, would otherwise recurse at every value of its own
+    /// calls until the recursion limit, again and again).
     fn apply<'py>(&self, py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        match &self.transform {
-            None => Ok(value),
-            Some(t) => match t.bind(py).call1((&value,)) {
-                Ok(v) => Ok(v),
-                Err(e) => {
-                    self.report(py, e)?;
-                    Ok(value)
-                }
-            },
+        let Some(t) = &self.transform else {
+            return Ok(value);
+        };
+        let me = self as *const Recorder as usize;
+        if IN_TRANSFORM.with(|s| s.borrow().contains(&me)) {
+            return Ok(value);
+        }
+        IN_TRANSFORM.with(|s| s.borrow_mut().push(me));
+        let out = t.bind(py).call1((&value,));
+        IN_TRANSFORM.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(i) = s.iter().rposition(|&r| r == me) {
+                s.remove(i);
+            }
+        });
+        match out {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.report(py, e)?;
+                Ok(value)
+            }
         }
     }
 
@@ -363,6 +385,7 @@ fn arg_values<'py>(
     py: Python<'py>,
     frame: *mut ffi::PyFrameObject,
     names: &Bound<'py, PyTuple>,
+    _cells: &[bool],
 ) -> PyResult<Vec<Option<Py<PyAny>>>> {
     let mut out = Vec::with_capacity(names.len());
     for name in names.iter() {
@@ -385,14 +408,46 @@ fn arg_values<'py>(
     Ok(out)
 }
 
-/// 3.11 has no `PyFrame_GetVar`: read the frame's locals dict (which
-/// `PyFrame_GetLocals` syncs from the fast locals, cells dereferenced).
+/// 3.11 has no `PyFrame_GetVar`. The arguments are the first slots of the
+/// interpreter frame's locals (a cell argument's slot holds its cell once the
+/// prologue made it: its contents are the value); read there, checked
+/// (`frame311`), so that the frame's locals dict is not synced: a synced
+/// dict would hold every argument until the next sync, which keeps alive
+/// what the function itself let go (a generator suspended at a `yield`: for
+/// as long as it stays there). Where the layout check fails, the synced dict.
 #[cfg(not(Py_3_12))]
 fn arg_values<'py>(
     py: Python<'py>,
     frame: *mut ffi::PyFrameObject,
     names: &Bound<'py, PyTuple>,
+    cells: &[bool],
 ) -> PyResult<Vec<Option<Py<PyAny>>>> {
+    #[cfg(all(Py_3_11, not(Py_GIL_DISABLED)))]
+    // SAFETY: `frame` is the running frame (alive during this call); the
+    // interpreter frame is checked to be its own, and slot i < len(names)
+    // <= co_nlocalsplus (the arguments come first).
+    unsafe {
+        if cells.len() == names.len() {
+            if let Some(iframe) = crate::frame311::interpreter_frame(frame) {
+                let mut out = Vec::with_capacity(names.len());
+                for (i, &cell) in cells.iter().enumerate() {
+                    let v = crate::frame311::local(iframe, i);
+                    if v.is_null() {
+                        out.push(None);
+                    } else if cell && ffi::PyCell_Check(v) != 0 {
+                        // a new reference to the contents, or NULL (empty)
+                        let inner = ffi::PyCell_Get(v);
+                        out.push(
+                            (!inner.is_null()).then(|| Bound::from_owned_ptr(py, inner).unbind()),
+                        );
+                    } else {
+                        out.push(Some(Bound::from_borrowed_ptr(py, v).unbind()));
+                    }
+                }
+                return Ok(out);
+            }
+        }
+    }
     // SAFETY: `frame` is the running frame; PyFrame_GetLocals returns a new
     // reference or NULL with an exception.
     let locals = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetLocals(frame))? };
@@ -527,6 +582,10 @@ pub struct CaptureHooks {
     file: Py<PyAny>,
     firstline: Py<PyAny>,
     argnames: Py<PyTuple>,
+    /// Per argument, whether it is also a cell variable (3.11 reads the
+    /// arguments from the frame's slots, see `arg_values`); empty when the
+    /// names are not the code object's first `co_varnames`.
+    arg_cells: Vec<bool>,
 }
 
 impl CaptureHooks {
@@ -551,7 +610,18 @@ impl CaptureHooks {
         if !rec.is_recording() || frame.is_null() {
             return Ok(());
         }
-        let values = arg_values(py, frame, self.argnames.bind(py))?;
+        let mut values = arg_values(py, frame, self.argnames.bind(py), &self.arg_cells)?;
+        // The arguments as they are at entry: `transform` runs now (a copy
+        // made by it shows the value before the body changed it in place,
+        // and a call suspended in a generator holds what it returned, not
+        // the argument itself).
+        if rec.transform.is_some() {
+            for v in values.iter_mut() {
+                if let Some(value) = v.take() {
+                    *v = Some(rec.apply(py, value.into_bound(py))?.unbind());
+                }
+            }
+        }
         let stack = match caller_frame(py, frame)? {
             None => None,
             Some(caller) => match caller_stack(py, rec, &caller)? {
@@ -671,9 +741,10 @@ impl CaptureHooks {
         Ok(())
     }
 
-    /// The names and values of the bound arguments, the locals and the
-    /// return value, with the recorder's `transform` applied to each value
-    /// (the return value only when the call returned).
+    /// The names and values of the bound arguments (transformed at entry),
+    /// the locals and the return value, with the recorder's `transform`
+    /// applied to each local and to the return value (only when the call
+    /// returned).
     #[allow(clippy::type_complexity)]
     fn transformed<'py>(
         &self,
@@ -696,7 +767,7 @@ impl CaptureHooks {
         for (name, v) in argnames.iter().zip(values) {
             if let Some(v) = v {
                 names.push(name);
-                kept.push(rec.apply(py, v.into_bound(py))?);
+                kept.push(v.into_bound(py));
             }
         }
         let names = if all_bound {
@@ -748,12 +819,26 @@ impl CaptureHooks {
         for n in argnames.iter() {
             n.cast::<PyString>()?;
         }
+        let varnames = code.getattr("co_varnames")?;
+        let cellvars = code.getattr("co_cellvars")?;
+        let mut arg_cells = Vec::with_capacity(argnames.len());
+        for (i, n) in argnames.iter().enumerate() {
+            if !varnames
+                .get_item(i)
+                .is_ok_and(|v| v.eq(&n).unwrap_or(false))
+            {
+                arg_cells.clear();
+                break;
+            }
+            arg_cells.push(cellvars.contains(&n)?);
+        }
         Ok(CaptureHooks {
             recorder,
             name: code.getattr("co_name")?.unbind(),
             file: code.getattr("co_filename")?.unbind(),
             firstline: code.getattr("co_firstlineno")?.unbind(),
             argnames: argnames.unbind(),
+            arg_cells,
         })
     }
 

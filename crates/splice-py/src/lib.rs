@@ -36,6 +36,7 @@ mod consts;
 mod disassemble;
 mod errors;
 mod events;
+mod frame311;
 mod frame_function;
 mod func_version;
 mod heap;

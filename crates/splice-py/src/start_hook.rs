@@ -38,32 +38,14 @@ use pyo3::prelude::*;
 #[cfg(all(Py_3_11, not(Py_3_12), not(Py_GIL_DISABLED)))]
 mod imp {
     use std::cell::Cell;
-    use std::os::raw::{c_char, c_int, c_void};
+    use std::os::raw::{c_int, c_void};
     use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicPtr, AtomicUsize, Ordering};
 
     use pyo3::ffi;
     use pyo3::prelude::*;
     use pyo3::types::{PyDict, PyList, PyTuple};
 
-    /// The head of 3.11's `_PyInterpreterFrame` (Include/internal/pycore_frame.h,
-    /// the same in every 3.11.x), up to the first local.
-    #[repr(C)]
-    struct Frame311 {
-        f_func: *mut ffi::PyObject,
-        f_globals: *mut ffi::PyObject,
-        f_builtins: *mut ffi::PyObject,
-        f_locals: *mut ffi::PyObject,
-        f_code: *mut ffi::PyObject,
-        frame_obj: *mut ffi::PyObject,
-        previous: *mut c_void,
-        prev_instr: *mut u16,
-        stacktop: c_int,
-        is_entry: bool,
-        owner: c_char,
-        localsplus: [*mut ffi::PyObject; 0],
-    }
-
-    const FRAME_OWNED_BY_THREAD: c_char = 0;
+    use crate::frame311::{Frame311, FRAME_OWNED_BY_THREAD};
 
     type EvalFrame = unsafe extern "C" fn(
         *mut ffi::PyThreadState,
@@ -299,7 +281,7 @@ mod imp {
         let local = |i: usize| -> PyResult<Bound<'py, PyAny>> {
             // SAFETY: i < nargs <= stacktop: a slot of this frame's locals;
             // bound arguments are never NULL before the body runs.
-            let p = *(*f).localsplus.as_ptr().add(i);
+            let p = crate::frame311::local(f, i);
             if p.is_null() {
                 Err(pyo3::exceptions::PyRuntimeError::new_err(
                     "splice: an unbound argument",

@@ -54,6 +54,7 @@ from splice.tools.torture import (
     REWRITERS,
     Outcome,
     Totals,
+    _lazy_capture,
     _module_files,
     in_packages,
     install_rewriting_hook,
@@ -197,7 +198,16 @@ def child(pkg_name: str, mode: str, out_path: str) -> None:
 
     results = _Results()
     last = types.SimpleNamespace(pytest_configure=pytest.hookimpl(trylast=True)(deterministic_hypothesis))
-    rc = pytest.main([*PYTEST_ARGS, *pkg.tests], plugins=[results, last])
+    lazy = _lazy_capture() if mode == "lazy" else None
+    if lazy is not None:
+        with lazy:
+            rc = pytest.main([*PYTEST_ARGS, *pkg.tests], plugins=[results, last])
+        stats["functions"] = len(lazy.targets)
+        if lazy.hook_errors:
+            results.errors[f"lazy capture: {len(lazy.hook_errors)} hook errors"] = repr(lazy.hook_errors[0])
+        del lazy
+    else:
+        rc = pytest.main([*PYTEST_ARGS, *pkg.tests], plugins=[results, last])
     if rewriter is not None:
         stats["code_objects"] = rewriter.count
 

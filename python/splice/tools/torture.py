@@ -15,7 +15,9 @@ blamed on (or hidden by) the rewrite.
 ``--thirdparty [PKG ...]`` does the same to pure-Python third-party packages
 and their own pytest suites, each in a throwaway venv (``thirdparty.py``,
 packages pinned in ``thirdparty.toml``). ``--mode all`` runs pad, probe and
-capture against one untouched run.
+capture against one untouched run; ``lazy`` runs the tests inside
+``splice.capture_calls()`` with no scope (every function instrumented at its
+first call).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ MODULES: dict[str, str] = {
     ).split()
 }
 
-MODES = ("none", "pad", "probe", "capture")
+MODES = ("none", "pad", "probe", "capture", "lazy")
 
 #: Seconds one child may run before it is killed and counted as a crash.
 CHILD_TIMEOUT = 900
@@ -189,7 +191,24 @@ REWRITERS: dict[str, Callable[[types.CodeType], types.CodeType] | None] = {
     "pad": _rewrite_pad,
     "probe": _rewrite_probe,
     "capture": _rewrite_capture,
+    "lazy": None,  # no rewrite up front: see _lazy_capture
 }
+
+
+def _lazy_capture() -> Any:
+    """Mode ``lazy``: the tests run inside ``splice.capture_calls()`` with no
+    scope, which instruments every pure-Python function at its first call in
+    the block (splice.first_calls: a sys.monitoring event on 3.12+, splice's
+    frame evaluator on 3.11, which calls the function again on the
+    instrumented code instead of running the frame it was asked about). Every
+    function the tests run (the module's, the tests', unittest's) goes
+    through that path once. ``capture_call`` keeps only the last call's
+    record, with its values dropped (``transform``): a record keeps the
+    exception of a call that raised, and with it the frames of its
+    traceback, which CPython's tests check are freed."""
+    import splice
+
+    return splice.capture_call(transform=lambda v: None, keep_locals=())
 
 
 class LineEventCounter:
@@ -376,8 +395,24 @@ def child(module: str, mode: str, out_path: str, with_parity: bool = False) -> N
 
         threading.settrace(counter.global_trace)
         sys.settrace(counter.global_trace)
+    lazy = _lazy_capture() if mode == "lazy" else None
+    lazy_errors: list[str] = []
     try:
-        result = unittest.TextTestRunner(stream=stream, verbosity=0).run(suite)
+        if lazy is not None:
+            with lazy:
+                result = unittest.TextTestRunner(stream=stream, verbosity=0).run(suite)
+            stats["functions"] = len(lazy.targets)
+            from splice.patcher import PATCHER
+
+            if lazy.hook_errors:
+                lazy_errors.append(f"lazy capture: {len(lazy.hook_errors)} hook errors, first {lazy.hook_errors[0]!r}")
+            if not PATCHER.is_idle():
+                lazy_errors.append("lazy capture: something is still patched after the block")
+            if lazy.name is None:
+                lazy_errors.append("lazy capture: no call was recorded")
+            del lazy
+        else:
+            result = unittest.TextTestRunner(stream=stream, verbosity=0).run(suite)
     finally:
         if counter is not None:
             sys.settrace(None)
@@ -389,7 +424,7 @@ def child(module: str, mode: str, out_path: str, with_parity: bool = False) -> N
         "mode": mode,
         "tests": result.testsRun,
         "failures": sorted(str(t) for t, _ in result.failures),
-        "errors": sorted(str(t) for t, _ in result.errors),
+        "errors": sorted([str(t) for t, _ in result.errors] + lazy_errors),
         "skipped": len(result.skipped),
         "details": stream.getvalue()[-4000:] if (result.failures or result.errors) else "",
         **stats,
@@ -518,7 +553,7 @@ def run_child(module: str, mode: str, with_parity: bool = False) -> Outcome:
 
 
 #: The rewriting modes `--mode all` runs, each against one untouched run.
-REWRITING_MODES = ("pad", "probe", "capture")
+REWRITING_MODES = ("pad", "probe", "capture", "lazy")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -528,7 +563,8 @@ def main(argv: list[str] | None = None) -> int:
         "--mode",
         choices=(*MODES, "all"),
         default="pad",
-        help="rewrite to apply (none: just run the tests; all: pad, probe and capture against one untouched run)",
+        help="rewrite to apply (none: just run the tests; lazy: run them inside capture_calls() with no "
+        "scope; all: pad, probe, capture and lazy against one untouched run)",
     )
     p.add_argument("--modules", nargs="*", default=list(MODULES), help="modules to torture (default: all)")
     p.add_argument(

@@ -547,3 +547,20 @@ def test_deep_recursion_under_the_frame_evaluator_is_a_recursion_error_not_a_cra
     depths = dict(line.split() for line in out.stdout.split("\n") if line)
     assert set(depths) == {"main", "thread"}
     assert int(depths["main"]) > 1000 and int(depths["thread"]) > 100, depths
+
+
+def test_a_function_instrumented_at_its_first_call_is_not_kept_alive():
+    # (its site held it until the block ended; the registry holds owners
+    # weakly)
+    import weakref
+
+    with splice.capture_calls("lazyscope_inner") as calls:
+        c = _make_closure(2)
+        ref = weakref.ref(c)
+        assert c(1) == 2
+        assert c(2) == 4
+        del c
+        gc.collect()
+        assert ref() is None
+    assert [r.return_value for r in calls] == [2, 4]
+    _assert_clean()

@@ -42,8 +42,8 @@ Rows, each with splice and with NoPdb (which has every one of these APIs):
 - ``name``: ``with capture_calls("forward"): pass``, a name scope (the table
   says how many live functions are named ``forward``).
 - ``name-call``: the same with one call of the stand-in ``forward`` inside:
-  on 3.12+ a name scope instruments a function at its first call, so this
-  row pays that (one commit) every round; on 3.11 it is ``name`` plus a call.
+  a name scope instruments a function at its first call, so this row pays
+  that (one commit) every round.
 
 Each row has two phases:
 

@@ -836,8 +836,10 @@ def enter_exit_section(ee: list[EEData], supported: list[str]) -> list[str]:
              "imported); `capture_calls(f)` on a one-function target (a module-level function, as after an import;"
              " also a function defined in the running script, `__main__`, and a nested function); "
              '`capture_calls("forward")` by name, and the same with one call of the stand-in `forward()` inside '
-             "the block (the only row that calls anything: on 3.12+ a capture by name instruments a function at "
-             "its first call, so that row pays it every round; 3.11 instruments every match on entering). *first* is the first enter+exit of a new probe on a function "
+             "the block (the only row that calls anything: a capture by name instruments a function at "
+             "its first call, so that row pays it every round; on 3.11 through splice's frame evaluator, "
+             "3.12+ through sys.monitoring; docs/architecture.md, Lazy scopes). *first* is the first enter+exit "
+             "of a new probe on a function "
              "never probed in the process (a freshly compiled copy each round; for timm's forward, the `__main__` "
              "function and the name scope there is one such target per process, so one sample per child process), "
              "*repeat* the same probe entered again and again on the same function (per enter+exit of a batch). "

@@ -633,3 +633,31 @@ def test_model_sanity(worker):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+#: what the snippets of the next test append to (a global of its function)
+ORDER_OUT: list = []
+
+
+def test_breakpoints_on_one_line_run_in_the_order_they_were_enabled():
+    # as NoPdb's trace function calls them (splice ran the one enabled
+    # last first); a later one sees what an earlier one assigned
+    def f(x):
+        y = x + 1
+        return y
+
+    out = ORDER_OUT
+    out.clear()
+    with splice.breakpoint(f, line="return y") as a:
+        a.exec("t = y * 10; ORDER_OUT.append(('a', t))")
+        with splice.breakpoint(f, line="return y") as b:
+            b.exec("ORDER_OUT.append(('b', t))")
+            with splice.breakpoint(f, line="return y") as c:
+                c.exec("ORDER_OUT.append(('c', y))")
+                assert f(1) == 2
+    assert out == [("a", 20), ("b", 20), ("c", 2)]
+    with splice.breakpoint(f, line=None) as entry:
+        entry.exec("ORDER_OUT.append('entry')")
+        with splice.capture_calls(f) as calls:
+            f(2)
+    assert out[-1] == "entry" and len(calls) == 1

@@ -67,10 +67,16 @@ pub struct Report {
     pub new_locals: Vec<String>,
 }
 
-/// Apply `probes` to `target` in order.
+/// Apply `probes` to `target`; where they share a site, they run in the
+/// order given.
 pub fn instrument(target: &mut Target, probes: &[Probe]) -> Result<Report, RewriteError> {
     let mut report = Report::default();
-    for p in probes {
+    // Each probe is spliced in front of what is at its site, earlier probes'
+    // code included: applied last to first, probes that share a site run in
+    // the order given, which is the order they were enabled (two breakpoints
+    // on one line: the one enabled first runs first, as NoPdb's trace
+    // function calls them).
+    for p in probes.iter().rev() {
         match p {
             Probe::Line { site, snippet } => line::apply(target, site, snippet, &mut report)?,
             Probe::Capture(h) => capture::apply(&mut target.code, *h)?,

@@ -564,3 +564,72 @@ def test_a_function_instrumented_at_its_first_call_is_not_kept_alive():
         assert ref() is None
     assert [r.return_value for r in calls] == [2, 4]
     _assert_clean()
+
+
+_EDGE_SRC = '''
+import asyncio
+class Base:
+    def __init__(self, v):
+        self.v = v
+    def val(self):
+        return self.v
+class Sub(Base):
+    def __init__(self, v, *, k=2):
+        super().__init__(v * k)
+    def val(self):
+        return super().val() + 1
+async def coro(x):
+    await asyncio.sleep(0)
+    return x * 2
+async def agen(n):
+    for i in range(n):
+        yield i
+def counter(start):
+    def inc(by=1):
+        nonlocal start
+        start += by
+        return start
+    return inc
+def gen(a, b=3):
+    yield a
+    yield b
+fn = lambda q, r=5: q + r
+'''
+
+
+def test_first_calls_of_every_kind_of_function_behave_and_are_recorded_once():
+    # zero-argument super() (a __class__ cell), keyword-only defaults, a
+    # coroutine, an async generator, a closure rebinding a nonlocal, a
+    # generator, a lambda called directly and through functools.partial:
+    # each first call (on 3.11 the call-again path) gives what it gives
+    # without splice, and every call is one record
+    import asyncio
+    import functools
+
+    ns: dict = {}
+    exec(compile(_EDGE_SRC, "<lazyscope-edge>", "exec"), ns)
+
+    def body():
+        s = ns["Sub"](3)
+        out = [s.val()]
+        out.append(asyncio.run(ns["coro"](4)))
+
+        async def collect():
+            return [i async for i in ns["agen"](3)]
+
+        out.append(asyncio.run(collect()))
+        inc = ns["counter"](10)
+        out += [inc(), inc(5)]
+        out.append(list(ns["gen"](1)))
+        out.append(ns["fn"](1))
+        out.append(functools.partial(ns["fn"], r=1)(2))
+        return out
+
+    plain = body()
+    with splice.capture_calls(file="<lazyscope-edge>") as calls:
+        inside = body()
+    assert inside == plain == body() == [7, 8, [0, 1, 2], 11, 16, [1, 3], 6, 3]
+    names = collections.Counter(c.name for c in calls)
+    assert names == {"__init__": 2, "val": 2, "coro": 1, "agen": 1, "counter": 1, "inc": 2, "gen": 1, "<lambda>": 2}
+    assert calls.hook_errors == []
+    _assert_clean()

@@ -119,7 +119,14 @@ pub fn compute(cfg: &Cfg) -> Result<StackDepths, RewriteError> {
                 // them (probes splice in at any instruction).
                 walk.before[i] = Some(depth as u32);
             }
-            for e in cfg.successors(i).collect::<Vec<_>>() {
+            // the fall-through effect, used by the edge and by the walk
+            // below (looked up once per instruction)
+            let fall = if cfg.falls_through(i) {
+                effect(cfg, i, false)?
+            } else {
+                0 // no fall-through edge, and the last of its block
+            };
+            for e in cfg.successors(i) {
                 let d = match e.kind {
                     EdgeKind::Exception => {
                         let h = cfg.instrs[i].handler.ok_or_else(|| {
@@ -145,7 +152,7 @@ pub fn compute(cfg: &Cfg) -> Result<StackDepths, RewriteError> {
                         i64::from(h.entry_depth())
                     }
                     EdgeKind::Jump => depth + effect(cfg, i, true)?,
-                    EdgeKind::Fallthrough => depth + effect(cfg, i, false)?,
+                    EdgeKind::Fallthrough => depth + fall,
                 };
                 max = max.max(d);
                 // Fall-through inside the block continues the walk below.
@@ -155,7 +162,7 @@ pub fn compute(cfg: &Cfg) -> Result<StackDepths, RewriteError> {
                 walk.reach(e, d)?;
             }
             if i + 1 < end {
-                depth += effect(cfg, i, false)?;
+                depth += fall;
                 if depth < 0 {
                     return Err(RewriteError::Verify(format!(
                         "stack underflow: {} leaves depth {depth}",

@@ -56,6 +56,7 @@ from splice.tools.torture import (
     Totals,
     _lazy_capture,
     _module_files,
+    _unexpected_hook_errors,
     in_packages,
     install_rewriting_hook,
     print_table,
@@ -203,8 +204,9 @@ def child(pkg_name: str, mode: str, out_path: str) -> None:
         with lazy:
             rc = pytest.main([*PYTEST_ARGS, *pkg.tests], plugins=[results, last])
         stats["functions"] = len(lazy.targets)
-        if lazy.hook_errors:
-            results.errors[f"lazy capture: {len(lazy.hook_errors)} hook errors"] = repr(lazy.hook_errors[0])
+        bad = _unexpected_hook_errors(lazy.hook_errors)
+        if bad:
+            results.errors[f"lazy capture: {len(bad)} hook errors"] = repr(bad[0])
         del lazy
     else:
         rc = pytest.main([*PYTEST_ARGS, *pkg.tests], plugins=[results, last])

@@ -238,14 +238,19 @@ def _on_start(code: CodeType, offset: int) -> Any:
         return None
 
 
-def _start(code: CodeType) -> Any:
+def _wanting(code: CodeType) -> tuple[CodeType, list[FirstCallWatcher]]:
+    """The original of ``code`` and the watchers that want a call of it.
+    Code splice made for other probes (a breakpoint, an eager capture) is
+    wanted as its original: the function moves to code with both probes."""
     watchers = _WATCH.watchers
     if not watchers:
-        return _M.DISABLE
-    # code splice made for other probes (a breakpoint, an eager capture) is
-    # wanted as its original: the function moves to code with both probes
+        return code, []
     original = PATCHER.original(code)
-    wanted = [w for w in watchers if w.wants(original, code)]
+    return original, [w for w in watchers if w.wants(original, code)]
+
+
+def _start(code: CodeType) -> Any:
+    original, wanted = _wanting(code)
     if not wanted:
         return _M.DISABLE
     if PATCHER.held_here():
@@ -265,13 +270,10 @@ def _on_frame(code: CodeType, fn: Any) -> int:
     """3.11's evaluator asks about a new frame of ``code`` run by ``fn``:
     ``0`` no watcher wants it (not asked again until a new watcher comes),
     ``1`` run it as it is, ``2`` ``fn`` now runs instrumented code: the
-    evaluator calls it again instead of running this frame."""
+    evaluator calls it again instead of running this frame (and checks
+    itself that ``fn.__code__`` is no longer ``code``)."""
     try:
-        watchers = _WATCH.watchers
-        if not watchers:
-            return 0
-        original = PATCHER.original(code)
-        wanted = [w for w in watchers if w.wants(original, code)]
+        original, wanted = _wanting(code)
         if not wanted:
             return 0
         if PATCHER.held_here():
@@ -279,7 +281,7 @@ def _on_frame(code: CodeType, fn: Any) -> int:
         moved = False
         for w in wanted:
             moved = w.first_call_function(original, fn) or moved  # never raises
-        return 2 if moved and fn.__code__ is not code else 1
+        return 2 if moved else 1
     except Exception:  # pragma: no cover - a bug here must not break the program
         return 1
 

@@ -16,7 +16,7 @@ blamed on (or hidden by) the rewrite.
 and their own pytest suites, each in a throwaway venv (``thirdparty.py``,
 packages pinned in ``thirdparty.toml``). ``--mode all`` runs pad, probe and
 capture against one untouched run; ``lazy`` runs the tests inside
-``splice.capture_calls()`` with no scope (every function instrumented at its
+``splice.capture_call()`` with no scope (every function instrumented at its
 first call).
 """
 
@@ -206,7 +206,7 @@ def _unexpected_hook_errors(errors: list[BaseException]) -> list[BaseException]:
 
 
 def _lazy_capture() -> Any:
-    """Mode ``lazy``: the tests run inside ``splice.capture_calls()`` with no
+    """Mode ``lazy``: the tests run inside ``splice.capture_call()`` with no
     scope, which instruments every pure-Python function at its first call in
     the block (splice.first_calls: a sys.monitoring event on 3.12+, splice's
     frame evaluator on 3.11, which calls the function again on the
@@ -574,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         "--mode",
         choices=(*MODES, "all"),
         default="pad",
-        help="rewrite to apply (none: just run the tests; lazy: run them inside capture_calls() with no "
+        help="rewrite to apply (none: just run the tests; lazy: run them inside capture_call() with no "
         "scope; all: pad, probe, capture and lazy against one untouched run)",
     )
     p.add_argument("--modules", nargs="*", default=list(MODULES), help="modules to torture (default: all)")

@@ -107,3 +107,56 @@ def test_live_breakpoints_never_share_hook_names():
             two.exec("b = b + 10")
             assert target(1) == 13  # both ran (each with its own hooks)
     assert target(1) == 2
+
+
+def _load_class(path, name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"splice_equal_code_{name.lower()}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def test_equal_code_objects_of_two_classes_get_their_own_templates(tmp_path):
+    """CPython's code equality ignores co_qualname and co_filename: two
+    classes' methods with the same body on the same line are equal code
+    objects. Each must get its own template (private names are mangled with
+    its own class), never the other's from the cache."""
+    body = "    def forward(self, x):\n        y = x + 1\n        return y\n"
+    classes = []
+    for name in ("Foo", "Bar"):
+        path = tmp_path / f"{name.lower()}.py"
+        path.write_text(f"class {name}:\n{body}")
+        classes.append(_load_class(path, name))
+    foo, bar = classes
+    assert foo.forward.__code__ == bar.forward.__code__  # the premise
+    assert foo.forward.__code__ is not bar.forward.__code__
+    seen = {}
+    for cls in (foo, bar):
+        with splice.breakpoint(cls.forward, line="return y") as bp:
+            bp.exec("self.__seen = y")
+            obj = cls()
+            assert obj.forward(1) == 2
+        seen[cls.__name__] = sorted(vars(obj))
+        assert cls.forward.__code__.co_qualname == f"{cls.__name__}.forward"
+    assert seen == {"Foo": ["_Foo__seen"], "Bar": ["_Bar__seen"]}
+    # and the scope each template was built from names its own file
+    assert template.ScopeInfo.from_code(foo.forward.__code__).filename.endswith("foo.py")
+    assert template.ScopeInfo.from_code(bar.forward.__code__).filename.endswith("bar.py")
+
+
+def test_per_code_cache_lets_go_of_the_code_object():
+    from splice.codecache import PerCode
+
+    cache: PerCode[int] = PerCode()
+    code = compile("x = 1", "<t>", "exec")
+    twin = compile("x = 1", "<t>", "exec")
+    assert code == twin and code is not twin
+    cache.set(code, 1)
+    assert cache.get(code) == 1
+    assert cache.get(twin) is None  # identity, not equality
+    del code
+    gc.collect()
+    assert len(cache) == 0

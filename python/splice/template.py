@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import ast
 import dis
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import CodeType
@@ -50,6 +49,7 @@ from typing import Any, Optional
 
 from splice import _native
 from splice._native import HOOK_PREFIX, LineProbe
+from splice.codecache import PerCode
 from splice.errors import SnippetError, TargetError
 from splice.snippets import check_snippet, is_identifier, syntax_error
 
@@ -162,14 +162,14 @@ class ScopeInfo:
         return frozenset(self.varnames) | frozenset(self.cells) | frozenset(self.frees)
 
 
-_SCOPES: weakref.WeakKeyDictionary[CodeType, ScopeInfo] = weakref.WeakKeyDictionary()
+#: ScopeInfo per code object, by identity (splice.codecache says why not by equality)
+_SCOPES: PerCode[ScopeInfo] = PerCode()
 
 
 def _scope_cache(code: CodeType) -> ScopeInfo:
-    try:
-        return _SCOPES[code]
-    except KeyError:
-        pass
+    hit = _SCOPES.get(code)
+    if hit is not None:
+        return hit
     n = code.co_argcount
     p = code.co_posonlyargcount
     k = code.co_kwonlyargcount
@@ -201,8 +201,7 @@ def _scope_cache(code: CodeType) -> ScopeInfo:
         future_flags=code.co_flags & _native.FUTURE_FLAGS,
         optimized=bool(code.co_flags & _native.CO_OPTIMIZED),
     )
-    _SCOPES[code] = info
-    return info
+    return _SCOPES.set(code, info)
 
 
 def instance_test(info: ScopeInfo, hook: str) -> ast.expr:
@@ -435,22 +434,22 @@ def build_template(
         return Template(snippet=snippet, module=module, hooks=dict(hooks), new_locals=new_locals)
     tpl = _build_template(code, body, hooks, label=label, extra_locals=extra_locals, filename=filename)
     if per_code is None:
-        per_code = _templates.setdefault(code, {})
+        per_code = _templates.set(code, {})
     if len(per_code) >= _TEMPLATES_PER_CODE:
         per_code.pop(next(iter(per_code)))
     per_code[key] = (tpl.snippet, tpl.module, tpl.new_locals)
     return tpl
 
 
-#: Compiled templates per target code object (weakly) and per snippet: the
+#: Compiled templates per target code object (weakly, by identity: two equal
+#: code objects of classes with different names mangle private names
+#: differently) and per snippet: the
 #: caller's key for the body, the hook names, the new locals of earlier
 #: probes and the file name, which is everything the compiled code depends
 #: on. A breakpoint entered again makes the same snippet (its hook names come
 #: from a small number reused once a breakpoint object is freed:
 #: splice.breakpoint._Slots). Holds no hook object; at most 8 per code object.
-_templates: weakref.WeakKeyDictionary[CodeType, dict[Any, tuple[CodeType, ast.Module, tuple[str, ...]]]] = (
-    weakref.WeakKeyDictionary()
-)
+_templates: PerCode[dict[Any, tuple[CodeType, ast.Module, tuple[str, ...]]]] = PerCode()
 _TEMPLATES_PER_CODE = 8
 
 

@@ -5,10 +5,12 @@ import ast
 import dis
 import sys
 import textwrap
+from types import CodeType
+from typing import Any
 
 import pytest
 
-from splice import SnippetError
+from splice import SnippetError, _native, template
 from splice.snippets import parse_expression, parse_statements, rename_variables
 from splice.template import ScopeInfo, build_template, skeleton_source
 
@@ -373,3 +375,84 @@ def test_variables_are_renamed_to_hooks():
 def test_variables_misuse_is_rejected(text, msg):
     with pytest.raises(SnippetError, match=msg):
         rename_variables(parse_statements(text, "exec"), {"scale": 3}, "_splice_v_", "exec")
+
+
+# --- the AST the template compiles from is the parsed skeleton text ------------
+
+
+def _scopes_of_stdlib() -> list[CodeType]:
+    import importlib
+
+    out: list[CodeType] = []
+    for name in ("ast", "argparse", "asyncio.tasks", "dataclasses", "enum", "functools", "inspect",
+                 "pathlib", "typing", "unittest.mock"):
+        mod = importlib.import_module(name)
+        stack = [compile(open(mod.__file__, encoding="utf-8").read(), mod.__file__, "exec")]
+        while stack:
+            c = stack.pop()
+            if c.co_flags & _native.CO_OPTIMIZED:
+                out.append(c)
+            stack.extend(k for k in c.co_consts if isinstance(k, CodeType))
+    return out
+
+
+def _from_text(shape: Any, stmts: list) -> ast.Module:
+    """What the template was compiled from before the AST was built
+    directly: the skeleton text parsed, its dead declarations moved to the
+    ``def`` line, the placeholder replaced."""
+    module = ast.parse(shape.text())
+    fn = next(n for n in ast.walk(module) if isinstance(n, ast.FunctionDef) and n.lineno == shape.def_line)
+    body: list = []
+    for s in fn.body:
+        if isinstance(s, ast.If):
+            for n in ast.walk(s):
+                if "lineno" in n._attributes:
+                    n.lineno = n.end_lineno = shape.def_line
+            body.append(s)
+        elif isinstance(s, ast.Expr) and isinstance(s.value, ast.Name) and s.value.id.endswith("body_placeholder"):
+            body.extend(stmts)
+        else:
+            body.append(s)
+    fn.body = body
+    return module
+
+
+def _template_fn(module: ast.Module, qual: str) -> CodeType:
+    stack = [compile(module, "<t>", "exec", dont_inherit=True)]
+    while stack:
+        c = stack.pop()
+        if c.co_qualname == qual:
+            return c
+        stack.extend(k for k in c.co_consts if isinstance(k, CodeType))
+    raise AssertionError(qual)
+
+
+def test_template_tree_is_the_parsed_skeleton_for_stdlib_scopes():
+    """template._Shape.tree builds the AST that parsing _Shape.text gave;
+    checked on every function of ten stdlib modules (argument kinds,
+    closures, cells, __class__, globals, deleted arguments, extra locals):
+    the same nodes (ast.dump without positions) and the same compiled
+    template function, lines included."""
+    codes = _scopes_of_stdlib()
+    assert len(codes) > 1000
+    kinds = {"closure": 0, "cells": 0, "class_cell": 0, "globals": 0, "varargs": 0, "renamed": 0}
+    for code in codes:
+        scope = ScopeInfo.from_code(code)
+        for extra in ((), ("_splice_new", "x_extra")):
+            shape = template._shape(scope, extra)
+            body = ast.parse("y = 1\nprint(y)").body
+            built = shape.tree(body)
+            parsed = _from_text(shape, ast.parse("y = 1\nprint(y)").body)
+            assert ast.dump(built) == ast.dump(parsed), code
+            a, b = _template_fn(built, shape.qualname), _template_fn(parsed, shape.qualname)
+            for attr in ("co_code", "co_varnames", "co_cellvars", "co_freevars", "co_names", "co_flags",
+                         "co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_firstlineno"):
+                assert getattr(a, attr) == getattr(b, attr), (code, attr)
+            assert [ln for *_, ln in a.co_lines()] == [ln for *_, ln in b.co_lines()], code
+        kinds["closure"] += bool(shape.outer)
+        kinds["cells"] += bool(shape.cell_refs)
+        kinds["class_cell"] += shape.reads_class
+        kinds["globals"] += bool(shape.declared_globals)
+        kinds["varargs"] += bool(shape.varargs or shape.varkw)
+        kinds["renamed"] += any(a.startswith("_splice_arg") for a in shape.args + shape.posonly + shape.kwonly)
+    assert all(kinds[k] > 0 for k in ("closure", "cells", "class_cell", "globals", "varargs")), kinds

@@ -34,6 +34,8 @@ __all__ = [
     "functions_owning",
     "nested_codes",
     "instrument",
+    "code_lines",
+    "scope_names",
     "save_version",
     "start_hook_install",
     "start_hook_installed",
@@ -101,6 +103,13 @@ def disassemble(code: CodeType) -> str:
 def event_lines(code: CodeType) -> list[int]:
     """Sorted lines of ``code`` where a 'line' event can fire, so a probe
     can go (the rewriter's own rule)."""
+
+def scope_names(code: CodeType) -> tuple[list[str], list[str]]:
+    """(names ``code`` declares ``global`` -- it stores or deletes them as
+    globals -- in first-use order, plain locals it ever deletes, sorted)."""
+
+def code_lines(code: CodeType) -> list[int]:
+    """The sorted distinct true line numbers of ``code.co_lines()``."""
 
 def functions_in_heap() -> list[FunctionType]:
     """Every live function the collector tracks (``gc.get_objects()``,

@@ -272,7 +272,15 @@ class Exec(Action):
                     exec(code, frame.f_globals, frame_locals(frame, variables))
 
             return [ast.Expr(_call(f"{prefix}exec"))], {f"{prefix}exec": frame_hook(run, state, counts)}
-        body = parse_statements(self.text, self.label) if self.text is not None else []  # fresh, as in Eval
+        if self.text is None:
+            return [], {}
+        if not self.variables and self.tree is not None:
+            # Nothing downstream changes a parsed statement (compile reads
+            # the tree; locations are only added where missing, and parsed
+            # nodes have them all), so the tree parsed at scheduling serves
+            # every target and every rebuild.
+            return list(self.tree), {}
+        body = parse_statements(self.text, self.label)  # fresh: renaming changes it in place
         hooks = rename_variables(body, self.variables, f"{prefix}v_", self.label)
         return body, hooks
 

@@ -128,7 +128,7 @@ def check_source(code: CodeType, source: Source) -> None:
     rewriting still passes).
     """
     index = _index_for(source, code)
-    lines = sorted({line for *_, line in code.co_lines() if line})
+    lines = _native.code_lines(code)
     try:
         index.check_code_lines(code.co_firstlineno, code.co_name, lines, MINOR)
     except _native.LocateFailure as e:
@@ -241,8 +241,8 @@ def _mismatch_message(code: CodeType, source: Source, detail: str) -> str:
     )
 
 
-def _code_lines(code: CodeType) -> set[int]:
-    return {line for *_, line in code.co_lines() if line}
+def _code_lines(code: CodeType) -> list[int]:
+    return _native.code_lines(code)
 
 
 def _walk(code: CodeType) -> Iterator[CodeType]:
@@ -273,6 +273,14 @@ def _compiled_lines(text: str, filename: str, flags: int) -> Any:
     return table
 
 
+@functools.lru_cache(maxsize=16)
+def _split_lines(text: str) -> tuple[str, ...]:
+    """``text`` split as the compiler counts lines (not splitlines: \\f,
+    \\x1c...); cached per text, as every enter of a probe in the file
+    checks its source."""
+    return tuple(text.split("\n"))
+
+
 #: a line that continues the top-level statement before it
 _CONTINUES = ("else", "elif", "except", "finally", ")", "]", "}")
 
@@ -281,7 +289,7 @@ def _top_level_statement(text: str, line: int) -> Optional[tuple[int, int]]:
     """The lines ``[start, end)`` of the top-level statement that holds
     ``line``, by indentation (a guess: a string literal whose lines start in
     column 0 can mislead it, which is why its text is only a first try)."""
-    lines = text.split("\n")  # as the compiler counts lines (not splitlines: \f, \x1c...)
+    lines = _split_lines(text)
     if not 1 <= line <= len(lines):
         return None
 
@@ -302,7 +310,7 @@ def _top_level_statement(text: str, line: int) -> Optional[tuple[int, int]]:
 def _segment_lines(text: str, filename: str, flags: int, start: int, end: int) -> Any:
     """:func:`_compiled_lines` of the top-level statement on lines
     ``[start, end)`` alone, at its own line numbers."""
-    lines = text.split("\n")[start - 1 : end - 1]
+    lines = _split_lines(text)[start - 1 : end - 1]
     return _compiled_lines("\n" * (start - 1) + "\n".join(lines) + "\n", filename, flags)
 
 

@@ -16,7 +16,7 @@ import ast
 import keyword
 import sys
 import textwrap
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import CodeType
 from typing import Any, Union
 
@@ -106,16 +106,29 @@ _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDe
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
-def _walk_own(node: ast.AST) -> Iterator[ast.AST]:
+_NESTED_TYPES = frozenset(_NESTED_SCOPES)
+
+
+def _walk_own(node: ast.AST) -> list[ast.AST]:
     """Nodes of ``node`` that run in the same frame (not inside nested
     functions, lambdas or classes; comprehensions are entered: their ``await``
-    would await in the target)."""
+    would await in the target). A list, built without ``ast.iter_child_nodes``'
+    generators: every first probe of a function walks its snippet."""
+    out: list[ast.AST] = []
     stack = [node]
+    AST = ast.AST
     while stack:
         n = stack.pop()
-        yield n
-        for child in ast.iter_child_nodes(n):
-            if isinstance(child, _NESTED_SCOPES):
+        out.append(n)
+        for field in n._fields:
+            v = getattr(n, field, None)
+            kids = v if type(v) is list else (v,)
+            for child in kids:
+                if not isinstance(child, AST):
+                    continue
+                if type(child) not in _NESTED_TYPES:
+                    stack.append(child)
+                    continue
                 # decorators, defaults and bases do run in this frame
                 if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     stack.extend(child.decorator_list)
@@ -124,12 +137,22 @@ def _walk_own(node: ast.AST) -> Iterator[ast.AST]:
                 elif isinstance(child, ast.Lambda):
                     stack.extend(child.args.defaults)
                     stack.extend(d for d in child.args.kw_defaults if d is not None)
-                else:
+                elif isinstance(child, ast.ClassDef):
                     stack.extend(child.decorator_list)
                     stack.extend(child.bases)
                     stack.extend(k.value for k in child.keywords)
-                continue
-            stack.append(child)
+    return out
+
+
+#: what a snippet cannot contain, by node type ({t}: the target's name)
+_REFUSED = {
+    ast.Return: "`return` (it would return from {t})",
+    ast.Yield: "`yield` (it would turn the snippet into a generator step of {t})",
+    ast.YieldFrom: "`yield` (it would turn the snippet into a generator step of {t})",
+    ast.Await: "`await` (it would suspend {t})",
+    ast.AsyncFor: "`async for` (it awaits, which would suspend {t})",
+    ast.AsyncWith: "`async with` (it awaits, which would suspend {t})",
+}
 
 
 def check_snippet(stmts: Sequence[ast.stmt], label: str, target: str) -> None:
@@ -137,18 +160,8 @@ def check_snippet(stmts: Sequence[ast.stmt], label: str, target: str) -> None:
     ``return``, ``yield``, ``yield from``, ``await`` (also ``async for``,
     ``async with`` and async comprehensions)."""
     for n in _walk_own(ast.Module(body=list(stmts), type_ignores=[])):
-        what = None
-        if isinstance(n, ast.Return):
-            what = "`return` (it would return from {t})"
-        elif isinstance(n, (ast.Yield, ast.YieldFrom)):
-            what = "`yield` (it would turn the snippet into a generator step of {t})"
-        elif isinstance(n, ast.Await):
-            what = "`await` (it would suspend {t})"
-        elif isinstance(n, ast.AsyncFor):
-            what = "`async for` (it awaits, which would suspend {t})"
-        elif isinstance(n, ast.AsyncWith):
-            what = "`async with` (it awaits, which would suspend {t})"
-        elif isinstance(n, ast.comprehension) and n.is_async:
+        what = _REFUSED.get(type(n))
+        if what is None and type(n) is ast.comprehension and n.is_async:
             what = "an async comprehension (it awaits, which would suspend {t})"
         if what:
             raise SnippetError(

@@ -41,7 +41,6 @@ name into a constant load of the object, so no hook is ever a real global.
 from __future__ import annotations
 
 import ast
-import dis
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import CodeType
@@ -83,34 +82,12 @@ def _private_class(qualname: str) -> Optional[str]:
     return found
 
 
-_OP_EXTENDED_ARG = dis.opmap["EXTENDED_ARG"]
-_OP_STORE_GLOBAL = dis.opmap["STORE_GLOBAL"]
-_OP_DELETE_GLOBAL = dis.opmap["DELETE_GLOBAL"]
-_OP_DELETE_FAST = dis.opmap["DELETE_FAST"]
-
-
 def _scan(code: CodeType) -> tuple[tuple[str, ...], frozenset[str]]:
     """(names the code declares ``global`` -- it stores or deletes them as
     globals --, plain locals it ever unbinds -- ``del x``, the end of
-    ``except E as x``), from one pass over ``co_code``."""
-    globals_: list[str] = []
-    deleted: set[str] = set()
-    co = code.co_code
-    ext = 0
-    for i in range(0, len(co), 2):
-        op = co[i]
-        arg = co[i + 1] | ext
-        if op == _OP_EXTENDED_ARG:
-            ext = arg << 8
-            continue
-        ext = 0
-        if op == _OP_STORE_GLOBAL or op == _OP_DELETE_GLOBAL:
-            name = code.co_names[arg]
-            if name not in globals_:
-                globals_.append(name)
-        elif op == _OP_DELETE_FAST:
-            deleted.add(code.co_varnames[arg])
-    return tuple(globals_), frozenset(deleted)
+    ``except E as x``), from one native pass over ``co_code``."""
+    declared, deleted = _native.scope_names(code)
+    return tuple(declared), frozenset(deleted)
 
 
 @dataclass(frozen=True)
@@ -257,63 +234,203 @@ class Template:
         return LineProbe(lines, self.snippet, self.hooks)
 
 
-def _param_list(scope: ScopeInfo, rename: Mapping[str, str]) -> str:
-    def n(x: str) -> str:
-        return rename.get(x, x)
+@dataclass(frozen=True)
+class _Shape:
+    """What the template looks like, decided once and rendered either as
+    text (:func:`skeleton_source`, ``python -m splice show``) or directly as
+    an AST to compile (:meth:`tree`; building the nodes costs a fraction of
+    parsing the text, which every first probe of a function paid).
 
-    parts: list[str] = [n(a) for a in scope.posonly]
-    if scope.posonly:
-        parts.append("/")
-    parts.extend(n(a) for a in scope.args)
-    if scope.varargs:
-        parts.append("*" + n(scope.varargs))
-    elif scope.kwonly:
-        parts.append("*")
-    parts.extend(n(a) for a in scope.kwonly)
-    if scope.varkw:
-        parts.append("**" + n(scope.varkw))
-    return ", ".join(parts)
+    ``class <cls>:`` / ``def <outer>(<frees>):`` / ``def <fname>(<params>):``
+    holding ``nonlocal <frees>``, ``global <declared>``, the dead
+    declarations under ``if False:`` and the snippet.
+    """
+
+    cls: Optional[str]
+    outer: Optional[str]
+    frees: tuple[str, ...]
+    fname: str
+    posonly: tuple[str, ...]
+    args: tuple[str, ...]
+    varargs: Optional[str]
+    kwonly: tuple[str, ...]
+    varkw: Optional[str]
+    declared_globals: tuple[str, ...]
+    #: dead declarations: plain locals, cell locals (each ``a = b = None``),
+    #: the cells a nested function declares ``nonlocal``, and whether a
+    #: lambda reads ``__class__``
+    plain: tuple[str, ...]
+    cell_locals: tuple[str, ...]
+    cell_refs: tuple[str, ...]
+    reads_class: bool
+
+    @property
+    def qualname(self) -> str:
+        """The template function's expected ``co_qualname``."""
+        outer = f"{self.outer}.<locals>" if self.outer else None
+        return ".".join(p for p in (self.cls, outer, self.fname) if p)
+
+    @property
+    def def_line(self) -> int:
+        """The line of the template function's ``def``."""
+        return 1 + bool(self.cls) + bool(self.outer)
+
+    def _params(self) -> str:
+        parts: list[str] = list(self.posonly)
+        if self.posonly:
+            parts.append("/")
+        parts.extend(self.args)
+        if self.varargs:
+            parts.append("*" + self.varargs)
+        elif self.kwonly:
+            parts.append("*")
+        parts.extend(self.kwonly)
+        if self.varkw:
+            parts.append("**" + self.varkw)
+        return ", ".join(parts)
+
+    def _dead_text(self) -> list[str]:
+        dead: list[str] = []
+        if self.plain:
+            dead.append(" = ".join(self.plain) + " = None")
+        if self.cell_locals:
+            dead.append(" = ".join(self.cell_locals) + " = None")
+        if self.cell_refs:
+            dead.append(f"def {self.cell_refs[0]}(): nonlocal {', '.join(self.cell_refs)}")
+        if self.reads_class:
+            dead.append("(lambda: __class__)")
+        return dead
+
+    def text(self) -> str:
+        """The template's source with a placeholder where the snippet goes."""
+        lines: list[str] = []
+        indent = ""
+        if self.cls:
+            lines.append(f"class {self.cls}:")
+            indent += "    "
+        if self.outer:
+            lines.append(f"{indent}def {self.outer}({', '.join(self.frees)}):")
+            indent += "    "
+        lines.append(f"{indent}def {self.fname}({self._params()}):")
+        indent += "    "
+        if self.frees:
+            lines.append(f"{indent}nonlocal {', '.join(self.frees)}")
+        if self.declared_globals:
+            lines.append(f"{indent}global {', '.join(self.declared_globals)}")
+        dead = self._dead_text()
+        if dead:
+            lines.append(f"{indent}if False:")
+            lines.extend(f"{indent}    {d}" for d in dead)
+        lines.append(f"{indent}{_BODY_PLACEHOLDER}")
+        if self.outer:
+            lines.append(f"{indent[:-4]}return {self.fname}")
+        return "\n".join(lines) + "\n"
+
+    def tree(self, stmts: list[ast.stmt]) -> ast.Module:
+        """The template as an AST with ``stmts`` as the function's body after
+        its declarations: what parsing :meth:`text` and replacing the
+        placeholder gives, except that the dead declarations all sit on the
+        ``def`` line (so CPython emits no instruction, not even a ``NOP``,
+        for them) and columns are 0 (the rewriter gives the snippet's
+        instructions the probed line's location)."""
+        line = 1
+        top: list[ast.stmt] = []
+        holder = top
+        if self.cls:
+            cls = _at(ast.ClassDef(name=self.cls, bases=[], keywords=[], body=[], decorator_list=[],
+                                   **_TYPE_PARAMS), line)
+            holder.append(cls)
+            holder = cls.body
+            line += 1
+        outer = None
+        if self.outer:
+            outer = _function(self.outer, _arguments(line, args=self.frees), line)
+            holder.append(outer)
+            holder = outer.body
+            line += 1
+        def_line = line
+        fn = _function(
+            self.fname,
+            _arguments(line, self.posonly, self.args, self.varargs, self.kwonly, self.varkw),
+            line,
+        )
+        holder.append(fn)
+        body = fn.body
+        if self.frees:
+            line += 1
+            body.append(_at(ast.Nonlocal(names=list(self.frees)), line))
+        if self.declared_globals:
+            line += 1
+            body.append(_at(ast.Global(names=list(self.declared_globals)), line))
+        dead: list[ast.stmt] = []
+        for names in (self.plain, self.cell_locals):
+            if names:
+                dead.append(_at(ast.Assign(
+                    targets=[_at(ast.Name(id=n, ctx=ast.Store()), def_line) for n in names],
+                    value=_at(ast.Constant(value=None), def_line),
+                ), def_line))
+        if self.cell_refs:
+            inner = _function(self.cell_refs[0], _arguments(def_line), def_line)
+            inner.body.append(_at(ast.Nonlocal(names=list(self.cell_refs)), def_line))
+            dead.append(inner)
+        if self.reads_class:
+            lam = ast.Lambda(args=_arguments(def_line), body=_at(ast.Name(id="__class__", ctx=ast.Load()), def_line))
+            dead.append(_at(ast.Expr(value=_at(lam, def_line)), def_line))
+        if dead:
+            line += 1 + len(dead)
+            body.append(_at(ast.If(test=_at(ast.Constant(value=False), def_line), body=dead, orelse=[]), def_line))
+        body.extend(stmts)
+        line += 2  # the placeholder's line, then the outer function's return
+        if outer is not None:
+            outer.body.append(_at(ast.Return(value=_at(ast.Name(id=self.fname, ctx=ast.Load()), line)), line))
+        return ast.Module(body=top, type_ignores=[])
 
 
-def _dead_declarations(
-    scope: ScopeInfo, rename: Mapping[str, str], extra_locals: Sequence[str]
-) -> list[str]:
-    """The statements under the template's ``if False:``: they make the
-    target's plain locals plain locals of the template (assigned, never
-    known to be bound), its cells cells (a nested function declares them
-    ``nonlocal``) and ``__class__`` free (a lambda reads it), without
-    running anything."""
-    args = set(scope.arg_names)
-    cells = set(scope.cells)
-    plain = [
-        v for v in scope.varnames
-        if v not in cells and (v not in args or v in rename) and is_identifier(v)
-    ]
-    for x in extra_locals:
-        if x not in plain and x not in cells and x not in args and is_identifier(x):
-            plain.append(x)
-    cell_locals = [c for c in scope.cells if is_identifier(c) and (c not in args or c in rename)]
-    cell_refs = [c for c in scope.cells if is_identifier(c)]
-    dead: list[str] = []
-    if plain:
-        dead.append(" = ".join(plain) + " = None")
-    if cell_locals:
-        dead.append(" = ".join(cell_locals) + " = None")
-    if cell_refs:
-        # A `nonlocal` declaration makes each a cell without loading it: a
-        # load of a local named `super` in a method would make the compiler
-        # add a `__class__` free variable the target does not have. The
-        # nested function is named after one of the cells, so it binds no
-        # name the target lacks.
-        dead.append(f"def {cell_refs[0]}(): nonlocal {', '.join(cell_refs)}")
-    if "__class__" in scope.frees:
-        dead.append("(lambda: __class__)")
-    return dead
+#: ``type_params`` of classes and functions (3.12+), which compile needs set
+_TYPE_PARAMS: dict[str, Any] = {"type_params": []} if "type_params" in ast.FunctionDef._fields else {}
+
+_L = Any  # an AST node with location attributes (typeshed declares them on the subclasses only)
 
 
-def _skeleton(scope: ScopeInfo, extra_locals: Sequence[str]) -> tuple[str, str, int]:
-    """Source text of the template with a placeholder body; returns (text,
-    expected co_qualname of the template function, line of its ``def``)."""
+def _at(node: _L, line: int) -> _L:
+    """``node`` placed on ``line``, column 0."""
+    node.lineno = node.end_lineno = line
+    node.col_offset = node.end_col_offset = 0
+    return node
+
+
+def _arguments(
+    line: int,
+    posonly: Sequence[str] = (),
+    args: Sequence[str] = (),
+    varargs: Optional[str] = None,
+    kwonly: Sequence[str] = (),
+    varkw: Optional[str] = None,
+) -> ast.arguments:
+    def arg(name: str) -> ast.arg:
+        out: ast.arg = _at(ast.arg(arg=name), line)
+        return out
+
+    return ast.arguments(
+        posonlyargs=[arg(a) for a in posonly],
+        args=[arg(a) for a in args],
+        vararg=arg(varargs) if varargs else None,
+        kwonlyargs=[arg(a) for a in kwonly],
+        kw_defaults=[None] * len(kwonly),
+        kwarg=arg(varkw) if varkw else None,
+        defaults=[],
+    )
+
+
+def _function(name: str, args: ast.arguments, line: int) -> ast.FunctionDef:
+    fn: ast.FunctionDef = _at(ast.FunctionDef(name=name, args=args, body=[], decorator_list=[], returns=None,
+                                              **_TYPE_PARAMS), line)
+    return fn
+
+
+def _shape(scope: ScopeInfo, extra_locals: Sequence[str]) -> _Shape:
+    """The template for ``scope``, with ``extra_locals`` (plain locals earlier
+    probes added) among its locals."""
     # Arguments keep their names (super() uses the first); an argument the
     # target unbinds somewhere (`del x`) must not be an argument of the
     # template, or CPython 3.12+ would load it without checking it is bound.
@@ -321,7 +438,7 @@ def _skeleton(scope: ScopeInfo, extra_locals: Sequence[str]) -> tuple[str, str, 
     for i, a in enumerate(scope.arg_names):
         if not is_identifier(a) or a in scope.deleted:
             rename[a] = f"{HOOK_PREFIX}arg{i}"
-    frees = [f for f in scope.frees if f != "__class__"]
+    frees = tuple(f for f in scope.frees if f != "__class__")
 
     cls = scope.class_name
     if cls is not None and not is_identifier(cls):
@@ -334,38 +451,51 @@ def _skeleton(scope: ScopeInfo, extra_locals: Sequence[str]) -> tuple[str, str, 
     if outer and fname not in frees:
         fname = f"{HOOK_PREFIX}fn"  # else the outer function's local would shadow a global
 
-    lines: list[str] = []
-    indent = ""
-    if cls:
-        lines.append(f"class {cls}:")
-        indent += "    "
-    if outer:
-        lines.append(f"{indent}def {outer}({', '.join(frees)}):")
-        indent += "    "
-    def_line = len(lines) + 1
-    lines.append(f"{indent}def {fname}({_param_list(scope, rename)}):")
-    indent += "    "
-    if frees:
-        lines.append(f"{indent}nonlocal {', '.join(frees)}")
-    if scope.declared_globals:
-        lines.append(f"{indent}global {', '.join(scope.declared_globals)}")
-    dead = _dead_declarations(scope, rename, extra_locals)
-    if dead:
-        lines.append(f"{indent}if False:")
-        lines.extend(f"{indent}    {d}" for d in dead)
-    lines.append(f"{indent}{_BODY_PLACEHOLDER}")
-    if outer:
-        lines.append(f"{indent[:-4]}return {fname}")
-    qual = ".".join(
-        p for p in (cls, f"{outer}.<locals>" if outer else None, fname) if p
+    # The dead declarations make the target's plain locals plain locals of
+    # the template (assigned, never known to be bound), its cells cells (a
+    # nested function declares them `nonlocal`) and `__class__` free (a
+    # lambda reads it), without running anything.
+    args = set(scope.arg_names)
+    cells = set(scope.cells)
+    plain = [
+        v for v in scope.varnames
+        if v not in cells and (v not in args or v in rename) and is_identifier(v)
+    ]
+    for x in extra_locals:
+        if x not in plain and x not in cells and x not in args and is_identifier(x):
+            plain.append(x)
+    # A `nonlocal` declaration makes each a cell without loading it: a load
+    # of a local named `super` in a method would make the compiler add a
+    # `__class__` free variable the target does not have. The nested
+    # function is named after one of the cells, so it binds no name the
+    # target lacks.
+    cell_refs = tuple(c for c in scope.cells if is_identifier(c))
+
+    def n(x: Optional[str]) -> Optional[str]:
+        return None if x is None else rename.get(x, x)
+
+    return _Shape(
+        cls=cls,
+        outer=outer,
+        frees=frees,
+        fname=fname,
+        posonly=tuple(rename.get(a, a) for a in scope.posonly),
+        args=tuple(rename.get(a, a) for a in scope.args),
+        varargs=n(scope.varargs),
+        kwonly=tuple(rename.get(a, a) for a in scope.kwonly),
+        varkw=n(scope.varkw),
+        declared_globals=scope.declared_globals,
+        plain=tuple(plain),
+        cell_locals=tuple(c for c in scope.cells if is_identifier(c) and (c not in args or c in rename)),
+        cell_refs=cell_refs,
+        reads_class="__class__" in scope.frees,
     )
-    return "\n".join(lines) + "\n", qual, def_line
 
 
 def skeleton_source(code: CodeType, extra_locals: Sequence[str] = ()) -> str:
     """The template text for ``code`` with a placeholder where the snippet goes
     (for tests and for ``python -m splice show``)."""
-    return _skeleton(ScopeInfo.from_code(code), extra_locals)[0]
+    return _shape(ScopeInfo.from_code(code), extra_locals).text()
 
 
 def _find_code(code: CodeType, qualname: str) -> Optional[CodeType]:
@@ -378,21 +508,15 @@ def _find_code(code: CodeType, qualname: str) -> Optional[CodeType]:
     return None
 
 
-def _set_lines(node: ast.AST, line: int) -> None:
-    """Put every node of ``node`` on ``line``."""
-    for n in ast.walk(node):
-        if "lineno" in n._attributes:  # statements, expressions, ... (typeshed's AST has no lineno)
-            n.lineno = n.end_lineno = line  # type: ignore[attr-defined]
-
-
 def _fill_locations(nodes: Iterable[ast.AST]) -> None:
     """Give every node without a location one (line 1, column 0), as
-    :func:`ast.fix_missing_locations` would, without moving the others."""
-    for node in nodes:
-        for n in ast.walk(node):
-            if "lineno" not in n._attributes:
-                continue
-            loc: Any = n  # a node with location attributes (typeshed's AST declares none)
+    :func:`ast.fix_missing_locations` would, without moving the others
+    (one pass without ``ast.walk``'s generators: a first probe pays it)."""
+    stack = list(nodes)
+    AST = ast.AST
+    while stack:
+        loc: Any = stack.pop()  # typeshed's AST declares no location attributes
+        if "lineno" in loc._attributes:
             if getattr(loc, "lineno", None) is None:
                 loc.lineno = 1
             if getattr(loc, "col_offset", None) is None:
@@ -401,6 +525,12 @@ def _fill_locations(nodes: Iterable[ast.AST]) -> None:
                 loc.end_lineno = loc.lineno
             if getattr(loc, "end_col_offset", None) is None:
                 loc.end_col_offset = loc.col_offset
+        for field in loc._fields:
+            v = getattr(loc, field, None)
+            if type(v) is list:
+                stack.extend(c for c in v if isinstance(c, AST))
+            elif isinstance(v, AST):
+                stack.append(v)
 
 
 def build_template(
@@ -475,7 +605,9 @@ def _build_template(
     check_snippet(body, label, scope.qualname)
     stmts = list(body)
     _fill_locations(stmts)
-    module, qual = _template_module(scope, stmts, extra_locals)
+    shape = _shape(scope, extra_locals)
+    qual = shape.qualname
+    module = shape.tree(stmts)
     try:
         compiled = compile(module, filename, "exec", flags=scope.future_flags, dont_inherit=True)
     except SyntaxError as e:
@@ -483,7 +615,7 @@ def _build_template(
     except ValueError as e:  # e.g. a malformed AST from a caller
         raise SnippetError(f"{label}: {e}") from None
     tcode = _find_code(compiled, qual)
-    if tcode is None:  # pragma: no cover - would be a bug in _skeleton
+    if tcode is None:  # pragma: no cover - would be a bug in _Shape
         raise SnippetError(f"{label}: internal error: template function {qual} not found")
     _check_closures(tcode, scope, label)
     known = set(scope.varnames) | set(scope.cells)
@@ -493,29 +625,6 @@ def _build_template(
         hooks=dict(hooks),
         new_locals=tuple(n for n in tcode.co_varnames if n not in known),
     )
-
-
-def _template_module(
-    scope: ScopeInfo, stmts: list[ast.stmt], extra_locals: Sequence[str]
-) -> tuple[ast.Module, str]:
-    """The template's AST with ``stmts`` in place of the placeholder, and the
-    template function's expected ``co_qualname``."""
-    text, qual, def_line = _skeleton(scope, extra_locals)
-    module = ast.parse(text)
-    fn = next(
-        n for n in ast.walk(module) if isinstance(n, ast.FunctionDef) and n.lineno == def_line
-    )
-    new_body: list[ast.stmt] = []
-    for s in fn.body:
-        if isinstance(s, ast.If):
-            _set_lines(s, def_line)  # dead declarations: no instruction at all
-            new_body.append(s)
-        elif isinstance(s, ast.Expr) and isinstance(s.value, ast.Name) and s.value.id == _BODY_PLACEHOLDER:
-            new_body.extend(stmts)
-        else:
-            new_body.append(s)
-    fn.body = new_body
-    return module, qual
 
 
 def _check_closures(tcode: CodeType, scope: ScopeInfo, label: str) -> None:

@@ -12,6 +12,8 @@
 //! - `LocateIndex` and its exceptions (`locate`);
 //! - `disassemble(code)` for `python -m splice show` (`disassemble`);
 //! - `event_lines(code)`, the lines where a probe would run (`events`);
+//! - `scope_names(code)`, `code_lines(code)`: one pass over a code object
+//!   for the template and the source check (`scan`);
 //! - `functions_in_heap`, `functions_owning`, `nested_codes`: scans of
 //!   `gc.get_objects()` and of `co_consts` for the owner search and the
 //!   index of name scopes (`heap`);
@@ -44,6 +46,7 @@ mod instrument;
 mod locate;
 mod probes;
 mod record;
+mod scan;
 mod start_hook;
 mod testing;
 
@@ -54,6 +57,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     instrument::register(m)?;
     disassemble::register(m)?;
     events::register(m)?;
+    scan::register(m)?;
     record::register(m)?;
     capture_hooks::register(m)?;
     locate::register(m)?;

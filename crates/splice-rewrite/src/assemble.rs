@@ -3,12 +3,10 @@
 //! point, since an EXTENDED_ARG prefix moves every later offset), bytes with
 //! inline caches, exception table, location table, stack depth.
 
-use std::collections::HashMap;
-
 use crate::cfg::Cfg;
 use crate::exceptiontable::{self, ExceptionTableEntry};
 use crate::linetable;
-use crate::model::{Code, Handler, Instr, Label};
+use crate::model::{Code, Handler, Instr, LabelMap};
 use crate::opcodes::{self, ArgKind, OpcodeTable};
 use crate::stackdepth;
 use crate::{PyVersion, RawCode, RewriteError};
@@ -45,7 +43,7 @@ fn size(table: &OpcodeTable, op: u8, arg: u32) -> Result<u32, RewriteError> {
 fn resolve_jumps(
     table: &OpcodeTable,
     instrs: &[&Instr],
-    labels: &HashMap<Label, usize>,
+    labels: &LabelMap,
 ) -> Result<(Vec<u32>, Vec<u32>), RewriteError> {
     // Where the iteration starts decides which fixed point it reaches when
     // several exist (jumps over each other can all be long or all short).
@@ -57,7 +55,7 @@ fn resolve_jumps(
     for ins in instrs {
         args.push(match ins.target {
             Some(t) if seed_with_index => {
-                *labels.get(&t).ok_or(RewriteError::UnplacedLabel(t.0))? as u32
+                labels.get(t).ok_or(RewriteError::UnplacedLabel(t.0))? as u32
             }
             Some(_) => 0,
             None => ins.arg,
@@ -74,7 +72,7 @@ fn resolve_jumps(
         let mut changed = false;
         for (i, ins) in instrs.iter().enumerate() {
             let Some(t) = ins.target else { continue };
-            let ti = *labels.get(&t).ok_or(RewriteError::UnplacedLabel(t.0))?;
+            let ti = labels.get(t).ok_or(RewriteError::UnplacedLabel(t.0))?;
             let after = i64::from(offsets[i + 1]);
             let target = i64::from(offsets[ti]);
             let info = table.info(ins.op).ok_or(RewriteError::UnknownOpcode {
@@ -126,13 +124,13 @@ fn resolve_jumps(
 fn exception_entries(
     instrs: &[&Instr],
     offsets: &[u32],
-    labels: &HashMap<Label, usize>,
+    labels: &LabelMap,
 ) -> Result<Vec<ExceptionTableEntry>, RewriteError> {
     let mut out = Vec::new();
     let mut current: Option<(Handler, u32)> = None;
     let mut close = |h: Handler, start: u32, end: u32| -> Result<(), RewriteError> {
-        let ti = *labels
-            .get(&h.target)
+        let ti = labels
+            .get(h.target)
             .ok_or(RewriteError::UnplacedLabel(h.target.0))?;
         out.push(ExceptionTableEntry {
             start,
@@ -160,8 +158,20 @@ fn exception_entries(
 /// Assemble the model into raw code-object fields. Does not verify; callers
 /// that hand the result to CPython go through [`crate::verify::assemble_verified`].
 pub fn assemble(code: &Code) -> Result<RawCode, RewriteError> {
-    let table = opcodes::table(code.version);
     let cfg = Cfg::new(code)?;
+    let depths = stackdepth::compute(&cfg)?;
+    let mut raw = assemble_graph(code, &cfg)?;
+    raw.stacksize = depths.max.max(code.min_stacksize);
+    Ok(raw)
+}
+
+/// The bytes and tables of `code`, whose graph is `cfg`, with `co_stacksize`
+/// left at the original's: the caller computes the stack depth (the
+/// verifier computes it from these bytes anyway, so
+/// [`crate::verify::assemble_verified`] takes it from there instead of
+/// walking the code twice).
+pub(crate) fn assemble_graph(code: &Code, cfg: &Cfg) -> Result<RawCode, RewriteError> {
+    let table = opcodes::table(code.version);
     let (instrs, labels) = (&cfg.instrs, &cfg.labels);
     let (args, offsets) = resolve_jumps(table, instrs, labels)?;
     let extended_arg = table.known.extended_arg;
@@ -186,7 +196,6 @@ pub fn assemble(code: &Code) -> Result<RawCode, RewriteError> {
         .enumerate()
         .map(|(i, ins)| (ins.loc, offsets[i + 1] - offsets[i]))
         .collect();
-    let depths = stackdepth::compute(&cfg)?;
 
     Ok(RawCode {
         version: code.version,
@@ -194,7 +203,7 @@ pub fn assemble(code: &Code) -> Result<RawCode, RewriteError> {
         exceptiontable: exceptiontable::encode(&entries),
         linetable: linetable::encode(code.version, code.firstlineno, &locations),
         firstlineno: code.firstlineno,
-        stacksize: depths.max.max(code.min_stacksize),
+        stacksize: code.min_stacksize,
         counts: code.counts,
     })
 }

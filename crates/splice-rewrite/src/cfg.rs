@@ -8,10 +8,10 @@
 //! Nodes are instruction indexes `0..len()`; a snippet body may also have
 //! edges to `len()`, its exit (a label placed after its last instruction).
 
-use std::collections::HashMap;
+use std::cell::OnceCell;
 use std::ops::Range;
 
-use crate::model::{Code, Instr, Item, Label};
+use crate::model::{Code, Instr, Item, Label, LabelMap};
 use crate::opcodes::{self, OpcodeTable};
 use crate::{PyVersion, RewriteError};
 
@@ -47,11 +47,21 @@ pub struct Cfg<'a> {
     pub instrs: Vec<&'a Instr>,
     /// Each placed label and the index of the instruction it precedes
     /// (`len()` for a label after the last instruction: the exit).
-    pub labels: HashMap<Label, usize>,
+    pub labels: LabelMap,
     jump: Vec<Option<usize>>,
     handler: Vec<Option<usize>>,
-    /// Incoming edges of every node, exit included.
-    preds: Vec<Vec<Edge>>,
+    /// Incoming edges of every node, exit included; built on first use
+    /// (only line-event planning reads them; assembly and verification,
+    /// which build a graph of every rewritten code object, do not).
+    preds: OnceCell<Preds>,
+}
+
+/// Incoming edges in one array (node `i`'s are `edges[start[i]..start[i+1]]`),
+/// in the order fall-through, jump, exception of their sources: one
+/// allocation instead of one per node.
+struct Preds {
+    start: Vec<u32>,
+    edges: Vec<Edge>,
 }
 
 impl<'a> Cfg<'a> {
@@ -71,12 +81,12 @@ impl<'a> Cfg<'a> {
         items: &'a [Item],
         exits: &[Label],
     ) -> Result<Self, RewriteError> {
-        let mut instrs = Vec::new();
-        let mut labels = HashMap::new();
+        let mut instrs = Vec::with_capacity(items.len());
+        let mut labels = LabelMap::default();
         for item in items {
             match item {
                 Item::Label(l) => {
-                    if labels.insert(*l, instrs.len()).is_some() {
+                    if !labels.place(*l, instrs.len()) {
                         return Err(RewriteError::DuplicateLabel(l.0));
                     }
                 }
@@ -84,7 +94,7 @@ impl<'a> Cfg<'a> {
             }
         }
         for l in exits {
-            labels.entry(*l).or_insert(instrs.len());
+            labels.place(*l, instrs.len());
         }
         Self::build(version, instrs, labels)
     }
@@ -92,19 +102,13 @@ impl<'a> Cfg<'a> {
     fn build(
         version: PyVersion,
         instrs: Vec<&'a Instr>,
-        labels: HashMap<Label, usize>,
+        labels: LabelMap,
     ) -> Result<Self, RewriteError> {
         let table = opcodes::table(version);
         let n = instrs.len();
-        let find = |l: Label| {
-            labels
-                .get(&l)
-                .copied()
-                .ok_or(RewriteError::UnplacedLabel(l.0))
-        };
+        let find = |l: Label| labels.get(l).ok_or(RewriteError::UnplacedLabel(l.0));
         let mut jump = Vec::with_capacity(n);
         let mut handler = Vec::with_capacity(n);
-        let mut preds: Vec<Vec<Edge>> = vec![Vec::new(); n + 1];
         for (i, ins) in instrs.iter().enumerate() {
             let is_jump = table.is_jump(ins.op);
             let j = match ins.target {
@@ -124,30 +128,8 @@ impl<'a> Cfg<'a> {
                 None => None,
             };
             let h = ins.handler.map(|h| find(h.target)).transpose()?;
-            if !table.is_terminal(ins.op) {
-                preds[i + 1].push(Edge {
-                    from: i,
-                    to: i + 1,
-                    kind: EdgeKind::Fallthrough,
-                });
-            }
             // 3.14+ END_ASYNC_FOR has an offset operand but never jumps.
-            let j = j.filter(|_| table.transfers_control(ins.op));
-            if let Some(to) = j {
-                preds[to].push(Edge {
-                    from: i,
-                    to,
-                    kind: EdgeKind::Jump,
-                });
-            }
-            if let Some(to) = h {
-                preds[to].push(Edge {
-                    from: i,
-                    to,
-                    kind: EdgeKind::Exception,
-                });
-            }
-            jump.push(j);
+            jump.push(j.filter(|_| table.transfers_control(ins.op)));
             handler.push(h);
         }
         Ok(Cfg {
@@ -156,8 +138,43 @@ impl<'a> Cfg<'a> {
             labels,
             jump,
             handler,
-            preds,
+            preds: OnceCell::new(),
         })
+    }
+
+    /// Every node's incoming edges, counted then filled (a counting sort by
+    /// target), so each node's edges keep the order of their sources.
+    fn build_preds(&self) -> Preds {
+        let n = self.len();
+        // nodes 0..=n (the exit too); node k's count goes in start[k + 2]
+        let mut start = vec![0u32; n + 3];
+        for i in 0..n {
+            for e in self.successors(i) {
+                start[e.to + 2] += 1;
+            }
+        }
+        for k in 2..start.len() {
+            start[k] += start[k - 1];
+        }
+        // start[k + 1] is now where node k's edges go; it advances as they
+        // are written, ending at node k's end, which is where k + 1 starts.
+        let total = start[n + 2] as usize;
+        let mut edges = vec![
+            Edge {
+                from: 0,
+                to: 0,
+                kind: EdgeKind::Fallthrough
+            };
+            total
+        ];
+        for i in 0..n {
+            for e in self.successors(i) {
+                let slot = &mut start[e.to + 1];
+                edges[*slot as usize] = e;
+                *slot += 1;
+            }
+        }
+        Preds { start, edges }
     }
 
     /// Number of instructions; also the index of the exit node.
@@ -214,7 +231,8 @@ impl<'a> Cfg<'a> {
 
     /// The incoming edges of node `i` (the exit is `len()`).
     pub fn predecessors(&self, i: usize) -> &[Edge] {
-        &self.preds[i]
+        let p = self.preds.get_or_init(|| self.build_preds());
+        &p.edges[p.start[i] as usize..p.start[i + 1] as usize]
     }
 
     /// The nodes reachable from `roots`, following exception edges only when

@@ -325,7 +325,11 @@ mod tests {
             let back = decode(&raw).expect("decode");
             let (instrs, labels) = back.flatten().unwrap();
             let e = instrs.iter().find(|i| i.op == op("END_ASYNC_FOR")).unwrap();
-            assert_eq!(instrs[labels[&e.target.unwrap()]].op, op("SEND"), "{v}");
+            assert_eq!(
+                instrs[labels.get(e.target.unwrap()).unwrap()].op,
+                op("SEND"),
+                "{v}"
+            );
             assert_eq!(assemble::assemble(&back).unwrap(), raw, "{v}: round trip");
         }
     }

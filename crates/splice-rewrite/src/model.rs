@@ -3,14 +3,86 @@
 //! offsets, so instructions can be inserted anywhere and [`crate::assemble`]
 //! recomputes every offset.
 
-use std::collections::HashMap;
-
 use crate::linetable::Location;
 use crate::{PyVersion, RewriteError};
 
 /// A position in the instruction list that jumps and handlers can target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Label(pub u32);
+
+/// Where each placed label is: the index of the instruction it precedes.
+/// Labels are numbered densely from 0 ([`Code::new_label`] counts up, decode
+/// numbers the targets it finds), so this is a vector indexed by label
+/// number rather than a hash map: every pass over a code object looks labels
+/// up, and hashing them was a measurable part of a rewrite. The few labels
+/// outside the dense range (a snippet's end marker is `u32::MAX`) go in a
+/// short list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LabelMap {
+    /// `dense[label]` is the instruction index, `UNPLACED` if not placed.
+    dense: Vec<u32>,
+    sparse: Vec<(Label, u32)>,
+}
+
+const UNPLACED: u32 = u32::MAX;
+
+/// Labels numbered below this are stored by number.
+const DENSE_LIMIT: u32 = 1 << 20;
+
+impl LabelMap {
+    /// An empty map with room for labels `0..n`.
+    pub fn with_capacity(n: usize) -> Self {
+        LabelMap {
+            dense: Vec::with_capacity(n.min(DENSE_LIMIT as usize)),
+            sparse: Vec::new(),
+        }
+    }
+
+    /// The index `l` is placed at, if it is.
+    pub fn get(&self, l: Label) -> Option<usize> {
+        let at = if l.0 < DENSE_LIMIT {
+            self.dense.get(l.0 as usize).copied()
+        } else {
+            self.sparse.iter().find(|(k, _)| *k == l).map(|&(_, i)| i)
+        };
+        at.filter(|&i| i != UNPLACED).map(|i| i as usize)
+    }
+
+    /// True when `l` is placed.
+    pub fn contains(&self, l: Label) -> bool {
+        self.get(l).is_some()
+    }
+
+    /// Place `l` before instruction `index`; false (and nothing changes) if
+    /// it was already placed.
+    pub fn place(&mut self, l: Label, index: usize) -> bool {
+        if self.contains(l) {
+            return false;
+        }
+        if l.0 < DENSE_LIMIT {
+            let k = l.0 as usize;
+            if k >= self.dense.len() {
+                self.dense.resize(k + 1, UNPLACED);
+            }
+            self.dense[k] = index as u32;
+        } else {
+            self.sparse.push((l, index as u32));
+        }
+        true
+    }
+
+    /// Every placed label and its index (dense ones by number, then the
+    /// others in the order they were placed).
+    pub fn iter(&self) -> impl Iterator<Item = (Label, usize)> + '_ {
+        self.dense
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (Label(k as u32), i))
+            .chain(self.sparse.iter().copied())
+            .filter(|&(_, i)| i != UNPLACED)
+            .map(|(l, i)| (l, i as usize))
+    }
+}
 
 /// The exception handler that covers an instruction: where to jump, the stack
 /// depth to unwind to, and whether the offset of the raising instruction
@@ -94,31 +166,49 @@ impl Code {
     /// The instructions in order, and for each placed label the index of the
     /// instruction it precedes. Fails if a label is placed twice, placed at
     /// the end, or used by a jump or handler without being placed.
-    pub fn flatten(&self) -> Result<(Vec<&Instr>, HashMap<Label, usize>), RewriteError> {
-        let mut instrs = Vec::new();
-        let mut labels = HashMap::new();
+    pub fn flatten(&self) -> Result<(Vec<&Instr>, LabelMap), RewriteError> {
+        let mut instrs = Vec::with_capacity(self.items.len());
+        let mut labels = LabelMap::with_capacity(self.next_label as usize);
         for item in &self.items {
             match item {
                 Item::Label(l) => {
-                    if labels.insert(*l, instrs.len()).is_some() {
+                    if !labels.place(*l, instrs.len()) {
                         return Err(RewriteError::DuplicateLabel(l.0));
                     }
                 }
                 Item::Instr(i) => instrs.push(i),
             }
         }
-        for (l, &idx) in &labels {
-            if idx >= instrs.len() {
-                return Err(RewriteError::UnplacedLabel(l.0));
-            }
+        if let Some((l, _)) = labels.iter().find(|&(_, idx)| idx >= instrs.len()) {
+            return Err(RewriteError::UnplacedLabel(l.0));
         }
         for i in &instrs {
             for l in i.target.iter().chain(i.handler.as_ref().map(|h| &h.target)) {
-                if !labels.contains_key(l) {
+                if !labels.contains(*l) {
                     return Err(RewriteError::UnplacedLabel(l.0));
                 }
             }
         }
         Ok((instrs, labels))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_map_places_dense_and_far_labels_once() {
+        let mut m = LabelMap::with_capacity(2);
+        assert!(m.place(Label(3), 7));
+        assert!(m.place(Label(u32::MAX), 9));
+        assert!(!m.place(Label(3), 8), "a label is placed once");
+        assert!(!m.place(Label(u32::MAX), 1));
+        assert_eq!(m.get(Label(3)), Some(7));
+        assert_eq!(m.get(Label(u32::MAX)), Some(9));
+        assert_eq!(m.get(Label(0)), None);
+        assert_eq!(m.get(Label(1 << 21)), None);
+        let all: Vec<_> = m.iter().collect();
+        assert_eq!(all, vec![(Label(3), 7), (Label(u32::MAX), 9)]);
     }
 }

@@ -86,26 +86,35 @@ fn check_adjacency(cfg: &Cfg) -> Result<(), RewriteError> {
     Ok(())
 }
 
-/// Verify raw code-object fields before they become a code object.
-pub fn verify(raw: &RawCode) -> Result<(), RewriteError> {
+/// Every check but `co_stacksize`'s; returns the deepest the stack gets.
+fn check(raw: &RawCode) -> Result<u32, RewriteError> {
     let code = decode::decode(raw)?;
     let cfg = Cfg::new(&code)?;
     let depths = stackdepth::compute(&cfg)?;
-    if depths.max > raw.stacksize {
-        return Err(RewriteError::Verify(format!(
-            "co_stacksize is {} but the stack reaches depth {}",
-            raw.stacksize, depths.max
-        )));
-    }
     check_operands(&cfg, code.counts)?;
     check_adjacency(&cfg)?;
+    Ok(depths.max)
+}
+
+/// Verify raw code-object fields before they become a code object.
+pub fn verify(raw: &RawCode) -> Result<(), RewriteError> {
+    let max = check(raw)?;
+    if max > raw.stacksize {
+        return Err(RewriteError::Verify(format!(
+            "co_stacksize is {} but the stack reaches depth {max}",
+            raw.stacksize
+        )));
+    }
     Ok(())
 }
 
 /// Assemble `code` and verify the result: the only way splice produces
-/// bytes for CPython.
+/// bytes for CPython. `co_stacksize` is the depth the verifier computes
+/// from the assembled bytes (never less than the original's), so the stack
+/// depth walk runs once, over exactly what CPython will run.
 pub fn assemble_verified(code: &Code) -> Result<RawCode, RewriteError> {
-    let raw = assemble(code)?;
-    verify(&raw)?;
+    let mut raw = assemble::assemble_graph(code, &Cfg::new(code)?)?;
+    let max = check(&raw)?;
+    raw.stacksize = max.max(code.min_stacksize);
     Ok(raw)
 }

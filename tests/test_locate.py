@@ -281,3 +281,27 @@ def test_comprehension_scope_on_311(tmp_path):
     assert locate(listcomp, None) == [Located(2, 2, "<listcomp>")]
     with pytest.raises(LocateError, match="holds an expression, not statements"):
         locate(listcomp, 3)
+
+
+def test_source_text_is_one_object_while_linecache_keeps_the_lines():
+    """get_source returns the same text object while linecache holds the same
+    line list (the caches keyed by the text then hash and compare it once),
+    and a new text when the registered lines change, even in place."""
+    text = "def f(x):\n    y = x * 2\n    return y\n"
+    filename = f"<splice-test-{next(_counter)}>"
+    lines = text.splitlines(True)
+    linecache.cache[filename] = (len(text), None, lines, filename)
+    try:
+        namespace: dict = {}
+        exec(compile(text, filename, "exec"), namespace)
+        code = namespace["f"].__code__
+        first = get_source(code).text
+        assert first == text
+        assert get_source(code).text is first
+        lines.append("# a line added in place\n")
+        assert get_source(code).text == text + "# a line added in place\n"
+        new = "def f(x):\n    return x\n"
+        linecache.cache[filename] = (len(new), None, new.splitlines(True), filename)
+        assert get_source(code).text == new
+    finally:
+        del linecache.cache[filename]

@@ -110,7 +110,29 @@ def get_source(code: CodeType, module_globals: Optional[dict[str, Any]] = None) 
             f"text first: linecache.cache[filename] = "
             f"(len(text), None, text.splitlines(True), filename)"
         )
-    return Source(filename, "".join(lines))
+    return Source(filename, _joined(filename, lines))
+
+
+#: file name -> (the line list linecache gave, its length, its text)
+_TEXTS: dict[str, tuple[list[str], int, str]] = {}
+
+
+def _joined(filename: str, lines: list[str]) -> str:
+    """``"".join(lines)``, the same string object while linecache keeps the
+    same list: every enter of a probe reads the source two or three times,
+    and the caches keyed by the text (the parsed index, the fresh-compile
+    line tables) then hash and compare one object instead of a new copy of
+    the whole file each time. (linecache replaces a file's list when it
+    reads the file again; the length check is for code that edits a
+    registered list in place.)"""
+    hit = _TEXTS.get(filename)
+    if hit is not None and hit[0] is lines and hit[1] == len(lines):
+        return hit[2]
+    text = "".join(lines)
+    if len(_TEXTS) >= 64:
+        _TEXTS.clear()
+    _TEXTS[filename] = (lines, len(lines), text)
+    return text
 
 
 def check_source(code: CodeType, source: Source) -> None:

@@ -31,6 +31,7 @@ index of :mod:`splice.resolve`, a walk of the whole heap.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import threading
 import weakref
@@ -257,6 +258,38 @@ def module_functions() -> list[FunctionType]:
     return out
 
 
+#: A function every process has from its start (``site`` imports ``os``),
+#: before any ``gc.freeze()`` of the user's: frozen with everything else if
+#: the heap was frozen, and then invisible to the heap scans.
+_WITNESS: Any = os.path.join
+
+
+#: gc.get_freeze_count() -> whether the heap was frozen (the last answer)
+_FROZEN_AT: dict[int, bool] = {}
+
+
+def heap_frozen() -> bool:
+    """Whether functions may be hidden from the heap scans in the collector's
+    permanent generation (:func:`gc.freeze`). ``gc.get_freeze_count()``
+    alone does not say: CPython 3.12 starts with a few hundred tuples there.
+    ``gc.freeze()`` freezes every tracked object, so after one the witness
+    (``os.path.join``, created at startup) is frozen too and a scan does not
+    find it. The answer is kept per freeze count (it changes only when the
+    count does), so the scan runs once per ``gc.freeze()``."""
+    n = gc.get_freeze_count()
+    if not n:
+        return False
+    known = _FROZEN_AT.get(n)
+    if known is None:
+        if type(_WITNESS) is not FunctionType:  # replaced: cannot tell
+            known = True
+        else:
+            known = not any(f is _WITNESS for f in search_many([_WITNESS.__code__]))
+        _FROZEN_AT.clear()
+        _FROZEN_AT[n] = known
+    return known
+
+
 def find(fn: FunctionType) -> list[FunctionType]:
     """Every live function whose ``__code__`` is ``fn.__code__``, by a heap
     search (for when the census could not prove ``fn`` the only one); with a
@@ -265,7 +298,7 @@ def find(fn: FunctionType) -> list[FunctionType]:
     found = search(code)
     if fn not in found:
         found.append(fn)
-    if gc.get_freeze_count():
+    if heap_frozen():
         ids = {id(f) for f in found}
         for f in module_functions():
             if f.__code__ is code and id(f) not in ids:

@@ -245,7 +245,7 @@ class _Index:
         # natively: a list of every object must not outlive the scan (see
         # splice.owners.search_many)
         functions: list[FunctionType] = _native.functions_in_heap()
-        if gc.get_freeze_count():  # gc.get_objects() does not see a frozen heap
+        if owners.heap_frozen():  # gc.get_objects() does not see a frozen heap
             seen = {id(f) for f in functions}
             functions += [f for f in owners.module_functions() if id(f) not in seen]
         # The hot loop of a name scope's enter: tens of thousands of

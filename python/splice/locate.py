@@ -263,10 +263,6 @@ def _mismatch_message(code: CodeType, source: Source, detail: str) -> str:
     )
 
 
-def _code_lines(code: CodeType) -> list[int]:
-    return _native.code_lines(code)
-
-
 def _walk(code: CodeType) -> Iterator[CodeType]:
     yield code
     for const in code.co_consts:
@@ -291,7 +287,7 @@ def _compiled_lines(text: str, filename: str, flags: int) -> Any:
     table: dict[tuple[int, str, str], list[frozenset[int]]] = {}
     for c in _walk(module):
         key = (c.co_firstlineno, c.co_name, getattr(c, "co_qualname", c.co_name))
-        table.setdefault(key, []).append(frozenset(_code_lines(c)))
+        table.setdefault(key, []).append(frozenset(_native.code_lines(c)))
     return table
 
 

@@ -264,8 +264,8 @@ def module_functions() -> list[FunctionType]:
 _WITNESS: Any = os.path.join
 
 
-#: gc.get_freeze_count() -> whether the heap was frozen (the last answer)
-_FROZEN_AT: dict[int, bool] = {}
+#: (gc.get_freeze_count(), whether the heap was frozen) of the last answer
+_frozen_at: tuple[int, bool] = (0, False)
 
 
 def heap_frozen() -> bool:
@@ -276,18 +276,15 @@ def heap_frozen() -> bool:
     (``os.path.join``, created at startup) is frozen too and a scan does not
     find it. The answer is kept per freeze count (it changes only when the
     count does), so the scan runs once per ``gc.freeze()``."""
+    global _frozen_at
     n = gc.get_freeze_count()
-    if not n:
-        return False
-    known = _FROZEN_AT.get(n)
-    if known is None:
+    if n != _frozen_at[0]:
         if type(_WITNESS) is not FunctionType:  # replaced: cannot tell
-            known = True
+            frozen = True
         else:
-            known = not any(f is _WITNESS for f in search_many([_WITNESS.__code__]))
-        _FROZEN_AT.clear()
-        _FROZEN_AT[n] = known
-    return known
+            frozen = not any(f is _WITNESS for f in search_many([_WITNESS.__code__]))
+        _frozen_at = (n, frozen)
+    return _frozen_at[1]
 
 
 def find(fn: FunctionType) -> list[FunctionType]:

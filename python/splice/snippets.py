@@ -109,38 +109,44 @@ _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _NESTED_TYPES = frozenset(_NESTED_SCOPES)
 
 
+def child_nodes(node: ast.AST) -> list[ast.AST]:
+    """The direct children of ``node``, as :func:`ast.iter_child_nodes`
+    gives them, in a list built without its generators (every first probe
+    of a function walks its snippet more than once)."""
+    out: list[ast.AST] = []
+    for field in node._fields:
+        v = getattr(node, field, None)
+        if type(v) is list:
+            out.extend(c for c in v if isinstance(c, ast.AST))
+        elif isinstance(v, ast.AST):
+            out.append(v)
+    return out
+
+
 def _walk_own(node: ast.AST) -> list[ast.AST]:
     """Nodes of ``node`` that run in the same frame (not inside nested
     functions, lambdas or classes; comprehensions are entered: their ``await``
-    would await in the target). A list, built without ``ast.iter_child_nodes``'
-    generators: every first probe of a function walks its snippet."""
+    would await in the target)."""
     out: list[ast.AST] = []
     stack = [node]
-    AST = ast.AST
     while stack:
         n = stack.pop()
         out.append(n)
-        for field in n._fields:
-            v = getattr(n, field, None)
-            kids = v if type(v) is list else (v,)
-            for child in kids:
-                if not isinstance(child, AST):
-                    continue
-                if type(child) not in _NESTED_TYPES:
-                    stack.append(child)
-                    continue
-                # decorators, defaults and bases do run in this frame
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    stack.extend(child.decorator_list)
-                    stack.extend(child.args.defaults)
-                    stack.extend(d for d in child.args.kw_defaults if d is not None)
-                elif isinstance(child, ast.Lambda):
-                    stack.extend(child.args.defaults)
-                    stack.extend(d for d in child.args.kw_defaults if d is not None)
-                elif isinstance(child, ast.ClassDef):
-                    stack.extend(child.decorator_list)
-                    stack.extend(child.bases)
-                    stack.extend(k.value for k in child.keywords)
+        for child in child_nodes(n):
+            if type(child) not in _NESTED_TYPES:
+                stack.append(child)
+            # decorators, defaults and bases do run in this frame
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                stack.extend(child.decorator_list)
+                stack.extend(child.args.defaults)
+                stack.extend(d for d in child.args.kw_defaults if d is not None)
+            elif isinstance(child, ast.Lambda):
+                stack.extend(child.args.defaults)
+                stack.extend(d for d in child.args.kw_defaults if d is not None)
+            elif isinstance(child, ast.ClassDef):
+                stack.extend(child.decorator_list)
+                stack.extend(child.bases)
+                stack.extend(k.value for k in child.keywords)
     return out
 
 

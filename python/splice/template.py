@@ -50,7 +50,7 @@ from splice import _native
 from splice._native import HOOK_PREFIX, LineProbe
 from splice.codecache import PerCode
 from splice.errors import SnippetError, TargetError
-from splice.snippets import check_snippet, is_identifier, syntax_error
+from splice.snippets import check_snippet, child_nodes, is_identifier, syntax_error
 
 __all__ = [
     "HOOK_PREFIX",
@@ -80,14 +80,6 @@ def _private_class(qualname: str) -> Optional[str]:
             continue
         found = part
     return found
-
-
-def _scan(code: CodeType) -> tuple[tuple[str, ...], frozenset[str]]:
-    """(names the code declares ``global`` -- it stores or deletes them as
-    globals --, plain locals it ever unbinds -- ``del x``, the end of
-    ``except E as x``), from one native pass over ``co_code``."""
-    declared, deleted = _native.scope_names(code)
-    return tuple(declared), frozenset(deleted)
 
 
 @dataclass(frozen=True)
@@ -151,7 +143,9 @@ def _scope_cache(code: CodeType) -> ScopeInfo:
     p = code.co_posonlyargcount
     k = code.co_kwonlyargcount
     v = code.co_varnames
-    declared, deleted = _scan(code)
+    # names declared `global` (stored or deleted as globals), plain locals
+    # ever unbound (`del x`, the end of `except E as x`): one native pass
+    declared, deleted = _native.scope_names(code)
     i = n + k
     varargs = varkw = None
     if code.co_flags & _native.CO_VARARGS:
@@ -172,8 +166,8 @@ def _scope_cache(code: CodeType) -> ScopeInfo:
         varnames=tuple(v),
         cells=tuple(code.co_cellvars),
         frees=tuple(code.co_freevars),
-        declared_globals=declared,
-        deleted=deleted,
+        declared_globals=tuple(declared),
+        deleted=frozenset(deleted),
         class_name=_private_class(getattr(code, "co_qualname", code.co_name)),
         future_flags=code.co_flags & _native.FUTURE_FLAGS,
         optimized=bool(code.co_flags & _native.CO_OPTIMIZED),
@@ -333,26 +327,23 @@ class _Shape:
         ``def`` line (so CPython emits no instruction, not even a ``NOP``,
         for them) and columns are 0 (the rewriter gives the snippet's
         instructions the probed line's location)."""
-        line = 1
+        def_line = line = self.def_line
         top: list[ast.stmt] = []
         holder = top
         if self.cls:
             cls = _at(ast.ClassDef(name=self.cls, bases=[], keywords=[], body=[], decorator_list=[],
-                                   **_TYPE_PARAMS), line)
+                                   **_TYPE_PARAMS), 1)
             holder.append(cls)
             holder = cls.body
-            line += 1
         outer = None
         if self.outer:
-            outer = _function(self.outer, _arguments(line, args=self.frees), line)
+            outer = _function(self.outer, _arguments(def_line - 1, args=self.frees), def_line - 1)
             holder.append(outer)
             holder = outer.body
-            line += 1
-        def_line = line
         fn = _function(
             self.fname,
-            _arguments(line, self.posonly, self.args, self.varargs, self.kwonly, self.varkw),
-            line,
+            _arguments(def_line, self.posonly, self.args, self.varargs, self.kwonly, self.varkw),
+            def_line,
         )
         holder.append(fn)
         body = fn.body
@@ -513,7 +504,6 @@ def _fill_locations(nodes: Iterable[ast.AST]) -> None:
     :func:`ast.fix_missing_locations` would, without moving the others
     (one pass without ``ast.walk``'s generators: a first probe pays it)."""
     stack = list(nodes)
-    AST = ast.AST
     while stack:
         loc: Any = stack.pop()  # typeshed's AST declares no location attributes
         if "lineno" in loc._attributes:
@@ -525,12 +515,7 @@ def _fill_locations(nodes: Iterable[ast.AST]) -> None:
                 loc.end_lineno = loc.lineno
             if getattr(loc, "end_col_offset", None) is None:
                 loc.end_col_offset = loc.col_offset
-        for field in loc._fields:
-            v = getattr(loc, field, None)
-            if type(v) is list:
-                stack.extend(c for c in v if isinstance(c, AST))
-            elif isinstance(v, AST):
-                stack.append(v)
+        stack.extend(child_nodes(loc))
 
 
 def build_template(

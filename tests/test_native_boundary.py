@@ -176,16 +176,70 @@ def test_call_info_copies_and_pickles_as_a_plain_record():
     assert (back.name, back.args, back.locals, back.return_value, back.note) == ("f", {"a": 1}, {"a": 1}, 3, "kept")
 
 
-def test_a_recorded_call_is_left_to_the_collector_only_when_it_can_be_in_a_cycle():
+def test_records_are_untracked_while_the_capture_records_and_tracked_after():
     import gc
 
     with splice.capture_calls(target) as calls:
         target(1)
-        target([1])  # a list argument: a cycle through the record is possible
-    ints, lists = (c._args for c in calls)
-    assert isinstance(ints, _native.RecordedCall) and ints is calls[0]._stack
-    assert not gc.is_tracked(ints) and gc.is_tracked(lists)
-    assert calls[1].args == {"x": [1]} and calls[0].stack[-1].name == "target"
+        target([1])
+        assert len(calls) == 2
+        assert not any(gc.is_tracked(c) for c in calls)
+        assert not any(gc.is_tracked(c.locals) for c in calls)
+    assert all(gc.is_tracked(c) for c in calls)
+    assert all(gc.is_tracked(c.locals) for c in calls)
+    # the recorded argument values are the record's referents (a cycle
+    # through one is found), until `args` is built
+    arg = calls[1]._recorded_args()[1][0]
+    assert any(r is arg for r in gc.get_referents(calls[1]))
+    assert calls[1].args == {"x": [1]} and calls[1].args["x"] is arg
+    assert calls[1]._recorded_args() is None
+    assert calls[0].stack[-1].name == "target"
+
+
+def test_a_record_dropped_during_the_capture_is_forgotten_not_tracked_later():
+    import gc
+
+    with splice.capture_calls(target) as calls:
+        for i in range(50):
+            target(i)
+        calls.clear()  # every record freed while untracked
+        gc.collect()
+        target(100)
+        del calls[:]
+        target(101)
+    assert [c.args["x"] for c in calls] == [101] and gc.is_tracked(calls[0])
+
+
+def test_a_cycle_through_a_record_is_collected_after_the_capture():
+    import gc
+    import weakref
+
+    ns: dict = {}
+    exec("def h(x):\n    return x\n", ns)
+    with splice.capture_calls(ns["h"]) as calls:
+        ns["h"](1)
+    ns["calls"] = calls  # ns -> calls -> record -> ns (its globals)
+    taken = splice.CallInfo()
+    with splice.capture_calls(ns["h"]) as more:
+        ns["h"](2)
+        taken = more.pop()  # out of the list while untracked
+    taken.globals["taken"] = taken  # ns -> record -> ns
+    watch = weakref.ref(calls[0]), weakref.ref(taken)
+    del calls, more, taken, ns
+    gc.collect()
+    assert [w() for w in watch] == [None, None]
+
+
+def test_setting_args_or_stack_drops_what_was_recorded():
+    with splice.capture_calls(target) as calls:
+        target(1)
+        target(2)
+    a, b = calls
+    a.args = None
+    a.stack = None
+    assert a.args is None and a.stack is None  # not rebuilt from the recording
+    assert a._recorded_args() is None and a._recorded_stack() is None
+    assert b._recorded_args() is not None and b.args == {"x": 2}
 
 
 def test_records_are_made_with_that_constructor():

@@ -24,7 +24,6 @@ __all__ = [
     "LineProbe",
     "LocateFailure",
     "LocateIndex",
-    "RecordedCall",
     "Recorder",
     "SourceMismatchFailure",
     "disassemble",
@@ -177,23 +176,30 @@ class CallRecord:
 
     name: str | None
     file: str | None
-    _args: Mapping[str, Any] | RecordedCall | None
+    #: ``None`` until built from the recorded arguments or set
+    _args: Mapping[str, Any] | None
     locals: dict[str, Any] | None
     globals: dict[str, Any] | None
     return_value: Any
     exception: BaseException | None
-    _stack: StackSummary | RecordedCall | None
+    #: ``None`` until built from the recorded stack or set
+    _stack: StackSummary | None
     def __new__(
         cls,
         name: str | None = None,
         file: str | None = None,
-        args: Mapping[str, Any] | RecordedCall | None = None,
+        args: Mapping[str, Any] | None = None,
         locals: dict[str, Any] | None = None,
         globals: dict[str, Any] | None = None,
         return_value: Any = None,
         exception: BaseException | None = None,
-        stack: StackSummary | RecordedCall | None = None,
+        stack: StackSummary | None = None,
     ) -> Self: ...
+    def _recorded_args(self) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
+        """Names and values of the recorded arguments, until ``_args`` is set."""
+    def _recorded_stack(self) -> tuple[list[tuple[CodeType, int]], str, str, int] | None:
+        """The recorded stack (outer (code, offset) pairs innermost first,
+        then the call's file, name and first line), until ``_stack`` is set."""
 
 @final
 class Recorder:
@@ -229,17 +235,6 @@ class CaptureHooks:
     def exit_frame(self, frame: FrameType, value: object) -> None: ...
     def error_frame(self, frame: FrameType, exc: BaseException) -> None: ...
     def __reduce__(self) -> tuple[type[DetachedCaptureHooks], tuple[()]]: ...
-
-@final
-class RecordedCall:
-    """A captured call as recorded: the bound arguments and the stack at
-    entry, until ``CallInfo`` builds its ``args`` and ``stack`` from it."""
-
-    @property
-    def arg_names(self) -> tuple[str, ...]: ...
-    @property
-    def arg_values(self) -> tuple[Any, ...]: ...
-    def unpack(self) -> tuple[list[tuple[CodeType, int]], str, str, int]: ...
 
 # -- locate (locate.rs) ------------------------------------------------------
 

@@ -65,7 +65,7 @@ from types import CodeType, FrameType, FunctionType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, TextIO
 
 from splice import _native, first_calls, owners
-from splice._native import CallRecord, CaptureProbe, RecordedCall
+from splice._native import CallRecord, CaptureProbe
 from splice.lifecycle import Managed, sync
 from splice.patcher import PATCHER, NativeProbe, Probe
 from splice.resolve import Scope, Site, Target, check_exists, resolve, wants
@@ -96,19 +96,21 @@ class CallInfo(CallRecord):
     return_value=None, exception=None, stack=None)`` is the one constructor
     (native: ``splice._native.CallRecord`` holds the fields): ``CallInfo()``
     is an empty record, as NoPdb's, and the capture hooks make every record
-    with the same call, running no Python code. They pass ``args`` and
-    ``stack`` as the call's ``_native.RecordedCall`` (argument values; the
-    stack as (code, instruction offset) pairs), which become an
-    ``OrderedDict`` and a :class:`traceback.StackSummary` the first time they
-    are read.
+    with the same call, running no Python code. A record they made holds
+    the arguments and the stack as recorded (argument values; the stack as
+    (code, instruction offset) pairs), which become an ``OrderedDict`` and a
+    :class:`traceback.StackSummary` the first time they are read.
     """
 
     @property
     def args(self) -> Optional[Mapping[str, Any]]:
         """The arguments at entry (an ``OrderedDict``, as in NoPdb)."""
         a = self._args
-        if isinstance(a, RecordedCall):
-            a = self._args = collections.OrderedDict(zip(a.arg_names, a.arg_values, strict=True))
+        if a is None:
+            recorded = self._recorded_args()
+            if recorded is not None:
+                names, values = recorded
+                a = self._args = collections.OrderedDict(zip(names, values, strict=True))
         return a
 
     @args.setter
@@ -119,8 +121,10 @@ class CallInfo(CallRecord):
     def stack(self) -> Optional[traceback.StackSummary]:
         """The call stack, outermost frame first (as :func:`traceback.extract_stack`)."""
         st = self._stack
-        if isinstance(st, RecordedCall):
-            st = self._stack = _build_stack(st)
+        if st is None:
+            recorded = self._recorded_stack()
+            if recorded is not None:
+                st = self._stack = _build_stack(*recorded)
         return st
 
     @stack.setter
@@ -216,11 +220,12 @@ def _line_at(code: CodeType, offset: int) -> Optional[int]:
     return None
 
 
-def _build_stack(frames: RecordedCall) -> traceback.StackSummary:
+def _build_stack(
+    outer: list[tuple[CodeType, int]], file: str, name: str, line: int
+) -> traceback.StackSummary:
     """The :class:`traceback.StackSummary` of a recorded stack (outer (code,
     instruction offset) pairs innermost first, then the captured function's
     file, name and first line), with source lines."""
-    outer, file, name, line = frames.unpack()
     items: list[tuple[str, Optional[int], str]] = [
         (c.co_filename, _line_at(c, lasti), c.co_name) for c, lasti in reversed(outer)
     ]
@@ -254,11 +259,15 @@ class DetachedCaptureHooks:
 
 
 class _CaptureProbe(Probe):
-    """Entry/exit/error hooks on one code object for one capture."""
+    """Entry/exit/error hooks on one code object for one capture.
+
+    It holds no reference to the capture (which holds it): a capture that
+    is a cycle with its probes holds every record it made until the next
+    full collection, where a capture that is not is freed, records and
+    all, when the user drops it."""
 
     def __init__(self, capture: _BaseCapture, target: Target) -> None:
         super().__init__(target.site)
-        self.capture = capture
         self.target = target
         code = target.code
         info = ScopeInfo.from_code(code)

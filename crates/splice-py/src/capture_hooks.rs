@@ -15,11 +15,12 @@
 //! calls that entered and have not returned yet (keyed by frame), and where
 //! finished records go (appended to the `CallListCapture`, written into the
 //! `CallCapture`, or counted and dropped for the torture run). A record is
-//! made by the record class's own constructor, `CallInfo(name, file, args,
-//! locals, globals, return_value, exception, stack)` (native: `crate::record`;
-//! a `CallCapture` is refilled with the same fields), with `args` and
-//! `stack` both the call's [`RecordedCall`], which `CallInfo` turns into an
-//! `OrderedDict` and a `StackSummary` when they are first read.
+//! made by the record class's own constructor and filled natively
+//! (`crate::record`; a `CallCapture` is refilled the same way), with the
+//! arguments and the stack in their recorded form (`record::Recorded`),
+//! which `CallInfo` turns into an `OrderedDict` and a `StackSummary` when
+//! they are first read. While the capture records, the collector does not
+//! track its records (`record::DeferredTracking`).
 //!
 //! Rules every hook follows, because it runs inside arbitrary user code:
 //! - it never raises into the target: a failure (an `Exception`) is handed to
@@ -32,9 +33,10 @@
 //!   function again, on this thread or (at any bytecode boundary) another.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use pyo3::exceptions::{PyException, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -44,9 +46,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFrame, PyList, PyString, PyTuple, PyType, PyWeakrefReference};
 use pyo3::PyTraverseError;
 
-use crate::call_stack::{is_resumable, pairs, push, Frames, StackSharer};
-use crate::consts::HOOK_PREFIX;
-use crate::record::{new_record, CallRecord, Fields};
+use crate::call_stack::{is_resumable, push, Frames, StackSharer};
+use crate::frame_locals::{self, LocalsLayout};
+use crate::record::{new_record, CallRecord, DeferredTracking, Fields, Recorded};
 
 /// Where finished records go.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -68,6 +70,38 @@ struct Pending {
     values: Vec<Option<Py<PyAny>>>,
     /// (code, lasti) of every outer frame, innermost first.
     stack: Frames,
+}
+
+/// Hashes the pending map's keys, frame addresses: one multiply, its high
+/// half folded in (the low bits of an address are always zero). The
+/// standard SipHash, built against crafted input, cost more than a tenth
+/// of a recorded call's own work here.
+#[derive(Default, Clone, Copy)]
+struct BuildAddrHasher;
+
+struct AddrHasher(u64);
+
+impl BuildHasher for BuildAddrHasher {
+    type Hasher = AddrHasher;
+    fn build_hasher(&self) -> AddrHasher {
+        AddrHasher(0)
+    }
+}
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // not used for `usize` keys; correct for anything else
+        for &b in bytes {
+            self.write_usize(b as usize);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        let x = (self.0 ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 32);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 thread_local! {
@@ -93,15 +127,29 @@ pub struct Recorder {
     count: AtomicU64,
     failures: AtomicU64,
     live: AtomicBool,
-    pending: Mutex<HashMap<usize, Pending>>,
+    pending: Mutex<HashMap<usize, Pending, BuildAddrHasher>>,
     /// The stack the last `enter` recorded, whose nodes the next one shares.
     /// Cleared with the pending calls: it can hold an instrumented code
     /// object (a recursive call's), whose constants hold the hooks.
     stacks: StackSharer,
+    /// The records this capture appended while live, which the collector
+    /// tracks again when it stops (`record::DeferredTracking`).
+    deferred: Arc<DeferredTracking>,
+}
+
+impl Drop for Recorder {
+    /// A recorder can outlive its capture's stop only without records left
+    /// untracked, but a capture dropped without stopping must not leave any.
+    fn drop(&mut self) {
+        // SAFETY: a pyclass is dropped in its tp_dealloc, with the thread
+        // attached to the interpreter.
+        let py = unsafe { Python::assume_attached() };
+        self.deferred.track_all(py);
+    }
 }
 
 impl Recorder {
-    fn pending(&self) -> MutexGuard<'_, HashMap<usize, Pending>> {
+    fn pending(&self) -> MutexGuard<'_, HashMap<usize, Pending, BuildAddrHasher>> {
         // A panic never happens while the lock is held (only HashMap calls
         // run under it), but a poisoned lock must not abort the user's program.
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
@@ -246,15 +294,18 @@ impl Recorder {
             count: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             live: AtomicBool::new(false),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::default()),
             stacks: StackSharer::default(),
+            deferred: Arc::default(),
         })
     }
 
-    /// Start or stop recording; stopping forgets the calls still running.
-    fn set_live(&self, live: bool) {
+    /// Start or stop recording; stopping forgets the calls still running
+    /// and has the collector track the records made meanwhile again.
+    fn set_live(&self, py: Python<'_>, live: bool) {
         self.live.store(live, Ordering::Relaxed);
         if !live {
+            self.deferred.track_all(py);
             self.clear();
         }
     }
@@ -293,88 +344,6 @@ impl Recorder {
             }
         }
         Ok(())
-    }
-}
-
-/// A captured call as recorded: the bound arguments (names and values, after
-/// the capture's `transform`) and the stack at entry ((code, lasti) of the
-/// outer frames, innermost first, and the captured code object with its
-/// first line). A record's `args` and `stack` are both this object until
-/// `CallInfo` turns them into an `OrderedDict` and a
-/// `traceback.StackSummary` when they are first read (line numbers need a
-/// walk of each code object's location table).
-///
-/// One object per record, and the collector does not track it when the
-/// argument values are all untracked (ints, strings, ...): nothing can form
-/// a cycle through it then, as the collector decides for such tuples.
-#[pyclass(module = "splice._native", frozen)]
-pub struct RecordedCall {
-    /// Shared with other records made from the same place: never visited
-    /// by `__traverse__` (each owner would count the one reference again).
-    frames: Frames,
-    /// The captured function's file and name (strings, not its code
-    /// object: a record kept after its capture must not hold a reference
-    /// to the original code, which the owner census in
-    /// `python/splice/owners.py` would have to explain by a heap search).
-    file: Py<PyAny>,
-    name: Py<PyAny>,
-    firstline: Py<PyAny>,
-    arg_names: Py<PyTuple>,
-    arg_values: Py<PyTuple>,
-}
-
-#[pymethods]
-impl RecordedCall {
-    /// The names of the bound arguments, in `co_varnames` order.
-    #[getter]
-    fn arg_names(&self, py: Python<'_>) -> Py<PyTuple> {
-        self.arg_names.clone_ref(py)
-    }
-
-    /// Their values.
-    #[getter]
-    fn arg_values(&self, py: Python<'_>) -> Py<PyTuple> {
-        self.arg_values.clone_ref(py)
-    }
-
-    /// `([(code, lasti), ...] innermost frame first, file, name, firstline)`
-    /// (the last three describe the captured call itself).
-    fn unpack<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let out = PyList::empty(py);
-        for (code, lasti) in pairs(&self.frames) {
-            out.append((code.bind(py), lasti))?;
-        }
-        PyTuple::new(
-            py,
-            [
-                out.as_any(),
-                self.file.bind(py),
-                self.name.bind(py),
-                self.firstline.bind(py),
-            ],
-        )
-    }
-
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.arg_names)?;
-        visit.call(&self.arg_values)?;
-        Ok(())
-    }
-}
-
-/// Whether the collector can skip a `RecordedCall` holding `values`: they
-/// are all untracked, and code objects (its other references) are not
-/// collector-visible on this interpreter.
-fn untrackable(values: &[Bound<'_, PyAny>]) -> bool {
-    // SAFETY: reading the flags of a static type object and of live objects.
-    unsafe {
-        let code_type = std::ptr::addr_of_mut!(ffi::PyCode_Type);
-        if ffi::PyType_IS_GC(code_type) != 0 {
-            return false;
-        }
-        values
-            .iter()
-            .all(|v| ffi::PyObject_GC_IsTracked(v.as_ptr()) == 0)
     }
 }
 
@@ -459,54 +428,6 @@ fn arg_values<'py>(
     Ok(out)
 }
 
-/// A new dict with the locals of `frame` (the running frame), splice's
-/// helper names (`_splice_…`) left out.
-fn locals_snapshot<'py>(
-    py: Python<'py>,
-    frame: *mut ffi::PyFrameObject,
-) -> PyResult<Bound<'py, PyDict>> {
-    // 3.13's f_locals is a write-through proxy; PyEval_GetFrameLocals copies
-    // the running frame's locals into a new dict. `frame` is not the running
-    // one when a sys.monitoring callback (a Python function) reports its
-    // return: then the proxy of `frame` is copied.
-    #[cfg(Py_3_13)]
-    let dict = if frame == running_frame() {
-        // SAFETY: a new reference or NULL with an exception.
-        unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyEval_GetFrameLocals())? }
-            .cast_into::<PyDict>()?
-    } else {
-        // SAFETY: `frame` is a live frame object; PyFrame_GetLocals returns
-        // a new reference (a FrameLocalsProxy) or NULL with an exception.
-        let proxy = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetLocals(frame))? };
-        let dict = PyDict::new(py);
-        // SAFETY: both alive; PyDict_Merge returns -1 with an exception set.
-        if unsafe { ffi::PyDict_Merge(dict.as_ptr(), proxy.as_ptr(), 1) } < 0 {
-            return Err(PyErr::fetch(py));
-        }
-        dict
-    };
-    // 3.11/3.12: the frame's own locals dict, synced; copy it.
-    #[cfg(not(Py_3_13))]
-    let dict = {
-        // SAFETY: `frame` is the running frame; a new reference or NULL
-        // with an exception.
-        let locals = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetLocals(frame))? };
-        locals.cast::<PyDict>()?.copy()?
-    };
-    let mut hidden = Vec::new();
-    for (k, _) in dict.iter() {
-        if let Ok(s) = k.cast::<PyString>() {
-            if s.to_str().is_ok_and(|s| s.starts_with(HOOK_PREFIX)) {
-                hidden.push(k);
-            }
-        }
-    }
-    for k in hidden {
-        dict.del_item(k)?;
-    }
-    Ok(dict)
-}
-
 /// The running frame (the captured function's when a hook is called from
 /// instrumented code: a builtin pushes no frame), borrowed, or NULL.
 fn running_frame() -> *mut ffi::PyFrameObject {
@@ -577,7 +498,7 @@ pub struct CaptureHooks {
     recorder: Py<Recorder>,
     /// The original code object's name, file and first line (they describe
     /// the call: the stack's innermost entry). The code object itself is not
-    /// kept: see `RecordedCall::file`.
+    /// kept: see `record::Recorded::file`.
     name: Py<PyAny>,
     file: Py<PyAny>,
     firstline: Py<PyAny>,
@@ -586,9 +507,43 @@ pub struct CaptureHooks {
     /// arguments from the frame's slots, see `arg_values`); empty when the
     /// names are not the code object's first `co_varnames`.
     arg_cells: Vec<bool>,
+    /// Where the running code object keeps its locals (made at the first
+    /// return; remade when another code object runs: see `frame_locals`).
+    layout: Mutex<Option<Arc<LocalsLayout>>>,
 }
 
 impl CaptureHooks {
+    /// The locals of `frame` (a live frame running a version of the
+    /// captured code) in a new dict, helper names left out.
+    fn locals<'py>(
+        &self,
+        py: Python<'py>,
+        frame: *mut ffi::PyFrameObject,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        // SAFETY: `frame` is a live frame object; PyFrame_GetCode returns a
+        // new reference, never NULL.
+        let code = unsafe { Bound::from_owned_ptr(py, ffi::PyFrame_GetCode(frame).cast()) };
+        let cached = self.lock_layout().clone();
+        let layout = match cached {
+            Some(l) if l.describes(py, code.as_ptr()) => l,
+            _ => {
+                let l = Arc::new(LocalsLayout::of(&code)?);
+                // the one replaced is dropped after the lock is released
+                let old = self.lock_layout().replace(Arc::clone(&l));
+                drop(old);
+                l
+            }
+        };
+        match layout.read(py, frame)? {
+            Some(dict) => Ok(dict),
+            None => frame_locals::snapshot(py, frame),
+        }
+    }
+
+    fn lock_layout(&self) -> MutexGuard<'_, Option<Arc<LocalsLayout>>> {
+        self.layout.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Run a hook body: failures go to the capture, never into the target.
     fn guard(&self, py: Python<'_>, body: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
         let result = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|p| {
@@ -663,7 +618,7 @@ impl CaptureHooks {
         if !rec.live.load(Ordering::Relaxed) || !rec.below_max() {
             return Ok(());
         }
-        let locals = kept_locals(py, rec, locals_snapshot(py, frame)?)?;
+        let locals = kept_locals(py, rec, self.locals(py, frame)?)?;
         let ret = match (exc, value) {
             (None, Some(v)) => v.clone(),
             _ => py.None().into_bound(py),
@@ -672,30 +627,6 @@ impl CaptureHooks {
             self.transformed(py, entry.values, locals, ret, exc.is_none())?;
         // SAFETY: `frame` is still the running frame; a new reference.
         let globals = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetGlobals(frame))? };
-        let skip_gc = untrackable(&values);
-        let arg_values = PyTuple::new(py, values)?;
-        let recorded = Bound::new(
-            py,
-            RecordedCall {
-                frames: entry.stack,
-                file: self.file.clone_ref(py),
-                name: self.name.clone_ref(py),
-                firstline: self.firstline.clone_ref(py),
-                arg_names: names.unbind(),
-                arg_values: arg_values.clone().unbind(),
-            },
-        )?;
-        if skip_gc {
-            // SAFETY: live objects of GC types; untracking what holds no
-            // tracked object is what the collector does for such tuples
-            // (at its next collection: records kept by the thousand would
-            // make every collection walk them first), and dealloc only
-            // untracks a tracked object.
-            unsafe {
-                ffi::PyObject_GC_UnTrack(arg_values.as_ptr().cast());
-                ffi::PyObject_GC_UnTrack(recorded.as_ptr().cast());
-            }
-        }
         // Counted only now, and only below max_calls: a transform or a
         // recursive call may have recorded in between.
         let counted = rec
@@ -718,22 +649,37 @@ impl CaptureHooks {
         // the last call max_calls keeps: the capture removes its probes
         // (after this record is in), so later calls cost nothing
         let full = rec.max_calls == Some(before + 1);
-        // CallInfo(name, file, args, locals, globals, return_value, exception, stack)
+        // CallInfo(name, file, args, locals, globals, return_value, exception, stack),
+        // args and stack as recorded
         let fields: Fields = [
             Some(self.name.clone_ref(py)),
             Some(self.file.clone_ref(py)),
-            Some(recorded.clone().into_any().unbind()),
+            None,
             Some(locals.into_any().unbind()),
             Some(globals.unbind()),
             Some(ret.unbind()),
             exc.map(|e| e.clone().unbind()),
-            Some(recorded.into_any().unbind()),
+            None,
         ];
+        let recorded = Recorded {
+            arg_names: names.unbind(),
+            arg_values: values,
+            frames: entry.stack,
+            file: self.file.clone_ref(py),
+            name: self.name.clone_ref(py),
+            firstline: self.firstline.clone_ref(py),
+        };
         if rec.sink == Sink::List {
-            let info = new_record(rec.info_type.bind(py), fields)?;
-            owner.cast::<PyList>()?.append(info)?;
+            let info = new_record(rec.info_type.bind(py))?;
+            CallRecord::fill(&info, fields, Some(recorded))?;
+            owner.cast::<PyList>()?.append(&info)?;
+            // Checked again here: the allocations above can run a
+            // finaliser (Python code) that stops the capture.
+            if rec.live.load(Ordering::Relaxed) {
+                rec.deferred.untrack(&info)?;
+            }
         } else {
-            CallRecord::refill(owner.cast::<CallRecord>()?, fields)?;
+            CallRecord::fill(owner.cast::<CallRecord>()?, fields, Some(recorded))?;
         }
         if full {
             owner.call_method0(intern!(py, "_on_full"))?;
@@ -755,29 +701,54 @@ impl CaptureHooks {
         returned: bool,
     ) -> PyResult<(
         Bound<'py, PyTuple>,
-        Vec<Bound<'py, PyAny>>,
+        Vec<Py<PyAny>>,
         Bound<'py, PyDict>,
         Bound<'py, PyAny>,
     )> {
         let rec = self.recorder.get();
         let argnames = self.argnames.bind(py);
         let all_bound = values.iter().all(Option::is_some);
+        if all_bound {
+            // (collected in place: `values` becomes the record's vector)
+            let kept: Vec<Py<PyAny>> = values.into_iter().flatten().collect();
+            if rec.transform.is_none() {
+                return Ok((argnames.clone(), kept, locals, ret));
+            }
+            return self.transform_exit(py, argnames.clone(), kept, locals, ret, returned);
+        }
         let mut names = Vec::with_capacity(values.len());
         let mut kept = Vec::with_capacity(values.len());
         for (name, v) in argnames.iter().zip(values) {
             if let Some(v) = v {
                 names.push(name);
-                kept.push(v.into_bound(py));
+                kept.push(v);
             }
         }
-        let names = if all_bound {
-            argnames.clone()
-        } else {
-            PyTuple::new(py, names)?
-        };
+        let names = PyTuple::new(py, names)?;
         if rec.transform.is_none() {
             return Ok((names, kept, locals, ret));
         }
+        self.transform_exit(py, names, kept, locals, ret, returned)
+    }
+
+    /// `transformed` with a `transform`: applied to each local and to the
+    /// return value (the arguments were transformed at entry).
+    #[allow(clippy::type_complexity)]
+    fn transform_exit<'py>(
+        &self,
+        py: Python<'py>,
+        names: Bound<'py, PyTuple>,
+        kept: Vec<Py<PyAny>>,
+        locals: Bound<'py, PyDict>,
+        ret: Bound<'py, PyAny>,
+        returned: bool,
+    ) -> PyResult<(
+        Bound<'py, PyTuple>,
+        Vec<Py<PyAny>>,
+        Bound<'py, PyDict>,
+        Bound<'py, PyAny>,
+    )> {
+        let rec = self.recorder.get();
         let applied = PyDict::new(py);
         for (k, v) in locals.iter() {
             applied.set_item(k, rec.apply(py, v)?)?;
@@ -839,6 +810,7 @@ impl CaptureHooks {
             firstline: code.getattr("co_firstlineno")?.unbind(),
             argnames: argnames.unbind(),
             arg_cells,
+            layout: Mutex::new(None),
         })
     }
 
@@ -916,6 +888,5 @@ impl CaptureHooks {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Recorder>()?;
     m.add_class::<CaptureHooks>()?;
-    m.add_class::<RecordedCall>()?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! CPython 3.11's interpreter frame, which no public C API exposes and which
-//! two 3.11-only paths read: the first-call evaluator (`start_hook`: a new
-//! frame's function and bound arguments) and the capture hooks (a running
-//! frame's arguments without syncing its locals dict, `capture_hooks`).
+//! three 3.11-only paths read: the first-call evaluator (`start_hook`: a new
+//! frame's function and bound arguments), the capture hooks (a running
+//! frame's arguments without syncing its locals dict, `capture_hooks`) and
+//! the locals they record (`frame_locals`).
 //!
 //! The layout is `_PyInterpreterFrame` of Include/internal/pycore_frame.h,
 //! the same in every 3.11.x; 3.12 changed it (and 3.12+ needs none of this).

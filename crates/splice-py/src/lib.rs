@@ -5,10 +5,10 @@
 //! - `instrument(code, probes)` with the typed probe specs `LineProbe` and
 //!   `CaptureProbe` (`instrument`, `probes`); rewrite errors become the
 //!   `splice.errors` exception of their kind (`errors`);
-//! - `CallRecord`, the storage and constructor of `splice.CallInfo`
-//!   (`record`), and the call-capture hooks `Recorder`, `CaptureHooks` with
-//!   `RecordedCall`, a record's arguments and stack until first read
-//!   (`capture_hooks`);
+//! - `CallRecord`, the storage and constructor of `splice.CallInfo`, with
+//!   a recorded call's arguments and stack until first read (`record`), and
+//!   the call-capture hooks `Recorder`, `CaptureHooks` (`capture_hooks`,
+//!   reading locals with `frame_locals`);
 //! - `LocateIndex` and its exceptions (`locate`);
 //! - `disassemble(code)` for `python -m splice show` (`disassemble`);
 //! - `event_lines(code)`, the lines where a probe would run (`events`);
@@ -40,6 +40,7 @@ mod errors;
 mod events;
 mod frame311;
 mod frame_function;
+mod frame_locals;
 mod func_version;
 mod heap;
 mod instrument;

@@ -242,7 +242,9 @@ def test_same_place_calls_share_one_recorded_stack():
     with splice.capture_calls(f) as calls:
         for i in range(3):
             f(i, 0)
-    assert len({id(c._stack) for c in calls}) == 3  # one record each
+    outer = [c._recorded_stack()[0] for c in calls]
+    assert outer[1:] == [outer[0]] * 2  # the same (code, offset) pairs
+    assert all(a[0] is b[0] for o in outer[1:] for a, b in zip(o, outer[0]))
     assert [c.stack.format() for c in calls[1:]] == [calls[0].stack.format()] * 2
 
 
@@ -443,6 +445,26 @@ def test_capture_call_is_collected():
     assert _gone(big) and _gone(capref)
 
 
+def test_a_dropped_capture_frees_its_records_without_the_collector():
+    # A capture that were a reference cycle (with its probes) would hold all
+    # its records until the next full collection: 100k records there made a
+    # full collection of 80-100 ms land inside whatever ran next.
+    gc.collect()
+    gc.disable()
+    try:
+        for make in (lambda: splice.capture_calls(fact), lambda: splice.capture_call(fact),
+                     lambda: splice.capture_calls("fact")):
+            with make() as cap:
+                fact(3)
+            last = cap[-1] if isinstance(cap, list) else cap
+            big = weakref.ref(last.locals["big"])
+            capref = weakref.ref(cap)
+            del cap, last
+            assert capref() is None and big() is None
+    finally:
+        gc.enable()
+
+
 def test_bound_method_capture_and_instance_are_collected():
     m = Model()
     with splice.capture_calls(m.forward) as cap:
@@ -510,6 +532,27 @@ def test_breakpoint_and_its_values_are_collected():
     bpref = weakref.ref(bp)
     del bp, vals
     assert _gone(big) and _gone(bpref)
+
+
+def test_a_dropped_breakpoint_frees_its_values_without_the_collector():
+    def target(x):
+        big = Big()
+        return x + 1
+
+    gc.collect()
+    gc.disable()
+    try:
+        with splice.breakpoint(target, line="return x + 1") as bp:
+            vals = bp.eval("big")
+            bp.exec("x = x")
+            bp.callback(lambda view: None)
+            target(1)
+        big = weakref.ref(vals[0])
+        bpref = weakref.ref(bp)
+        del bp, vals
+        assert bpref() is None and big() is None
+    finally:
+        gc.enable()
 
 
 def test_call_info_pickles_to_another_process_with_module_globals_by_reference(tmp_path):

@@ -24,6 +24,7 @@ import bdb
 import heapq
 import pdb
 import threading
+import weakref
 from collections.abc import Callable
 from types import CodeType
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -95,28 +96,43 @@ def _action_key(a: Any) -> tuple[Any, ...]:
 
 class _BreakpointProbe(Probe):
     """The probe of one breakpoint on one code object: its snippet,
-    compiled in that code object's scope (cached per actions version)."""
+    compiled in that code object's scope (cached per actions version).
+
+    It holds its breakpoint weakly (the breakpoint holds it): a breakpoint
+    in a reference cycle with its probes would keep everything it recorded
+    until the next full collection after the user dropped it. While its
+    probes can be installed, the breakpoint is enabled and its NoPdb
+    instance holds it."""
 
     def __init__(self, bp: Breakpoint, target: Target, lines: Optional[list[int]]) -> None:
         super().__init__(target.site)
-        self.bp = bp
+        self._bp = weakref.ref(bp)
         self.target = target
         self.lines = lines
         self._cache: Optional[tuple[Any, Template]] = None
 
+    @property
+    def bp(self) -> Breakpoint:
+        """The breakpoint (alive whenever its probes are asked for)."""
+        bp = self._bp()
+        if bp is None:  # pragma: no cover - a freed breakpoint is not enabled
+            raise RuntimeError(f"the breakpoint at {self.site.qualname} was freed")
+        return bp
+
     def template(self, extra_locals: tuple[str, ...] = ()) -> Template:
         """The compiled snippet (raises :class:`~splice.SnippetError`)."""
-        key = (self.bp._version, extra_locals)
+        bp = self.bp
+        key = (bp._version, extra_locals)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        body, hooks = self.bp._snippet(self.target, self.lines)
+        body, hooks = bp._snippet(self.target, self.lines)
         tpl = build_template(
             self.target.code,
             body,
             hooks,
             label=f"breakpoint at {self.site.qualname}",
             extra_locals=extra_locals,
-            cache_key=self.bp._snippet_key(self.target, self.lines),
+            cache_key=bp._snippet_key(self.target, self.lines),
         )
         self._cache = (key, tpl)
         return tpl

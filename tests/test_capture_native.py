@@ -712,3 +712,133 @@ def test_a_transform_in_the_capture_scope_does_not_recurse():
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+
+
+# --- recorded locals (crates/splice-py/src/frame_locals.rs) ---------------------------------------
+
+
+def _codes(code: types.CodeType):
+    yield code
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            yield from _codes(c)
+
+
+def test_every_function_of_stdlib_modules_has_a_checked_locals_layout():
+    # The fast way is taken only when each slot's name is CPython's own
+    # (`_varname_from_oparg`): on real code it must be, or every capture
+    # would silently read locals the slow way.
+    import argparse
+    import ast
+    import inspect
+    import json.decoder
+    import typing
+
+    n = 0
+    for mod in (argparse, ast, inspect, json.decoder, typing, collections):
+        source = inspect.getsource(mod)
+        top = compile(source, mod.__file__, "exec")
+        assert testing.locals_layout(top) is None  # a module body: the general way
+        for code in _codes(top):
+            if not code.co_flags & 0x1:  # not a function body
+                continue
+            layout = testing.locals_layout(code)
+            assert layout is not None, code
+            nslots = len(code.co_varnames) + len(set(code.co_cellvars) - set(code.co_varnames)) \
+                + len(code.co_freevars)
+            assert [s for s, _, _ in layout] == list(range(nslots))
+            assert [name for _, name, _ in layout] == [code._varname_from_oparg(i) for i in range(nslots)]
+            cells = set(code.co_cellvars) | set(code.co_freevars)
+            assert [d for _, name, d in layout] == [name in cells for _, name, _ in layout]
+            n += 1
+    assert n > 500
+
+
+def test_a_layout_leaves_splice_names_out():
+    ns: dict = {}
+    exec("def f(a):\n    _splice_tmp = a\n    b = _splice_tmp\n    return b\n", ns)
+    layout = testing.locals_layout(ns["f"].__code__)
+    assert [(s, n) for s, n, _ in layout] == [(0, "a"), (2, "b")]
+
+
+def _locals_kinds():
+    def cells(a, *args, **kw):
+        b = a + 1
+
+        def inner():
+            return a + b
+
+        return inner()
+
+    def outer(x):
+        y = x * 2
+
+        def free(z):
+            w = x + y + z
+            return w
+
+        return free
+
+    def unbound(flag):
+        if flag:
+            never = 1
+        return flag
+
+    def raises(v):
+        tmp = [v]
+        raise ValueError(tmp)
+
+    def gen(n):
+        total = 0
+        for i in range(n):
+            total += i
+            yield total
+        last = total
+        return last
+
+    free = outer(5)
+    calls = [
+        (cells, lambda: cells(1, 2, 3, k=4)),
+        (free, lambda: free(7)),
+        (unbound, lambda: unbound(False)),
+        (unbound, lambda: unbound(True)),
+        (raises, lambda: raises(3)),
+        (gen, lambda: list(gen(3))),
+    ]
+    return calls
+
+
+def test_recorded_locals_equal_what_settrace_sees_at_return():
+    # The oracle: CPython's own locals of the frame at its last event.
+    def run(call):
+        try:
+            call()
+        except ValueError:
+            pass
+
+    for fn, call in _locals_kinds():
+        seen = []
+
+        def tracer(frame, event, arg, code=fn.__code__):
+            if frame.f_code is code and event == "return":
+                seen.append(dict(frame.f_locals))
+            return tracer if frame.f_code is code else None
+
+        sys.settrace(tracer)
+        try:
+            run(call)
+        finally:
+            sys.settrace(None)
+        with splice.capture_calls(fn) as calls:
+            run(call)
+        # a generator returns at each yield for settrace; the record is of
+        # the whole call, at its end
+        assert len(calls) == 1, fn
+        got, want = _plain(calls[0].locals), _plain(seen[-1])
+        assert got == want, (fn.__name__, got, want)
+        assert list(got) == list(want), fn.__name__  # the same order
+
+
+def _plain(d: dict) -> dict:
+    """``d`` with each function (a new closure per run) as its qualified name."""
+    return {k: v.__qualname__ if isinstance(v, types.FunctionType) else v for k, v in d.items()}

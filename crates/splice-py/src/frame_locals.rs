@@ -28,15 +28,17 @@ use pyo3::types::{PyDict, PyString, PyTuple, PyWeakrefReference};
 
 use crate::consts::{CO_OPTIMIZED, HOOK_PREFIX};
 
+/// `(slot, name, is a cell or free variable)`: one variable of a layout as
+/// `testing.locals_layout` shows it.
+pub type VarDescription = (usize, Py<PyString>, bool);
+
 /// One variable of a layout.
 struct Var {
     /// Its index in the frame's locals (`co_nlocalsplus` order).
-    #[cfg_attr(Py_3_12, allow(dead_code))]
     slot: usize,
     name: Py<PyString>,
     /// A cell or free variable: the slot holds a cell (3.11 reads its
     /// contents).
-    #[cfg_attr(Py_3_12, allow(dead_code))]
     deref: bool,
 }
 
@@ -113,6 +115,17 @@ impl LocalsLayout {
             });
         }
         Ok(Some(vars))
+    }
+
+    /// `(slot, name, is a cell or free variable)` of each variable read the
+    /// fast way, or `None` (the general way): for `testing.locals_layout`.
+    pub fn describe(&self, py: Python<'_>) -> Option<Vec<VarDescription>> {
+        let vars = self.vars.as_ref()?;
+        Some(
+            vars.iter()
+                .map(|v| (v.slot, v.name.clone_ref(py), v.deref))
+                .collect(),
+        )
     }
 
     /// Whether this is the layout of `code` (alive: same object).

@@ -189,6 +189,16 @@ impl Counter {
 
 /// Build the `testing` submodule of `parent` and register it in
 /// `sys.modules` as `splice._native.testing`.
+/// `locals_layout(code)`: `[(slot, name, deref), ...]` of the variables a
+/// capture reads the fast way from frames running `code`, or `None` when it
+/// reads them through CPython's locals mapping (`frame_locals`).
+#[pyfunction]
+fn locals_layout(
+    code: &Bound<'_, PyAny>,
+) -> PyResult<Option<Vec<crate::frame_locals::VarDescription>>> {
+    Ok(crate::frame_locals::LocalsLayout::of(code)?.describe(code.py()))
+}
+
 pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = parent.py();
     let m = PyModule::new(py, "testing")?;
@@ -200,6 +210,7 @@ pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(opcode_table, &m)?)?;
     m.add_function(wrap_pyfunction!(stack_effect, &m)?)?;
     m.add_function(wrap_pyfunction!(pending_calls, &m)?)?;
+    m.add_function(wrap_pyfunction!(locals_layout, &m)?)?;
     m.add_class::<Counter>()?;
     parent.add_submodule(&m)?;
     m.setattr("__name__", "splice._native.testing")?;

@@ -14,6 +14,7 @@ __all__ = [
     "disassemble_padded",
     "func_version",
     "func_version_support",
+    "locals_layout",
     "opcode_table",
     "pad_code",
     "pending_calls",
@@ -34,6 +35,11 @@ def disassemble_padded(code: CodeType) -> str:
 
 def disassemble_instrumented(code: CodeType, probes: Iterable[LineProbe | CaptureProbe]) -> str:
     """The disassembly of what ``instrument(code, probes)`` builds."""
+
+def locals_layout(code: CodeType) -> list[tuple[int, str, bool]] | None:
+    """``(slot, name, is a cell or free variable)`` of each variable a
+    capture reads the fast way from frames running ``code`` (splice's
+    helper names left out), or ``None``: it reads CPython's locals mapping."""
 
 def verify_code(code: CodeType) -> None:
     """Run the verifier on ``code``; raises ``RewriteError`` naming the first problem."""

@@ -623,8 +623,8 @@ impl CaptureHooks {
             (None, Some(v)) => v.clone(),
             _ => py.None().into_bound(py),
         };
-        let (names, values, locals, ret) =
-            self.transformed(py, entry.values, locals, ret, exc.is_none())?;
+        let (names, values) = self.bound_args(py, entry.values)?;
+        let (locals, ret) = self.transform_exit(py, locals, ret, exc.is_none())?;
         // SAFETY: `frame` is still the running frame; a new reference.
         let globals = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetGlobals(frame))? };
         // Counted only now, and only below max_calls: a transform or a
@@ -687,34 +687,16 @@ impl CaptureHooks {
         Ok(())
     }
 
-    /// The names and values of the bound arguments (transformed at entry),
-    /// the locals and the return value, with the recorder's `transform`
-    /// applied to each local and to the return value (only when the call
-    /// returned).
-    #[allow(clippy::type_complexity)]
-    fn transformed<'py>(
+    /// The names and values of the bound arguments (transformed at entry);
+    /// when all are bound, `values` itself becomes the record's vector.
+    fn bound_args<'py>(
         &self,
         py: Python<'py>,
         values: Vec<Option<Py<PyAny>>>,
-        locals: Bound<'py, PyDict>,
-        ret: Bound<'py, PyAny>,
-        returned: bool,
-    ) -> PyResult<(
-        Bound<'py, PyTuple>,
-        Vec<Py<PyAny>>,
-        Bound<'py, PyDict>,
-        Bound<'py, PyAny>,
-    )> {
-        let rec = self.recorder.get();
+    ) -> PyResult<(Bound<'py, PyTuple>, Vec<Py<PyAny>>)> {
         let argnames = self.argnames.bind(py);
-        let all_bound = values.iter().all(Option::is_some);
-        if all_bound {
-            // (collected in place: `values` becomes the record's vector)
-            let kept: Vec<Py<PyAny>> = values.into_iter().flatten().collect();
-            if rec.transform.is_none() {
-                return Ok((argnames.clone(), kept, locals, ret));
-            }
-            return self.transform_exit(py, argnames.clone(), kept, locals, ret, returned);
+        if values.iter().all(Option::is_some) {
+            return Ok((argnames.clone(), values.into_iter().flatten().collect()));
         }
         let mut names = Vec::with_capacity(values.len());
         let mut kept = Vec::with_capacity(values.len());
@@ -724,37 +706,28 @@ impl CaptureHooks {
                 kept.push(v);
             }
         }
-        let names = PyTuple::new(py, names)?;
-        if rec.transform.is_none() {
-            return Ok((names, kept, locals, ret));
-        }
-        self.transform_exit(py, names, kept, locals, ret, returned)
+        Ok((PyTuple::new(py, names)?, kept))
     }
 
-    /// `transformed` with a `transform`: applied to each local and to the
-    /// return value (the arguments were transformed at entry).
-    #[allow(clippy::type_complexity)]
+    /// The recorder's `transform` applied to each local and to the return
+    /// value (only when the call returned); unchanged without one.
     fn transform_exit<'py>(
         &self,
         py: Python<'py>,
-        names: Bound<'py, PyTuple>,
-        kept: Vec<Py<PyAny>>,
         locals: Bound<'py, PyDict>,
         ret: Bound<'py, PyAny>,
         returned: bool,
-    ) -> PyResult<(
-        Bound<'py, PyTuple>,
-        Vec<Py<PyAny>>,
-        Bound<'py, PyDict>,
-        Bound<'py, PyAny>,
-    )> {
+    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyAny>)> {
         let rec = self.recorder.get();
+        if rec.transform.is_none() {
+            return Ok((locals, ret));
+        }
         let applied = PyDict::new(py);
         for (k, v) in locals.iter() {
             applied.set_item(k, rec.apply(py, v)?)?;
         }
         let ret = if returned { rec.apply(py, ret)? } else { ret };
-        Ok((names, kept, applied, ret))
+        Ok((applied, ret))
     }
 }
 

@@ -2,8 +2,6 @@
 //! inline caches dropped (the assembler re-emits them), relative jumps and
 //! exception-table targets turned into labels, one location per instruction.
 
-use std::collections::BTreeSet;
-
 use crate::exceptiontable;
 use crate::linetable::{self, Location};
 use crate::model::{Code, Handler, Instr, Item, Label};
@@ -51,7 +49,7 @@ pub fn split_instructions(raw: &RawCode) -> Result<Vec<RawInstr>, RewriteError> 
             unit += 1;
             continue;
         }
-        let info = table.info(op).ok_or(RewriteError::UnknownOpcode {
+        let info = table.info(op).ok_or_else(|| RewriteError::UnknownOpcode {
             op,
             offset: 2 * unit,
         })?;
@@ -126,7 +124,7 @@ fn jump_targets(
             offset: 2 * r.op_unit,
             target: 2 * t,
         };
-        let ti = units.at(t).ok_or(bad.clone())?;
+        let ti = units.at(t).ok_or_else(|| bad.clone())?;
         if anchor.is_some_and(|(op, _)| raws[ti].op != op) {
             return Err(bad);
         }
@@ -188,21 +186,38 @@ fn handlers(
 }
 
 /// One location per instruction: every unit of an instruction (prefixes and
-/// caches included) must share it.
+/// caches included) must share it. The same result as indexing
+/// [`linetable::decode`]'s per-unit list, walked entry by entry instead
+/// (no list of one location per code unit).
 fn locations(raw: &RawCode, raws: &[RawInstr]) -> Result<Vec<Location>, RewriteError> {
-    let locs = linetable::decode(&raw.linetable, raw.firstlineno, raw.code.len() / 2)?;
-    raws.iter()
-        .map(|r| {
-            let l = locs[r.start];
-            if locs[r.start..r.end].iter().any(|x| *x != l) {
+    let entries = linetable::entries(&raw.linetable, raw.firstlineno)?;
+    // The entries as consecutive unit spans; units past the table have no
+    // location.
+    let mut spans = entries.iter().scan(0usize, |end, &(loc, len)| {
+        *end += len as usize;
+        Some((loc, *end))
+    });
+    let mut span = spans.next().unwrap_or((Location::NONE, usize::MAX));
+    let mut out = Vec::with_capacity(raws.len());
+    for r in raws {
+        // the span holding the instruction's first unit
+        while span.1 <= r.start {
+            span = spans.next().unwrap_or((Location::NONE, usize::MAX));
+        }
+        let l = span.0;
+        // every later span the instruction reaches must say the same
+        while span.1 < r.end {
+            span = spans.next().unwrap_or((Location::NONE, usize::MAX));
+            if span.0 != l {
                 return Err(RewriteError::BadLineTable(format!(
                     "the instruction at offset {} has more than one location",
                     2 * r.op_unit
                 )));
             }
-            Ok(l)
-        })
-        .collect()
+        }
+        out.push(l);
+    }
+    Ok(out)
 }
 
 /// Decode the raw fields of a code object into the editable model: split
@@ -216,17 +231,21 @@ pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
     let handler_of = handlers(raw, &raws, &units)?;
     let locs = locations(raw, &raws)?;
 
-    let targets: BTreeSet<usize> = jump_to
+    // Labels numbered in instruction order of their targets.
+    let mut label_of: Vec<Option<Label>> = vec![None; raws.len()];
+    for &t in jump_to
         .iter()
         .flatten()
         .chain(handler_of.iter().flatten().map(|(t, _, _)| t))
-        .copied()
-        .collect();
-    let mut label_of: Vec<Option<Label>> = vec![None; raws.len()];
-    for (n, &t) in targets.iter().enumerate() {
-        label_of[t] = Some(Label(n as u32));
+    {
+        label_of[t] = Some(Label(0));
     }
-    let mut items = Vec::with_capacity(raws.len() + targets.len());
+    let mut n_labels = 0u32;
+    for l in label_of.iter_mut().flatten() {
+        *l = Label(n_labels);
+        n_labels += 1;
+    }
+    let mut items = Vec::with_capacity(raws.len() + n_labels as usize);
     for (i, r) in raws.iter().enumerate() {
         if let Some(l) = label_of[i] {
             items.push(Item::Label(l));
@@ -252,7 +271,7 @@ pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
         items,
         counts: raw.counts,
         min_stacksize: raw.stacksize,
-        next_label: targets.len() as u32,
+        next_label: n_labels,
     })
 }
 

@@ -183,7 +183,8 @@ pub fn decode(
 /// CPython writes. Errors: an entry not starting with bit 7 set, a later byte
 /// of an entry with bit 7 set, a truncated entry, an overlong varint.
 pub fn entries(linetable: &[u8], firstlineno: i32) -> Result<Vec<(Location, u32)>, RewriteError> {
-    let mut out = Vec::new();
+    // at most one entry per byte: one allocation
+    let mut out = Vec::with_capacity(linetable.len());
     let mut computed_line = firstlineno;
     let mut pos = 0;
     while pos < linetable.len() {

@@ -82,7 +82,7 @@ fn effect(cfg: &Cfg, i: usize, jump: bool) -> Result<i64, RewriteError> {
     cfg.table
         .stack_effect(ins.op, ins.arg, Some(jump))
         .map(i64::from)
-        .ok_or(RewriteError::UnknownStackEffect {
+        .ok_or_else(|| RewriteError::UnknownStackEffect {
             name: cfg.table.name(ins.op).unwrap_or("?"),
             arg: ins.arg,
         })

@@ -99,7 +99,9 @@ pub struct OpcodeTable {
     pub known: Known,
     ops: &'static [OpInfo],
     by_code: [Option<OpInfo>; 256],
-    terminal: &'static [u8],
+    /// Opcodes after which control never falls through, as a lookup
+    /// table: asked for every edge of every graph.
+    terminal: [bool; 256],
     effect: EffectFn,
     popped_pushed: Option<PoppedPushedFn>,
     have_argument: u8,
@@ -123,12 +125,23 @@ const fn index(ops: &[OpInfo]) -> [Option<OpInfo>; 256] {
     out
 }
 
+/// A membership table of `ops` by opcode number (at compile time).
+const fn member(ops: &[u8]) -> [bool; 256] {
+    let mut out = [false; 256];
+    let mut i = 0;
+    while i < ops.len() {
+        out[ops[i] as usize] = true;
+        i += 1;
+    }
+    out
+}
+
 static V311: OpcodeTable = OpcodeTable {
     version: PyVersion::V311,
     known: v311::KNOWN,
     ops: v311::OPS,
     by_code: index(v311::OPS),
-    terminal: v311::TERMINAL,
+    terminal: member(v311::TERMINAL),
     effect: v311::stack_effect,
     popped_pushed: None,
     have_argument: v311::HAVE_ARGUMENT,
@@ -146,7 +159,7 @@ static V312: OpcodeTable = OpcodeTable {
     known: v312::KNOWN,
     ops: v312::OPS,
     by_code: index(v312::OPS),
-    terminal: v312::TERMINAL,
+    terminal: member(v312::TERMINAL),
     effect: v312::stack_effect,
     popped_pushed: Some(v312::popped_pushed),
     have_argument: v312::HAVE_ARGUMENT,
@@ -164,7 +177,7 @@ static V313: OpcodeTable = OpcodeTable {
     known: v313::KNOWN,
     ops: v313::OPS,
     by_code: index(v313::OPS),
-    terminal: v313::TERMINAL,
+    terminal: member(v313::TERMINAL),
     effect: v313::stack_effect,
     popped_pushed: Some(v313::popped_pushed),
     have_argument: v313::HAVE_ARGUMENT,
@@ -182,7 +195,7 @@ static V314: OpcodeTable = OpcodeTable {
     known: v314::KNOWN,
     ops: v314::OPS,
     by_code: index(v314::OPS),
-    terminal: v314::TERMINAL,
+    terminal: member(v314::TERMINAL),
     effect: v314::stack_effect,
     popped_pushed: Some(v314::popped_pushed),
     have_argument: v314::HAVE_ARGUMENT,
@@ -200,7 +213,7 @@ static V315: OpcodeTable = OpcodeTable {
     known: v315::KNOWN,
     ops: v315::OPS,
     by_code: index(v315::OPS),
-    terminal: v315::TERMINAL,
+    terminal: member(v315::TERMINAL),
     effect: v315::stack_effect,
     popped_pushed: Some(v315::popped_pushed),
     have_argument: v315::HAVE_ARGUMENT,
@@ -288,7 +301,7 @@ impl OpcodeTable {
     /// True when control never falls through to the next instruction
     /// (returns, raises, re-raises, unconditional jumps).
     pub fn is_terminal(&self, op: u8) -> bool {
-        self.terminal.contains(&op)
+        self.terminal[op as usize]
     }
 
     /// Every opcode of this version, by number.
@@ -442,8 +455,11 @@ mod tests {
             }
             let known = (0..=255u8).filter(|&c| t.info(c).is_some()).count();
             assert_eq!(known, t.ops().len(), "{v}: duplicate numbers");
-            for &c in t.terminal {
-                assert!(t.info(c).is_some(), "{v}: terminal {c} unknown");
+            for c in 0..=255u8 {
+                assert!(
+                    !t.is_terminal(c) || t.info(c).is_some(),
+                    "{v}: terminal {c} unknown"
+                );
             }
             assert_eq!(describe(v).len(), t.ops().len());
         }

@@ -27,15 +27,16 @@ pub enum VarKind {
 impl Scope {
     /// Localsplus names in index order.
     pub fn localsplus(&self) -> Vec<String> {
-        let mut out = self.varnames.clone();
-        out.extend(
-            self.cellvars
-                .iter()
-                .filter(|c| !self.varnames.contains(c))
-                .cloned(),
-        );
-        out.extend(self.freevars.iter().cloned());
-        out
+        self.localsplus_names().cloned().collect()
+    }
+
+    /// Localsplus names in index order, without copying them (looked up for
+    /// every variable instruction of every snippet).
+    fn localsplus_names(&self) -> impl Iterator<Item = &String> {
+        self.varnames
+            .iter()
+            .chain(self.cellvars.iter().filter(|c| !self.varnames.contains(c)))
+            .chain(self.freevars.iter())
     }
 
     /// The kind of `name` in this scope, if it is a local of any kind.
@@ -53,11 +54,14 @@ impl Scope {
 
     /// The name at localsplus index `i`.
     pub fn name_at(&self, i: u32) -> Result<String, RewriteError> {
-        self.localsplus().get(i as usize).cloned().ok_or_else(|| {
-            RewriteError::Snippet(format!(
-                "the snippet uses local variable index {i}, which its template does not have"
-            ))
-        })
+        self.localsplus_names()
+            .nth(i as usize)
+            .cloned()
+            .ok_or_else(|| {
+                RewriteError::Snippet(format!(
+                    "the snippet uses local variable index {i}, which its template does not have"
+                ))
+            })
     }
 }
 
@@ -90,8 +94,7 @@ impl TargetVars<'_> {
             }
         }
         self.scope
-            .localsplus()
-            .iter()
+            .localsplus_names()
             .position(|n| n == name)
             .map(|i| i as u32)
             .ok_or_else(|| RewriteError::Snippet(format!("variable '{name}' not found")))

@@ -272,6 +272,43 @@ def test_new_locals_are_reported_and_extra_locals_are_locals():
     assert t2.new_locals == ("fresh", "other")
 
 
+def test_template_declares_only_the_variables_the_snippet_names():
+    # with_cells: plain local w, cell total, argument b also a cell
+    t = tpl(with_cells, "w = 1")
+    assert "total" not in t.source and "nonlocal" not in t.source
+    assert t.snippet.co_cellvars == ()
+    t = tpl(with_cells, "w = total")
+    assert "LOAD_DEREF" in _ops(t.snippet, "total")
+    # a closure's free variables: no enclosing function unless one is named
+    inner = make_closure()
+    t = tpl(inner, "c = a")
+    assert t.snippet.co_freevars == ()
+    assert "_splice_outer" not in t.source
+    t = tpl(inner, "c = k")
+    assert t.snippet.co_freevars == ("k",)
+    assert "LOAD_DEREF" in _ops(t.snippet, "k")
+    # names the target declares global: only when named
+    assert "global counter" not in tpl(uses_global, "pass").source
+    assert "STORE_GLOBAL" in _ops(tpl(uses_global, "counter = 5").snippet, "counter")
+
+
+def test_a_variable_named_only_in_a_nested_scope_is_still_declared():
+    # w is a plain local of with_cells; a lambda reading it must be refused
+    # (it would otherwise compile as a global read and see another value)
+    with pytest.raises(SnippetError, match=r"closes over 'w'.*plain local of with_cells"):
+        tpl(with_cells, "f = lambda: w")
+    # a `global` declaration of a plain local is an error, as in the source
+    with pytest.raises(SnippetError, match=r"'w'"):
+        tpl(with_cells, "global w\nw = 1")
+
+
+def test_the_class_is_left_out_unless_something_needs_it():
+    assert not tpl(Attention.forward, "attn = attn * 3").source.startswith("class")
+    assert tpl(Attention.forward, "attn = self.__scale").source.startswith("class Attention")
+    assert "_Attention__scale" in tpl(Attention.forward, "attn = self.__scale").snippet.co_names
+    assert tpl(Child.f, "y = super().f()").source.startswith("class Child")
+
+
 def test_future_flags_are_inherited():
     ns = {}
     exec(compile("from __future__ import annotations\ndef f(a):\n    b = a\n", "<fut>", "exec"), ns)

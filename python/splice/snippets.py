@@ -23,12 +23,12 @@ from typing import Any, Union
 from splice.errors import SnippetError, SnippetSyntaxError
 
 __all__ = [
-    "check_snippet",
     "is_identifier",
     "parse_expression",
     "parse_statements",
     "rename_variables",
     "snippet_label",
+    "survey",
     "syntax_error",
 ]
 
@@ -109,47 +109,6 @@ _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _NESTED_TYPES = frozenset(_NESTED_SCOPES)
 
 
-def child_nodes(node: ast.AST) -> list[ast.AST]:
-    """The direct children of ``node``, as :func:`ast.iter_child_nodes`
-    gives them, in a list built without its generators (every first probe
-    of a function walks its snippet more than once)."""
-    out: list[ast.AST] = []
-    for field in node._fields:
-        v = getattr(node, field, None)
-        if type(v) is list:
-            out.extend(c for c in v if isinstance(c, ast.AST))
-        elif isinstance(v, ast.AST):
-            out.append(v)
-    return out
-
-
-def _walk_own(node: ast.AST) -> list[ast.AST]:
-    """Nodes of ``node`` that run in the same frame (not inside nested
-    functions, lambdas or classes; comprehensions are entered: their ``await``
-    would await in the target)."""
-    out: list[ast.AST] = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        out.append(n)
-        for child in child_nodes(n):
-            if type(child) not in _NESTED_TYPES:
-                stack.append(child)
-            # decorators, defaults and bases do run in this frame
-            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                stack.extend(child.decorator_list)
-                stack.extend(child.args.defaults)
-                stack.extend(d for d in child.args.kw_defaults if d is not None)
-            elif isinstance(child, ast.Lambda):
-                stack.extend(child.args.defaults)
-                stack.extend(d for d in child.args.kw_defaults if d is not None)
-            elif isinstance(child, ast.ClassDef):
-                stack.extend(child.decorator_list)
-                stack.extend(child.bases)
-                stack.extend(k.value for k in child.keywords)
-    return out
-
-
 #: what a snippet cannot contain, by node type ({t}: the target's name)
 _REFUSED = {
     ast.Return: "`return` (it would return from {t})",
@@ -161,19 +120,89 @@ _REFUSED = {
 }
 
 
-def check_snippet(stmts: Sequence[ast.stmt], label: str, target: str) -> None:
-    """Reject constructs that cannot run as if typed at a line of ``target``:
-    ``return``, ``yield``, ``yield from``, ``await`` (also ``async for``,
-    ``async with`` and async comprehensions)."""
-    for n in _walk_own(ast.Module(body=list(stmts), type_ignores=[])):
-        what = _REFUSED.get(type(n))
-        if what is None and type(n) is ast.comprehension and n.is_async:
-            what = "an async comprehension (it awaits, which would suspend {t})"
-        if what:
-            raise SnippetError(
-                f"{label}: a snippet cannot contain " + what.format(t=target)
-                + "; splice runs snippets inline in the function's own frame"
-            )
+def _refuse(node: ast.AST, label: str, target: str) -> None:
+    """Raise :class:`SnippetError` if ``node``, running in the target's own
+    frame, is a construct a snippet cannot contain."""
+    what = _REFUSED.get(type(node))
+    if what is None and type(node) is ast.comprehension and node.is_async:
+        what = "an async comprehension (it awaits, which would suspend {t})"
+    if what:
+        raise SnippetError(
+            f"{label}: a snippet cannot contain " + what.format(t=target)
+            + "; splice runs snippets inline in the function's own frame"
+        )
+
+
+def _own_parts(node: ast.AST) -> list[ast.AST]:
+    """The parts of a nested function, lambda or class that run in the
+    enclosing frame: decorators, argument defaults, bases and keywords."""
+    out: list[ast.AST] = []
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        if not isinstance(node, ast.Lambda):
+            out.extend(node.decorator_list)
+        out.extend(node.args.defaults)
+        out.extend(d for d in node.args.kw_defaults if d is not None)
+    elif isinstance(node, ast.ClassDef):
+        out.extend(node.decorator_list)
+        out.extend(node.bases)
+        out.extend(k.value for k in node.keywords)
+    return out
+
+
+def survey(stmts: Sequence[ast.stmt], label: str, target: str) -> frozenset[str]:
+    """Everything the template needs to know about a snippet, in one walk
+    over its nodes (every first probe of a function pays it):
+
+    - ``return``, ``yield``, ``yield from`` and ``await`` (also ``async
+      for``, ``async with``, async comprehensions) running in the target's
+      own frame are refused with a :class:`SnippetError`: they would act
+      on the target function, not the snippet;
+    - every node without a location gets one (line 1, column 0, as
+      :func:`ast.fix_missing_locations` would), in place, leaving the others;
+    - the result: every identifier the snippet contains, in any scope (names,
+      attributes, arguments, imports, ``global`` declarations, pattern
+      captures: each string field of a node but a constant's). A variable of
+      the target that is not among them cannot be read or bound by the
+      snippet, so the template need not declare it; a private name among
+      them (``__x``) needs the template's class for mangling.
+    """
+    names: set[str] = set()
+    stack: list[tuple[Any, bool]] = [(s, True) for s in stmts]
+    while stack:
+        node, own = stack.pop()
+        t = type(node)
+        if own and (t in _REFUSED or t is ast.comprehension):
+            _refuse(node, label, target)
+        if "lineno" in node._attributes:
+            if getattr(node, "lineno", None) is None:
+                node.lineno = 1
+            if getattr(node, "col_offset", None) is None:
+                node.col_offset = 0
+            if getattr(node, "end_lineno", None) is None:
+                node.end_lineno = node.lineno
+            if getattr(node, "end_col_offset", None) is None:
+                node.end_col_offset = node.col_offset
+        nested = t in _NESTED_TYPES
+        if own and nested:
+            # its decorators and defaults run in this frame: checked as own
+            # (they are walked again below as parts of the nested scope)
+            stack.extend((p, True) for p in _own_parts(node))
+        child_own = own and not nested
+        constant = t is ast.Constant
+        for field in node._fields:
+            v = getattr(node, field, None)
+            if type(v) is str:
+                if not constant:
+                    names.add(v)
+            elif type(v) is list:
+                for c in v:
+                    if type(c) is str:
+                        names.add(c)
+                    elif isinstance(c, ast.AST):
+                        stack.append((c, child_own))
+            elif isinstance(v, ast.AST):
+                stack.append((v, child_own))
+    return frozenset(names)
 
 
 def rename_variables(

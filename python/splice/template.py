@@ -12,8 +12,8 @@ typed into the target function by hand. The template built here guarantees it:
 - the target's other plain locals are assigned only in dead code
   (``if False:``), so they are plain locals of the template that the compiler
   cannot assume are bound (on 3.12+ every load is ``LOAD_FAST_CHECK``);
-- the target's cell variables are cells of the template (a dead nested lambda
-  reads them);
+- the target's cell variables are cells of the template (a dead nested
+  function declares them ``nonlocal``);
 - the target's free variables are free in the template: an enclosing function
   binds them and the template declares them ``nonlocal`` (so assignments write
   the cell); ``__class__`` comes from an enclosing class, as in the target;
@@ -22,6 +22,12 @@ typed into the target function by hand. The template built here guarantees it:
 - if the target's ``co_qualname`` has a class component (``Attention.forward``,
   ``A.f.<locals>.g``), the template is wrapped in ``class <ThatClass>:`` so that
   private names (``self.__x``) are mangled identically;
+- of the target's variables (other than its arguments) only those the snippet
+  names, in any of its scopes, are declared, and the class only when the
+  snippet has a private name or names ``super``/``__class__``: a name the
+  snippet does not contain cannot be read or bound by it, and each
+  declaration costs compile time on every first probe
+  (:func:`splice.snippets.survey` lists the names);
 - the ``from __future__`` flags of the target are passed to ``compile``.
 
 The dead declarations are given the ``def`` line's number so that CPython emits
@@ -41,7 +47,7 @@ name into a constant load of the object, so no hook is ever a real global.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import CodeType
 from typing import Any, Optional
@@ -50,7 +56,7 @@ from splice import _native
 from splice._native import HOOK_PREFIX, LineProbe
 from splice.codecache import PerCode
 from splice.errors import SnippetError, TargetError
-from splice.snippets import check_snippet, child_nodes, is_identifier, syntax_error
+from splice.snippets import is_identifier, survey, syntax_error
 
 __all__ = [
     "HOOK_PREFIX",
@@ -419,9 +425,22 @@ def _function(name: str, args: ast.arguments, line: int) -> ast.FunctionDef:
     return fn
 
 
-def _shape(scope: ScopeInfo, extra_locals: Sequence[str]) -> _Shape:
+def _shape(scope: ScopeInfo, extra_locals: Sequence[str], mentioned: Optional[frozenset[str]] = None) -> _Shape:
     """The template for ``scope``, with ``extra_locals`` (plain locals earlier
-    probes added) among its locals."""
+    probes added) among its locals.
+
+    ``mentioned``: every identifier of the snippet (:func:`splice.snippets.survey`),
+    or None for the whole scope (:func:`skeleton_source`). A variable the
+    snippet never names can be neither read nor bound by it, so the template
+    leaves it out (the rewriter maps variables by name): fewer declarations
+    to compile, and no enclosing function when the snippet names no free
+    variable. The class, which only mangles private names and provides
+    ``__class__``, is left out unless the snippet has a private name or
+    names ``super`` or ``__class__``."""
+
+    def named(name: str) -> bool:
+        return mentioned is None or name in mentioned
+
     # Arguments keep their names (super() uses the first); an argument the
     # target unbinds somewhere (`del x`) must not be an argument of the
     # template, or CPython 3.12+ would load it without checking it is bound.
@@ -429,12 +448,19 @@ def _shape(scope: ScopeInfo, extra_locals: Sequence[str]) -> _Shape:
     for i, a in enumerate(scope.arg_names):
         if not is_identifier(a) or a in scope.deleted:
             rename[a] = f"{HOOK_PREFIX}arg{i}"
-    frees = tuple(f for f in scope.frees if f != "__class__")
+    frees = tuple(f for f in scope.frees if f != "__class__" and named(f))
+    reads_class = "__class__" in scope.frees and (named("super") or named("__class__"))
 
     cls = scope.class_name
     if cls is not None and not is_identifier(cls):
         cls = None
-    if cls is None and "__class__" in scope.frees:
+    if cls is not None and mentioned is not None and not (
+        "super" in mentioned
+        or "__class__" in mentioned
+        or any(n.startswith("__") and not n.endswith("__") for n in mentioned)
+    ):
+        cls = None  # nothing to mangle, no super(): the class changes nothing
+    if cls is None and reads_class:
         cls = "_"  # a class named only with underscores mangles nothing
 
     fname = scope.name if is_identifier(scope.name) else f"{HOOK_PREFIX}fn"
@@ -450,17 +476,17 @@ def _shape(scope: ScopeInfo, extra_locals: Sequence[str]) -> _Shape:
     cells = set(scope.cells)
     plain = [
         v for v in scope.varnames
-        if v not in cells and (v not in args or v in rename) and is_identifier(v)
+        if v not in cells and (v not in args or v in rename) and is_identifier(v) and named(v)
     ]
     for x in extra_locals:
-        if x not in plain and x not in cells and x not in args and is_identifier(x):
+        if x not in plain and x not in cells and x not in args and is_identifier(x) and named(x):
             plain.append(x)
     # A `nonlocal` declaration makes each a cell without loading it: a load
     # of a local named `super` in a method would make the compiler add a
     # `__class__` free variable the target does not have. The nested
     # function is named after one of the cells, so it binds no name the
     # target lacks.
-    cell_refs = tuple(c for c in scope.cells if is_identifier(c))
+    cell_refs = tuple(c for c in scope.cells if is_identifier(c) and named(c))
 
     def n(x: Optional[str]) -> Optional[str]:
         return None if x is None else rename.get(x, x)
@@ -475,11 +501,11 @@ def _shape(scope: ScopeInfo, extra_locals: Sequence[str]) -> _Shape:
         varargs=n(scope.varargs),
         kwonly=tuple(rename.get(a, a) for a in scope.kwonly),
         varkw=n(scope.varkw),
-        declared_globals=scope.declared_globals,
+        declared_globals=tuple(g for g in scope.declared_globals if named(g)),
         plain=tuple(plain),
-        cell_locals=tuple(c for c in scope.cells if is_identifier(c) and (c not in args or c in rename)),
+        cell_locals=tuple(c for c in cell_refs if c not in args or c in rename),
         cell_refs=cell_refs,
-        reads_class="__class__" in scope.frees,
+        reads_class=reads_class,
     )
 
 
@@ -497,25 +523,6 @@ def _find_code(code: CodeType, qualname: str) -> Optional[CodeType]:
             return c
         stack.extend(k for k in c.co_consts if isinstance(k, CodeType))
     return None
-
-
-def _fill_locations(nodes: Iterable[ast.AST]) -> None:
-    """Give every node without a location one (line 1, column 0), as
-    :func:`ast.fix_missing_locations` would, without moving the others
-    (one pass without ``ast.walk``'s generators: a first probe pays it)."""
-    stack = list(nodes)
-    while stack:
-        loc: Any = stack.pop()  # typeshed's AST declares no location attributes
-        if "lineno" in loc._attributes:
-            if getattr(loc, "lineno", None) is None:
-                loc.lineno = 1
-            if getattr(loc, "col_offset", None) is None:
-                loc.col_offset = 0
-            if getattr(loc, "end_lineno", None) is None:
-                loc.end_lineno = loc.lineno
-            if getattr(loc, "end_col_offset", None) is None:
-                loc.end_col_offset = loc.col_offset
-        stack.extend(child_nodes(loc))
 
 
 def build_template(
@@ -587,10 +594,8 @@ def _build_template(
     for h in hooks:
         if not h.startswith(HOOK_PREFIX) or h.startswith("__"):
             raise ValueError(f"hook name {h!r} must start with {HOOK_PREFIX!r}")
-    check_snippet(body, label, scope.qualname)
     stmts = list(body)
-    _fill_locations(stmts)
-    shape = _shape(scope, extra_locals)
+    shape = _shape(scope, extra_locals, survey(stmts, label, scope.qualname))
     qual = shape.qualname
     module = shape.tree(stmts)
     try:

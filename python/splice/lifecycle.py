@@ -145,7 +145,8 @@ def sync(items: Sequence[Managed], changed: Sequence[Managed] = ()) -> None:
             remove.extend(p for p in it._active if id(p) not in want_ids)
             if id(it) in changed_ids:
                 rebuild.extend(p for p in want if id(p) in active_ids)
-        PATCHER.commit(add, remove, rebuild)
+        if add or remove or rebuild:  # (most syncs of a with block change nothing)
+            PATCHER.commit(add, remove, rebuild)
         for it, want, run in zip(items, wants, running, strict=True):
             it._active = want
             it._on_sync(bool(want))

@@ -88,49 +88,83 @@ fn merge(state: &mut [Option<Stack>], to: usize, incoming: Stack) -> bool {
     }
 }
 
-/// For each instruction, the borrowed loads whose values may be on the
-/// stack before it.
-fn live_borrows(cfg: &Cfg) -> Result<Vec<Option<Stack>>, RewriteError> {
+/// For each instruction `i` with `wanted[i]`, the borrowed loads whose
+/// values may be on the stack before it (`None`: unreachable).
+///
+/// States are kept at block starts only (every edge but a fall-through
+/// inside a block lands on one, see [`Cfg::blocks`]); a block is walked
+/// again, in place, whenever its start state grows, and the states of the
+/// wanted instructions are taken on the way. The last walk of a block is
+/// the one from its final (largest) start state, so what it records is the
+/// fixpoint.
+fn live_borrows(cfg: &Cfg, wanted: &[bool]) -> Result<Vec<Option<Stack>>, RewriteError> {
     let n = cfg.len();
-    let mut state: Vec<Option<Stack>> = vec![None; n];
+    let mut out: Vec<Option<Stack>> = vec![None; n];
     if n == 0 {
-        return Ok(state);
+        return Ok(out);
     }
+    let mut block_end = vec![0usize; n];
+    for b in cfg.blocks() {
+        block_end[b.start] = b.end;
+    }
+    let mut state: Vec<Option<Stack>> = vec![None; n];
     state[0] = Some(Vec::new());
     let mut work = vec![0usize];
-    while let Some(i) = work.pop() {
-        let Some(before) = state[i].clone() else {
+    while let Some(start) = work.pop() {
+        let Some(mut stack) = state[start].clone() else {
             continue;
         };
-        let after = transfer(cfg, i, before.clone())?;
-        for e in cfg.successors(i).collect::<Vec<_>>() {
-            if e.to >= n {
-                continue;
+        let end = block_end[start];
+        if end <= start {
+            return Err(RewriteError::Verify(format!(
+                "instruction {start} is reached by an edge but starts no block (borrow analysis)"
+            )));
+        }
+        for i in start..end {
+            if wanted[i] {
+                out[i] = Some(stack.clone());
             }
-            let incoming = match e.kind {
-                EdgeKind::Exception => {
-                    // Unwound to the handler's depth; lasti and the
-                    // exception are fresh.
-                    let h = cfg.instrs[i].handler.ok_or_else(|| {
-                        RewriteError::Verify(format!(
-                            "instruction {i}: exception edge without handler"
-                        ))
-                    })?;
-                    let mut s: Stack = before.iter().take(h.depth as usize).cloned().collect();
-                    s.extend(std::iter::repeat_n(
-                        BTreeSet::new(),
-                        h.entry_depth() as usize - s.len(),
-                    ));
-                    s
+            let mut jumps_to = None;
+            for e in cfg.successors(i) {
+                match e.kind {
+                    EdgeKind::Exception => {
+                        // Unwound to the handler's depth; lasti and the
+                        // exception are fresh.
+                        let h = cfg.instrs[i].handler.ok_or_else(|| {
+                            RewriteError::Verify(format!(
+                                "instruction {i}: exception edge without handler"
+                            ))
+                        })?;
+                        let mut s: Stack = stack.iter().take(h.depth as usize).cloned().collect();
+                        s.extend(std::iter::repeat_n(
+                            BTreeSet::new(),
+                            (h.entry_depth() as usize).saturating_sub(s.len()),
+                        ));
+                        if e.to < n && merge(&mut state, e.to, s) {
+                            work.push(e.to);
+                        }
+                    }
+                    EdgeKind::Jump => jumps_to = Some(e.to),
+                    EdgeKind::Fallthrough => {}
                 }
-                _ => after.clone(),
-            };
-            if merge(&mut state, e.to, incoming) {
-                work.push(e.to);
+            }
+            let falls = cfg.falls_through(i);
+            stack = transfer(cfg, i, stack)?;
+            if i + 1 == end {
+                // the block's outgoing normal edges
+                if let Some(t) = jumps_to.filter(|&t| t < n) {
+                    if merge(&mut state, t, stack.clone()) {
+                        work.push(t);
+                    }
+                }
+                if falls && end < n && merge(&mut state, end, stack) {
+                    work.push(end);
+                }
+                break;
             }
         }
     }
-    Ok(state)
+    Ok(out)
 }
 
 /// Make the borrowed loads that could be invalidated by the probe own their
@@ -153,11 +187,19 @@ pub fn demote_live_borrows(
     }
     let demote: BTreeSet<usize> = {
         let cfg = Cfg::new(code)?;
-        let live = live_borrows(&cfg)?;
+        let mut wanted = vec![false; cfg.len()];
+        for &site in plans.keys() {
+            if let Some(w) = wanted.get_mut(site) {
+                *w = true;
+            }
+        }
+        let live = live_borrows(&cfg, &wanted)?;
         let changes = |local: u32| stored.is_none_or(|s| s.contains(&local));
         let mut out = BTreeSet::new();
         for &site in plans.keys() {
-            let Some(stack) = &live[site] else { continue };
+            let Some(Some(stack)) = live.get(site) else {
+                continue;
+            };
             for &b in stack.iter().flatten() {
                 let ins = cfg.instrs[b];
                 let hit = if ins.op == borrow2 {

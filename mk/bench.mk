@@ -43,7 +43,9 @@ bench-render:
 # the scripts/venv convention; PY may also be a path to a python) and regenerates
 # docs/performance.md. That interpreter needs splice and nopdb; the torch and
 # torch+timm+transformers heap levels need torch, timm and transformers too and are
-# reported as "not run: torch not installed" where they are missing. Writes
+# reported as "not run: torch not installed" where they are missing (scripts/venv installs
+# them into the 3.11 and 3.15 venvs; SPLICE_ML_MINORS="11 12 13 14 15" scripts/venv 13 release
+# adds them to another version's, as the committed results were made). Writes
 # benches/enter-exit-3.X.json. ENTER_EXIT_ARGS is passed on (e.g. "--rounds 5 --procs 1").
 ENTER_EXIT_ARGS ?=
 ENTER_EXIT_PY = $(if $(findstring /,$(BENCH_PY)),$(BENCH_PY),.venv-$(BENCH_PY)/bin/python)

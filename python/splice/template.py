@@ -449,17 +449,14 @@ def _shape(scope: ScopeInfo, extra_locals: Sequence[str], mentioned: Optional[fr
         if not is_identifier(a) or a in scope.deleted:
             rename[a] = f"{HOOK_PREFIX}arg{i}"
     frees = tuple(f for f in scope.frees if f != "__class__" and named(f))
-    reads_class = "__class__" in scope.frees and (named("super") or named("__class__"))
+    uses_super = named("super") or named("__class__")
+    reads_class = "__class__" in scope.frees and uses_super
+    mangles = mentioned is None or any(n.startswith("__") and not n.endswith("__") for n in mentioned)
 
-    cls = scope.class_name
+    # the class only mangles private names and gives super() its __class__
+    cls = scope.class_name if uses_super or mangles else None
     if cls is not None and not is_identifier(cls):
         cls = None
-    if cls is not None and mentioned is not None and not (
-        "super" in mentioned
-        or "__class__" in mentioned
-        or any(n.startswith("__") and not n.endswith("__") for n in mentioned)
-    ):
-        cls = None  # nothing to mangle, no super(): the class changes nothing
     if cls is None and reads_class:
         cls = "_"  # a class named only with underscores mangles nothing
 

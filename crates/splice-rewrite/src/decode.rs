@@ -197,17 +197,18 @@ fn locations(raw: &RawCode, raws: &[RawInstr]) -> Result<Vec<Location>, RewriteE
         *end += len as usize;
         Some((loc, *end))
     });
-    let mut span = spans.next().unwrap_or((Location::NONE, usize::MAX));
+    let mut next_span = || spans.next().unwrap_or((Location::NONE, usize::MAX));
+    let mut span = next_span();
     let mut out = Vec::with_capacity(raws.len());
     for r in raws {
         // the span holding the instruction's first unit
         while span.1 <= r.start {
-            span = spans.next().unwrap_or((Location::NONE, usize::MAX));
+            span = next_span();
         }
         let l = span.0;
         // every later span the instruction reaches must say the same
         while span.1 < r.end {
-            span = spans.next().unwrap_or((Location::NONE, usize::MAX));
+            span = next_span();
             if span.0 != l {
                 return Err(RewriteError::BadLineTable(format!(
                     "the instruction at offset {} has more than one location",
@@ -232,19 +233,24 @@ pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
     let locs = locations(raw, &raws)?;
 
     // Labels numbered in instruction order of their targets.
-    let mut label_of: Vec<Option<Label>> = vec![None; raws.len()];
+    let mut is_target = vec![false; raws.len()];
     for &t in jump_to
         .iter()
         .flatten()
         .chain(handler_of.iter().flatten().map(|(t, _, _)| t))
     {
-        label_of[t] = Some(Label(0));
+        is_target[t] = true;
     }
     let mut n_labels = 0u32;
-    for l in label_of.iter_mut().flatten() {
-        *l = Label(n_labels);
-        n_labels += 1;
-    }
+    let label_of: Vec<Option<Label>> = is_target
+        .iter()
+        .map(|&t| {
+            t.then(|| {
+                n_labels += 1;
+                Label(n_labels - 1)
+            })
+        })
+        .collect();
     let mut items = Vec::with_capacity(raws.len() + n_labels as usize);
     for (i, r) in raws.iter().enumerate() {
         if let Some(l) = label_of[i] {

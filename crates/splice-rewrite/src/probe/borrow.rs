@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::cfg::{Cfg, EdgeKind};
+use crate::cfg::Cfg;
 use crate::model::{Code, Item};
 use crate::opcodes::Known;
 use crate::RewriteError;
@@ -124,44 +124,30 @@ fn live_borrows(cfg: &Cfg, wanted: &[bool]) -> Result<Vec<Option<Stack>>, Rewrit
             if wanted[i] {
                 out[i] = Some(stack.clone());
             }
-            let mut jumps_to = None;
-            for e in cfg.successors(i) {
-                match e.kind {
-                    EdgeKind::Exception => {
-                        // Unwound to the handler's depth; lasti and the
-                        // exception are fresh.
-                        let h = cfg.instrs[i].handler.ok_or_else(|| {
-                            RewriteError::Verify(format!(
-                                "instruction {i}: exception edge without handler"
-                            ))
-                        })?;
-                        let mut s: Stack = stack.iter().take(h.depth as usize).cloned().collect();
-                        s.extend(std::iter::repeat_n(
-                            BTreeSet::new(),
-                            (h.entry_depth() as usize).saturating_sub(s.len()),
-                        ));
-                        if e.to < n && merge(&mut state, e.to, s) {
-                            work.push(e.to);
-                        }
-                    }
-                    EdgeKind::Jump => jumps_to = Some(e.to),
-                    EdgeKind::Fallthrough => {}
+            if let (Some(h), Some(to)) = (cfg.instrs[i].handler, cfg.handler_target(i)) {
+                // Unwound to the handler's depth; lasti and the exception
+                // are fresh.
+                let mut s: Stack = stack.iter().take(h.depth as usize).cloned().collect();
+                s.extend(std::iter::repeat_n(
+                    BTreeSet::new(),
+                    (h.entry_depth() as usize).saturating_sub(s.len()),
+                ));
+                if to < n && merge(&mut state, to, s) {
+                    work.push(to);
                 }
             }
-            let falls = cfg.falls_through(i);
             stack = transfer(cfg, i, stack)?;
-            if i + 1 == end {
-                // the block's outgoing normal edges
-                if let Some(t) = jumps_to.filter(|&t| t < n) {
-                    if merge(&mut state, t, stack.clone()) {
-                        work.push(t);
-                    }
-                }
-                if falls && end < n && merge(&mut state, end, stack) {
-                    work.push(end);
-                }
-                break;
+        }
+        // The block's normal outgoing edges leave from its last instruction
+        // (a jump ends a block).
+        let last = end - 1;
+        if let Some(t) = cfg.jump_target(last).filter(|&t| t < n) {
+            if merge(&mut state, t, stack.clone()) {
+                work.push(t);
             }
+        }
+        if cfg.falls_through(last) && end < n && merge(&mut state, end, stack) {
+            work.push(end);
         }
     }
     Ok(out)

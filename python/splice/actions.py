@@ -13,8 +13,8 @@ one target code object, into AST statements and the hook objects they use:
                 attn = attn * 3                 # exec: the statements, inline
                 <hits>.n += 1                   # count_hits: inline, no call
                 <callback hook>()               # callback / debug: Python hooks
-        except BaseException as _splice_exc:    # add a note naming the snippet
-            _splice_exc.add_note("...")
+        except:                                 # add a note naming the snippet
+            <AddNote>("...")                    # to the exception raised
             raise
 
 :mod:`splice.template` compiles that in the target's scope. ``cond``,
@@ -46,7 +46,14 @@ from splice.debugger import enter_debugger
 from splice.errors import SnippetError
 from splice.patcher import PATCHER
 from splice.resolve import Target
-from splice.snippets import parse_expression, parse_statements, rename_variables, snippet_label
+from splice.snippets import (
+    expression_lines,
+    parse_expression,
+    parse_statements,
+    rename_variables,
+    snippet_label,
+    statement_lines,
+)
 from splice.template import HOOK_PREFIX, ScopeInfo, instance_test
 
 __all__ = [
@@ -60,6 +67,7 @@ __all__ = [
     "FrameView",
     "HookState",
     "build_snippet",
+    "build_snippet_lines",
 ]
 
 #: Wrap each breakpoint's snippet in ``try/except`` that adds a note naming the
@@ -70,6 +78,9 @@ ADD_EXCEPTION_NOTES = True
 SnippetSource = Union[str, bytes, CodeType]
 #: An action's statements for one target and the hooks they use.
 Stmts = tuple[list[ast.stmt], dict[str, Any]]
+#: The same as source lines (relative indentation) and hooks
+#: (:class:`splice.template.TextSnippet`); None where only the AST will do.
+Lines = Optional[tuple[list[str], dict[str, Any]]]
 
 _getframe = sys._getframe
 _MINOR = sys.version_info[1]
@@ -178,7 +189,20 @@ class Action:
 
     def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
         """(statements, hooks) for a target with ``scope``; a Python-level
-        hook counts hits in ``state`` when ``counts``."""
+        hook counts hits in ``state`` when ``counts``. By default a call of
+        :meth:`hook`."""
+        name, hook = self.hook(prefix, state, counts)
+        return [ast.Expr(_call(name))], {name: hook}
+
+    def lines(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Lines:
+        """What :meth:`stmts` gives, as source lines, or None when only the
+        AST form says it exactly. By default a call of :meth:`hook`."""
+        name, hook = self.hook(prefix, state, counts)
+        return [f"{name}()"], {name: hook}
+
+    def hook(self, prefix: str, state: HookState, counts: bool) -> tuple[str, Callable[[], Any]]:
+        """The name and object of the Python hook the action calls, for an
+        action that is one call of a hook."""
         raise NotImplementedError
 
 
@@ -193,23 +217,37 @@ class Eval(Action):
         self.results = results
         self.code = expression if isinstance(expression, CodeType) else None
         self.python_hook = self.code is not None
+        # (text is parsed when a template needs it: the breakpoint compiles
+        # its templates when the action is scheduled, which raises any error)
         self.text = None if isinstance(expression, CodeType) else expression
-        self.tree = None if self.text is None else parse_expression(self.text, self.label)
+
+    def hook(self, prefix: str, state: HookState, counts: bool) -> tuple[str, Callable[[], Any]]:
+        code, variables, results = self.code, self.variables, self.results
+        assert code is not None
+
+        def value(frame: FrameType) -> None:
+            results.append(eval(code, dict(frame.f_globals), frame_locals(frame, variables)))
+
+        return f"{prefix}value", frame_hook(value, state, counts)
+
+    def lines(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Lines:
+        if self.code is not None:
+            return super().lines(scope, prefix, state, counts)
+        assert self.text is not None
+        expr = None if self.variables else expression_lines(self.text, self.label)
+        if expr is None:
+            return None
+        sink = f"{prefix}append"
+        return [f"{sink}((", *expr, "))"], {sink: self.results.append}
 
     def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
         if self.code is not None:
-            code, variables, results = self.code, self.variables, self.results
-
-            def value(frame: FrameType) -> None:
-                results.append(eval(code, dict(frame.f_globals), frame_locals(frame, variables)))
-
-            return [ast.Expr(_call(f"{prefix}value"))], {f"{prefix}value": frame_hook(value, state, counts)}
+            return super().stmts(scope, prefix, state, counts)
         # `<results.append>(<expr>)` with the bound method as a constant.
         # Not the list itself (`<results>.append(...)`, which CPython would
         # specialise as list.append, ~30 instructions cheaper per hit): a
         # list in co_consts makes the code object unhashable, and code
         # objects are hashed by bdb (3.14+ pdb), cloudpickle and others.
-        assert self.tree is not None
         sink = f"{prefix}append"
         hooks: dict[str, Any] = {sink: self.results.append}
         # A fresh tree per build (the template passes edit it): parsing the
@@ -230,12 +268,33 @@ class Exec(Action):
         self.variables = dict(variables or {})
         self.code = code if isinstance(code, CodeType) else None
         self.python_hook = self.code is not None
+        #: the parsed text, once a template needs it (the breakpoint compiles
+        #: its templates when the action is scheduled, which raises any error)
         self.tree: Optional[list[ast.stmt]] = None
         self.text = None if isinstance(code, CodeType) else code
         if isinstance(code, CodeType):
             self._check_code_object(code)
-        else:
-            self.tree = parse_statements(code, self.label)
+
+    def hook(self, prefix: str, state: HookState, counts: bool) -> tuple[str, Callable[[], Any]]:
+        code, variables = self.code, self.variables
+        assert code is not None
+
+        def run(frame: FrameType) -> None:
+            if _MINOR >= 13:
+                exec(code, frame.f_globals, frame.f_locals)
+            else:
+                exec(code, frame.f_globals, frame_locals(frame, variables))
+
+        return f"{prefix}exec", frame_hook(run, state, counts)
+
+    def lines(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Lines:
+        if self.variables:
+            return None  # renaming and its checks work on the AST
+        if self.code is not None:
+            return super().lines(scope, prefix, state, counts)
+        assert self.text is not None
+        body = statement_lines(self.text, self.label)
+        return None if body is None else (body, {})
 
     def _check_code_object(self, code: CodeType) -> None:
         """Reject a code object the slow path cannot run as asked."""
@@ -263,22 +322,16 @@ class Exec(Action):
                 f"variables may not shadow locals, as in NoPdb)"
             )
         if self.code is not None:
-            code, variables = self.code, self.variables
-
-            def run(frame: FrameType) -> None:
-                if _MINOR >= 13:
-                    exec(code, frame.f_globals, frame.f_locals)
-                else:
-                    exec(code, frame.f_globals, frame_locals(frame, variables))
-
-            return [ast.Expr(_call(f"{prefix}exec"))], {f"{prefix}exec": frame_hook(run, state, counts)}
+            return super().stmts(scope, prefix, state, counts)
         if self.text is None:
             return [], {}
-        if not self.variables and self.tree is not None:
+        if not self.variables:
             # Nothing downstream changes a parsed statement (compile reads
             # the tree; locations are only added where missing, and parsed
-            # nodes have them all), so the tree parsed at scheduling serves
-            # every target and every rebuild.
+            # nodes have them all), so one parse serves every target and
+            # every rebuild.
+            if self.tree is None:
+                self.tree = parse_statements(self.text, self.label)
             return list(self.tree), {}
         body = parse_statements(self.text, self.label)  # fresh: renaming changes it in place
         hooks = rename_variables(body, self.variables, f"{prefix}v_", self.label)
@@ -297,13 +350,13 @@ class Callback(Action):
         super().__init__(f"callback({getattr(fn, '__qualname__', fn)!s})")
         self.fn = fn
 
-    def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
+    def hook(self, prefix: str, state: HookState, counts: bool) -> tuple[str, Callable[[], Any]]:
         fn = self.fn
 
         def call(frame: FrameType) -> None:
             fn(FrameView(frame))
 
-        return [ast.Expr(_call(f"{prefix}cb"))], {f"{prefix}cb": frame_hook(call, state, counts)}
+        return f"{prefix}cb", frame_hook(call, state, counts)
 
 
 class Debug(Action):
@@ -317,13 +370,13 @@ class Debug(Action):
         self.debugger_cls = debugger_cls
         self.kwargs = kwargs
 
-    def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
+    def hook(self, prefix: str, state: HookState, counts: bool) -> tuple[str, Callable[[], Any]]:
         cls, kwargs = self.debugger_cls, self.kwargs
 
         def start(frame: FrameType) -> None:
             enter_debugger(frame, cls, kwargs)
 
-        return [ast.Expr(_call(f"{prefix}dbg"))], {f"{prefix}dbg": frame_hook(start, state, counts)}
+        return f"{prefix}dbg", frame_hook(start, state, counts)
 
 
 class HitCell:
@@ -358,6 +411,10 @@ class CountHits(Action):
         target = ast.Attribute(ast.Name(name, ast.Load()), "n", ast.Store())
         return [ast.AugAssign(target=target, op=ast.Add(), value=ast.Constant(1))], {name: self.cell}
 
+    def lines(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Lines:
+        name = f"{prefix}n"
+        return [f"{name}.n += 1"], {name: self.cell}
+
 
 class Condition:
     """A breakpoint's ``cond``: inline when given as text, a hook that
@@ -366,42 +423,85 @@ class Condition:
     def __init__(self, cond: SnippetSource) -> None:
         self.label = snippet_label("cond", cond)
         self.code = cond if isinstance(cond, CodeType) else None
+        # (parsed when a template needs it; the breakpoint compiles its
+        # templates at once when it has a condition, which raises any error)
         self.text = None if isinstance(cond, CodeType) else cond
-        self.tree = None if self.text is None else parse_expression(self.text, self.label)
 
     def wrap(self, body: list[ast.stmt], prefix: str, state: HookState) -> Stmts:
         """``if <cond>: <body>`` and the hook it needs, if any."""
         if self.text is not None:  # a fresh tree, as in Eval
             return [ast.If(test=parse_expression(self.text, self.label), body=body, orelse=[])], {}
+        hook, fn = self._hook(prefix, state)
+        return [ast.If(test=_call(hook), body=body, orelse=[])], {hook: fn}
+
+    def wrap_lines(self, body: list[str], prefix: str, state: HookState) -> Lines:
+        """What :meth:`wrap` gives, as source lines (None: only as AST)."""
+        inner = [f"    {b}" if b else b for b in body]
+        if self.text is not None:
+            test = expression_lines(self.text, self.label)
+            return None if test is None else (["if (", *test, "):", *inner], {})
+        hook, fn = self._hook(prefix, state)
+        return [f"if {hook}():", *inner], {hook: fn}
+
+    def _hook(self, prefix: str, state: HookState) -> tuple[str, Callable[[], Any]]:
         code = self.code
         assert code is not None
 
         def cond(frame: FrameType) -> Any:
             return eval(code, frame.f_globals, frame_locals(frame))
 
-        hook = f"{prefix}cond"
-        return [ast.If(test=_call(hook), body=body, orelse=[])], {hook: frame_hook(cond, state, False)}
+        return f"{prefix}cond", frame_hook(cond, state, False)
+
+
+class AddNote:
+    """The hook of the exception note: ``<hook>(text)`` in an ``except:``
+    block adds ``text`` to the exception being handled (the call's value is
+    None). A class rather than a function because splice.dynamo leaves code
+    whose constants are literals and types to torch.compile (a function
+    constant would make every breakpoint function run eagerly under it);
+    the handler only runs when the snippet raised. Binding the exception to
+    a name in the handler instead (``except BaseException as e``) would add
+    a local to the target and a cleanup handler to the snippet, which a
+    first probe pays for in compiling and rewriting."""
+
+    __slots__ = ()
+
+    def __new__(cls, note: str) -> None:  # type: ignore[misc]
+        exc = sys.exception()
+        if exc is not None:
+            exc.add_note(note)
 
 
 def _noted(body: list[ast.stmt], prefix: str, note: str) -> Stmts:
-    """``try: <body> except BaseException as e: e.add_note(note); raise``."""
-    exc = f"{prefix}exc"
+    """``try: <body> except: <AddNote>(note); raise``."""
+    hook = f"{prefix}note"
     handler = ast.ExceptHandler(
-        type=ast.Name(f"{prefix}BaseException", ast.Load()),
-        name=exc,
-        body=[
-            ast.Expr(
-                ast.Call(
-                    func=ast.Attribute(ast.Name(exc, ast.Load()), "add_note", ast.Load()),
-                    args=[ast.Constant(note)],
-                    keywords=[],
-                )
-            ),
-            ast.Raise(),
-        ],
+        type=None,
+        name=None,
+        body=[ast.Expr(_call(hook, ast.Constant(note))), ast.Raise()],
     )
     tried = ast.Try(body=body, handlers=[handler], orelse=[], finalbody=[])
-    return [tried], {f"{prefix}BaseException": BaseException}
+    return [tried], {hook: AddNote}
+
+
+def _noted_lines(body: list[str], prefix: str, note: str) -> tuple[list[str], dict[str, Any]]:
+    """:func:`_noted` as source lines."""
+    hook = f"{prefix}note"
+    return [
+        "try:",
+        *(f"    {b}" if b else b for b in body),
+        "except:",
+        f"    {hook}({note!r})",
+        "    raise",
+    ], {hook: AddNote}
+
+
+def _note(scope: ScopeInfo, actions: Sequence[Action], cond: Optional[Condition], lines: Optional[list[int]]) -> str:
+    """The note :func:`_noted` adds: where the breakpoint is and what it runs."""
+    where = "entry" if lines is None else "line " + ", ".join(map(str, lines))
+    labels = "; ".join(a.label for a in actions) or "no actions"
+    cond_label = f" if {cond.label}" if cond is not None else ""
+    return f"splice: raised in breakpoint code at {scope.qualname} {where}{cond_label}: {labels}"
 
 
 def build_snippet(
@@ -431,13 +531,49 @@ def build_snippet(
         body, h = cond.wrap(body, prefix, state)
         hooks.update(h)
     if ADD_EXCEPTION_NOTES:
-        where = "entry" if lines is None else "line " + ", ".join(map(str, lines))
-        labels = "; ".join(a.label for a in actions) or "no actions"
-        cond_label = f" if {cond.label}" if cond is not None else ""
-        note = f"splice: raised in breakpoint code at {scope.qualname} {where}{cond_label}: {labels}"
-        body, h = _noted(body, prefix, note)
+        body, h = _noted(body, prefix, _note(scope, actions, cond, lines))
         hooks.update(h)
     if target.instance is not None:
         hooks[f"{prefix}self"] = target.instance
         body = [ast.If(test=instance_test(scope, f"{prefix}self"), body=body, orelse=[])]
+    return body, hooks
+
+
+def build_snippet_lines(
+    actions: Sequence[Action],
+    cond: Optional[Condition],
+    target: Target,
+    lines: Optional[list[int]],
+    prefix: str,
+    state: HookState,
+) -> Lines:
+    """What :func:`build_snippet` gives, as source lines with the same hook
+    names, or None when some part can only be built as AST (``variables=``,
+    an instance filter, text :func:`splice.snippets.statement_lines` or
+    :func:`~splice.snippets.expression_lines` leave to the parser)."""
+    if target.instance is not None:
+        return None
+    scope = ScopeInfo.from_code(target.code)
+    hooks: dict[str, Any] = {}
+    body: list[str] = []
+    counted = False
+    for i, action in enumerate(actions):
+        counts = action.python_hook and not counted
+        counted = counted or counts
+        part = action.lines(scope, f"{prefix}a{i}_", state, counts)
+        if part is None:
+            return None
+        body.extend(part[0])
+        hooks.update(part[1])
+    if not body:
+        body = ["pass"]
+    if cond is not None:
+        wrapped = cond.wrap_lines(body, prefix, state)
+        if wrapped is None:
+            return None
+        body = wrapped[0]
+        hooks.update(wrapped[1])
+    if ADD_EXCEPTION_NOTES:
+        body, h = _noted_lines(body, prefix, _note(scope, actions, cond, lines))
+        hooks.update(h)
     return body, hooks

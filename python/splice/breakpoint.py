@@ -42,12 +42,13 @@ from splice.actions import (
     HookState,
     SnippetSource,
     build_snippet,
+    build_snippet_lines,
 )
 from splice.lifecycle import Managed, sync
 from splice.patcher import PATCHER, NativeProbe, Probe
 from splice.placement import plan
 from splice.resolve import Scope, Target
-from splice.template import HOOK_PREFIX, Template, build_template
+from splice.template import HOOK_PREFIX, Template, TextSnippet, build_template
 
 if TYPE_CHECKING:  # pragma: no cover
     from splice.nopdb import NoPdb
@@ -125,7 +126,13 @@ class _BreakpointProbe(Probe):
         key = (bp._version, extra_locals)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        body, hooks = bp._snippet(self.target, self.lines)
+        target, lines = self.target, self.lines
+        body: Any
+        text = bp._snippet_lines(target, lines)
+        if text is not None:  # compiled as text if it can be (spares building an AST)
+            body, hooks = TextSnippet(tuple(text[0]), lambda: bp._snippet(target, lines)), text[1]
+        else:
+            body, hooks = bp._snippet(target, lines)
         tpl = build_template(
             self.target.code,
             body,
@@ -372,7 +379,14 @@ class Breakpoint(Managed):
 
     def _snippet(self, target: Target, lines: Optional[list[int]]) -> tuple[list[Any], dict[str, Any]]:
         """The breakpoint's statements and hooks for one target."""
+        return build_snippet(self._actions, self._cond, target, lines, self._prefix(), self._state)
+
+    def _snippet_lines(self, target: Target, lines: Optional[list[int]]) -> Optional[tuple[list[str], dict[str, Any]]]:
+        """:meth:`_snippet` as source lines, or None (see build_snippet_lines)."""
+        return build_snippet_lines(self._actions, self._cond, target, lines, self._prefix(), self._state)
+
+    def _prefix(self) -> str:
+        """The hook names' prefix, ``_splice_b<slot>_``."""
         if self._id is None:  # disabled: snippets are only built to be checked
             self._id = _bp_ids.take()
-        prefix = f"{HOOK_PREFIX}b{self._id}_"
-        return build_snippet(self._actions, self._cond, target, lines, prefix, self._state)
+        return f"{HOOK_PREFIX}b{self._id}_"

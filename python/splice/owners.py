@@ -58,13 +58,13 @@ __all__ = [
 
 #: splice objects that hold a code object in an attribute (see
 #: :func:`_splice_refs`), by the id of that code object: registered when they
-#: are made. Keyed so that a census reads only the holders of its own code
-#: (a name scope leaves thousands of sites that live until a collection).
-_HOLDERS: dict[int, weakref.WeakSet[Any]] = {}
+#: are made, as weak references (plain ones: a ``WeakSet`` costs a dozen
+#: Python-level calls per breakpoint). Keyed so that a census reads only the
+#: holders of its own code (a name scope leaves thousands of sites that live
+#: until a collection).
+_HOLDERS: dict[int, list[weakref.ref[Any]]] = {}
 _registered = 0
-#: Guards ``_HOLDERS`` and its sets: probes are made on many threads, and a
-#: set another thread adds to while a census iterates it raises RuntimeError.
-#: (Weak references dying mid-iteration are handled by WeakSet itself.)
+#: Guards ``_HOLDERS`` and its lists: probes are made on many threads.
 _HOLDERS_LOCK = threading.RLock()
 
 #: References the patcher's registry holds to an original code object; the
@@ -83,11 +83,15 @@ def holder(obj: Any, code: CodeType) -> None:
     its reference is counted by the census."""
     global _registered
     with _HOLDERS_LOCK:
-        _HOLDERS.setdefault(id(code), weakref.WeakSet()).add(obj)
+        refs = _HOLDERS.setdefault(id(code), [])
+        if not any(r() is obj for r in refs):
+            refs.append(weakref.ref(obj))
         _registered += 1
-        if _registered % 1024 == 0:  # forget the sets whose holders are all gone
-            for k in [k for k, v in _HOLDERS.items() if not v]:
-                del _HOLDERS[k]
+        if _registered % 1024 == 0:  # forget the holders that are gone
+            for k, v in list(_HOLDERS.items()):
+                v[:] = [r for r in v if r() is not None]
+                if not v:
+                    del _HOLDERS[k]
 
 
 def _splice_refs(code: CodeType) -> int:
@@ -102,9 +106,9 @@ def registered_refs(code: CodeType) -> int:
     changed, or a code object that reuses a dead one's id, is not counted)."""
     n = 0
     with _HOLDERS_LOCK:
-        held = list(_HOLDERS.get(id(code), ()))
+        held = [r() for r in _HOLDERS.get(id(code), ())]
     for s in held:
-        if getattr(s, "_fn_code", None) is code or getattr(s, "code", None) is code:
+        if s is not None and (getattr(s, "_fn_code", None) is code or getattr(s, "code", None) is code):
             n += 1
     return n
 

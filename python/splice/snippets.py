@@ -14,20 +14,23 @@ from __future__ import annotations
 
 import ast
 import keyword
+import re
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 from types import CodeType
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from splice.errors import SnippetError, SnippetSyntaxError
 
 __all__ = [
+    "expression_lines",
     "is_identifier",
     "parse_expression",
     "parse_statements",
     "rename_variables",
     "snippet_label",
+    "statement_lines",
     "survey",
     "syntax_error",
 ]
@@ -100,6 +103,35 @@ def parse_statements(text: Union[str, bytes], label: str) -> list[ast.stmt]:
     if not tree.body:
         return [ast.Pass(lineno=1, col_offset=0, end_lineno=1, end_col_offset=0)]
     return tree.body
+
+
+def statement_lines(text: Union[str, bytes], label: str) -> Optional[list[str]]:
+    """A statement snippet's lines, dedented, for compiling as text
+    (:class:`splice.template.TextSnippet`): what :func:`parse_statements`
+    parses, unparsed; None when it has no statement line (the AST path makes
+    it a ``pass``)."""
+    lines = textwrap.dedent(_source_text(text, label)).split("\n")
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines or None
+
+
+#: a word that makes text inside parentheses mean more than the same text
+#: parsed alone as an expression (a bare generator expression)
+_FOR = re.compile(r"\bfor\b")
+
+
+def expression_lines(text: Union[str, bytes], label: str) -> Optional[list[str]]:
+    """An expression snippet as one line for compiling as text inside
+    parentheses, or None when that could accept what :func:`parse_expression`
+    refuses (a bare generator expression, ``:=``, a starred item of a bare
+    tuple, a line break, nothing) and the AST path must decide."""
+    src = _source_text(text, label).strip()
+    if not src or "\n" in src or "\r" in src or ":=" in src or _FOR.search(src):
+        return None
+    if "*" in src and "," in src:
+        return None
+    return [src]
 
 
 _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)

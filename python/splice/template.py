@@ -47,10 +47,11 @@ name into a constant load of the object, so no hook is ever a real global.
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import CodeType
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from splice import _native
 from splice._native import HOOK_PREFIX, LineProbe
@@ -63,6 +64,7 @@ __all__ = [
     "ScopeInfo",
     "SnippetError",  # re-exported: it lived here before splice.errors had it
     "Template",
+    "TextSnippet",
     "build_template",
     "instance_test",
     "skeleton_source",
@@ -214,19 +216,21 @@ def instance_test(info: ScopeInfo, hook: str) -> ast.expr:
 @dataclass
 class Template:
     """A compiled template: the template function's code object (whose body
-    is the snippet), the template's AST, the hook objects its ``_splice_...``
-    globals stand for, and the plain locals it adds."""
+    is the snippet), what it was compiled from (its AST, or its text when
+    the snippet came as :class:`TextSnippet` lines), the hook objects its
+    ``_splice_...`` globals stand for, and the plain locals it adds."""
 
     snippet: CodeType
-    module: ast.Module
+    module: Union[ast.Module, str]
     hooks: dict[str, Any]
     new_locals: tuple[str, ...]
 
     @property
     def source(self) -> str:
         """The template's text (``Breakpoint.template_source``, ``splice
-        show``): made on demand, as unparsing costs more than compiling."""
-        return ast.unparse(self.module)
+        show``): made on demand from an AST, as unparsing costs more than
+        compiling."""
+        return self.module if isinstance(self.module, str) else ast.unparse(self.module)
 
     def probe(self, lines: Optional[list[int]]) -> LineProbe:
         """The native probe spec that splices this snippet in at ``lines``
@@ -301,8 +305,9 @@ class _Shape:
             dead.append("(lambda: __class__)")
         return dead
 
-    def text(self) -> str:
-        """The template's source with a placeholder where the snippet goes."""
+    def text(self, body: Optional[Sequence[str]] = None) -> str:
+        """The template's source with ``body`` (lines at their relative
+        indentation) where the snippet goes, or a placeholder."""
         lines: list[str] = []
         indent = ""
         if self.cls:
@@ -321,7 +326,10 @@ class _Shape:
         if dead:
             lines.append(f"{indent}if False:")
             lines.extend(f"{indent}    {d}" for d in dead)
-        lines.append(f"{indent}{_BODY_PLACEHOLDER}")
+        if body is None:
+            lines.append(f"{indent}{_BODY_PLACEHOLDER}")
+        else:
+            lines.extend(f"{indent}{b}" if b else b for b in body)
         if self.outer:
             lines.append(f"{indent[:-4]}return {self.fname}")
         return "\n".join(lines) + "\n"
@@ -522,9 +530,46 @@ def _find_code(code: CodeType, qualname: str) -> Optional[CodeType]:
     return None
 
 
+@dataclass(frozen=True)
+class TextSnippet:
+    """A snippet given as source lines (at their relative indentation), with
+    the same snippet as AST statements and hooks for when the text cannot be
+    compiled as it is (:func:`build_template` says when).
+
+    Compiling text spares a first probe building the snippet's AST in Python
+    and CPython converting it back (a third of the template's cost); the
+    AST path stays the one that knows every rule and gives every error
+    message, so anything unusual in the text is handed to it.
+    """
+
+    lines: tuple[str, ...]
+    #: the same snippet as (AST statements, hooks); the hook names are the same
+    as_ast: Callable[[], tuple[list[ast.stmt], dict[str, Any]]]
+
+
+#: text that the text path leaves to the AST path: indentation splice cannot
+#: add safely (tabs, form feeds, carriage returns; the inside of a string
+#: that spans lines; a backslash continuation)
+_UNSAFE_TEXT = ("\t", "\f", "\r", "\\\n", "'" * 3, '"' * 3)
+#: words whose statements :func:`splice.snippets.survey` refuses with
+#: messages the text path would not give
+_REFUSED_WORDS = frozenset({"return", "yield", "await", "async"})
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _text_names(text: str) -> Optional[frozenset[str]]:
+    """Every identifier-like word of ``text`` (a superset of the snippet's
+    identifiers: words in strings and comments too, which only makes the
+    template declare more), or None when the text path cannot take it."""
+    if not text.isascii() or any(u in text for u in _UNSAFE_TEXT):
+        return None  # (non-ASCII: identifiers are NFKC-normalised; a word list is not)
+    names = frozenset(_WORD.findall(text))
+    return None if names & _REFUSED_WORDS else names
+
+
 def build_template(
     code: CodeType,
-    body: Sequence[ast.stmt],
+    body: Union[Sequence[ast.stmt], TextSnippet],
     hooks: Mapping[str, Any],
     *,
     label: str = "snippet",
@@ -532,11 +577,18 @@ def build_template(
     filename: str = "<splice snippet>",
     cache_key: Any = None,
 ) -> Template:
-    """Compile ``body`` (AST statements) in a template mirroring ``code``.
+    """Compile ``body`` (AST statements, or a :class:`TextSnippet`) in a
+    template mirroring ``code``.
 
     ``hooks`` maps the ``_splice_...`` global names the body uses to the objects
-    they stand for. ``extra_locals`` are plain locals that earlier probes on the
-    same code object add (so a later snippet sees them as locals). Raises
+    they stand for. A :class:`TextSnippet` is compiled as text (its
+    identifier-like words stand for the names it mentions) unless its text
+    has something the AST path must handle (non-ASCII, tabs, form feeds,
+    carriage returns, triple quotes, backslash continuations, ``return``,
+    ``yield``, ``await``, ``async``) or does not compile; then its AST form
+    is compiled instead, which raises the error that names the problem.
+    ``extra_locals`` are plain locals that earlier probes on the same code
+    object add (so a later snippet sees them as locals). Raises
     :class:`SnippetError` for anything that cannot be spliced.
 
     ``cache_key``: a value that determines ``body`` for ``code`` (the caller
@@ -568,13 +620,13 @@ def build_template(
 #: on. A breakpoint entered again makes the same snippet (its hook names come
 #: from a small number reused once a breakpoint object is freed:
 #: splice.breakpoint._Slots). Holds no hook object; at most 8 per code object.
-_templates: PerCode[dict[Any, tuple[CodeType, ast.Module, tuple[str, ...]]]] = PerCode()
+_templates: PerCode[dict[Any, tuple[CodeType, Union[ast.Module, str], tuple[str, ...]]]] = PerCode()
 _TEMPLATES_PER_CODE = 8
 
 
 def _build_template(
     code: CodeType,
-    body: Sequence[ast.stmt],
+    body: Union[Sequence[ast.stmt], TextSnippet],
     hooks: Mapping[str, Any],
     *,
     label: str,
@@ -591,9 +643,14 @@ def _build_template(
     for h in hooks:
         if not h.startswith(HOOK_PREFIX) or h.startswith("__"):
             raise ValueError(f"hook name {h!r} must start with {HOOK_PREFIX!r}")
-    stmts = list(body)
+    if isinstance(body, TextSnippet):
+        found = _compile_text(scope, body.lines, extra_locals, filename)
+        if found is not None:
+            return _template(found[0], found[1], scope, hooks, label)
+        stmts, hooks = body.as_ast()
+    else:
+        stmts = list(body)
     shape = _shape(scope, extra_locals, survey(stmts, label, scope.qualname))
-    qual = shape.qualname
     module = shape.tree(stmts)
     try:
         compiled = compile(module, filename, "exec", flags=scope.future_flags, dont_inherit=True)
@@ -601,14 +658,44 @@ def _build_template(
         raise syntax_error(label, e) from None
     except ValueError as e:  # e.g. a malformed AST from a caller
         raise SnippetError(f"{label}: {e}") from None
-    tcode = _find_code(compiled, qual)
+    tcode = _find_code(compiled, shape.qualname)
     if tcode is None:  # pragma: no cover - would be a bug in _Shape
-        raise SnippetError(f"{label}: internal error: template function {qual} not found")
+        raise SnippetError(f"{label}: internal error: template function {shape.qualname} not found")
+    return _template(tcode, module, scope, hooks, label)
+
+
+def _compile_text(
+    scope: ScopeInfo, lines: Sequence[str], extra_locals: Sequence[str], filename: str
+) -> Optional[tuple[CodeType, str]]:
+    """The template function compiled from ``lines`` as text, and the
+    template's text; None when the AST path must take the snippet (see
+    :func:`build_template`). Its line numbers differ from the AST path's
+    and a dead ``if False:`` on its own line may leave a ``NOP``: neither
+    reaches the target, as the rewriter gives every spliced instruction the
+    probed line's location and drops the snippet's ``NOP`` instructions."""
+    names = _text_names("\n".join(lines))
+    if names is None or not lines:
+        return None
+    shape = _shape(scope, extra_locals, names)
+    text = shape.text(lines)
+    try:
+        compiled = compile(text, filename, "exec", flags=scope.future_flags, dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None  # the AST path raises the error, located in the snippet
+    tcode = _find_code(compiled, shape.qualname)
+    return None if tcode is None else (tcode, text)
+
+
+def _template(
+    tcode: CodeType, source: Union[ast.Module, str], scope: ScopeInfo, hooks: Mapping[str, Any], label: str
+) -> Template:
+    """The :class:`Template` of a compiled template function, once its
+    closures are checked against the target's."""
     _check_closures(tcode, scope, label)
     known = set(scope.varnames) | set(scope.cells)
     return Template(
         snippet=tcode,
-        module=module,
+        module=source,
         hooks=dict(hooks),
         new_locals=tuple(n for n in tcode.co_varnames if n not in known),
     )

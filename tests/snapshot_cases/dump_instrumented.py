@@ -28,8 +28,13 @@ CASES = [
     ("bp_async", "coroutine", "x = x + 1", "x = x * 10"),
     ("bp_comprehension_line", "comprehension", "ys = [x * x for x in xs if x]", "_splice_sink(xs)"),
     ("bp_extended_arg", "big_function", "x = x * 2", "x = -x"),
-    # breakpoint.py wraps actions like this to add a note to exceptions; the
-    # handler is cold code and goes after the function's last instruction
+    # breakpoint.py wraps actions in a handler that adds a note to exceptions
+    # (bp_noted_hook, as it does now: a hook call, no name bound; the two
+    # before it bind the exception, as it once did, a handler with a cleanup
+    # handler of its own); the handler is cold code and goes after the
+    # function's last instruction
+    ("bp_noted_hook", "loop_body", "acc += x",
+     "try:\n    x = x * 3\nexcept:\n    _splice_sink('n')\n    raise"),
     ("bp_noted_exec", "loop_body", "acc += x",
      "try:\n    x = x * 3\nexcept BaseException as _splice_exc:\n    _splice_exc.add_note('n')\n    raise"),
     ("bp_noted_cond", "loop_body", "acc += x",

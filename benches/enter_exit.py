@@ -63,9 +63,10 @@ reported on its own (``process first``: it includes splice's lazy set-up).
 
 The clock is wall time (``time.perf_counter_ns``; the CPU time of the thread is
 recorded beside it). The rows run interleaved, in an order rotated every
-round, with a full garbage collection before each row (a name scope leaves
-cyclic garbage that slows later enters of other probes until a full
-collection) and the young generations collected before every timed batch; the
+round, with a full garbage collection before each row (every row starts
+from the same collected heap, and its first enter+exit runs with the cold
+caches a full collection leaves) and the young generations collected before
+every timed batch; the
 collector stays enabled while timing. Results are the median over the samples with min and
 max. The machine is shared: the load average is recorded at the start and the
 end of every child. Every timed batch is followed by a checked cycle (not
@@ -491,11 +492,13 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
         for r in rot:
             if r.status != "ok":
                 continue
-            # A full collection before every row: a name scope leaves thousands of objects in cycles (its
-            # sites) that only a full collection frees, and until then later enters of other probes are
-            # slower (measured: a breakpoint's enter+exit from 1.2 to 3.3 ms after six name scopes, back to
-            # 0.9 ms after gc.collect()). Each row is measured from a collected heap; that effect is not
-            # what this benchmark measures.
+            # A full collection before every row, so that every row starts from the same collected heap.
+            # (It was added when a name scope left thousands of objects in cycles that slowed later
+            # enters until a full collection; since December 2026 a name scope leaves none: 0
+            # unreachable objects after capture_calls("forward") exits with torch imported.) A full
+            # collection walks the whole heap, so the row's first enter+exit then runs with cold
+            # caches, as after a training step: with torch imported that costs a breakpoint's first
+            # enter+exit about twice what it costs warm, and it is what the "first" rows report.
             gc.collect()
             try:
                 do(r)

@@ -504,6 +504,19 @@ def _note(scope: ScopeInfo, actions: Sequence[Action], cond: Optional[Condition]
     return f"splice: raised in breakpoint code at {scope.qualname} {where}{cond_label}: {labels}"
 
 
+def _each_action(actions: Sequence[Action], prefix: str) -> list[tuple[Action, str, bool]]:
+    """Each action with its hook-name prefix and whether its Python-level
+    hook counts the hits (the first such hook does): shared by the AST and
+    text builders, whose hook names must be the same."""
+    out = []
+    counted = False
+    for i, action in enumerate(actions):
+        counts = action.python_hook and not counted
+        counted = counted or counts
+        out.append((action, f"{prefix}a{i}_", counts))
+    return out
+
+
 def build_snippet(
     actions: Sequence[Action],
     cond: Optional[Condition],
@@ -518,11 +531,8 @@ def build_snippet(
     scope = ScopeInfo.from_code(target.code)
     hooks: dict[str, Any] = {}
     body: list[ast.stmt] = []
-    counted = False
-    for i, action in enumerate(actions):
-        counts = action.python_hook and not counted
-        counted = counted or counts
-        stmts, h = action.stmts(scope, f"{prefix}a{i}_", state, counts)
+    for action, action_prefix, counts in _each_action(actions, prefix):
+        stmts, h = action.stmts(scope, action_prefix, state, counts)
         body.extend(stmts)
         hooks.update(h)
     if not body:
@@ -556,11 +566,8 @@ def build_snippet_lines(
     scope = ScopeInfo.from_code(target.code)
     hooks: dict[str, Any] = {}
     body: list[str] = []
-    counted = False
-    for i, action in enumerate(actions):
-        counts = action.python_hook and not counted
-        counted = counted or counts
-        part = action.lines(scope, f"{prefix}a{i}_", state, counts)
+    for action, action_prefix, counts in _each_action(actions, prefix):
+        part = action.lines(scope, action_prefix, state, counts)
         if part is None:
             return None
         body.extend(part[0])

@@ -50,6 +50,7 @@ from pathlib import Path
 from types import CodeType
 
 from splice import _native
+from splice.locate import _part_index
 
 MINOR = sys.version_info[1]
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -133,6 +134,7 @@ class Differ:
         self.skipped: list[str] = []
         self.mismatches = 0
         self.codes_checked = 0
+        self.own_checked = self.own_fallbacks = self.part_checked = self.part_fallbacks = 0
         self.details: list[str] = []
         self.verbose = verbose
 
@@ -229,6 +231,47 @@ class Differ:
                 self.codes_checked += 1
             except _native.LocateFailure as e:
                 self.mismatch(path, f"code {code.co_name!r} line {code.co_firstlineno}: {e}")
+                continue
+            if code.co_name != "<module>":
+                self.check_parts(path, source, ix, code, set(co_lines))
+
+    def check_parts(self, path: Path, source: str, ix: object, code: CodeType, want: set[int]) -> None:
+        """5. The smaller texts splice.locate answers from before the whole
+        file: the code object's own text (``LocateIndex.own_text``) compiles
+        to the same lines, and the top-level statement's index gives the
+        same statement lines and accepts the running code."""
+        fl, name = code.co_firstlineno, code.co_name
+        qualname = getattr(code, "co_qualname", name)
+        own = ix.own_text(fl, name, MINOR)
+        if own is not None:
+            try:
+                again = compile(own, str(path), "exec", code.co_flags & _native.FUTURE_FLAGS, dont_inherit=True)
+            except (SyntaxError, ValueError):
+                self.own_fallbacks += 1  # e.g. a nonlocal of a dropped line: splice compiles more
+            else:
+                found = [c for c in code_objects(again)
+                         if (c.co_firstlineno, c.co_name, getattr(c, "co_qualname", c.co_name)) == (fl, name, qualname)]
+                lines = [{ln for *_, ln in c.co_lines() if ln is not None} for c in found]
+                if want in lines:
+                    self.own_checked += 1
+                elif found:
+                    self.mismatch(path, f"own text of {qualname!r} line {fl} compiles to other lines: "
+                                        f"{sorted(lines[0] ^ want)[:6]}")
+                else:
+                    self.own_fallbacks += 1
+        part = _part_index(source, code)
+        if part is None:
+            return
+        try:
+            got = part.statement_lines(fl, name, MINOR)
+            part.check_code_lines(fl, name, sorted(want), MINOR)
+        except _native.LocateFailure:
+            self.part_fallbacks += 1  # splice asks the whole file's index then
+            return
+        if got != ix.statement_lines(fl, name, MINOR):
+            self.mismatch(path, f"top-level statement index of {qualname!r} line {fl}: other statement lines")
+        else:
+            self.part_checked += 1
 
     def report(self) -> str:
         return (
@@ -266,6 +309,10 @@ def main(argv: list[str]) -> int:
             total.skipped += d.skipped
             total.mismatches += d.mismatches
             total.codes_checked += d.codes_checked
+            total.own_checked += d.own_checked
+            total.own_fallbacks += d.own_fallbacks
+            total.part_checked += d.part_checked
+            total.part_fallbacks += d.part_fallbacks
             total.details += d.details
     for line in total.details[:40]:
         print("  mismatch:", line)
@@ -275,6 +322,11 @@ def main(argv: list[str]) -> int:
         f"{sys.version_info[0]}.{MINOR} itself cannot parse; "
         f"checked {total.codes_checked} code objects' co_lines(); "
         f"{time.perf_counter() - start:.1f}s on {workers} processes"
+    )
+    print(
+        f"locate-vs-ast: own texts compiled to the same lines for {total.own_checked} code objects "
+        f"({total.own_fallbacks} did not compile alone); top-level statement indexes agreed for "
+        f"{total.part_checked} ({total.part_fallbacks} could not answer)"
     )
     return 1 if total.mismatches else 0
 

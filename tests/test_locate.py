@@ -16,6 +16,7 @@ from splice.errors import LocateError, SourceMismatchError
 from splice.locate import (
     Located,
     Source,
+    _part_index,  # the guess whose fallbacks these tests check
     check_source,
     get_source,
     locate,
@@ -305,3 +306,88 @@ def test_source_text_is_one_object_while_linecache_keeps_the_lines():
         assert get_source(code).text == new
     finally:
         del linecache.cache[filename]
+
+
+def _whole_file_answer(code, line):
+    """What the index of the whole file answers, or its error message."""
+    ix = _native.LocateIndex(get_source(code).text)
+    try:
+        return [Located(*t) for t in ix.locate(code.co_firstlineno, code.co_name, line, MINOR)]
+    except _native.LocateFailure as e:
+        return str(e)
+
+
+def test_answers_from_the_top_level_statement_are_the_whole_files(model):
+    """A method is located in the index of its class's text alone (a first
+    probe in a large file then skips parsing all of it); every answer and
+    every error message is the whole file's."""
+    module, path = model
+    forward = module.Attention.forward.__code__
+    helper = next(c for c in forward.co_consts if getattr(c, "co_name", "") == "helper")
+    for code in (forward, helper, module.Attention.__init__.__code__, module.tiny.__code__):
+        for line in [*range(1, 34), "attn = helper(attn)", "return y + 1", "self.scale = scale", None]:
+            try:
+                got = locate(code, line)
+            except LocateError as e:
+                got = str(e).removeprefix(f"{path}: ")
+            assert got == _whole_file_answer(code, line), (code.co_name, line)
+
+
+def test_stale_source_statement_added_inside_a_method(tmp_path):
+    # The method's own text is compiled (not its class's): the edit still shows.
+    text = "class A:\n    def f(self, x):\n        y = x + 1\n        return y\n\n    def g(self):\n        pass\n"
+    module, path = load(tmp_path, text)
+    edit(path, text.replace("        return y\n", "        y += 2\n        return y\n"))
+    with pytest.raises(SourceMismatchError, match="spans lines 2-4, but the text compiles to lines 2-5"):
+        locate(module.A.f.__code__, 3)
+    # g, below the edit, starts a line later in the new text.
+    with pytest.raises(SourceMismatchError, match="'g' starts on line 7"):
+        locate(module.A.g.__code__, 7)
+
+
+def test_code_the_smaller_texts_cannot_stand_for(tmp_path):
+    """Where a def's own text does not compile alone (a def inside a
+    top-level `if`, a `nonlocal` of its enclosing function) or a string in
+    column 0 misleads the guess of the top-level statement, the whole file
+    is used: locating still works and gives the same answers."""
+    text = textwrap.dedent(
+        '''\
+        import sys
+        if sys.version_info >= (3, 0):
+            def under_if(x):
+                y = x + 1
+                return y
+
+        def outer():
+            count = 0
+            def bump():
+                nonlocal count
+                count += 1
+                return count
+            return bump
+
+        class Doc:
+            text = """
+        column zero
+        """
+            def method(self):
+                z = 2
+                return z
+        '''
+    )
+    module, _ = load(tmp_path, text)
+    bump = module.outer().__code__
+    # The cases are what they say: the own texts do not compile, the guess is wrong.
+    ix = _native.LocateIndex(text)
+    for code in (module.under_if.__code__, bump):
+        with pytest.raises(SyntaxError, match="unexpected indent|no binding for nonlocal"):
+            compile(ix.own_text(code.co_firstlineno, code.co_name, MINOR), "<own>", "exec")
+    assert _part_index(text, module.Doc.method.__code__) is None
+    for code, line, want in (
+        (module.under_if.__code__, "return y", 5),
+        (bump, "count += 1", 11),
+        (module.Doc.method.__code__, "return z", 21),
+    ):
+        check_source(code, get_source(code))
+        assert locate(code, line) == [Located(want, code.co_firstlineno, code.co_name)]
+        assert locate(code, line) == _whole_file_answer(code, line)

@@ -504,6 +504,60 @@ impl SourceIndex {
 
     // ---- running code vs source --------------------------------------
 
+    /// The part of the source that compiling code object `scope` needs: the
+    /// innermost `def` or `class` that holds it (itself when it is one), in
+    /// full, and the header lines (decorators to `:`) of every `def` and
+    /// `class` around that one; every other line is left empty, so line
+    /// numbers stay. Compiling this instead of the whole top-level statement
+    /// gives the same code object lines for the scope (its text and its
+    /// enclosing names are the same) at a fraction of the cost for a method
+    /// of a large class. `None` when the scope is not a code object here or
+    /// when the module holds it directly (then only the top-level statement
+    /// around it can stand for it). The text may fail to compile (a
+    /// `nonlocal` naming a variable of a dropped line); the caller then
+    /// compiles more.
+    pub fn own_text(&self, scope: &Scope, minor: u8) -> Option<String> {
+        let (Resolved::Code(_), candidates) = self.resolve(scope, minor).ok()? else {
+            return None;
+        };
+        let defines = |k: CodeKind| matches!(k, CodeKind::Function | CodeKind::Class);
+        let mut keep = vec![false; self.lines.count as usize + 2];
+        let mut mark = |from: u32, to: u32| {
+            for l in from..=to {
+                if let Some(slot) = keep.get_mut(l as usize) {
+                    *slot = true;
+                }
+            }
+        };
+        for &c in &candidates {
+            let range = self.codes[c].range;
+            // The innermost def/class whose body holds `c`, or `c` itself.
+            let holder = if defines(self.codes[c].kind) {
+                c
+            } else {
+                (1..c).rev().find(|&h| {
+                    defines(self.codes[h].kind) && self.codes[h].body.contains_range(range)
+                })?
+            };
+            let held = &self.codes[holder];
+            mark(held.first_line, held.last_line);
+            for outer in self.codes[1..holder].iter() {
+                if defines(outer.kind) && outer.body.contains_range(held.range) {
+                    mark(outer.first_line, outer.header_end);
+                }
+            }
+        }
+        let last = keep.iter().rposition(|&k| k)?;
+        let mut out = String::with_capacity(self.source.len().min(1 << 20));
+        for (line, &kept) in keep.iter().enumerate().take(last + 1).skip(1) {
+            if kept {
+                out.push_str(self.line_text(line as u32));
+            }
+            out.push('\n');
+        }
+        Some(out)
+    }
+
     /// Mark the lines where the source has code that runs in code `c`.
     fn mark_code_lines(&self, c: usize, allowed: &mut [bool]) {
         let code = &self.codes[c];

@@ -373,3 +373,72 @@ def f(a,
          line 3, not a statement; the nearest statements start on lines 4 and 7"
     );
 }
+
+#[test]
+fn own_text_keeps_the_holder_and_the_headers_around_it() {
+    let src = "\
+import os
+
+@decorate(
+    1)
+class A(
+    Base,
+):
+    x = 1
+
+    def f(self):
+        def inner():
+            return os.sep
+        return inner
+
+    g = lambda self: 2
+
+def h():
+    return [i for i in (lambda: 3)()]
+top = lambda: 4
+";
+    let ix = index(src);
+    let lines = |text: Option<String>| -> Vec<String> {
+        match text {
+            Some(t) => t.split('\n').map(str::to_string).collect(),
+            None => panic!("no own text"),
+        }
+    };
+    // A method: the class header (decorators to ':') and the whole def.
+    let f = lines(ix.own_text(&func(10, "f"), 12));
+    assert_eq!(f.len(), 14, "ends after line 13, then an empty last piece");
+    assert_eq!(
+        &f[2..7],
+        ["@decorate(", "    1)", "class A(", "    Base,", "):"]
+    );
+    assert_eq!(f[7], "", "class body lines outside the def are dropped");
+    assert_eq!(f[9], "    def f(self):");
+    assert_eq!(f[12], "        return inner");
+    assert!(f[..2].iter().all(String::is_empty));
+    // A function nested in it: the same lines (its holder is itself, and
+    // both headers around it are kept; f is kept as inner's header only).
+    let inner = lines(ix.own_text(&func(11, "inner"), 12));
+    assert_eq!(inner[9], "    def f(self):");
+    assert_eq!(inner[11], "            return os.sep");
+    assert_eq!(inner[12], "", "f's body after inner is not needed");
+    // A lambda in a class body: held by the class, kept whole.
+    let g = lines(ix.own_text(&func(15, "<lambda>"), 12));
+    assert_eq!(g[7], "    x = 1");
+    assert_eq!(g[14], "    g = lambda self: 2");
+    // A comprehension (a code object on 3.11) and a lambda inside a function.
+    let comp = lines(ix.own_text(&func(18, "<listcomp>"), 11));
+    assert_eq!(
+        comp[16..18],
+        ["def h():", "    return [i for i in (lambda: 3)()]"]
+    );
+    assert!(comp[..16].iter().all(String::is_empty));
+    // Held by the module, or not a code object here: no own text.
+    assert_eq!(ix.own_text(&func(19, "<lambda>"), 12), None);
+    assert_eq!(
+        ix.own_text(&func(18, "<listcomp>"), 12),
+        None,
+        "inlined on 3.12"
+    );
+    assert_eq!(ix.own_text(&func(3, "nothing"), 12), None);
+    assert_eq!(ix.own_text(&Scope::File, 12), None);
+}

@@ -4,7 +4,8 @@
 //!
 //! - `LocateIndex(source)`: the parsed, indexed source, with methods
 //!   `locate(firstlineno, name, spec, minor)`, `statement_lines(firstlineno,
-//!   name, minor)` and `check_code_lines(firstlineno, name, lines, minor)`,
+//!   name, minor)`, `check_code_lines(firstlineno, name, lines, minor)` and
+//!   `own_text(firstlineno, name, minor)`,
 //!   and the `line_count` property. A scope is `firstlineno`/`name` (`co_firstlineno`
 //!   and `co_name` of a code object), or `None`/`None` for the whole file. A
 //!   spec is an `int` line number, a `str` line text, or `None` for entry.
@@ -148,6 +149,15 @@ impl LocateIndex {
             .statement_lines(&scope, minor_version(minor)?)
             .map(tuples)
             .map_err(to_py_err)
+    }
+
+    /// The source with only the lines compiling this code object needs
+    /// (the def or class that holds it, the headers around that), other
+    /// lines empty; None when the module holds it or it is not here.
+    #[pyo3(signature = (firstlineno, name, minor))]
+    fn own_text(&self, firstlineno: i64, name: String, minor: i64) -> PyResult<Option<String>> {
+        let scope = scope(Some(firstlineno), Some(name))?;
+        Ok(self.index.own_text(&scope, minor_version(minor)?))
     }
 
     /// Raise SourceMismatchFailure unless a code object with this

@@ -493,3 +493,37 @@ def test_template_tree_is_the_parsed_skeleton_for_stdlib_scopes():
         kinds["varargs"] += bool(shape.varargs or shape.varkw)
         kinds["renamed"] += any(a.startswith("_splice_arg") for a in shape.args + shape.posonly + shape.kwonly)
     assert all(kinds[k] > 0 for k in ("closure", "cells", "class_cell", "globals", "varargs")), kinds
+
+
+def test_arg_names_without_scope_info_match_it():
+    """Captures read a target's argument names with template.arg_names, not
+    from a ScopeInfo: the two agree on every signature shape and on every
+    function of a few stdlib modules, and name what inspect names."""
+    import inspect
+    import json.decoder
+    import logging
+    import pathlib
+
+    def shapes(a, /, b, c=1, *args, d, e=2, **kw):  # noqa: ARG001
+        local = a
+        return local
+
+    codes = [
+        shapes.__code__,
+        (lambda: 0).__code__,
+        (lambda *a: a).__code__,
+        (lambda **k: k).__code__,
+        (lambda a, /, *, b: a).__code__,
+    ]
+    for module in (logging, pathlib, json.decoder, inspect):
+        for obj in vars(module).values():
+            for fn in [obj, *(vars(obj).values() if isinstance(obj, type) else ())]:
+                code = getattr(fn, "__code__", None)
+                if isinstance(code, CodeType):
+                    codes.append(code)
+    assert len(codes) > 300
+    for code in codes:
+        assert template.arg_names(code) == ScopeInfo.from_code(code).arg_names, code
+    # co_varnames order: keyword-only before *args
+    assert template.arg_names(shapes.__code__) == ("a", "b", "c", "d", "e", "args", "kw")
+    assert set(template.arg_names(shapes.__code__)) == set(inspect.signature(shapes).parameters)

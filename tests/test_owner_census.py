@@ -104,6 +104,30 @@ def test_repeated_probes_on_one_function_never_search_the_heap(mod, searches):
     assert mod.scale(3, 3) == 9
 
 
+def test_holders_of_dropped_probes_are_forgotten_and_kept_ones_counted(mod, searches):
+    """Every capture's Scope registers itself as a holder of the code. The
+    registry of one code object stays as small as the live holders (it once
+    kept every dead one until a global pruning every 1,024 registrations,
+    and each census read them all), and holders that stay alive are still
+    counted, so the census needs no heap search either way."""
+    gc.collect()
+    key = id(mod.scale.__code__)  # (a local holding the code would be an unexplained reference)
+    for _ in range(300):  # captures dropped after their block
+        with splice.capture_calls(mod.scale):
+            assert mod.scale(2, 3) == 6
+    assert len(owners._HOLDERS.get(key, {})) <= 8
+    kept = []
+    for _ in range(20):  # captures the user keeps: their Scopes stay registered
+        with splice.capture_calls(mod.scale) as calls:
+            assert mod.scale(2, 3) == 6
+        kept.append(calls)
+    assert len(owners._HOLDERS[key]) >= 20
+    assert owners.registered_refs(mod.scale.__code__) >= 20
+    assert owners.unexplained_refs(mod.scale) == 0
+    assert searches == []
+    assert [len(calls) for calls in kept] == [1] * 20
+
+
 def test_another_owner_made_from_the_code_is_found_and_probed(mod, searches):
     gc.collect()
     twin = types.FunctionType(mod.scale.__code__, mod.__dict__, "twin")

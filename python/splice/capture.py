@@ -69,7 +69,7 @@ from splice._native import CallRecord, CaptureProbe
 from splice.lifecycle import Managed, sync
 from splice.patcher import PATCHER, NativeProbe, Probe
 from splice.resolve import Scope, Site, Target, check_exists, resolve, wants
-from splice.template import HOOK_PREFIX, ScopeInfo, build_template, instance_test
+from splice.template import HOOK_PREFIX, ScopeInfo, arg_names, build_template, instance_test
 
 if TYPE_CHECKING:  # pragma: no cover
     from splice.nopdb import NoPdb
@@ -270,8 +270,7 @@ class _CaptureProbe(Probe):
         super().__init__(target.site)
         self.target = target
         code = target.code
-        info = ScopeInfo.from_code(code)
-        hooks = _native.CaptureHooks(capture._recorder, code, info.arg_names)
+        hooks = _native.CaptureHooks(capture._recorder, code, arg_names(code))
         self.hooks = hooks
         self._enter, self._exit, self._error = hooks.enter, hooks.exit, hooks.error
         self._filter_spec: Optional[tuple[NativeProbe, tuple[str, ...]]] = None

@@ -39,8 +39,29 @@ def _literal(value: Any) -> bool:
 
 
 def needs_eager(code: types.CodeType) -> bool:
-    """Whether ``code`` loads a constant Dynamo cannot model."""
-    return not all(_literal(c) for c in code.co_consts)
+    """Whether ``code`` loads a constant Dynamo cannot model (read from the
+    end: splice appends its hook objects there)."""
+    return not all(_literal(c) for c in reversed(code.co_consts))
+
+
+#: (torch._dynamo.eval_frame module, its skip_code or None), looked up once per module object
+_skip: tuple[Any, Any] = (None, None)
+
+
+def _skip_code() -> Any:
+    """``torch._dynamo.eval_frame.skip_code``, or None where this torch has
+    none; cached (every commit of a probe with hooks asks, and an import
+    statement per ask was a tenth of a torch-level enter+exit's extra cost)."""
+    global _skip
+    module = sys.modules.get("torch._dynamo.eval_frame")
+    if module is None:
+        try:
+            import torch._dynamo.eval_frame as module  # noqa: PLC0415 (torch._dynamo is imported already)
+        except Exception:
+            return None
+    if _skip[0] is not module:
+        _skip = (module, getattr(module, "skip_code", None))
+    return _skip[1]
 
 
 def sync(fn: types.FunctionType, code: types.CodeType | None) -> None:
@@ -53,12 +74,12 @@ def sync(fn: types.FunctionType, code: types.CodeType | None) -> None:
         del _marked[key]
         entry = None
     if dynamo is not None and code is not None and needs_eager(code):
-        try:
-            from torch._dynamo.eval_frame import skip_code
-
-            skip_code(code)
-        except Exception:  # an older or newer torch: the function mark still works
-            pass
+        skip = _skip_code()
+        if skip is not None:
+            try:
+                skip(code)
+            except Exception:  # an older or newer torch: the function mark still works
+                pass
         if entry is None:
             d = fn.__dict__
             _marked[key] = (

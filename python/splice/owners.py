@@ -61,10 +61,10 @@ __all__ = [
 #: are made, as weak references (plain ones: a ``WeakSet`` costs a dozen
 #: Python-level calls per breakpoint). Keyed so that a census reads only the
 #: holders of its own code (a name scope leaves thousands of sites that live
-#: until a collection).
-_HOLDERS: dict[int, list[weakref.ref[Any]]] = {}
+#: until a collection); per code object, by the id of the holder.
+_HOLDERS: dict[int, dict[int, weakref.ref[Any]]] = {}
 _registered = 0
-#: Guards ``_HOLDERS`` and its lists: probes are made on many threads.
+#: Guards ``_HOLDERS`` and its dicts: probes are made on many threads.
 _HOLDERS_LOCK = threading.RLock()
 
 #: References the patcher's registry holds to an original code object; the
@@ -83,13 +83,25 @@ def holder(obj: Any, code: CodeType) -> None:
     its reference is counted by the census."""
     global _registered
     with _HOLDERS_LOCK:
-        refs = _HOLDERS.setdefault(id(code), [])
-        if not any(r() is obj for r in refs):
-            refs.append(weakref.ref(obj))
+        refs = _HOLDERS.get(id(code))
+        if refs is None:
+            refs = _HOLDERS[id(code)] = {}
+        elif len(refs) >= 8:
+            # Forget this code's holders that are gone: every `with` block on
+            # a function makes a Scope that dies with its capture, and a
+            # census reads them all (a list kept until the pruning below had
+            # grown to a thousand dead entries in a loop of captures, a
+            # tenth of a millisecond per enter).
+            for key in [k for k, r in refs.items() if r() is None]:
+                del refs[key]
+        ref = refs.get(id(obj))
+        if ref is None or ref() is not obj:
+            refs[id(obj)] = weakref.ref(obj)
         _registered += 1
-        if _registered % 1024 == 0:  # forget the holders that are gone
+        if _registered % 1024 == 0:  # forget the holders of other code objects that are gone
             for k, v in list(_HOLDERS.items()):
-                v[:] = [r for r in v if r() is not None]
+                for key in [key for key, r in v.items() if r() is None]:
+                    del v[key]
                 if not v:
                     del _HOLDERS[k]
 
@@ -106,7 +118,8 @@ def registered_refs(code: CodeType) -> int:
     changed, or a code object that reuses a dead one's id, is not counted)."""
     n = 0
     with _HOLDERS_LOCK:
-        held = [r() for r in _HOLDERS.get(id(code), ())]
+        refs = _HOLDERS.get(id(code))
+        held = [r() for r in refs.values()] if refs else []
     for s in held:
         if s is not None and (getattr(s, "_fn_code", None) is code or getattr(s, "code", None) is code):
             n += 1

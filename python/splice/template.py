@@ -139,6 +139,16 @@ class ScopeInfo:
         return frozenset(self.varnames) | frozenset(self.cells) | frozenset(self.frees)
 
 
+def arg_names(code: CodeType) -> tuple[str, ...]:
+    """``ScopeInfo.arg_names`` of ``code`` without building its ScopeInfo (a
+    capture needs only these): CPython lists the arguments first in
+    ``co_varnames``, in that order (positional, keyword-only, ``*args``,
+    ``**kwargs``)."""
+    count = code.co_argcount + code.co_kwonlyargcount
+    count += bool(code.co_flags & _native.CO_VARARGS) + bool(code.co_flags & _native.CO_VARKEYWORDS)
+    return code.co_varnames[:count]
+
+
 #: ScopeInfo per code object, by identity (splice.codecache says why not by equality)
 _SCOPES: PerCode[ScopeInfo] = PerCode()
 

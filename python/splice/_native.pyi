@@ -26,10 +26,12 @@ __all__ = [
     "LocateIndex",
     "Recorder",
     "SourceMismatchFailure",
+    "addr",
     "disassemble",
     "event_lines",
     "frame_function",
     "functions_in_heap",
+    "function_code",
     "functions_owning",
     "nested_codes",
     "instrument",
@@ -106,6 +108,13 @@ def event_lines(code: CodeType) -> list[int]:
 def scope_names(code: CodeType) -> tuple[list[str], list[str]]:
     """(names ``code`` declares ``global`` -- it stores or deletes them as
     globals -- in first-use order, plain locals it ever deletes, sorted)."""
+
+def addr(obj: object) -> int:
+    """``id(obj)``, without the ``builtins.id`` audit event (a process with a
+    Python audit hook pays a Python call per ``id()``)."""
+
+def function_code(f: Any) -> CodeType:
+    """``f.__code__``, without the ``object.__getattr__`` audit event."""
 
 def code_lines(code: CodeType) -> list[int]:
     """The sorted distinct true line numbers of ``code.co_lines()``."""

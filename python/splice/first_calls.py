@@ -59,6 +59,7 @@ from types import CodeType, FrameType
 from typing import Any, Optional, Protocol
 
 from splice import _native
+from splice._native import addr as _addr  # id() without its audit event
 from splice.patcher import PATCHER
 
 __all__ = ["FirstCallWatcher", "available", "unwatch", "watch"]
@@ -200,15 +201,15 @@ class _Watch:
             if not self.watchers or self.tool is None:
                 return
             had = bool(self.frames)
-            self.frames.setdefault(id(frame), []).extend(hooks)
-            if id(code) not in self.returning:
-                self.returning[id(code)] = code
+            self.frames.setdefault(_addr(frame), []).extend(hooks)
+            if _addr(code) not in self.returning:
+                self.returning[_addr(code)] = code
                 _M.set_local_events(self.tool, code, _M.events.PY_RETURN)
             if not had:
                 self._events()
 
     def ended(self, frame: FrameType) -> Optional[list[tuple[FirstCallWatcher, Any]]]:
-        hooks = self.frames.pop(id(frame), None)
+        hooks = self.frames.pop(_addr(frame), None)
         if hooks is not None and not self.frames:
             with self.lock:
                 if not self.frames and self.tool is not None:
@@ -297,7 +298,7 @@ def _on_return(code: CodeType, offset: int, value: Any) -> Any:
 
 def _on_unwind(code: CodeType, offset: int, exc: BaseException) -> Any:
     try:
-        if id(code) in _WATCH.returning:
+        if _addr(code) in _WATCH.returning:
             _ended(sys._getframe(1), None, exc)
     except Exception:  # pragma: no cover - as in _on_start
         pass

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Optional, Self
 
+from splice._native import addr as _addr  # id() without its audit event
 from splice.patcher import PATCHER, Probe
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,18 +134,18 @@ def sync(items: Sequence[Managed], changed: Sequence[Managed] = ()) -> None:
         rebuild: list[Probe] = []
         wants: list[list[Probe]] = []
         running: list[bool] = []
-        changed_ids = {id(c) for c in changed}
+        changed_ids = {_addr(c) for c in changed}
         for it in items:
             run = it._enabled and it._nopdb._is_running()
             want = list(it._wanted()) if run else []
             running.append(run)
             wants.append(want)
-            active_ids = {id(a) for a in it._active}
-            want_ids = {id(w) for w in want}
-            add.extend(p for p in want if id(p) not in active_ids)
-            remove.extend(p for p in it._active if id(p) not in want_ids)
-            if id(it) in changed_ids:
-                rebuild.extend(p for p in want if id(p) in active_ids)
+            active_ids = {_addr(a) for a in it._active}
+            want_ids = {_addr(w) for w in want}
+            add.extend(p for p in want if _addr(p) not in active_ids)
+            remove.extend(p for p in it._active if _addr(p) not in want_ids)
+            if _addr(it) in changed_ids:
+                rebuild.extend(p for p in want if _addr(p) in active_ids)
         if add or remove or rebuild:  # (most syncs of a with block change nothing)
             PATCHER.commit(add, remove, rebuild)
         for it, want, run in zip(items, wants, running, strict=True):

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from types import CodeType, FrameType, ModuleType, TracebackType
 from typing import Any, Optional, Union
 
+from splice._native import addr as _addr  # id() without its audit event
 from splice.breakpoint import Breakpoint
 from splice.capture import CallCapture, CallListCapture
 from splice.lifecycle import Managed, sync
@@ -88,10 +89,10 @@ class NoPdb:
         return self._started and bool(stack) and stack[-1] is self  # type: ignore[index]
 
     def _register(self, item: Managed) -> None:
-        self._items[id(item)] = item
+        self._items[_addr(item)] = item
 
     def _unregister(self, item: Managed) -> None:
-        self._items.pop(id(item), None)
+        self._items.pop(_addr(item), None)
 
     def start(self) -> None:
         """Start this instance: install the probes of its enabled breakpoints

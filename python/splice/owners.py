@@ -40,6 +40,8 @@ from types import CodeType, FunctionType
 from typing import Any, Optional
 
 from splice import _native
+from splice._native import addr as _addr  # id() without its audit event
+from splice._native import function_code as _function_code  # f.__code__, unaudited
 
 __all__ = [
     "SOLE_OWNER_REFS",
@@ -83,9 +85,9 @@ def holder(obj: Any, code: CodeType) -> None:
     its reference is counted by the census."""
     global _registered
     with _HOLDERS_LOCK:
-        refs = _HOLDERS.get(id(code))
+        refs = _HOLDERS.get(_addr(code))
         if refs is None:
-            refs = _HOLDERS[id(code)] = {}
+            refs = _HOLDERS[_addr(code)] = {}
         elif len(refs) >= 8:
             # Forget this code's holders that are gone: every `with` block on
             # a function makes a Scope that dies with its capture, and a
@@ -94,9 +96,9 @@ def holder(obj: Any, code: CodeType) -> None:
             # tenth of a millisecond per enter).
             for key in [k for k, r in refs.items() if r() is None]:
                 del refs[key]
-        ref = refs.get(id(obj))
+        ref = refs.get(_addr(obj))
         if ref is None or ref() is not obj:
-            refs[id(obj)] = weakref.ref(obj)
+            refs[_addr(obj)] = weakref.ref(obj)
         _registered += 1
         if _registered % 1024 == 0:  # forget the holders of other code objects that are gone
             for k, v in list(_HOLDERS.items()):
@@ -118,7 +120,7 @@ def registered_refs(code: CodeType) -> int:
     changed, or a code object that reuses a dead one's id, is not counted)."""
     n = 0
     with _HOLDERS_LOCK:
-        refs = _HOLDERS.get(id(code))
+        refs = _HOLDERS.get(_addr(code))
         held = [r() for r in refs.values()] if refs else []
     for s in held:
         if s is not None and (getattr(s, "_fn_code", None) is code or getattr(s, "code", None) is code):
@@ -141,8 +143,8 @@ def _running_module_refs(code: CodeType) -> int:
             f = top
             while f is not None:
                 mc = f.f_code
-                if mc.co_name == "<module>" and mc.co_filename == code.co_filename and id(mc) not in seen:
-                    seen.add(id(mc))
+                if mc.co_name == "<module>" and mc.co_filename == code.co_filename and _addr(mc) not in seen:
+                    seen.add(_addr(mc))
                     n += sum(1 for _parent, child in _native.nested_codes([mc]) if child is code)
                 f = f.f_back
     finally:
@@ -202,9 +204,9 @@ def unexplained_refs(fn: FunctionType) -> int:
     than ``fn`` and splice's own objects: 0 proves ``fn`` is the code
     object's only owner. Call it while no local of the caller holds the code
     object (each would count as unexplained, which only costs a search)."""
-    n = held_refs(fn, "__code__") - 1 - _splice_refs(fn.__code__)
+    n = held_refs(fn, "__code__") - 1 - _splice_refs(_function_code(fn))
     if n > 0:  # functions of a script (or module) whose code is still running
-        n -= _running_module_refs(fn.__code__)
+        n -= _running_module_refs(_function_code(fn))
     return n
 
 
@@ -251,15 +253,15 @@ def module_functions() -> list[FunctionType]:
                 classes.append(v)
             else:
                 v = _member_function(v)
-                if type(v) is FunctionType and id(v) not in seen:
-                    seen.add(id(v))
+                if type(v) is FunctionType and _addr(v) not in seen:
+                    seen.add(_addr(v))
                     out.append(v)
     done: set[int] = set()
     while classes:
         cls = classes.pop()
-        if id(cls) in done:
+        if _addr(cls) in done:
             continue
-        done.add(id(cls))
+        done.add(_addr(cls))
         try:
             members = list(vars(cls).values())
         except TypeError:
@@ -269,8 +271,8 @@ def module_functions() -> list[FunctionType]:
                 classes.append(v)
                 continue
             v = _member_function(v)
-            if type(v) is FunctionType and id(v) not in seen:
-                seen.add(id(v))
+            if type(v) is FunctionType and _addr(v) not in seen:
+                seen.add(_addr(v))
                 out.append(v)
     return out
 
@@ -299,7 +301,7 @@ def heap_frozen() -> bool:
         if type(_WITNESS) is not FunctionType:  # replaced: cannot tell
             frozen = True
         else:
-            frozen = not any(f is _WITNESS for f in search_many([_WITNESS.__code__]))
+            frozen = not any(f is _WITNESS for f in search_many([_function_code(_WITNESS)]))
         _frozen_at = (n, frozen)
     return _frozen_at[1]
 
@@ -308,15 +310,15 @@ def find(fn: FunctionType) -> list[FunctionType]:
     """Every live function whose ``__code__`` is ``fn.__code__``, by a heap
     search (for when the census could not prove ``fn`` the only one); with a
     frozen heap, also the functions reachable from modules."""
-    code = fn.__code__
+    code = _function_code(fn)
     found = search(code)
     if fn not in found:
         found.append(fn)
     if heap_frozen():
-        ids = {id(f) for f in found}
+        ids = {_addr(f) for f in found}
         for f in module_functions():
-            if f.__code__ is code and id(f) not in ids:
-                ids.add(id(f))
+            if _function_code(f) is code and _addr(f) not in ids:
+                ids.add(_addr(f))
                 found.append(f)
     return found
 
@@ -362,7 +364,7 @@ def parent_chain(fn: FunctionType, code: CodeType) -> Optional[tuple[FunctionTyp
             return None
     anchor = _member_function(obj)
     for _ in range(100):  # functools.wraps chains
-        if type(anchor) is FunctionType and getattr(anchor.__code__, "co_qualname", None) == head:
+        if type(anchor) is FunctionType and getattr(_function_code(anchor), "co_qualname", None) == head:
             break
         try:
             anchor = object.__getattribute__(anchor, "__wrapped__")
@@ -370,7 +372,7 @@ def parent_chain(fn: FunctionType, code: CodeType) -> Optional[tuple[FunctionTyp
             return None
     else:
         return None
-    path = _path_to(anchor.__code__, code)
+    path = _path_to(_function_code(anchor), code)
     if path is None:
         return None
     return anchor, path

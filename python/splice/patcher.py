@@ -53,6 +53,8 @@ from splice import dynamo as _dynamo
 from splice import owners as _owners
 from splice import resolve as _resolve
 from splice._native import CaptureProbe, LineProbe
+from splice._native import addr as _addr  # id() without its audit event
+from splice._native import function_code as _function_code  # f.__code__, unaudited
 from splice.errors import RewriteError, SpliceError
 from splice.resolve import Site
 
@@ -131,16 +133,16 @@ class _Node:
 
     def forget(self, probe: Probe) -> None:
         """Drop the built code objects that contain ``probe``."""
-        pid = id(probe)
+        pid = _addr(probe)
         for key in [k for k in self.built if pid in k[0]]:
             del self.built[key]
 
     def add_owners(self, fns: Iterable[FunctionType]) -> None:
         """Remember ``fns`` (weakly) as functions whose ``__code__`` is this node's."""
         for f in fns:
-            ref = self.owners.get(id(f))
+            ref = self.owners.get(_addr(f))
             if ref is None or ref() is not f:
-                self.owners[id(f)] = weakref.ref(f)
+                self.owners[_addr(f)] = weakref.ref(f)
 
     def live_owners(self) -> list[FunctionType]:
         """The owners still alive (dead ones are forgotten)."""
@@ -190,15 +192,15 @@ class _Commit:
 
     def plan_of(self, node: _Node) -> list[Probe]:
         """The node's tentative probe list (its current one until changed)."""
-        p = self.plans.get(id(node))
+        p = self.plans.get(_addr(node))
         if p is None:
-            p = self.plans[id(node)] = list(node.probes)
-            self.touched[id(node)] = node
+            p = self.plans[_addr(node)] = list(node.probes)
+            self.touched[_addr(node)] = node
         return p
 
     def children(self, node: _Node) -> list[_Node]:
         """The node's children, including those this commit creates."""
-        return node.children + self.new_children.get(id(node), [])
+        return node.children + self.new_children.get(_addr(node), [])
 
 
 class Patcher:
@@ -227,7 +229,7 @@ class Patcher:
 
     def original(self, code: CodeType) -> CodeType:
         """The original of a code object splice patched (else ``code`` itself)."""
-        made = self._made.get(id(code))
+        made = self._made.get(_addr(code))
         if made is not None and made[0]() is code:
             orig = made[1]()
             if orig is not None:
@@ -252,7 +254,7 @@ class Patcher:
 
     def _remember_made(self, new: CodeType, original: CodeType) -> None:
         """Record that ``new`` was made from ``original`` (see ``_made``)."""
-        made, key = self._made, id(new)
+        made, key = self._made, _addr(new)
         entry = made.get(key)
         if entry is not None and entry[0]() is new:
             return
@@ -265,7 +267,7 @@ class Patcher:
 
     def current(self, code: CodeType) -> CodeType:
         """The code object currently installed for (original) ``code``."""
-        node = self._nodes.get(id(code))
+        node = self._nodes.get(_addr(code))
         return node.current if node else code
 
     def is_idle(self) -> bool:
@@ -310,11 +312,11 @@ class Patcher:
         restored with the node's other owners. Functions running anything
         else are left alone."""
         with self.lock:
-            node = self._nodes.get(id(original))
+            node = self._nodes.get(_addr(original))
             if node is None or node.current is original:
                 return
             for f in fns:
-                fc = f.__code__
+                fc = _function_code(f)
                 if fc is node.current or self.original(fc) is not original:
                     continue
                 node.add_owners((f,))
@@ -328,22 +330,22 @@ class Patcher:
     def _node_for(self, site: Site, c: _Commit) -> _Node:
         """The node of ``site``'s code object, created (with its parents) if new."""
         code = site.code
-        node = self._nodes.get(id(code)) or c.new_nodes.get(id(code))
+        node = self._nodes.get(_addr(code)) or c.new_nodes.get(_addr(code))
         if node is not None:
             node.add_owners(site.functions)
             return node
         parent = self._node_for(site.parent, c) if site.parent is not None else None
         node = _Node(code, parent)
         node.add_owners(site.functions)
-        c.new_nodes[id(code)] = node
+        c.new_nodes[_addr(code)] = node
         if parent is not None:
-            c.new_children.setdefault(id(parent), []).append(node)
+            c.new_children.setdefault(_addr(parent), []).append(node)
         return node
 
     def _plan(self, c: _Commit, add: list[Probe], remove: list[Probe], changed: list[Probe]) -> None:
         """Phase 0: each touched node's probe list after the commit."""
         for probe in remove:
-            node = self._nodes.get(id(probe.site.code))
+            node = self._nodes.get(_addr(probe.site.code))
             if node is None:
                 continue
             p = c.plan_of(node)
@@ -359,7 +361,7 @@ class Patcher:
             else:  # already active: treated as changed
                 node.forget(probe)
         for probe in changed:
-            code_id = id(probe.site.code)
+            code_id = _addr(probe.site.code)
             node = self._nodes.get(code_id) or c.new_nodes.get(code_id)
             if node is not None and probe in node.probes:
                 node.forget(probe)  # its spec changed: rebuild
@@ -372,7 +374,7 @@ class Patcher:
         for node in c.touched.values():
             n: Optional[_Node] = node
             while n is not None:
-                affected[id(n)] = n
+                affected[_addr(n)] = n
                 n = n.parent
         c.order = sorted(affected.values(), key=lambda n: -n.depth())
 
@@ -381,28 +383,28 @@ class Patcher:
         with the children's new code in ``co_consts``, instrumented with its
         probes (or a code object built earlier for the same plan)."""
         for node in c.order:
-            probes = c.plans.get(id(node), node.probes)
+            probes = c.plans.get(_addr(node), node.probes)
             base = node.original
             repl = {}
             for child in c.children(node):
-                cc = c.new_code.get(id(child), child.current)
+                cc = c.new_code.get(_addr(child), child.current)
                 if cc is not child.original:
-                    repl[id(child.original)] = cc
+                    repl[_addr(child.original)] = cc
             if repl:
                 base = base.replace(
                     co_consts=tuple(
-                        repl.get(id(k), k) if type(k) is CodeType else k
+                        repl.get(_addr(k), k) if type(k) is CodeType else k
                         for k in base.co_consts
                     )
                 )
             if base is not node.original:
                 self._remember_made(base, node.original)
             if not probes:
-                c.new_code[id(node)] = base
+                c.new_code[_addr(node)] = base
                 continue
             key: BuildKey = (
-                tuple(id(p) for p in probes),
-                tuple(id(c.new_code.get(id(ch), ch.current)) for ch in c.children(node)),
+                tuple(_addr(p) for p in probes),
+                tuple(_addr(c.new_code.get(_addr(ch), ch.current)) for ch in c.children(node)),
             )
             built = node.built.get(key)
             if built is None:
@@ -411,7 +413,7 @@ class Patcher:
             # known before phase 3 assigns it: another thread may read
             # f.__code__ then, before phase 4 records the node's new state
             self._remember_made(built, node.original)
-            c.new_code[id(node)] = built
+            c.new_code[_addr(node)] = built
 
     def _adopt_closures(self, c: _Commit) -> None:
         """Phase 3a: closures created from a patched parent carry code objects
@@ -420,18 +422,18 @@ class Patcher:
             n
             for n in c.order
             if n.parent is not None
-            and c.new_code[id(n)] is not n.current
+            and c.new_code[_addr(n)] is not n.current
             and not _no_other_closures(c, n, self._versions)
         ]
         if not refresh:
             return
         wanted: dict[int, _Node] = {}
         for n in refresh:
-            wanted[id(n.current)] = n
-            wanted[id(n.original)] = n
-        codes = list({id(k): k for n in refresh for k in (n.current, n.original)}.values())
+            wanted[_addr(n.current)] = n
+            wanted[_addr(n.original)] = n
+        codes = list({_addr(k): k for n in refresh for k in (n.current, n.original)}.values())
         for r in _owners.search_many(codes):
-            owner_of = wanted.get(id(r.__code__))
+            owner_of = wanted.get(_addr(_function_code(r)))
             if owner_of is not None:
                 owner_of.add_owners((r,))
 
@@ -442,11 +444,11 @@ class Patcher:
         done: list[tuple[FunctionType, CodeType]] = []
         try:
             for node in c.order:
-                new = c.new_code[id(node)]
+                new = c.new_code[_addr(node)]
                 if new is node.current:
                     continue
                 for f in node.live_owners():
-                    fc = f.__code__
+                    fc = _function_code(f)
                     if fc is new:
                         continue
                     if fc is node.current or fc is node.original:
@@ -456,7 +458,7 @@ class Patcher:
                         done.append((f, fc))
                     else:
                         c.foreign.append(getattr(f, "__qualname__", repr(f)))
-                        node.owners.pop(id(f), None)
+                        node.owners.pop(_addr(f), None)
                         self._versions.pop(f, None)
         except BaseException:
             for f, old in reversed(done):
@@ -486,19 +488,19 @@ class Patcher:
     def _record(self, c: _Commit) -> None:
         """Phase 4: the registry's new state (nodes, current code, probes)."""
         for node in c.new_nodes.values():
-            self._nodes[id(node.original)] = node
-        affected = {id(n): n for n in c.order}
+            self._nodes[_addr(node.original)] = node
+        affected = {_addr(n): n for n in c.order}
         for pid, kids in c.new_children.items():
             affected[pid].children.extend(kids)
         for node in c.order:
-            new = c.new_code[id(node)]
+            new = c.new_code[_addr(node)]
             if node.current is not node.original:
-                self._by_current.pop(id(node.current), None)
+                self._by_current.pop(_addr(node.current), None)
             node.current = new
-            if id(node) in c.plans:
-                node.probes = c.plans[id(node)]
+            if _addr(node) in c.plans:
+                node.probes = c.plans[_addr(node)]
             if new is not node.original:
-                self._by_current[id(new)] = node
+                self._by_current[_addr(new)] = node
         for node, key, code in c.fresh:
             node.built[key] = code
 
@@ -508,7 +510,7 @@ class Patcher:
         ``__code__`` replacements."""
         for node in c.order:  # torch.compile must not trace hook constants
             for f in node.live_owners():
-                if f.__code__ is node.current:
+                if _function_code(f) is node.current:
                     _dynamo.sync(f, None if node.current is node.original else node.current)
         for node in c.order:
             if not node.probes:
@@ -518,7 +520,7 @@ class Patcher:
                     self._versions.pop(f, None)
         for node in c.order:
             if node.current is node.original and not node.probes and not node.children:
-                self._nodes.pop(id(node.original), None)
+                self._nodes.pop(_addr(node.original), None)
                 if node.parent is not None and node in node.parent.children:
                     node.parent.children.remove(node)
         for probe in c.removed:
@@ -581,13 +583,13 @@ def _no_other_closures(c: _Commit, n: _Node, versions: Mapping[FunctionType, _na
     if parent is None:  # pragma: no cover - phase 3a only looks at children
         return False
     holders = [parent.original, parent.current, *parent.built.values()]
-    pnew = c.new_code.get(id(parent))
+    pnew = c.new_code.get(_addr(parent))
     if pnew is not None:
         holders.append(pnew)
-    tuples = {id(k.co_consts): k.co_consts for k in holders}
+    tuples = {_addr(k.co_consts): k.co_consts for k in holders}
     del holders, pnew
     owners = n.live_owners()
-    codes = {id(n.original): n.original, id(n.current): n.current}
+    codes = {_addr(n.original): n.original, _addr(n.current): n.current}
     for key in list(codes):
         code = codes.pop(key)
         explained = sum(1 for t in tuples.values() for k in t if k is code)
@@ -595,11 +597,11 @@ def _no_other_closures(c: _Commit, n: _Node, versions: Mapping[FunctionType, _na
         explained += sum(1 for b in n.built.values() if b is code)
         explained += sum(1 for v in c.new_code.values() if v is code)
         explained += sum(1 for _node, _key, b in c.fresh if b is code)
-        explained += sum(1 for f in owners if f.__code__ is code)
+        explained += sum(1 for f in owners if _function_code(f) is code)
         explained += sum(1 for f in owners if getattr(versions.get(f), "code", None) is code)
         explained += _owners.registered_refs(code)
         del code  # no local may hold it while it is counted
-        if _owners.held_refs(n, "original" if key == id(n.original) else "current") != explained:
+        if _owners.held_refs(n, "original" if key == _addr(n.original) else "current") != explained:
             return False
     return True
 
@@ -608,7 +610,7 @@ def _node_refs(code: CodeType) -> int:
     """References the registry holds to the original code object ``code``
     (a node's ``original`` and, while unpatched, its ``current``): explained
     references for the owner census (:mod:`splice.owners`)."""
-    node = PATCHER._nodes.get(id(code))
+    node = PATCHER._nodes.get(_addr(code))
     if node is None or node.original is not code:
         return 0
     return 1 + (node.current is code)

@@ -49,6 +49,8 @@ from types import CodeType, FrameType, FunctionType, MethodType, ModuleType
 from typing import Any, Optional, Union
 
 from splice import _native, owners
+from splice._native import addr as _addr  # id() without its audit event
+from splice._native import function_code as _function_code  # f.__code__, unaudited
 from splice.errors import ScopeError, TargetError
 
 __all__ = [
@@ -120,7 +122,9 @@ def _not_python(obj: Any, what: Optional[str] = None) -> TargetError:
 
 
 def _unwrap(fn: Any, unwrap: bool) -> Any:
-    if unwrap:
+    # (inspect.unwrap returns a function without __wrapped__ as it is; asking
+    # first keeps inspect's code and its audited id() off every enter)
+    if unwrap and hasattr(fn, "__wrapped__"):
         try:
             fn = inspect.unwrap(fn)
         except ValueError as e:  # a cycle in __wrapped__
@@ -246,8 +250,8 @@ class _Index:
         # splice.owners.search_many)
         functions: list[FunctionType] = _native.functions_in_heap()
         if owners.heap_frozen():  # gc.get_objects() does not see a frozen heap
-            seen = {id(f) for f in functions}
-            functions += [f for f in owners.module_functions() if id(f) not in seen]
+            seen = {_addr(f) for f in functions}
+            functions += [f for f in owners.module_functions() if _addr(f) not in seen]
         # The hot loop of a name scope's enter: tens of thousands of
         # functions in an ML process. It allocates no container per function
         # (a list each made the collector run full collections over the
@@ -257,8 +261,8 @@ class _Index:
         more = self._more
         patched = made_codes()
         for o in functions:
-            c = original_code(o.__code__) if patched else o.__code__
-            k = id(c)
+            c = original_code(_function_code(o)) if patched else _function_code(o)
+            k = _addr(c)
             if k not in first:
                 first[k] = o
                 roots.append(c)
@@ -270,30 +274,30 @@ class _Index:
         codes = self.codes
         parent = self.parent
         for root in roots:
-            codes[id(root)] = root
+            codes[_addr(root)] = root
         # every code object nested in them (native: a walk of the co_consts
         # of every function in the process costs hundreds of ms in Python)
         for c, child in _native.nested_codes(roots):
-            parent.setdefault(id(child), c)
-            codes.setdefault(id(child), child)
+            parent.setdefault(_addr(child), c)
+            codes.setdefault(_addr(child), child)
 
     def site(self, code: CodeType, _memo: Optional[dict[int, Site]] = None) -> Site:
         memo = {} if _memo is None else _memo
-        s = memo.get(id(code))
+        s = memo.get(_addr(code))
         if s is not None:
             return s
-        parent_code = self.parent.get(id(code))
+        parent_code = self.parent.get(_addr(code))
         parent = None
         if parent_code is not None:
             parent = self.site(parent_code, memo)
         s = Site(code, self.owners_of(code), parent)
-        memo[id(code)] = s
+        memo[_addr(code)] = s
         return s
 
     def owners_of(self, code: CodeType) -> list[FunctionType]:
         """The live functions whose (original) code is ``code``."""
-        f = self._first.get(id(code))
-        return [] if f is None else [f, *self._more.get(id(code), ())]
+        f = self._first.get(_addr(code))
+        return [] if f is None else [f, *self._more.get(_addr(code), ())]
 
     def all_codes(self) -> Iterator[CodeType]:
         return iter(self.codes.values())
@@ -309,9 +313,9 @@ def _site_for_function(fn: FunctionType) -> Site:
     # before `code` is bound here: that local would be a reference too.)
     extra = owners.unexplained_refs(fn)
     sole_owner = extra == 0
-    code = original_code(fn.__code__)
+    code = original_code(_function_code(fn))
     qual = getattr(code, "co_qualname", code.co_name)
-    if "<locals>" in qual and fn.__code__ is code and not patched_codes():
+    if "<locals>" in qual and _function_code(fn) is code and not patched_codes():
         # A closure one level inside a named function: the parent is found
         # by name, and its constants hold one explained reference.
         chain = owners.parent_chain(fn, code)
@@ -322,7 +326,7 @@ def _site_for_function(fn: FunctionType) -> Site:
             found = [fn] if extra - in_parent == 0 else owners.find(fn)
             return Site(code, found, _site_for_function(anchor))
     if "<locals>" not in qual:
-        if fn.__code__ is not code:
+        if _function_code(fn) is not code:
             found = []
         elif sole_owner:
             found = [fn]
@@ -380,7 +384,7 @@ class Scope:
             self._fn_name = function
         elif function is not None:
             self._fn, self._fn_self = code_of(function, unwrap=unwrap)
-            self._fn_code = original_code(self._fn.__code__)
+            self._fn_code = original_code(_function_code(self._fn))
             owners.holder(self, self._fn_code)  # its reference is explained
         if module is not None and not isinstance(module, ModuleType):
             raise TypeError(f"module= must be a module object, not {type(module).__name__}")
@@ -508,7 +512,7 @@ def check_exists(scope: Scope) -> None:
     scope starts there."""
     if scope._fn is not None:
         return
-    key = (scope._fn_name, id(scope.module), str(scope.file))
+    key = (scope._fn_name, _addr(scope.module), str(scope.file))
     hit = _found.get(key)
     if hit is not None:
         fn = hit()
@@ -534,8 +538,8 @@ def check_exists(scope: Scope) -> None:
                 if _matches_within(scope, v):
                     _found[key] = weakref.ref(v)
                     return
-            elif issubclass(t, type) and id(v) not in seen:
-                seen.add(id(v))
+            elif issubclass(t, type) and _addr(v) not in seen:
+                seen.add(_addr(v))
                 try:
                     values.extend(v.__dict__.values())
                 except Exception:  # a metaclass with its own __dict__
@@ -554,7 +558,7 @@ def check_exists(scope: Scope) -> None:
 def _matches_within(scope: Scope, fn: FunctionType) -> bool:
     """Whether ``fn``'s (original) code, or a code object nested in it, is
     in ``scope``."""
-    codes = [original_code(fn.__code__)]
+    codes = [original_code(_function_code(fn))]
     while codes:
         c = codes.pop()
         if wants(scope, c):

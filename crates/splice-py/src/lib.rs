@@ -17,6 +17,8 @@
 //! - `functions_in_heap`, `functions_owning`, `nested_codes`: scans of
 //!   `gc.get_objects()` and of `co_consts` for the owner search and the
 //!   index of name scopes (`heap`);
+//! - `addr(obj)`, `id(obj)` without its audit event, for the registries
+//!   keyed by identity (`identity`);
 //! - `save_version(f)`, `sync_version(f, saved)`: a function's version
 //!   across splice's `__code__` swaps (`func_version`);
 //! - `frame_function(frame)`, the function a frame runs (for a name
@@ -43,6 +45,7 @@ mod frame_function;
 mod frame_locals;
 mod func_version;
 mod heap;
+mod identity;
 mod instrument;
 mod locate;
 mod probes;
@@ -66,6 +69,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     func_version::register(m)?;
     func_version::register_testing(m)?;
     heap::register(m)?;
+    identity::register(m)?;
     frame_function::register(m)?;
     start_hook::register(m)?;
     Ok(())

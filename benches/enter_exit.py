@@ -45,7 +45,8 @@ Rows, each with splice and with NoPdb (which has every one of these APIs):
   a name scope instruments a function at its first call, so this row pays
   that (one commit) every round.
 
-Each row has two phases:
+Each row has two phases, and the rows ``bp``, ``capture`` and ``capture-nested`` a
+third:
 
 - ``first``: the first enter+exit of a new probe on a function never probed in
   the process. For ``bp`` and ``capture`` every round compiles a fresh copy of
@@ -55,7 +56,13 @@ Each row has two phases:
   warm-up, before any round);
 - ``repeat``: the steady state, the same probe entered and left ``--repeat``
   times in a row on the same function (per enter+exit: the batch's time over
-  its size), one sample per round.
+  its size), one sample per round;
+- ``cold``: a ``first`` on another fresh copy right after a full collection
+  and a copy of ``FLUSH_MB`` (256 MiB) that evicts the CPU caches, one sample
+  per round. A full collection walks the whole heap: after it alone, the
+  ``empty`` level's caches stay warm and the torch levels' go cold, so
+  ``first`` compares a warm small process with a cold big one. ``cold`` puts
+  every level in the same cache state; the flatness goal reads it.
 
 The warm-up (one cycle of ``bp`` and ``capture`` on throwaway copies) comes
 after the very first splice and NoPdb enter+exit of the process, which is
@@ -115,6 +122,12 @@ ROW_TITLES = {
     "name-call": "capture_calls(\"forward\"), name scope, one forward() called inside",
 }
 TOOLS = ["splice", "nopdb"]
+#: first: after a full collection; repeat: steady state; cold: after a collection and a cache flush
+PHASES = ("first", "repeat", "cold")
+#: rows that take a "cold" sample every round (a fresh target each time)
+COLD_ROWS = ("bp", "capture", "capture-nested")
+#: the cache flush before a "cold" sample: a copy of this many MiB
+FLUSH_MB = 256
 ATTN_LINE = "attn = attn.softmax(dim=-1)"
 ATTN_EXEC = "attn = attn * 3"
 
@@ -196,6 +209,9 @@ class Row:
         self.first_cpu: list[int] = []
         self.repeat: list[float] = []
         self.repeat_cpu: list[float] = []
+        #: first enter+exit after a full collection and a cache flush (every level alike)
+        self.cold: list[int] = []
+        self.cold_cpu: list[int] = []
         self.first_kind = "new function each round"
 
     def fail(self, e: BaseException) -> None:
@@ -204,6 +220,7 @@ class Row:
         if isinstance(e, Wrong):
             self.status = f"wrong: {_short(e)}"
             self.first, self.first_cpu, self.repeat, self.repeat_cpu = [], [], [], []
+            self.cold, self.cold_cpu = [], []
         else:
             self.status = f"error: {_short(e)}"
             if os.environ.get("BENCH_TRACEBACKS"):
@@ -212,7 +229,8 @@ class Row:
     def to_json(self) -> dict:
         return {"key": self.key, "tool": self.tool, "status": self.status, "first_kind": self.first_kind,
                 "first_ns": self.first, "first_cpu_ns": self.first_cpu,
-                "repeat_ns": self.repeat, "repeat_cpu_ns": self.repeat_cpu}
+                "repeat_ns": self.repeat, "repeat_cpu_ns": self.repeat_cpu,
+                "cold_ns": self.cold, "cold_cpu_ns": self.cold_cpu}
 
 
 def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
@@ -255,6 +273,14 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
     libs = {"splice": splice, "nopdb": nopdb}
     out["splice_version"] = getattr(splice, "__version__", None)
     out["native"] = bench_run.native_info()
+
+    flush_buf = bytearray(FLUSH_MB << 20)
+
+    def flush_caches() -> None:
+        """Evict the CPU caches the same way at every level: a copy of
+        FLUSH_MB reads and writes twice that much memory, more than this
+        machine's last-level cache holds."""
+        bytes(flush_buf)
 
     tmp = tempfile.mkdtemp(prefix="splice-enter-exit-")
     attn_src = bench_run.SourceFile(tmp, "attn", bench_run.ATTN_SRC)
@@ -429,6 +455,19 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
                 r.fail(e)
 
     # -- rounds -----------------------------------------------------------------
+    def cold(r: Row, go: Callable[[], None]) -> None:
+        """The first enter+exit of a never-probed function after a full
+        collection and a cache flush: the same cache state at every level,
+        so that the levels differ only in what the process holds (after a
+        collection alone, the small levels' caches stay warm and the torch
+        levels' go cold: a collection walks the whole heap)."""
+        gc.collect()
+        flush_caches()
+        w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+        go()
+        r.cold.append(time.perf_counter_ns() - w0)
+        r.cold_cpu.append(time.thread_time_ns() - c0)
+
     def do(r: Row) -> None:
         lib = libs[r.tool]
         if r.key == "bp":
@@ -442,6 +481,9 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
             bp_check(lib, ns)
             r.repeat.append(w / repeat)
             r.repeat_cpu.append(c / repeat)
+            ns = attn_src.load()
+            cold(r, bp_cycle(lib, ns["Attention"].forward))
+            bp_check(lib, ns)
         elif r.key == "capture":
             ns = target_src.load()
             fn = ns["target"]
@@ -453,6 +495,9 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
             capture_check(lib, ns)
             r.repeat.append(w / repeat)
             r.repeat_cpu.append(c / repeat)
+            ns = target_src.load()
+            cold(r, capture_cycle(lib, ns["target"]))
+            capture_check(lib, ns)
         elif r.key == "capture-nested":
             ns = target_src.load()
             fn = ns["make"]()
@@ -464,6 +509,9 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
             capture_check(lib, {"target": fn})
             r.repeat.append(w / name_repeat)
             r.repeat_cpu.append(c / name_repeat)
+            fn = target_src.load()["make"]()
+            cold(r, capture_cycle(lib, fn))
+            capture_check(lib, {"target": fn})
         elif r.key == "capture-main":
             fn = main_ns["main_target"]
             w, c = _timed(capture_cycle(lib, fn), name_repeat)
@@ -557,10 +605,10 @@ def aggregate(children: list[dict]) -> list[dict]:
                 row: dict[str, Any] = {"key": k, "tool": t, "first_kind": rs[0]["first_kind"],
                                        "status": bad[0] if bad else "ok"}
                 if not bad:
-                    for ph in ("first", "repeat"):
-                        row[ph] = _stats([x for r in rs for x in r[ph + "_ns"]])
-                        row[ph + "_cpu"] = _stats([x for r in rs for x in r[ph + "_cpu_ns"]])
-                        row[ph + "_samples_ns"] = [x for r in rs for x in r[ph + "_ns"]]
+                    for ph in PHASES:
+                        row[ph] = _stats([x for r in rs for x in r.get(ph + "_ns", [])])
+                        row[ph + "_cpu"] = _stats([x for r in rs for x in r.get(ph + "_cpu_ns", [])])
+                        row[ph + "_samples_ns"] = [x for r in rs for x in r.get(ph + "_ns", [])]
                 rows.append(row)
         d["rows"] = rows
         levels.append(d)
@@ -583,7 +631,7 @@ def goals(levels: list[dict]) -> list[dict]:
     out = []
     ran = [lv for lv in levels if lv["status"] == "ok"]
     for key in ("bp", "capture", "capture-main", "capture-nested"):
-        for phase in ("first", "repeat"):
+        for phase in ("first", "repeat", "cold") if key in COLD_ROWS else ("first", "repeat"):
             meds = {lv["key"]: _med(lv, key, "splice", phase) for lv in ran}
             missing = [lv["key"] for lv in levels if lv["key"] not in meds or meds[lv["key"]] is None]
             worst = max((v for v in meds.values() if v is not None), default=None)
@@ -659,8 +707,8 @@ def print_report(res: dict, out=sys.stdout) -> None:
     print(f"load average at start {m['loadavg_start']}, at end {m['loadavg_end']}; clock: wall; "
           f"median [min-max] n=samples", file=out)
     print("\nheap levels (flat-with-heap-size):", file=out)
-    hdr = ["level", "objects", "functions", "named forward", "splice bp first", "splice bp repeat",
-           "splice capture first", "splice capture repeat", "splice capture-main repeat",
+    hdr = ["level", "objects", "functions", "named forward", "splice bp first", "splice bp cold", "splice bp repeat",
+           "splice capture first", "splice capture cold", "splice capture repeat", "splice capture-main repeat",
            "splice capture-nested repeat", "nopdb bp repeat", "nopdb capture repeat"]
     print("  " + " | ".join(hdr), file=out)
     for lv in res["levels"]:
@@ -668,7 +716,8 @@ def print_report(res: dict, out=sys.stdout) -> None:
             print(f"  {lv['key']} | {lv['status']}", file=out)
             continue
         cells = [lv["key"], f"{lv['objects']:,}", f"{lv['functions']:,}", f"{lv['forward_functions']:,}"]
-        for key, tool, ph in (("bp", "splice", "first"), ("bp", "splice", "repeat"), ("capture", "splice", "first"),
+        for key, tool, ph in (("bp", "splice", "first"), ("bp", "splice", "cold"), ("bp", "splice", "repeat"),
+                              ("capture", "splice", "first"), ("capture", "splice", "cold"),
                               ("capture", "splice", "repeat"), ("capture-main", "splice", "repeat"),
                               ("capture-nested", "splice", "repeat"), ("bp", "nopdb", "repeat"),
                               ("capture", "nopdb", "repeat")):
@@ -689,7 +738,7 @@ def print_report(res: dict, out=sys.stdout) -> None:
                           for t in TOOLS), file=out)
         print(f"  {'row':<68} {'phase':<7} {'splice':<40} {'nopdb':<40}", file=out)
         for key in ROWS:
-            for ph in ("first", "repeat"):
+            for ph in PHASES if key in COLD_ROWS else ("first", "repeat"):
                 cells = []
                 for t in TOOLS:
                     r = next(r for r in lv["rows"] if r["key"] == key and r["tool"] == t)

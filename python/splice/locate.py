@@ -339,7 +339,7 @@ def _split_lines(text: str) -> tuple[str, ...]:
 _CONTINUES = ("else", "elif", "except", "finally", ")", "]", "}")
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def _top_level_statement(text: str, line: int) -> Optional[tuple[int, int]]:
     """The lines ``[start, end)`` of the top-level statement that holds
     ``line``, by indentation (a guess: a string literal whose lines start in

@@ -398,3 +398,21 @@ def test_closures_nobody_named_still_force_the_search(mod, closure_searches):
         assert list(g()) == [1, 2]
     assert len(got) == 1 and calls, "the suspended frame must force a search"
     assert next(running) == 2
+
+
+def test_stack_module_codes_finds_module_code_still_running():
+    """The census asks which module code objects of a file are still running
+    (they hold their functions' code objects): found below the top frame, once
+    each, only for that file."""
+    from splice import _native
+
+    text = "import sys\nfrom splice import _native\nfound = _native.stack_module_codes([sys._getframe()], __file__)\n"
+    ns: dict = {"__file__": "<stack-module-test>"}
+    module_code = compile(text, "<stack-module-test>", "exec")
+    exec(module_code, ns)
+    assert ns["found"] == [module_code]
+    assert len(ns["found"]) == 1 and ns["found"][0] is module_code
+    assert _native.stack_module_codes([sys._getframe()], "<stack-module-test>") == []  # it finished
+    ns = {"__file__": "<elsewhere>"}
+    exec(module_code, ns)
+    assert ns["found"] == []

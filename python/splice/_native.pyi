@@ -37,6 +37,7 @@ __all__ = [
     "instrument",
     "code_lines",
     "scope_names",
+    "stack_module_codes",
     "save_version",
     "start_hook_install",
     "start_hook_installed",
@@ -115,6 +116,10 @@ def addr(obj: object) -> int:
 
 def function_code(f: Any) -> CodeType:
     """``f.__code__``, without the ``object.__getattr__`` audit event."""
+
+def stack_module_codes(tops: list[FrameType], filename: str) -> list[CodeType]:
+    """The distinct ``<module>`` code objects of ``filename`` running in the
+    frames ``tops`` or below them, without an audit event per frame."""
 
 def code_lines(code: CodeType) -> list[int]:
     """The sorted distinct true line numbers of ``code.co_lines()``."""

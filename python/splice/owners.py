@@ -133,26 +133,14 @@ def _running_module_refs(code: CodeType) -> int:
     still running on some thread (a script's ``__main__``, a module being
     imported) and of the code objects nested in them (a class body): the
     module code holds its functions' code objects until it finishes."""
-    n = 0
-    seen: set[int] = set()
     tops: list[Any] = list(sys._current_frames().values())
-    f: Any = None
-    top: Any = None
     try:
-        for top in tops:
-            f = top
-            while f is not None:
-                mc = f.f_code
-                if mc.co_name == "<module>" and mc.co_filename == code.co_filename and _addr(mc) not in seen:
-                    seen.add(_addr(mc))
-                    n += sum(1 for _parent, child in _native.nested_codes([mc]) if child is code)
-                f = f.f_back
+        running = _native.stack_module_codes(tops, code.co_filename)
     finally:
         # this thread's top frame is this one: holding it would make a
         # cycle that keeps `code` referenced until the next collection
         tops.clear()
-        top = f = None
-    return n
+    return sum(1 for _parent, child in _native.nested_codes(running) if child is code)
 
 
 def search(code: CodeType) -> list[FunctionType]:

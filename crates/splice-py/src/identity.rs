@@ -1,6 +1,8 @@
 //! `addr(obj)`: the number `id(obj)` gives, without the `builtins.id` audit
 //! event; `function_code(f)`: `f.__code__`, without the `object.__getattr__`
-//! one.
+//! one; `stack_module_codes(frames, filename)`: the module code objects of a
+//! file running on the given stacks, read without a `frame.f_code` event per
+//! frame.
 //!
 //! splice's registries key objects by identity (code objects compare by
 //! value, so they cannot key a dict themselves; a list capture is not
@@ -40,8 +42,55 @@ fn function_code<'py>(f: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     }
 }
 
+/// The distinct code objects named `<module>` with `co_filename ==
+/// filename` that run in the frames `tops` or in the frames below them
+/// (`f_back`), outermost calls included: the census's question of which
+/// still-running module code holds a function's code object. Walked with
+/// `PyFrame_GetCode`/`PyFrame_GetBack` (reading `frame.f_code` in Python is
+/// an audit event per frame).
+#[pyfunction]
+fn stack_module_codes<'py>(
+    py: Python<'py>,
+    tops: Vec<Bound<'py, PyAny>>,
+    filename: &Bound<'py, PyAny>,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let mut out: Vec<Bound<'py, PyAny>> = Vec::new();
+    for top in tops {
+        let top = top.cast_into::<pyo3::types::PyFrame>()?;
+        // SAFETY: `top` is a live frame object we hold; PyFrame_GetBack and
+        // PyFrame_GetCode return new references (NULL back at the bottom),
+        // which the Bound wrappers own.
+        let mut frame: Option<Bound<'py, PyAny>> = Some(top.into_any());
+        while let Some(f) = frame {
+            let fp: *mut pyo3::ffi::PyFrameObject = f.as_ptr().cast();
+            let code = unsafe {
+                Bound::from_owned_ptr(
+                    py,
+                    pyo3::ffi::PyFrame_GetCode(fp).cast::<pyo3::ffi::PyObject>(),
+                )
+            };
+            if code.getattr(pyo3::intern!(py, "co_name"))?.eq("<module>")?
+                && code
+                    .getattr(pyo3::intern!(py, "co_filename"))?
+                    .eq(filename)?
+                && !out.iter().any(|c| c.is(&code))
+            {
+                out.push(code);
+            }
+            let back = unsafe { pyo3::ffi::PyFrame_GetBack(fp) };
+            frame = if back.is_null() {
+                None
+            } else {
+                Some(unsafe { Bound::from_owned_ptr(py, back.cast::<pyo3::ffi::PyObject>()) })
+            };
+        }
+    }
+    Ok(out)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(addr, m)?)?;
     m.add_function(wrap_pyfunction!(function_code, m)?)?;
+    m.add_function(wrap_pyfunction!(stack_module_codes, m)?)?;
     Ok(())
 }

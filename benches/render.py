@@ -633,14 +633,14 @@ then each variant's ratio to it):
 
 With a probe set on a line the calls do not reach, the calls are
 specialized as for the hand-edited function, and run the same instructions
-(the probe is on the branch they skip); what separates the two columns is
-the frame. In runs before the template's text path (December 2026), the
-probe's cold exception handler (which adds the note naming the snippet)
-kept the exception in a local of its own, `_splice_b0_exc`, so the frame of
-every call had one more slot to initialise and clear (checked on 3.13:
-giving the never-probed function one unused local with `code.replace` cost
-as much). The handler now binds no local (`except: <note hook>(...);
-raise`); a table from before that change still shows the slot's cost."""
+(the probe is on the branch they skip). In runs before the template's text
+path (December 2026), the probe's cold exception handler (which adds the
+note naming the snippet) kept the exception in a local of its own,
+`_splice_b0_exc`, so the frame of every call had one more slot to
+initialise and clear, about 2% more instructions (checked on 3.13: giving
+the never-probed function one unused local with `code.replace` cost as
+much). The handler now binds no local (`except: <note hook>(...); raise`);
+the tables above are from runs after that change."""
 
 
 def calls_text(runs: list[Data]) -> str:

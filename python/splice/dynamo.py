@@ -55,12 +55,9 @@ def _skip_code() -> Any:
     none; cached (every commit of a probe with hooks asks, and an import
     statement per ask was a tenth of a torch-level enter+exit's extra cost)."""
     global _skip
-    module = sys.modules.get("torch._dynamo.eval_frame")
+    module = sys.modules.get("torch._dynamo.eval_frame")  # torch._dynamo imports it
     if module is None:
-        try:
-            import torch._dynamo.eval_frame as module  # noqa: PLC0415 (torch._dynamo is imported already)
-        except Exception:
-            return None
+        return None
     if _skip[0] is not module:
         _skip = (module, getattr(module, "skip_code", None))
     return _skip[1]

@@ -84,28 +84,30 @@ def holder(obj: Any, code: CodeType) -> None:
     as ``_fn_code``) or :class:`~splice.resolve.Site` (as ``code``), so that
     its reference is counted by the census."""
     global _registered
+    code_key, obj_key = _addr(code), _addr(obj)
     with _HOLDERS_LOCK:
-        refs = _HOLDERS.get(_addr(code))
-        if refs is None:
-            refs = _HOLDERS[_addr(code)] = {}
-        elif len(refs) >= 8:
-            # Forget this code's holders that are gone: every `with` block on
-            # a function makes a Scope that dies with its capture, and a
-            # census reads them all (a list kept until the pruning below had
-            # grown to a thousand dead entries in a loop of captures, a
-            # tenth of a millisecond per enter).
-            for key in [k for k, r in refs.items() if r() is None]:
-                del refs[key]
-        ref = refs.get(_addr(obj))
+        refs = _HOLDERS.setdefault(code_key, {})
+        if len(refs) >= 8:
+            # Every `with` block on a function makes a Scope that dies with
+            # its capture, and a census reads them all (kept until the global
+            # pruning below, they grew to a thousand dead entries in a loop
+            # of captures, a tenth of a millisecond per enter).
+            _forget_dead(refs)
+        ref = refs.get(obj_key)
         if ref is None or ref() is not obj:
-            refs[_addr(obj)] = weakref.ref(obj)
+            refs[obj_key] = weakref.ref(obj)
         _registered += 1
-        if _registered % 1024 == 0:  # forget the holders of other code objects that are gone
+        if _registered % 1024 == 0:  # the holders of other code objects
             for k, v in list(_HOLDERS.items()):
-                for key in [key for key, r in v.items() if r() is None]:
-                    del v[key]
+                _forget_dead(v)
                 if not v:
                     del _HOLDERS[k]
+
+
+def _forget_dead(refs: dict[int, weakref.ref[Any]]) -> None:
+    """Drop the entries whose holder is gone."""
+    for key in [k for k, r in refs.items() if r() is None]:
+        del refs[key]
 
 
 def _splice_refs(code: CodeType) -> int:

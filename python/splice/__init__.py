@@ -13,6 +13,7 @@ from splice import _interpreter  # noqa: F401
 from splice.breakpoint import Breakpoint, FrameView
 from splice.capture import CallCapture, CallInfo, CallListCapture
 from splice.errors import (
+    HeapSearchWarning,
     LocateError,
     RewriteError,
     ScopeError,
@@ -50,6 +51,7 @@ __all__ = [
     "Scope",
     # new in splice
     "FrameView",
+    "HeapSearchWarning",
     "LocateError",
     "RewriteError",
     "ScopeError",

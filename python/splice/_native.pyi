@@ -33,7 +33,11 @@ __all__ = [
     "functions_in_heap",
     "function_code",
     "functions_owning",
+    "frames_running_here",
     "nested_codes",
+    "recorded_stack_generation",
+    "recorded_stack_refs",
+    "referrers_but_tuples",
     "instrument",
     "code_lines",
     "scope_names",
@@ -130,6 +134,20 @@ def functions_in_heap() -> list[FunctionType]:
 
 def functions_owning(codes: list[CodeType]) -> list[FunctionType]:
     """Every live function the collector tracks whose ``__code__`` is one of ``codes``."""
+
+def referrers_but_tuples(obj: object) -> list[Any]:
+    """What ``gc.get_referrers(obj)`` lists, less the exact tuples (dropped
+    before any Python code runs: one may be a tuple another thread is still
+    building)."""
+
+def frames_running_here(code: CodeType) -> int:
+    """How many frames of the calling thread's stack run ``code``."""
+
+def recorded_stack_refs(code: CodeType) -> int:
+    """References to ``code`` that capture records' recorded stacks hold now."""
+
+def recorded_stack_generation() -> int:
+    """Bumped whenever a recorded stack node is made or dropped."""
 
 def nested_codes(roots: list[CodeType]) -> list[tuple[CodeType, CodeType]]:
     """``(parent, child)`` for every code object nested in ``roots`` through

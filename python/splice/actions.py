@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from types import CodeType, FrameType
 from typing import Any, Optional, Union
 
+from splice import owners
 from splice.debugger import enter_debugger
 from splice.errors import SnippetError
 from splice.patcher import PATCHER
@@ -102,7 +103,7 @@ class FrameView:
         file (str): The file the function was defined in.
     """
 
-    __slots__ = ("frame", "locals", "globals", "line", "function", "code", "file")
+    __slots__ = ("frame", "locals", "globals", "line", "function", "code", "file", "__weakref__")
 
     def __init__(self, frame: FrameType) -> None:
         self.frame = frame
@@ -112,6 +113,9 @@ class FrameView:
         self.code = PATCHER.original(frame.f_code)
         self.function: str = getattr(self.code, "co_qualname", self.code.co_name)
         self.file = self.code.co_filename
+        # counted by the owner census: views a user keeps from callbacks
+        # must not make every later enter on this function search the heap
+        owners.holder(self, self.code)
 
     def __repr__(self) -> str:
         return f"FrameView({self.function} at {self.file}:{self.line})"

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "LocateError",
     "RewriteError",
+    "HeapSearchWarning",
     "ScopeError",
     "SnippetError",
     "SourceMismatchError",
@@ -82,3 +83,14 @@ class RewriteError(SpliceError):
 
 class UnsupportedVersionError(SpliceError, RuntimeError):
     """The running CPython's bytecode is not one splice knows; nothing was patched."""
+
+
+class HeapSearchWarning(RuntimeWarning):
+    """Entering probes on one function keeps searching the heap for its
+    owners (tens of milliseconds with torch imported, on every enter),
+    because objects splice cannot account for hold that function's code
+    object: a variable or attribute holding ``f.__code__``, a cache, a
+    suspended generator of it. The message names what was found holding it.
+    Issued once per code object; dropping those references (or holding the
+    code object through :func:`weakref.ref`) makes enter cheap again."""
+

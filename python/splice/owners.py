@@ -14,11 +14,16 @@ the functions already in hand are all the owners there are:
   counted by reading their attributes, so a count can only be too small,
   never too large) and, for a nested code object, the ``co_consts`` of its
   parent code object.
-- Anything else that holds the code object (a running frame of it, a cache, a
-  user's variable, a capture record from before this change, an object in a
-  heap frozen with :func:`gc.freeze`) makes the count larger than explained,
-  and then the heap is searched. A wrong count can only cause a search that
-  was not needed, never a missed owner.
+- Also explained: calls of it on the calling thread's stack (one reference
+  per frame) and the stacks capture records keep (their callers' code
+  objects, counted natively per stack node).
+- Anything else that holds the code object (a frame of it on another thread
+  or in a suspended generator, a cache, a user's variable, an object in a
+  heap frozen with :func:`gc.freeze`) makes the count larger than
+  explained, and then the heap is searched. A wrong count can only cause a
+  search that was not needed, never a missed owner. A search that leaves
+  references no function explains, twice on one code object, issues
+  :class:`~splice.errors.HeapSearchWarning` naming what holds it.
 
 The census is :func:`unexplained_refs`; :func:`owners` applies it and falls
 back to :func:`search`. For a function nested one level in a named
@@ -34,14 +39,17 @@ import gc
 import os
 import sys
 import threading
+import time
+import warnings
 import weakref
 from collections.abc import Callable, Mapping
-from types import CodeType, FunctionType
+from types import AsyncGeneratorType, CellType, CodeType, CoroutineType, FrameType, FunctionType, GeneratorType
 from typing import Any, Optional
 
 from splice import _native
 from splice._native import addr as _addr  # id() without its audit event
 from splice._native import function_code as _function_code  # f.__code__, unaudited
+from splice.errors import HeapSearchWarning
 
 __all__ = [
     "SOLE_OWNER_REFS",
@@ -66,6 +74,8 @@ __all__ = [
 #: until a collection); per code object, by the id of the holder.
 _HOLDERS: dict[int, dict[int, weakref.ref[Any]]] = {}
 _registered = 0
+#: per code object, the number of holders at which its dict is pruned next
+_PRUNE_AT: dict[int, int] = {}
 #: Guards ``_HOLDERS`` and its dicts: probes are made on many threads.
 _HOLDERS_LOCK = threading.RLock()
 
@@ -81,18 +91,22 @@ node_refs: Callable[[CodeType], int] = _no_node_refs
 
 def holder(obj: Any, code: CodeType) -> None:
     """Register ``obj``, a :class:`~splice.resolve.Scope` (holding ``code``
-    as ``_fn_code``) or :class:`~splice.resolve.Site` (as ``code``), so that
-    its reference is counted by the census."""
+    as ``_fn_code``), :class:`~splice.resolve.Site` or
+    :class:`~splice.actions.FrameView` (as ``code``), so that its reference
+    is counted by the census."""
     global _registered
     code_key, obj_key = _addr(code), _addr(obj)
     with _HOLDERS_LOCK:
         refs = _HOLDERS.setdefault(code_key, {})
-        if len(refs) >= 8:
+        if len(refs) >= _PRUNE_AT.get(code_key, 8):
             # Every `with` block on a function makes a Scope that dies with
             # its capture, and a census reads them all (kept until the global
             # pruning below, they grew to a thousand dead entries in a loop
-            # of captures, a tenth of a millisecond per enter).
+            # of captures, a tenth of a millisecond per enter). Holders that
+            # stay (views kept from a callback) move the next pruning out,
+            # so that registering stays O(1) amortized.
             _forget_dead(refs)
+            _PRUNE_AT[code_key] = max(8, 2 * len(refs))
         ref = refs.get(obj_key)
         if ref is None or ref() is not obj:
             refs[obj_key] = weakref.ref(obj)
@@ -102,6 +116,7 @@ def holder(obj: Any, code: CodeType) -> None:
                 _forget_dead(v)
                 if not v:
                     del _HOLDERS[k]
+                    _PRUNE_AT.pop(k, None)
 
 
 def _forget_dead(refs: dict[int, weakref.ref[Any]]) -> None:
@@ -121,9 +136,15 @@ def registered_refs(code: CodeType) -> int:
     each read from the attribute that holds it (so a holder whose attribute
     changed, or a code object that reuses a dead one's id, is not counted)."""
     n = 0
+    key = _addr(code)
     with _HOLDERS_LOCK:
-        refs = _HOLDERS.get(_addr(code))
+        refs = _HOLDERS.get(key)
         held = [r() for r in refs.values()] if refs else []
+        if refs and len(refs) > 8 and 2 * sum(1 for h in held if h is None) > len(refs):
+            # most holders are gone (views a user dropped): the next census
+            # should not read them again
+            _forget_dead(refs)
+            _PRUNE_AT[key] = max(8, 2 * len(refs))
     for s in held:
         if s is not None and (getattr(s, "_fn_code", None) is code or getattr(s, "code", None) is code):
             n += 1
@@ -194,9 +215,17 @@ def unexplained_refs(fn: FunctionType) -> int:
     than ``fn`` and splice's own objects: 0 proves ``fn`` is the code
     object's only owner. Call it while no local of the caller holds the code
     object (each would count as unexplained, which only costs a search)."""
+    generation = _native.recorded_stack_generation()
     n = held_refs(fn, "__code__") - 1 - _splice_refs(_function_code(fn))
     if n > 0:  # functions of a script (or module) whose code is still running
         n -= _running_module_refs(_function_code(fn))
+    if n > 0:  # calls of it on this thread's stack (the parent of a nested
+        # function probed from inside it): one reference per frame
+        n -= _native.frames_running_here(_function_code(fn))
+    if n > 0:  # callers' code objects in the stacks capture records keep
+        held = _native.recorded_stack_refs(_function_code(fn))
+        if held and _native.recorded_stack_generation() == generation:
+            n -= held  # (only if no stack node came or went since the count)
     return n
 
 
@@ -296,11 +325,14 @@ def heap_frozen() -> bool:
     return _frozen_at[1]
 
 
-def find(fn: FunctionType) -> list[FunctionType]:
+def find(fn: FunctionType, unexplained: Optional[int] = None) -> list[FunctionType]:
     """Every live function whose ``__code__`` is ``fn.__code__``, by a heap
     search (for when the census could not prove ``fn`` the only one); with a
-    frozen heap, also the functions reachable from modules."""
+    frozen heap, also the functions reachable from modules. ``unexplained``
+    is the census's count that made the search necessary: references it
+    leaves unexplained after the search are reported (:func:`_note_held`)."""
     code = _function_code(fn)
+    started = time.perf_counter()
     found = search(code)
     if fn not in found:
         found.append(fn)
@@ -310,7 +342,127 @@ def find(fn: FunctionType) -> list[FunctionType]:
             if _function_code(f) is code and _addr(f) not in ids:
                 ids.add(_addr(f))
                 found.append(f)
+    if unexplained is not None and unexplained > len(found) - 1:
+        # each other owner found explains one reference; the rest is held
+        # by something that is not a function, and will be again next time
+        _note_held(code, found, unexplained - (len(found) - 1), time.perf_counter() - started)
     return found
+
+
+#: Heap searches that left references to a code object unexplained, by the
+#: id of the code object: (weak reference to it, how many searches). The
+#: warning goes out once per code object, at the second such search (the
+#: first may be a passing reference: a call in progress, a traceback).
+_HELD: dict[int, tuple[weakref.ref[CodeType], int]] = {}
+WARN_AT_SEARCH = 2
+
+
+def _note_held(code: CodeType, found: list[FunctionType], held: int, seconds: float) -> None:
+    """Count a search that ``held`` references no function explains made
+    necessary, and issue :class:`~splice.errors.HeapSearchWarning` at the
+    second one for this code object, naming what holds it."""
+    key = _addr(code)
+    entry = _HELD.get(key)
+    n = entry[1] + 1 if entry is not None and entry[0]() is code else 1
+    if len(_HELD) >= 64:
+        for k in [k for k, (r, _n) in _HELD.items() if r() is None]:
+            del _HELD[k]
+    _HELD[key] = (weakref.ref(code), n)
+    if n != WARN_AT_SEARCH:
+        return
+    holders = _describe_holders(code, found)
+    if len(holders) < held:
+        holders.append(
+            f"{held - len(holders)} not shown by the collector (a local variable of a "
+            f"running function, a call of it in progress, or a tuple)"
+        )
+    name = getattr(code, "co_qualname", code.co_name)
+    warnings.warn(
+        f"splice: every probe entered on {name} ({code.co_filename}:{code.co_firstlineno}) "
+        f"searches the heap for the functions running its code ({seconds * 1e3:.1f} ms this "
+        f"time), because {held} reference{'s' if held != 1 else ''} to its code object "
+        f"come{'' if held != 1 else 's'} from objects splice cannot account for: "
+        f"{'; '.join(holders)}. A function could hide among them, so splice cannot skip the "
+        f"search. If your code keeps {code.co_name}.__code__ (or a frame or generator of it), "
+        f"drop that reference or hold it with weakref.ref() to make entering a probe cheap "
+        f"again; silence this with warnings.simplefilter('ignore', splice.HeapSearchWarning).",
+        HeapSearchWarning,
+        stacklevel=_user_stacklevel(),
+    )
+
+
+def _describe_holders(code: CodeType, found: list[FunctionType]) -> list[str]:
+    """What holds ``code`` apart from the functions ``found`` and splice's
+    own objects, in words (one heap scan: only for the warning). Tuples are
+    left out (the constants of an enclosing code object, which the census
+    counts, or a tuple another thread may still be building)."""
+    known = {_addr(f) for f in found}
+    with _HOLDERS_LOCK:  # the census counts these
+        known.update(_HOLDERS.get(_addr(code), {}))
+    running = set()
+    for top in list(sys._current_frames().values()):
+        f: Optional[FrameType] = top
+        while f is not None:
+            running.add(_addr(f))
+            f = f.f_back
+    out: list[str] = []
+    for r in _native.referrers_but_tuples(code):  # (a tuple may be half built)
+        t = type(r)
+        if _addr(r) in known or (t.__module__, t.__qualname__) == ("splice.patcher", "_Node"):
+            continue
+        if _is_splice(t.__module__):
+            # e.g. a FrameView kept from a breakpoint callback (.code)
+            out.append(f"a splice.{t.__qualname__} object kept from an earlier probe")
+            continue
+        if t is FrameType:
+            what = getattr(r.f_code, "co_qualname", r.f_code.co_name)
+            if _addr(r) not in running:
+                out.append(f"a finished frame of {what}, kept by a traceback (an exception still referenced)")
+            elif not _is_splice(r.f_globals.get("__name__")):  # (splice's own: this enter)
+                out.append(f"a running frame of {what} (a call of it, or a local variable)")
+        elif t in (GeneratorType, CoroutineType, AsyncGeneratorType):
+            kind = t.__name__.replace("_", " ")
+            if getattr(r, "gi_code", getattr(r, "cr_code", getattr(r, "ag_code", None))) is code:
+                out.append(f"a suspended {kind} of it")
+            else:
+                out.append(f"the suspended {kind} {r.__qualname__} (a local variable of it)")
+        elif t is dict:
+            out.append(_describe_dict(r))
+        elif t is CellType:
+            out.append("a closure cell")
+        elif t is FunctionType:
+            out.append(f"the function {r.__qualname__}")
+        elif t.__module__ == "builtins":
+            out.append(f"a {t.__qualname__}")  # a list, a set...
+        else:
+            out.append(f"a {t.__module__}.{t.__qualname__} object")
+    return out
+
+
+def _describe_dict(d: dict[Any, Any]) -> str:
+    for name, mod in list(sys.modules.items()):
+        try:
+            if object.__getattribute__(mod, "__dict__") is d:
+                return f"the globals of module {name} (a global variable)"
+        except AttributeError:
+            continue
+    return "a dict (an object's attributes, a cache or a mapping)"
+
+
+def _is_splice(module_name: object) -> bool:
+    """Whether ``module_name`` is splice's package or one of its modules."""
+    return module_name == "splice" or (type(module_name) is str and module_name.startswith("splice."))
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside splice, seen from
+    the function that calls :func:`warnings.warn`."""
+    f: Optional[FrameType] = sys._getframe(2)  # the caller of the function calling this one
+    level = 2
+    while f is not None and _is_splice(f.f_globals.get("__name__")):
+        f = f.f_back
+        level += 1
+    return level
 
 
 def _path_to(root: CodeType, target: CodeType) -> Optional[list[CodeType]]:

@@ -575,7 +575,8 @@ def _no_other_closures(c: _Commit, n: _Node, versions: Mapping[FunctionType, _na
     hold the code object (a constants tuple of a code object of the parent's
     node, counted once per tuple since ``code.replace`` may share one; an
     attribute or cache entry of ``n``; this commit's new code; a known
-    owner's ``__code__`` or saved version state; a registered Site or Scope).
+    owner's ``__code__`` or saved version state; a registered Site or Scope;
+    a node of a stack that capture records keep, see :mod:`splice.owners`).
     Any other reference (a closure nobody found, a running frame, a user's
     variable) leaves the count unexplained and the heap is searched, so a
     miscount can only cost a search, never hide an owner."""
@@ -592,7 +593,9 @@ def _no_other_closures(c: _Commit, n: _Node, versions: Mapping[FunctionType, _na
     codes = {_addr(n.original): n.original, _addr(n.current): n.current}
     for key in list(codes):
         code = codes.pop(key)
-        explained = sum(1 for t in tuples.values() for k in t if k is code)
+        generation = _native.recorded_stack_generation()
+        recorded = _native.recorded_stack_refs(code)  # callers in capture records' stacks
+        explained = recorded + sum(1 for t in tuples.values() for k in t if k is code)
         explained += (n.original is code) + (n.current is code)
         explained += sum(1 for b in n.built.values() if b is code)
         explained += sum(1 for v in c.new_code.values() if v is code)
@@ -601,7 +604,10 @@ def _no_other_closures(c: _Commit, n: _Node, versions: Mapping[FunctionType, _na
         explained += sum(1 for f in owners if getattr(versions.get(f), "code", None) is code)
         explained += _owners.registered_refs(code)
         del code  # no local may hold it while it is counted
-        if _owners.held_refs(n, "original" if key == _addr(n.original) else "current") != explained:
+        held = _owners.held_refs(n, "original" if key == _addr(n.original) else "current")
+        if _native.recorded_stack_generation() != generation:
+            explained -= recorded  # a stack node came or went meanwhile: not sound
+        if held != explained:
             return False
     return True
 

@@ -321,9 +321,11 @@ def _site_for_function(fn: FunctionType) -> Site:
         chain = owners.parent_chain(fn, code)
         if chain is not None and len(chain[1]) == 1:
             anchor = chain[0]
-            in_parent = sum(1 for k in chain[1][0].co_consts if k is code)
+            in_parent = 0
+            for k in chain[1][0].co_consts:  # a loop: a generator would make `code` a cell
+                in_parent += k is code
             del chain  # no local may hold the anchor's code during its census
-            found = [fn] if extra - in_parent == 0 else owners.find(fn)
+            found = [fn] if extra - in_parent == 0 else owners.find(fn, extra - in_parent)
             return Site(code, found, _site_for_function(anchor))
     if "<locals>" not in qual:
         if _function_code(fn) is not code:
@@ -331,7 +333,7 @@ def _site_for_function(fn: FunctionType) -> Site:
         elif sole_owner:
             found = [fn]
         else:
-            found = owners.find(fn)
+            found = owners.find(fn, extra)
         if fn not in found:
             found.append(fn)
         return Site(code, found)

@@ -20,8 +20,10 @@
 //! `test_functools.test_lru_cache_weakrefable` run inside a capture; a cache
 //! of the last walk keyed by the caller frame, which had to hold it, is gone.)
 
+use std::collections::HashMap;
 use std::os::raw::c_int;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -33,10 +35,62 @@ pub struct FrameNode {
     outer: Option<Arc<FrameNode>>,
 }
 
+/// References to each code object held by live [`FrameNode`]s (one per
+/// node), by address, and a generation bumped whenever a node is made or
+/// dropped. The owner census (`python/splice/owners.py`) explains them: a
+/// capture's records keep their callers' code objects (a training loop, a
+/// model's `forward`), and a probe later entered on one of those functions
+/// would otherwise search the heap on every enter while the records live.
+/// The census reads the generation before its reference count and after
+/// this count, and uses the count only if nothing changed in between (a
+/// node made on another thread meanwhile would be counted without its
+/// reference, which could hide an owner).
+static NODE_REFS: LazyLock<Mutex<HashMap<usize, usize>>> = LazyLock::new(Default::default);
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+fn node_refs() -> std::sync::MutexGuard<'static, HashMap<usize, usize>> {
+    NODE_REFS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl FrameNode {
+    fn new(code: Py<PyAny>, lasti: c_int, outer: Option<Arc<FrameNode>>) -> Self {
+        GENERATION.fetch_add(1, Ordering::SeqCst);
+        *node_refs().entry(code.as_ptr() as usize).or_insert(0) += 1;
+        FrameNode { code, lasti, outer }
+    }
+}
+
+/// References to `code` held by recorded stacks now.
+pub fn recorded_refs(code: &Bound<'_, PyAny>) -> usize {
+    node_refs()
+        .get(&(code.as_ptr() as usize))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// The generation of [`recorded_refs`] (see [`NODE_REFS`]).
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::SeqCst)
+}
+
 impl Drop for FrameNode {
     /// Iterative: a chain thousands of frames long, dropped recursively,
-    /// could overflow a thread's native stack.
+    /// could overflow a thread's native stack. Each node unwrapped here is
+    /// dropped in turn (its `outer` already taken) and uncounted then.
     fn drop(&mut self) {
+        {
+            // Uncounted before the reference goes (a census in between
+            // finds the reference unexplained: a search, never a miss).
+            GENERATION.fetch_add(1, Ordering::SeqCst);
+            let mut refs = node_refs();
+            let key = self.code.as_ptr() as usize;
+            if let Some(n) = refs.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    refs.remove(&key);
+                }
+            }
+        }
         let mut next = self.outer.take();
         while let Some(arc) = next {
             match Arc::try_unwrap(arc) {
@@ -53,7 +107,7 @@ pub type Frames = Option<Arc<FrameNode>>;
 /// The stack of a frame called from the frame of `code` at `lasti`, whose
 /// own outer stack is `outer`.
 pub fn push(code: Py<PyAny>, lasti: c_int, outer: Frames) -> Frames {
-    Some(Arc::new(FrameNode { code, lasti, outer }))
+    Some(Arc::new(FrameNode::new(code, lasti, outer)))
 }
 
 /// The `(code, lasti)` pairs of `frames`, innermost first.
@@ -102,11 +156,7 @@ impl StackSharer {
         // (held there too: dropping them frees nothing).
         for (code, lasti) in raw.into_iter().rev().skip(k) {
             let outer = chain.last().cloned();
-            chain.push(Arc::new(FrameNode {
-                code: code.unbind(),
-                lasti,
-                outer,
-            }));
+            chain.push(Arc::new(FrameNode::new(code.unbind(), lasti, outer)));
         }
         let top = chain.last().cloned();
         drop(st);

@@ -33,6 +33,28 @@ fn scan_heap<'py>(
     Ok(out)
 }
 
+/// `referrers_but_tuples(obj)`: what `gc.get_referrers(obj)` lists, less the
+/// exact tuples, taken under the same rule as `scan_heap`: the list of
+/// referrers can hold a tuple another thread is still building, so it is
+/// filtered and dropped before any Python code runs. For the census's
+/// warning, which names what holds a code object; a tuple holding one is a
+/// code object's constants (counted by the census) or a user's tuple
+/// (reported as a reference the collector does not show).
+#[pyfunction]
+pub fn referrers_but_tuples(py: Python<'_>, obj: Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
+    let found = py.import("gc")?.getattr("get_referrers")?.call1((obj,))?;
+    let list = found.cast::<PyList>()?;
+    let mut out = Vec::new();
+    for o in list.iter() {
+        // SAFETY: a type check on a live object.
+        if unsafe { ffi::PyTuple_CheckExact(o.as_ptr()) } == 0 {
+            out.push(o.unbind());
+        }
+    }
+    drop(found);
+    Ok(out)
+}
+
 /// `functions_in_heap()`: every live function the collector tracks.
 #[pyfunction]
 pub fn functions_in_heap(py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
@@ -97,5 +119,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions_in_heap, m)?)?;
     m.add_function(wrap_pyfunction!(functions_owning, m)?)?;
     m.add_function(wrap_pyfunction!(nested_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(referrers_but_tuples, m)?)?;
     Ok(())
 }

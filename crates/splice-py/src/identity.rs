@@ -88,9 +88,70 @@ fn stack_module_codes<'py>(
     Ok(out)
 }
 
+/// How many frames of the calling thread's stack run `code` (each holds one
+/// reference to it): the census's question when a function whose code
+/// object it counts is running, as the parent of a nested function probed
+/// from inside it is. The calling thread only: its stack cannot change
+/// while the census runs, where another thread's could between the
+/// reference count and the walk, and a frame counted that the count did not
+/// include would hide an owner. Walked natively from `PyEval_GetFrame` (no
+/// `sys._getframe` audit event, no `frame.f_code` one per frame).
+#[pyfunction]
+fn frames_running_here(py: Python<'_>, code: &Bound<'_, PyAny>) -> usize {
+    let mut count = 0;
+    // SAFETY: PyEval_GetFrame returns a borrowed reference to the calling
+    // thread's current frame (or NULL), alive while this call runs; it is
+    // taken as a new reference before use. PyFrame_GetCode and
+    // PyFrame_GetBack return new references (NULL back at the bottom),
+    // which the Bound wrappers own.
+    let top = unsafe { pyo3::ffi::PyEval_GetFrame() };
+    if top.is_null() {
+        return 0;
+    }
+    let mut frame: Option<Bound<'_, PyAny>> =
+        Some(unsafe { Bound::from_borrowed_ptr(py, top.cast::<pyo3::ffi::PyObject>()) });
+    while let Some(f) = frame {
+        let fp: *mut pyo3::ffi::PyFrameObject = f.as_ptr().cast();
+        let running = unsafe {
+            Bound::from_owned_ptr(
+                py,
+                pyo3::ffi::PyFrame_GetCode(fp).cast::<pyo3::ffi::PyObject>(),
+            )
+        };
+        if running.is(code) {
+            count += 1;
+        }
+        let back = unsafe { pyo3::ffi::PyFrame_GetBack(fp) };
+        frame = if back.is_null() {
+            None
+        } else {
+            Some(unsafe { Bound::from_owned_ptr(py, back.cast::<pyo3::ffi::PyObject>()) })
+        };
+    }
+    count
+}
+
+/// References to `code` that capture records' stacks hold now (one per
+/// stack node, see `call_stack::NODE_REFS`).
+#[pyfunction]
+fn recorded_stack_refs(code: &Bound<'_, PyAny>) -> usize {
+    crate::call_stack::recorded_refs(code)
+}
+
+/// Bumped whenever a recorded stack node is made or dropped: a count from
+/// [`recorded_stack_refs`] holds for a reference count read while this
+/// did not change.
+#[pyfunction]
+fn recorded_stack_generation() -> u64 {
+    crate::call_stack::generation()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(addr, m)?)?;
     m.add_function(wrap_pyfunction!(function_code, m)?)?;
     m.add_function(wrap_pyfunction!(stack_module_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(frames_running_here, m)?)?;
+    m.add_function(wrap_pyfunction!(recorded_stack_refs, m)?)?;
+    m.add_function(wrap_pyfunction!(recorded_stack_generation, m)?)?;
     Ok(())
 }

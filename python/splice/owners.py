@@ -210,13 +210,14 @@ def held_refs(holder: Any, attr: str) -> int:
     return _attr_refs(holder, attr) - SOLE_OWNER_REFS + 1
 
 
-def unexplained_refs(fn: FunctionType) -> int:
+def unexplained_refs(fn: FunctionType, explained: int = 0) -> int:
     """How many references to ``fn.__code__`` are held by something other
-    than ``fn`` and splice's own objects: 0 proves ``fn`` is the code
-    object's only owner. Call it while no local of the caller holds the code
-    object (each would count as unexplained, which only costs a search)."""
+    than ``fn``, splice's own objects and the ``explained`` ones the caller
+    counted (a parent's constants): 0 proves ``fn`` is the code object's only
+    owner. Call it while no local of the caller holds the code object (each
+    would count as unexplained, which only costs a search)."""
     generation = _native.recorded_stack_generation()
-    n = held_refs(fn, "__code__") - 1 - _splice_refs(_function_code(fn))
+    n = held_refs(fn, "__code__") - 1 - _splice_refs(_function_code(fn)) - explained
     if n > 0:  # functions of a script (or module) whose code is still running
         n -= _running_module_refs(_function_code(fn))
     if n > 0:  # calls of it on this thread's stack (the parent of a nested

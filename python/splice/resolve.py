@@ -303,6 +303,27 @@ class _Index:
         return iter(self.codes.values())
 
 
+def _one_level_parent(fn: FunctionType) -> tuple[int, Optional[tuple[FunctionType, list[CodeType]]]]:
+    """For a closure one level inside a named function (``A.f.<locals>.g``)
+    that runs its original code while nothing is patched: how many
+    references to its code object the parent's constants hold, and the
+    parent chain (:func:`splice.owners.parent_chain`); else ``(0, None)``.
+    Returns no reference to ``fn``'s code object (the census that follows
+    counts them)."""
+    code = _function_code(fn)
+    if "<locals>" not in getattr(code, "co_qualname", code.co_name) or patched_codes():
+        return 0, None
+    if original_code(code) is not code:
+        return 0, None
+    chain = owners.parent_chain(fn, code)
+    if chain is None or len(chain[1]) != 1:
+        return 0, None
+    n = 0
+    for k in chain[1][0].co_consts:
+        n += k is code
+    return n, chain
+
+
 def _site_for_function(fn: FunctionType) -> Site:
     """The site of ``fn``'s code: its owners and, for a nested code object, the
     chain of parents (found with a full index; only nested functions pay)."""
@@ -310,23 +331,21 @@ def _site_for_function(fn: FunctionType) -> Site:
     # function owns this code, so the heap search (tens of milliseconds in a
     # process with torch imported) is skipped. A running frame, a cache or an
     # immortal code object makes the count larger: then we search. (Counted
-    # before `code` is bound here: that local would be a reference too.)
-    extra = owners.unexplained_refs(fn)
+    # before `code` is bound here: that local would be a reference too. The
+    # parent's constants are counted first, so that the census stops before
+    # its stack walks when they explain what is left.)
+    in_parent, chain = _one_level_parent(fn)
+    extra = owners.unexplained_refs(fn, in_parent)
     sole_owner = extra == 0
     code = original_code(_function_code(fn))
     qual = getattr(code, "co_qualname", code.co_name)
-    if "<locals>" in qual and _function_code(fn) is code and not patched_codes():
+    if chain is not None:
         # A closure one level inside a named function: the parent is found
-        # by name, and its constants hold one explained reference.
-        chain = owners.parent_chain(fn, code)
-        if chain is not None and len(chain[1]) == 1:
-            anchor = chain[0]
-            in_parent = 0
-            for k in chain[1][0].co_consts:  # a loop: a generator would make `code` a cell
-                in_parent += k is code
-            del chain  # no local may hold the anchor's code during its census
-            found = [fn] if extra - in_parent == 0 else owners.find(fn, extra - in_parent)
-            return Site(code, found, _site_for_function(anchor))
+        # by name, and its constants hold explained references.
+        anchor = chain[0]
+        del chain  # no local may hold the anchor's code during its census
+        found = [fn] if sole_owner else owners.find(fn, extra)
+        return Site(code, found, _site_for_function(anchor))
     if "<locals>" not in qual:
         if _function_code(fn) is not code:
             found = []

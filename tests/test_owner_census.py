@@ -436,6 +436,42 @@ def test_a_closure_of_a_script_function_needs_no_search(tmp_path):
     assert out.strip() == "[[1], [2], [3]] []"
 
 
+TWIN_CLOSURE_SCRIPT = textwrap.dedent(
+    """
+    import splice
+    from splice import owners
+
+    searched = []
+    real = owners.search
+    owners.search = lambda code: searched.append(code.co_name) or real(code)
+
+    def make(k):
+        def inner(x):
+            return x + k
+        return inner
+
+    first, second = make(1), make(2)  # two owners of inner's code
+    with splice.capture_calls(first) as calls:
+        first(10)
+        second(10)
+    print(sorted(c.return_value for c in calls), searched)
+    """
+)
+
+
+def test_a_second_closure_of_a_script_function_is_searched_for(tmp_path):
+    """The other half: a second closure of the same ``def`` is a reference
+    the census must leave unexplained, also in a running script, whose
+    module-code walk counts only module and class-body constants (not the
+    parent function's, which the caller counts)."""
+    import subprocess
+
+    path = tmp_path / "script.py"
+    path.write_text(TWIN_CLOSURE_SCRIPT)
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[11, 12] ['inner']"
+
+
 def test_closure_one_level_deep_needs_no_heap_walk(mod, searches, monkeypatch):
     from splice import resolve
 

@@ -154,8 +154,8 @@ def registered_refs(code: CodeType) -> int:
 def _running_module_refs(code: CodeType) -> int:
     """References to ``code`` from the constants of module code objects
     still running on some thread (a script's ``__main__``, a module being
-    imported) and of the code objects nested in them (a class body): the
-    module code holds its functions' code objects until it finishes."""
+    imported) and of the class bodies nested in them: the module code holds
+    its functions' code objects until it finishes."""
     tops: list[Any] = list(sys._current_frames().values())
     try:
         running = _native.stack_module_codes(tops, code.co_filename)
@@ -163,7 +163,13 @@ def _running_module_refs(code: CodeType) -> int:
         # this thread's top frame is this one: holding it would make a
         # cycle that keeps `code` referenced until the next collection
         tops.clear()
-    return sum(1 for _parent, child in _native.nested_codes(running) if child is code)
+    # Not the constants of function bodies: a closure's reference from its
+    # parent's constants is the caller's to count (`explained`), and
+    # counting it here too would explain one reference twice.
+    optimized = _native.CO_OPTIMIZED
+    return sum(
+        1 for parent, child in _native.nested_codes(running) if child is code and not parent.co_flags & optimized
+    )
 
 
 def search(code: CodeType) -> list[FunctionType]:

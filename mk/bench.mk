@@ -47,10 +47,15 @@ bench-render:
 # them into the 3.11 and 3.15 venvs; SPLICE_ML_MINORS="11 12 13 14 15" scripts/venv 13 release
 # adds them to another version's, as the committed results were made). Writes
 # benches/enter-exit-3.X.json. ENTER_EXIT_ARGS is passed on (e.g. "--rounds 5 --procs 1").
+# With PY=3.X it first rebuilds splice into that venv in release mode (scripts/venv
+# 3.X release); `make test` leaves dev builds there, which it must not measure.
 ENTER_EXIT_ARGS ?=
 ENTER_EXIT_PY = $(if $(findstring /,$(BENCH_PY)),$(BENCH_PY),.venv-$(BENCH_PY)/bin/python)
 
 bench-enter-exit:
 	@test -x "$(ENTER_EXIT_PY)" || { echo "bench-enter-exit: no $(ENTER_EXIT_PY) (make the venv with scripts/venv $(BENCH_PY))" >&2; exit 1; }
+	@# `make test` builds the project venvs in dev mode (torture-short too):
+	@# measure a release build of this tree, never whatever was built last
+	@$(if $(findstring /,$(BENCH_PY)),true,scripts/venv $(BENCH_MINOR) release > /dev/null)
 	"$(ENTER_EXIT_PY)" benches/enter_exit.py $(ENTER_EXIT_ARGS)
 	"$(ENTER_EXIT_PY)" benches/render.py

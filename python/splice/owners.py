@@ -406,12 +406,20 @@ def _describe_holders(code: CodeType, found: list[FunctionType]) -> list[str]:
     known = {_addr(f) for f in found}
     with _HOLDERS_LOCK:  # the census counts these
         known.update(_HOLDERS.get(_addr(code), {}))
-    running = set()
-    for top in list(sys._current_frames().values()):
-        f: Optional[FrameType] = top
-        while f is not None:
-            running.add(_addr(f))
-            f = f.f_back
+    running: set[int] = set()
+    tops: list[Any] = list(sys._current_frames().values())
+    top: Any = None
+    try:
+        for top in tops:
+            f: Optional[FrameType] = top
+            while f is not None:
+                running.add(_addr(f))
+                f = f.f_back
+    finally:
+        # this thread's top frame is this one: holding it would make a
+        # cycle that keeps `code` referenced until the next collection
+        tops.clear()
+        top = None
     out: list[str] = []
     for r in _native.referrers_but_tuples(code):  # (a tuple may be half built)
         t = type(r)

@@ -387,12 +387,18 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_functions_of_a_running_script_need_no_search(tmp_path):
+def _run_script(tmp_path, text: str) -> str:
+    """What ``text`` prints, run as a script (``__main__``: its module code
+    runs as long as the script does)."""
     import subprocess
 
     path = tmp_path / "script.py"
-    path.write_text(SCRIPT)
-    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
+    path.write_text(text)
+    return subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
+
+
+def test_functions_of_a_running_script_need_no_search(tmp_path):
+    out = _run_script(tmp_path, SCRIPT)
     assert out.strip() == "[2] [6] -2 ['step']"
 
 
@@ -428,11 +434,7 @@ def test_a_closure_of_a_script_function_needs_no_search(tmp_path):
     parent's and once as running module code, which left -1 and searched
     the heap on every enter on a closure in ``main()`` (tens of ms with
     torch imported). The parent's constants are now counted first."""
-    import subprocess
-
-    path = tmp_path / "script.py"
-    path.write_text(NESTED_SCRIPT)
-    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
+    out = _run_script(tmp_path, NESTED_SCRIPT)
     assert out.strip() == "[[1], [2], [3]] []"
 
 
@@ -464,11 +466,7 @@ def test_a_second_closure_of_a_script_function_is_searched_for(tmp_path):
     the census must leave unexplained, also in a running script, whose
     module-code walk counts only module and class-body constants (not the
     parent function's, which the caller counts)."""
-    import subprocess
-
-    path = tmp_path / "script.py"
-    path.write_text(TWIN_CLOSURE_SCRIPT)
-    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
+    out = _run_script(tmp_path, TWIN_CLOSURE_SCRIPT)
     assert out.strip() == "[11, 12] ['inner']"
 
 

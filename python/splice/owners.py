@@ -105,8 +105,7 @@ def holder(obj: Any, code: CodeType) -> None:
             # of captures, a tenth of a millisecond per enter). Holders that
             # stay (views kept from a callback) move the next pruning out,
             # so that registering stays O(1) amortized.
-            _forget_dead(refs)
-            _PRUNE_AT[code_key] = max(8, 2 * len(refs))
+            _prune(code_key, refs)
         ref = refs.get(obj_key)
         if ref is None or ref() is not obj:
             refs[obj_key] = weakref.ref(obj)
@@ -117,6 +116,13 @@ def holder(obj: Any, code: CodeType) -> None:
                 if not v:
                     del _HOLDERS[k]
                     _PRUNE_AT.pop(k, None)
+
+
+def _prune(code_key: int, refs: dict[int, weakref.ref[Any]]) -> None:
+    """Forget the dead holders of one code object; the next pruning comes
+    when the live ones have doubled (O(1) amortized per registration)."""
+    _forget_dead(refs)
+    _PRUNE_AT[code_key] = max(8, 2 * len(refs))
 
 
 def _forget_dead(refs: dict[int, weakref.ref[Any]]) -> None:
@@ -143,8 +149,7 @@ def registered_refs(code: CodeType) -> int:
         if refs and len(refs) > 8 and 2 * sum(1 for h in held if h is None) > len(refs):
             # most holders are gone (views a user dropped): the next census
             # should not read them again
-            _forget_dead(refs)
-            _PRUNE_AT[key] = max(8, 2 * len(refs))
+            _prune(key, refs)
     for s in held:
         if s is not None and (getattr(s, "_fn_code", None) is code or getattr(s, "code", None) is code):
             n += 1

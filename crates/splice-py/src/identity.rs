@@ -42,12 +42,32 @@ fn function_code<'py>(f: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     }
 }
 
+/// Calls `each` with the code object of `top` and of every frame below it
+/// (`f_back`), outermost calls included. Walked with `PyFrame_GetCode` /
+/// `PyFrame_GetBack` (reading `frame.f_code` in Python is an audit event
+/// per frame).
+fn for_each_code<'py>(
+    py: Python<'py>,
+    top: Bound<'py, PyAny>,
+    mut each: impl FnMut(Bound<'py, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    let mut frame = Some(top);
+    while let Some(f) = frame {
+        let fp: *mut pyo3::ffi::PyFrameObject = f.as_ptr().cast();
+        // SAFETY: `f` is a live frame object we hold; PyFrame_GetCode and
+        // PyFrame_GetBack return new references (NULL back at the bottom),
+        // which the Bound wrappers own.
+        each(unsafe { Bound::from_owned_ptr(py, pyo3::ffi::PyFrame_GetCode(fp).cast()) })?;
+        let back = unsafe { pyo3::ffi::PyFrame_GetBack(fp) };
+        frame = (!back.is_null()).then(|| unsafe { Bound::from_owned_ptr(py, back.cast()) });
+    }
+    Ok(())
+}
+
 /// The distinct code objects named `<module>` with `co_filename ==
-/// filename` that run in the frames `tops` or in the frames below them
-/// (`f_back`), outermost calls included: the census's question of which
-/// still-running module code holds a function's code object. Walked with
-/// `PyFrame_GetCode`/`PyFrame_GetBack` (reading `frame.f_code` in Python is
-/// an audit event per frame).
+/// filename` that run in the frames `tops` or in the frames below them:
+/// the census's question of which still-running module code holds a
+/// function's code object.
 #[pyfunction]
 fn stack_module_codes<'py>(
     py: Python<'py>,
@@ -56,19 +76,8 @@ fn stack_module_codes<'py>(
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let mut out: Vec<Bound<'py, PyAny>> = Vec::new();
     for top in tops {
-        let top = top.cast_into::<pyo3::types::PyFrame>()?;
-        // SAFETY: `top` is a live frame object we hold; PyFrame_GetBack and
-        // PyFrame_GetCode return new references (NULL back at the bottom),
-        // which the Bound wrappers own.
-        let mut frame: Option<Bound<'py, PyAny>> = Some(top.into_any());
-        while let Some(f) = frame {
-            let fp: *mut pyo3::ffi::PyFrameObject = f.as_ptr().cast();
-            let code = unsafe {
-                Bound::from_owned_ptr(
-                    py,
-                    pyo3::ffi::PyFrame_GetCode(fp).cast::<pyo3::ffi::PyObject>(),
-                )
-            };
+        let top = top.cast_into::<pyo3::types::PyFrame>()?.into_any();
+        for_each_code(py, top, |code| {
             if code.getattr(pyo3::intern!(py, "co_name"))?.eq("<module>")?
                 && code
                     .getattr(pyo3::intern!(py, "co_filename"))?
@@ -77,13 +86,8 @@ fn stack_module_codes<'py>(
             {
                 out.push(code);
             }
-            let back = unsafe { pyo3::ffi::PyFrame_GetBack(fp) };
-            frame = if back.is_null() {
-                None
-            } else {
-                Some(unsafe { Bound::from_owned_ptr(py, back.cast::<pyo3::ffi::PyObject>()) })
-            };
-        }
+            Ok(())
+        })?;
     }
     Ok(out)
 }
@@ -94,41 +98,24 @@ fn stack_module_codes<'py>(
 /// from inside it is. The calling thread only: its stack cannot change
 /// while the census runs, where another thread's could between the
 /// reference count and the walk, and a frame counted that the count did not
-/// include would hide an owner. Walked natively from `PyEval_GetFrame` (no
-/// `sys._getframe` audit event, no `frame.f_code` one per frame).
+/// include would hide an owner. Starts from `PyEval_GetFrame` (no
+/// `sys._getframe` audit event).
 #[pyfunction]
-fn frames_running_here(py: Python<'_>, code: &Bound<'_, PyAny>) -> usize {
-    let mut count = 0;
+fn frames_running_here(py: Python<'_>, code: &Bound<'_, PyAny>) -> PyResult<usize> {
     // SAFETY: PyEval_GetFrame returns a borrowed reference to the calling
     // thread's current frame (or NULL), alive while this call runs; it is
-    // taken as a new reference before use. PyFrame_GetCode and
-    // PyFrame_GetBack return new references (NULL back at the bottom),
-    // which the Bound wrappers own.
+    // taken as a new reference before use.
     let top = unsafe { pyo3::ffi::PyEval_GetFrame() };
     if top.is_null() {
-        return 0;
+        return Ok(0);
     }
-    let mut frame: Option<Bound<'_, PyAny>> =
-        Some(unsafe { Bound::from_borrowed_ptr(py, top.cast::<pyo3::ffi::PyObject>()) });
-    while let Some(f) = frame {
-        let fp: *mut pyo3::ffi::PyFrameObject = f.as_ptr().cast();
-        let running = unsafe {
-            Bound::from_owned_ptr(
-                py,
-                pyo3::ffi::PyFrame_GetCode(fp).cast::<pyo3::ffi::PyObject>(),
-            )
-        };
-        if running.is(code) {
-            count += 1;
-        }
-        let back = unsafe { pyo3::ffi::PyFrame_GetBack(fp) };
-        frame = if back.is_null() {
-            None
-        } else {
-            Some(unsafe { Bound::from_owned_ptr(py, back.cast::<pyo3::ffi::PyObject>()) })
-        };
-    }
-    count
+    let top = unsafe { Bound::from_borrowed_ptr(py, top.cast::<pyo3::ffi::PyObject>()) };
+    let mut count = 0;
+    for_each_code(py, top, |running| {
+        count += usize::from(running.is(code));
+        Ok(())
+    })?;
+    Ok(count)
 }
 
 /// References to `code` that capture records' stacks hold now (one per

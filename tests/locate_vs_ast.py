@@ -50,7 +50,7 @@ from pathlib import Path
 from types import CodeType
 
 from splice import _native
-from splice.locate import _part_index
+from splice.locate import _block_index, _part_index
 
 MINOR = sys.version_info[1]
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -135,6 +135,7 @@ class Differ:
         self.mismatches = 0
         self.codes_checked = 0
         self.own_checked = self.own_fallbacks = self.part_checked = self.part_fallbacks = 0
+        self.block_checked = self.block_fallbacks = 0
         self.details: list[str] = []
         self.verbose = verbose
 
@@ -238,8 +239,9 @@ class Differ:
     def check_parts(self, path: Path, source: str, ix: object, code: CodeType, want: set[int]) -> None:
         """5. The smaller texts splice.locate answers from before the whole
         file: the code object's own text (``LocateIndex.own_text``) compiles
-        to the same lines, and the top-level statement's index gives the
-        same statement lines and accepts the running code."""
+        to the same lines, and the indexes of its own ``def`` and of its
+        top-level statement give the same statement lines and accept the
+        running code."""
         fl, name = code.co_firstlineno, code.co_name
         qualname = getattr(code, "co_qualname", name)
         own = ix.own_text(fl, name, MINOR)
@@ -259,19 +261,21 @@ class Differ:
                                         f"{sorted(lines[0] ^ want)[:6]}")
                 else:
                     self.own_fallbacks += 1
-        part = _part_index(source, code)
-        if part is None:
-            return
-        try:
-            got = part.statement_lines(fl, name, MINOR)
-            part.check_code_lines(fl, name, sorted(want), MINOR)
-        except _native.LocateFailure:
-            self.part_fallbacks += 1  # splice asks the whole file's index then
-            return
-        if got != ix.statement_lines(fl, name, MINOR):
-            self.mismatch(path, f"top-level statement index of {qualname!r} line {fl}: other statement lines")
-        else:
-            self.part_checked += 1
+        for part_of, kind in ((_block_index, "block"), (_part_index, "part")):
+            part = part_of(source, code)
+            if part is None:
+                continue
+            try:
+                got = part.statement_lines(fl, name, MINOR)
+                part.check_code_lines(fl, name, sorted(want), MINOR)
+            except _native.LocateFailure:
+                setattr(self, f"{kind}_fallbacks", getattr(self, f"{kind}_fallbacks") + 1)  # a larger text then
+                continue
+            if got != ix.statement_lines(fl, name, MINOR):
+                what = "own def" if kind == "block" else "top-level statement"
+                self.mismatch(path, f"{what} index of {qualname!r} line {fl}: other statement lines")
+            else:
+                setattr(self, f"{kind}_checked", getattr(self, f"{kind}_checked") + 1)
 
     def report(self) -> str:
         return (
@@ -313,6 +317,8 @@ def main(argv: list[str]) -> int:
             total.own_fallbacks += d.own_fallbacks
             total.part_checked += d.part_checked
             total.part_fallbacks += d.part_fallbacks
+            total.block_checked += d.block_checked
+            total.block_fallbacks += d.block_fallbacks
             total.details += d.details
     for line in total.details[:40]:
         print("  mismatch:", line)
@@ -325,7 +331,8 @@ def main(argv: list[str]) -> int:
     )
     print(
         f"locate-vs-ast: own texts compiled to the same lines for {total.own_checked} code objects "
-        f"({total.own_fallbacks} did not compile alone); top-level statement indexes agreed for "
+        f"({total.own_fallbacks} did not compile alone); own def indexes agreed for "
+        f"{total.block_checked} ({total.block_fallbacks} could not answer), top-level statement indexes for "
         f"{total.part_checked} ({total.part_fallbacks} could not answer)"
     )
     return 1 if total.mismatches else 0

@@ -20,7 +20,8 @@ from splice.errors import LocateError, SourceMismatchError
 from splice.locate import (
     Located,
     Source,
-    _part_index,  # the guess whose fallbacks these tests check
+    _block_index,  # the guesses whose fallbacks these tests check
+    _part_index,
     check_source,
     get_source,
     locate,
@@ -321,10 +322,10 @@ def _whole_file_answer(code, line):
         return str(e)
 
 
-def test_answers_from_the_top_level_statement_are_the_whole_files(model):
-    """A method is located in the index of its class's text alone (a first
-    probe in a large file then skips parsing all of it); every answer and
-    every error message is the whole file's."""
+def test_answers_from_the_smaller_texts_are_the_whole_files(model):
+    """A method is located in the index of its own def's text alone (a first
+    probe in a large class then parses one method, not the class, nor the
+    file); every answer and every error message is the whole file's."""
     module, path = model
     forward = module.Attention.forward.__code__
     helper = next(c for c in forward.co_consts if getattr(c, "co_name", "") == "helper")
@@ -395,6 +396,65 @@ def test_code_the_smaller_texts_cannot_stand_for(tmp_path):
         check_source(code, get_source(code))
         assert locate(code, line) == [Located(want, code.co_firstlineno, code.co_name)]
         assert locate(code, line) == _whole_file_answer(code, line)
+
+
+def test_a_method_is_answered_from_its_own_text(tmp_path, monkeypatch):
+    """Locating a method parses that method's lines only: neither its
+    class's text nor the whole file is indexed (with a ``.pyc`` to vouch for
+    the text, as for installed packages; without one the compile check
+    compiles the class's text, which costs more than its parse)."""
+    filler = "".join(f"    def m{i}(self):\n        return {i}\n\n" for i in range(200))
+    target = "    def target(self, x):\n        y = x + 1\n        return y\n\n"
+    text = f"class Big:\n{filler}{target}{filler.replace('def m', 'def n')}"
+    module, _, _ = _with_pyc(tmp_path, text)
+    code = module.Big.target.__code__
+    assert locate_module._matches_bytecode_cache(code, get_source(code))
+    parsed: list[int] = []
+    real = _native.LocateIndex
+
+    class Counting:
+        def __new__(cls, source):
+            parsed.append(source.count("\n"))
+            return real(source)
+
+    monkeypatch.setattr(locate_module._native, "LocateIndex", Counting)
+    locate_module._excerpt_index.cache_clear()
+    locate_module._index.cache_clear()
+    assert locate(code, "return y") == [Located(code.co_firstlineno + 2, code.co_firstlineno, "target")]
+    assert statement_lines(code) == [Located(code.co_firstlineno + n, code.co_firstlineno, "target") for n in (1, 2)]
+    # One parse, of an excerpt that ends right after the method (at its own
+    # line numbers: the lines above it are empty), not of the 1,200-line class.
+    assert parsed == [code.co_firstlineno + 3]
+
+
+def test_a_wrong_guess_of_the_def_falls_back_to_larger_texts(tmp_path):
+    """The def's extent is guessed from indentation: a string with lines in
+    column 0 cuts the guess short. The cut text does not parse, and the
+    answers come from the class's or the file's text, the same as ever."""
+    text = textwrap.dedent(
+        '''\
+        class A:
+            def f(self):
+                doc = """
+        column zero
+        """
+                y = 1
+                return y
+
+        if True:
+            def under_if(x):
+                return x + 1
+        '''
+    )
+    module, _ = load(tmp_path, text)
+    f = module.A.f.__code__
+    assert _native.block_lines(text, f.co_firstlineno) == (2, 4)  # cut inside the string
+    assert _block_index(text, f) is None
+    assert locate(f, "return y") == [Located(7, 2, "f")] == _whole_file_answer(f, "return y")
+    # A def inside a block is cut out with an `if 1:` before it.
+    under_if = module.under_if.__code__
+    assert _block_index(text, under_if) is not None
+    assert locate(under_if, "return x + 1") == [Located(11, 10, "under_if")] == _whole_file_answer(under_if, 11)
 
 
 # ---- the .pyc proves the text (no compile) ---------------------------------

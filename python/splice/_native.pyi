@@ -27,8 +27,10 @@ __all__ = [
     "Recorder",
     "SourceMismatchFailure",
     "addr",
+    "block_lines",
     "disassemble",
     "event_lines",
+    "excerpt",
     "frame_function",
     "functions_in_heap",
     "function_code",
@@ -48,6 +50,7 @@ __all__ = [
     "start_hook_restart",
     "start_hook_uninstall",
     "sync_version",
+    "top_level_lines",
     "testing",
 ]
 
@@ -127,6 +130,20 @@ def stack_module_codes(tops: list[FrameType], filename: str) -> list[CodeType]:
 
 def code_lines(code: CodeType) -> list[int]:
     """The sorted distinct true line numbers of ``code.co_lines()``."""
+
+def block_lines(source: str, line: int) -> Optional[tuple[int, int]]:
+    """Lines ``(start, end)`` (end exclusive) of the ``def``/``class`` whose
+    first line or first decorator is ``line``, guessed from indentation;
+    None when ``line`` starts none."""
+
+def top_level_lines(source: str, line: int) -> Optional[tuple[int, int]]:
+    """Lines ``(start, end)`` of the top-level statement holding ``line``,
+    guessed from indentation; None when ``line`` is not in ``source``."""
+
+def excerpt(source: str, start: int, end: int) -> Optional[str]:
+    """Lines ``[start, end)`` of ``source`` at their own line numbers, the
+    lines before them empty; an indented first line gets ``if 1:`` on the
+    line before it. None when the lines are not there."""
 
 def functions_in_heap() -> list[FunctionType]:
     """Every live function the collector tracks (``gc.get_objects()``,

@@ -35,6 +35,7 @@
 //! Python version (3.11 yes; 3.12+ inlines them, PEP 709), hence the `minor`
 //! parameter.
 
+pub mod block;
 mod error;
 mod index;
 mod query;

@@ -10,6 +10,10 @@
 //!   and `co_name` of a code object), or `None`/`None` for the whole file. A
 //!   spec is an `int` line number, a `str` line text, or `None` for entry.
 //!   Results are lists of `(line, owner_firstlineno, owner_name)`.
+//! - `block_lines(source, line)`, `top_level_lines(source, line)` and
+//!   `excerpt(source, start, end)`: a statement's lines guessed from
+//!   indentation, and those lines cut out at their own numbers (the crate's
+//!   `block` module), so that a first probe parses one method, not its class.
 //! - `LocateFailure(ValueError)` and its subclass `SourceMismatchFailure`,
 //!   raised with the crate's messages; `python/splice/locate.py` turns them
 //!   into `splice.LocateError` / `splice.SourceMismatchError`.
@@ -18,7 +22,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString};
 
-use splice_locate::{LineSpec, LocateError, Located, Scope, SourceIndex};
+use splice_locate::{block, LineSpec, LocateError, Located, Scope, SourceIndex};
 
 pyo3::create_exception!(
     splice._native,
@@ -182,8 +186,40 @@ impl LocateIndex {
     }
 }
 
+fn line_number(line: i64) -> Option<u32> {
+    u32::try_from(line).ok().filter(|&l| l > 0)
+}
+
+/// Lines `(start, end)` (end exclusive) of the `def`/`class` whose first
+/// line or first decorator is `line`, guessed from indentation; None when
+/// `line` starts none.
+#[pyfunction]
+fn block_lines(py: Python<'_>, source: &str, line: i64) -> Option<(u32, u32)> {
+    let line = line_number(line)?;
+    py.detach(|| block::block_lines(source, line))
+}
+
+/// Lines `(start, end)` of the top-level statement holding `line`, guessed
+/// from indentation; None when `line` is not in `source`.
+#[pyfunction]
+fn top_level_lines(py: Python<'_>, source: &str, line: i64) -> Option<(u32, u32)> {
+    let line = line_number(line)?;
+    py.detach(|| block::top_level_lines(source, line))
+}
+
+/// Lines `[start, end)` of `source` at their own line numbers, the lines
+/// before them empty (an indented first line gets `if 1:` before it).
+#[pyfunction]
+fn excerpt(py: Python<'_>, source: &str, start: i64, end: i64) -> Option<String> {
+    let (start, end) = (line_number(start)?, line_number(end)?);
+    py.detach(|| block::excerpt(source, start, end))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    m.add_function(wrap_pyfunction!(block_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(top_level_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(excerpt, m)?)?;
     m.add("LocateFailure", py.get_type::<LocateFailure>())?;
     m.add(
         "SourceMismatchFailure",

@@ -14,7 +14,8 @@ reach another:
 - ``torch``: ``import torch``;
 - ``torch+timm+transformers``: torch, timm and transformers imported, one timm
   ``vit_tiny_patch16_224`` built with random weights and one transformers
-  ``BertModel`` built from a small ``BertConfig`` (no hub access).
+  ``BertModel`` built from a small ``BertConfig`` and one one-layer
+  ``GPT2LMHeadModel`` (for ``bp-generate``), random weights (no hub access).
 
 A level whose packages cannot be imported is reported as ``not run: torch not
 installed`` (never skipped silently). The levels' children run interleaved
@@ -29,6 +30,11 @@ Rows, each with splice and with NoPdb (which has every one of these APIs):
   in the child at every level (so the levels are comparable);
 - ``bp-timm``: the same on timm's own ``timm.layers.attention.Attention.forward``
   (only at the level that imports timm);
+- ``bp-generate``: ``breakpoint(GenerationMixin._sample, line="next_tokens =
+  torch.argmax(next_token_scores, dim=-1)")`` + ``bp.exec("next_token_scores[...,
+  7] = 1e9")``: a method of transformers' 3,500-line ``GenerationMixin``
+  class in a 4,600-line file (only at the level that imports transformers;
+  checked by a greedy ``generate()`` of the small GPT-2 giving token 7);
 - ``capture``: ``with capture_calls(f): pass`` on a one-function target, a
   module-level function of a freshly compiled module-like namespace (what a
   function of an imported module looks like once the import is done: only the
@@ -51,7 +57,7 @@ third:
 - ``first``: the first enter+exit of a new probe on a function never probed in
   the process. For ``bp`` and ``capture`` every round compiles a fresh copy of
   the target (a new code object, never probed), so every round gives a sample;
-  for ``bp-timm`` and ``name`` there is only one never-probed target per
+  for ``bp-timm``, ``bp-generate`` and ``name`` there is only one never-probed target per
   process, so they give one sample per child process (measured right after the
   warm-up, before any round);
 - ``repeat``: the steady state, the same probe entered and left ``--repeat``
@@ -111,10 +117,11 @@ ROOT = os.path.dirname(HERE)
 
 LEVELS = ["empty", "torch", "torch+timm+transformers"]
 LEVEL_IMPORTS = {"empty": [], "torch": ["torch"], "torch+timm+transformers": ["torch", "timm", "transformers"]}
-ROWS = ["bp", "bp-timm", "capture", "capture-main", "capture-nested", "name", "name-call"]
+ROWS = ["bp", "bp-timm", "bp-generate", "capture", "capture-main", "capture-nested", "name", "name-call"]
 ROW_TITLES = {
     "bp": "breakpoint(Attention.forward, line=...) + exec, stand-in forward",
     "bp-timm": "breakpoint(timm Attention.forward, line=...) + exec",
+    "bp-generate": "breakpoint(transformers GenerationMixin._sample, line=...) + exec",
     "capture": "capture_calls(f), one function",
     "capture-main": "capture_calls(f), f defined in the running script",
     "capture-nested": "capture_calls(f), f a nested function",
@@ -130,6 +137,9 @@ COLD_ROWS = ("bp", "capture", "capture-nested")
 FLUSH_MB = 256
 ATTN_LINE = "attn = attn.softmax(dim=-1)"
 ATTN_EXEC = "attn = attn * 3"
+GEN_LINE = "next_tokens = torch.argmax(next_token_scores, dim=-1)"
+GEN_EXEC = "next_token_scores[..., 7] = 1e9"
+GEN_TOKEN = 7
 
 # goals (issue 13)
 GOAL_FUNCTION_MS = 1.0
@@ -261,6 +271,9 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
         cfg = transformers.BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=2,
                                       intermediate_size=128)
         models["bert"] = transformers.BertModel(cfg).eval()
+        gcfg = transformers.GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=50, n_positions=32,
+                                       bos_token_id=0, eos_token_id=0)
+        models["gpt2"] = transformers.GPT2LMHeadModel(gcfg).eval()
     out["import_s"] = round(time.monotonic() - t0, 2)
     out["versions"] = versions
 
@@ -393,12 +406,45 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
                    "timm attention output unchanged inside the block (probe did not fire)")
             expect(torch.equal(after, vit_plain), "timm attention output after the block differs from plain")
 
+    sample_fn = None
+    if "gpt2" in models:
+        import torch
+        from transformers.generation.utils import GenerationMixin
+        sample_fn = GenerationMixin._sample
+        out["generate_method"] = f"{sample_fn.__module__}.{sample_fn.__qualname__}"
+        gen_model, gen_ids = models["gpt2"], torch.tensor([[1, 2, 3]])
+
+        def gen_call():
+            with torch.no_grad():
+                return gen_model.generate(input_ids=gen_ids, max_new_tokens=3, do_sample=False, pad_token_id=0)
+        gen_plain = gen_call()
+
+        def bp_gen_cycle(lib):
+            def go():
+                with lib.breakpoint(sample_fn, line=GEN_LINE) as bp:
+                    bp.exec(GEN_EXEC)
+            return go
+
+        def bp_gen_check(lib):
+            orig = sample_fn.__code__
+            with lib.breakpoint(sample_fn, line=GEN_LINE) as bp:
+                bp.exec(GEN_EXEC)
+                inside = gen_call()
+            after = gen_call()
+            expect(sample_fn.__code__ is orig, "GenerationMixin._sample.__code__ is not the original after the block")
+            expect(inside[0, 3:].tolist() == [GEN_TOKEN] * 3,
+                   f"generate() inside the block gave {inside.tolist()} (probe did not fire)")
+            expect(torch.equal(after, gen_plain), "generate() after the block differs from plain")
+
     rows = {(k, t): Row(k, t) for k in ROWS for t in TOOLS}
     if vit_attn is None:
         for t in TOOLS:
             rows[("bp-timm", t)].status = "not run: timm not imported at this level"
+    if sample_fn is None:
+        for t in TOOLS:
+            rows[("bp-generate", t)].status = "not run: transformers not imported at this level"
     for t in TOOLS:
-        for k in ("bp-timm", "name", "capture-main"):
+        for k in ("bp-timm", "bp-generate", "name", "capture-main"):
             rows[(k, t)].first_kind = "first in process (one per child)"
 
     # -- the first splice / NoPdb enter+exit of the process ---------------------
@@ -449,6 +495,17 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
             try:
                 w, c = _timed(bp_cycle(lib, type(vit_attn).forward), 1)
                 bp_timm_check(lib)
+                r.first.append(w)
+                r.first_cpu.append(c)
+            except Exception as e:
+                r.fail(e)
+    if sample_fn is not None:
+        for t in TOOLS:
+            lib = libs[t]
+            r = rows[("bp-generate", t)]
+            try:
+                w, c = _timed(bp_gen_cycle(lib), 1)
+                bp_gen_check(lib)
                 r.first.append(w)
                 r.first_cpu.append(c)
             except Exception as e:
@@ -523,6 +580,11 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
             bp_timm_check(lib)
             r.repeat.append(w / repeat)
             r.repeat_cpu.append(c / repeat)
+        elif r.key == "bp-generate":
+            w, c = _timed(bp_gen_cycle(lib), repeat)
+            bp_gen_check(lib)
+            r.repeat.append(w / repeat)
+            r.repeat_cpu.append(c / repeat)
         elif r.key == "name":
             w, c = _timed(name_cycle(lib), name_repeat)
             name_check(lib)
@@ -587,6 +649,7 @@ def aggregate(children: list[dict]) -> list[dict]:
             d[k + "_per_child"] = [c[k] for c in ok]
         d["versions"] = ok[0].get("versions", {})
         d["timm_attention"] = ok[0].get("timm_attention")
+        d["generate_method"] = ok[0].get("generate_method")
         d["loadavg"] = [[c.get("loadavg_start"), c.get("loadavg_end")] for c in ok]
         d["import_s"] = [c.get("import_s") for c in ok]
         d["duration_s"] = [c.get("duration_s") for c in ok]
@@ -732,6 +795,8 @@ def print_report(res: dict, out=sys.stdout) -> None:
               f"forward); imports {lv['import_s']} s; load avg (start, end) per child {lv['loadavg']}", file=out)
         if lv.get("timm_attention"):
             print(f"  bp-timm target: {lv['timm_attention']}", file=out)
+        if lv.get("generate_method"):
+            print(f"  bp-generate target: {lv['generate_method']}", file=out)
         pf = lv["process_first"]
         print("  process first (first enter+exit of the process, bp on the stand-in): "
               + ", ".join(f"{t} {_cell(pf[t]['wall'])}" + (f" errors {pf[t]['errors']}" if pf[t]["errors"] else "")

@@ -712,6 +712,8 @@ def why_section(runs: list[Data]) -> str:
 EE_LEVELS = ["empty", "torch", "torch+timm+transformers"]
 EE_ROWS = [("bp", "`breakpoint(Attention.forward, line=...)` + `exec`, stand-in forward"),
            ("bp-timm", "`breakpoint(...)` + `exec` on timm's own `Attention.forward`"),
+           ("bp-generate", "`breakpoint(...)` + `exec` on transformers' `GenerationMixin._sample` "
+                           "(a 3,500-line class)"),
            ("capture", "`capture_calls(f)`, one function"),
            ("capture-main", "`capture_calls(f)`, f defined in the running script (`__main__`)"),
            ("capture-nested", "`capture_calls(f)`, f a nested function"),
@@ -942,7 +944,8 @@ def enter_exit_section(ee: list[EEData], supported: list[str]) -> list[str]:
             lv = d.levels.get(k)
             if lv and lv["status"] == "ok" and lv.get("versions"):
                 lines.append(f"- **{k}:** " + ", ".join(f"{a} {b}" for a, b in lv["versions"].items())
-                             + (f"; timm's forward: `{lv['timm_attention']}`" if lv.get("timm_attention") else ""))
+                             + (f"; timm's forward: `{lv['timm_attention']}`" if lv.get("timm_attention") else "")
+                             + (f"; generate's loop: `{lv['generate_method']}`" if lv.get("generate_method") else ""))
             elif lv and lv["status"] != "ok":
                 lines.append(f"- **{k}:** {lv['status']}")
         pf = []

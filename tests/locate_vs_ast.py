@@ -50,7 +50,7 @@ from pathlib import Path
 from types import CodeType
 
 from splice import _native
-from splice.locate import _block_index, _part_index
+from splice.locate import Source, _block_index, _part_index
 
 MINOR = sys.version_info[1]
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -262,7 +262,7 @@ class Differ:
                 else:
                     self.own_fallbacks += 1
         for part_of, kind in ((_block_index, "block"), (_part_index, "part")):
-            part = part_of(source, code)
+            part = part_of(Source(str(path), source), code)
             if part is None:
                 continue
             try:

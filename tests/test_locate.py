@@ -265,6 +265,75 @@ def test_stale_cached_text_is_read_again(tmp_path):
     assert locate(namespace["f"].__code__, "x += 1") == [Located(2, 1, "f")]
 
 
+def test_text_read_directly_is_dropped_when_stale(tmp_path):
+    """A file splice read itself (linecache had no entry) is kept like
+    linecache keeps one: an edit is seen when the running code no longer
+    matches the kept text, then the file is read again once."""
+    module, path = load(tmp_path, "def f(x):\n    return x\n")
+    linecache.checkcache(str(path))
+    assert str(path) not in linecache.cache
+    assert locate(module.f.__code__, "return x") == [Located(2, 1, "f")]
+    assert locate_module._FILES[str(path)].utf8 == path.read_bytes()
+    new = "def f(x):\n    x += 1\n    return x\n"
+    path.write_text(new)
+    namespace = {}
+    exec(compile(new, str(path), "exec"), namespace)
+    assert locate(namespace["f"].__code__, "x += 1") == [Located(2, 1, "f")]
+    # the old code no longer matches the file: the clear error, not a wrong line
+    with pytest.raises(SourceMismatchError):
+        locate(module.f.__code__, "return x")
+
+
+def test_text_read_directly_is_what_linecache_reads():
+    """The direct read gives linecache's text, byte for byte, or leaves the
+    file to linecache: checked on every third file under the interpreter's
+    library directory (the standard library and what is installed there),
+    which has files without a line break at the end (linecache adds one)."""
+    import sysconfig
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    read = left = 0
+    for path in sorted(root.glob("**/*.py"))[::3]:
+        name = str(path)
+        locate_module._FILES.pop(name, None)
+        got = locate_module._read_file(name)
+        if got is None:
+            left += path.stat().st_size > 0  # empty files are left to linecache
+            continue
+        linecache.checkcache(name)
+        assert got.text == "".join(linecache.getlines(name)), name
+        assert got.utf8 == got.text.encode("utf-8")
+        st = path.stat()
+        assert got.stat == (st.st_size, st.st_mtime)
+        read += 1
+    assert read > 400 and left < read / 10, (read, left)
+
+
+def test_a_last_line_without_a_break_reads_as_linecache_reads_it(tmp_path):
+    path = tmp_path / f"nobreak_{next(_counter)}.py"
+    path.write_bytes(b"def f(x):\n    return x")
+    got = locate_module._read_file(str(path))
+    assert got is not None and got.text == "".join(linecache.getlines(str(path))) == "def f(x):\n    return x\n"
+    assert got.utf8 == got.text.encode()
+
+
+@pytest.mark.parametrize("content", [
+    "\ufeffdef f(x):\n    return x\n".encode("utf-8"),
+    "# -*- coding: latin-1 -*-\ndef f(x):\n    return 'é'\n".encode("latin-1"),
+    b"def f(x):\r\n    return x\r\n",
+])
+def test_files_only_linecache_reads_right_are_left_to_it(tmp_path, content):
+    path = tmp_path / f"left_{next(_counter)}.py"
+    path.write_bytes(content)
+    assert locate_module._read_file(str(path)) is None
+    namespace: dict = {}
+    exec(compile(content, str(path), "exec"), namespace)
+    code = namespace["f"].__code__
+    first = code.co_firstlineno
+    assert locate(code, first + 1) == [Located(first + 1, first, "f")]
+    assert locate_module._read_file("relative/name.py") is None
+
+
 def _rewritten_by_pytest(values):
     total = sum(values)
     assert total == (
@@ -387,7 +456,7 @@ def test_code_the_smaller_texts_cannot_stand_for(tmp_path):
     for code in (module.under_if.__code__, bump):
         with pytest.raises(SyntaxError, match="unexpected indent|no binding for nonlocal"):
             compile(ix.own_text(code.co_firstlineno, code.co_name, MINOR), "<own>", "exec")
-    assert _part_index(text, module.Doc.method.__code__) is None
+    assert _part_index(Source("<t>", text), module.Doc.method.__code__) is None
     for code, line, want in (
         (module.under_if.__code__, "return y", 5),
         (bump, "count += 1", 11),
@@ -418,6 +487,7 @@ def test_a_method_is_answered_from_its_own_text(tmp_path, monkeypatch):
             return real(source)
 
     monkeypatch.setattr(locate_module._native, "LocateIndex", Counting)
+    locate_module._DEF_INDEXES.clear()
     locate_module._excerpt_index.cache_clear()
     locate_module._index.cache_clear()
     assert locate(code, "return y") == [Located(code.co_firstlineno + 2, code.co_firstlineno, "target")]
@@ -448,12 +518,12 @@ def test_a_wrong_guess_of_the_def_falls_back_to_larger_texts(tmp_path):
     )
     module, _ = load(tmp_path, text)
     f = module.A.f.__code__
-    assert _native.block_lines(text, f.co_firstlineno) == (2, 4)  # cut inside the string
-    assert _block_index(text, f) is None
+    assert _native.block_excerpt(text, f.co_firstlineno)[:2] == (2, 4)  # cut inside the string
+    assert _block_index(Source("<t>", text), f) is None
     assert locate(f, "return y") == [Located(7, 2, "f")] == _whole_file_answer(f, "return y")
     # A def inside a block is cut out with an `if 1:` before it.
     under_if = module.under_if.__code__
-    assert _block_index(text, under_if) is not None
+    assert _block_index(Source("<t>", text), under_if) is not None
     assert locate(under_if, "return x + 1") == [Located(11, 10, "under_if")] == _whole_file_answer(under_if, 11)
 
 

@@ -4,7 +4,7 @@ package uses. Tests and tools use :mod:`splice._native.testing`."""
 from collections.abc import Callable, Iterable, Mapping
 from traceback import StackSummary
 from types import CodeType, FrameType, FunctionType
-from typing import Any, Literal, Optional, Self, final
+from typing import Any, Literal, Optional, Self, Union, final
 
 from typing_extensions import disjoint_base
 
@@ -27,7 +27,7 @@ __all__ = [
     "Recorder",
     "SourceMismatchFailure",
     "addr",
-    "block_lines",
+    "block_excerpt",
     "disassemble",
     "event_lines",
     "excerpt",
@@ -131,10 +131,11 @@ def stack_module_codes(tops: list[FrameType], filename: str) -> list[CodeType]:
 def code_lines(code: CodeType) -> list[int]:
     """The sorted distinct true line numbers of ``code.co_lines()``."""
 
-def block_lines(source: str, line: int) -> Optional[tuple[int, int]]:
+def block_excerpt(source: Union[str, bytes], line: int) -> Optional[tuple[int, int, str]]:
     """Lines ``(start, end)`` (end exclusive) of the ``def``/``class`` whose
-    first line or first decorator is ``line``, guessed from indentation;
-    None when ``line`` starts none."""
+    first line or first decorator is ``line``, guessed from indentation, and
+    their :func:`excerpt`; None when ``line`` starts none. ``source`` may be
+    the UTF-8 bytes of the text (no conversion of a large ``str``)."""
 
 def top_level_lines(source: str, line: int) -> Optional[tuple[int, int]]:
     """Lines ``(start, end)`` of the top-level statement holding ``line``,

@@ -30,9 +30,9 @@ struct Lines<'a> {
 }
 
 impl<'a> Lines<'a> {
-    fn new(src: &'a str) -> Self {
+    fn new(src: &'a [u8]) -> Self {
         Lines {
-            src: src.as_bytes(),
+            src,
             starts: vec![0],
             scanned: 0,
             done: false,
@@ -41,26 +41,41 @@ impl<'a> Lines<'a> {
 
     /// Scan until line `n` (1-based) has a known start or the text ends.
     fn reach(&mut self, n: usize) {
-        while self.starts.len() < n && !self.done {
-            let rest = &self.src[self.scanned..];
-            match memchr::memchr2(b'\n', b'\r', rest) {
-                Some(i) => {
-                    let mut next = self.scanned + i + 1;
-                    if rest[i] == b'\r' && self.src.get(next) == Some(&b'\n') {
-                        next += 1;
-                    }
-                    self.scanned = next;
-                    if next < self.src.len() {
-                        self.starts.push(next);
-                    } else {
-                        self.done = true;
-                    }
-                }
-                None => {
-                    self.scanned = self.src.len();
-                    self.done = true;
+        if self.starts.len() >= n || self.done {
+            return;
+        }
+        // One vectorized pass over the text, not a search per line: a
+        // method deep in a large module is thousands of lines in.
+        let from = self.scanned;
+        let mut skip_lf = false;
+        for i in memchr::memchr2_iter(b'\n', b'\r', &self.src[from..]) {
+            let at = from + i;
+            if skip_lf {
+                skip_lf = false;
+                if self.src[at] == b'\n' && at == self.scanned - 1 {
+                    continue; // the `\n` of a `\r\n`
                 }
             }
+            let next = at + 1;
+            if self.src[at] == b'\r' && self.src.get(next) == Some(&b'\n') {
+                skip_lf = true;
+                self.scanned = next + 1;
+                if self.scanned < self.src.len() {
+                    self.starts.push(self.scanned);
+                }
+            } else {
+                self.scanned = next;
+                if next < self.src.len() {
+                    self.starts.push(next);
+                }
+            }
+            if self.starts.len() >= n {
+                break;
+            }
+        }
+        if self.starts.len() < n {
+            self.scanned = self.src.len();
+            self.done = true;
         }
     }
 
@@ -72,6 +87,9 @@ impl<'a> Lines<'a> {
         }
         self.reach(n + 1);
         let start = *self.starts.get(n - 1)?;
+        if start == self.src.len() {
+            return None; // the empty text has no line 1
+        }
         let end = self.starts.get(n).copied().unwrap_or(self.src.len());
         Some(&self.src[start..end])
     }
@@ -118,7 +136,7 @@ fn ends_block(line: &[u8], at: usize) -> bool {
 /// statement starting in column 0 and the lines up to the next one); None
 /// when `line` is not in the text.
 pub fn top_level_lines(source: &str, line: u32) -> Option<(u32, u32)> {
-    let mut lines = Lines::new(source);
+    let mut lines = Lines::new(source.as_bytes());
     let line = line as usize;
     lines.line(line)?;
     let starts_top = |l: &[u8]| matches!(head(l), Some((0, rest)) if !continues(rest));
@@ -141,7 +159,21 @@ pub fn top_level_lines(source: &str, line: u32) -> Option<(u32, u32)> {
 /// that starts a statement at its indentation or further left. None when
 /// `line` does not start a `def`, `async def`, `class` or decorator.
 pub fn block_lines(source: &str, line: u32) -> Option<(u32, u32)> {
+    block_in(&mut Lines::new(source.as_bytes()), line)
+}
+
+/// [`block_lines`] and the [`excerpt`] of those lines, with one scan of the
+/// text: `(start, end, excerpt)`.
+/// `source` is UTF-8 text as bytes (a file as read); None also when the
+/// excerpt is not valid UTF-8.
+pub fn block_excerpt(source: &[u8], line: u32) -> Option<(u32, u32, String)> {
     let mut lines = Lines::new(source);
+    let (start, end) = block_in(&mut lines, line)?;
+    let text = excerpt_in(&mut lines, start, end)?;
+    Some((start, end, text))
+}
+
+fn block_in(lines: &mut Lines<'_>, line: u32) -> Option<(u32, u32)> {
     let first = line as usize;
     let (at, rest) = head(lines.line(first)?)?;
     let is_def = |rest: &[u8]| {
@@ -184,7 +216,10 @@ pub fn block_lines(source: &str, line: u32) -> Option<(u32, u32)> {
 /// excerpt parses as a block of its own; None when there is no such line
 /// (an indented line 1) or the lines are not in the text.
 pub fn excerpt(source: &str, start: u32, end: u32) -> Option<String> {
-    let mut lines = Lines::new(source);
+    excerpt_in(&mut Lines::new(source.as_bytes()), start, end)
+}
+
+fn excerpt_in(lines: &mut Lines<'_>, start: u32, end: u32) -> Option<String> {
     let (start, end) = (start as usize, end as usize);
     if start == 0 || end <= start {
         return None;
@@ -193,8 +228,13 @@ pub fn excerpt(source: &str, start: u32, end: u32) -> Option<String> {
     let indented = matches!(first.first(), Some(b' ' | b'\t' | b'\x0c'));
     let from = lines.starts[start - 1];
     lines.reach(end);
-    let to = lines.starts.get(end - 1).copied().unwrap_or(source.len());
-    let body = &source[from..to];
+    let to = lines
+        .starts
+        .get(end - 1)
+        .copied()
+        .unwrap_or(lines.src.len());
+    // Cut at line starts, so whole characters of UTF-8 text.
+    let body = std::str::from_utf8(&lines.src[from..to]).ok()?;
     let mut out = String::with_capacity(start + body.len() + 8);
     if indented {
         if start < 2 {
@@ -252,6 +292,12 @@ def top():
         assert_eq!(block_lines(SRC, 22), Some((22, 24)));
         assert_eq!(block_lines(SRC, 3), Some((3, 24)));
         assert_eq!(block_lines(SRC, 24), Some((24, 26)));
+        for line in 0..30 {
+            let both = block_excerpt(SRC.as_bytes(), line);
+            let apart = block_lines(SRC, line)
+                .map(|(s, e)| (s, e, excerpt(SRC, s, e).expect("lines exist")));
+            assert_eq!(both, apart, "line {line}");
+        }
     }
 
     #[test]
@@ -310,6 +356,72 @@ def top():
             format!("{}def top():\n    return 3\n", "\n".repeat(23))
         );
         assert_eq!(excerpt("    x = 1\n", 1, 2), None);
+    }
+
+    /// Line starts the simple way: after every `\n`, `\r\n` and lone `\r`.
+    fn naive_starts(src: &str) -> Vec<usize> {
+        let b = src.as_bytes();
+        let mut out = vec![0];
+        let mut i = 0;
+        while i < b.len() {
+            let brk = match b[i] {
+                b'\r' if b.get(i + 1) == Some(&b'\n') => 2,
+                b'\r' | b'\n' => 1,
+                _ => 0,
+            };
+            if brk > 0 {
+                i += brk;
+                if i < b.len() {
+                    out.push(i);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn line_starts_match_a_plain_scan_in_any_order_of_requests() {
+        for src in [
+            "a\nb\r\nc\rd\n\n\r\r\ne",
+            "\r\n\r\n\n",
+            "x = 1\r\n",
+            "\n",
+            "",
+            "no break",
+            "é\r\nü\rß\n",
+        ] {
+            let want = naive_starts(src);
+            for order in [
+                &[1usize, 2, 3, 4, 5, 6, 7, 8, 9][..],
+                &[9, 1, 5, 2],
+                &[3, 3, 1],
+            ] {
+                let mut lines = Lines::new(src.as_bytes());
+                for &n in order {
+                    let got = lines
+                        .line(n)
+                        .map(|l| l.as_ptr() as usize - src.as_ptr() as usize);
+                    let want = want.get(n - 1).copied().filter(|_| !src.is_empty());
+                    assert_eq!(got, want, "{src:?} line {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn excerpts_of_bytes_are_whole_characters_or_none() {
+        let src = "# é\ndef f():\n    return 'ü'\n";
+        let (start, end, text) = block_excerpt(src.as_bytes(), 2).expect("a def");
+        assert_eq!(
+            (start, end, text.as_str()),
+            (2, 4, "\ndef f():\n    return 'ü'\n")
+        );
+        let mut broken = src.as_bytes().to_vec();
+        let at = broken.len() - 4;
+        broken[at] = 0xff; // inside the def: not UTF-8
+        assert_eq!(block_excerpt(&broken, 2), None);
     }
 
     #[test]

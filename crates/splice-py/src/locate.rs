@@ -10,7 +10,7 @@
 //!   and `co_name` of a code object), or `None`/`None` for the whole file. A
 //!   spec is an `int` line number, a `str` line text, or `None` for entry.
 //!   Results are lists of `(line, owner_firstlineno, owner_name)`.
-//! - `block_lines(source, line)`, `top_level_lines(source, line)` and
+//! - `block_excerpt(source, line)`, `top_level_lines(source, line)` and
 //!   `excerpt(source, start, end)`: a statement's lines guessed from
 //!   indentation, and those lines cut out at their own numbers (the crate's
 //!   `block` module), so that a first probe parses one method, not its class.
@@ -20,7 +20,7 @@
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyInt, PyString};
 
 use splice_locate::{block, LineSpec, LocateError, Located, Scope, SourceIndex};
 
@@ -191,12 +191,26 @@ fn line_number(line: i64) -> Option<u32> {
 }
 
 /// Lines `(start, end)` (end exclusive) of the `def`/`class` whose first
-/// line or first decorator is `line`, guessed from indentation; None when
-/// `line` starts none.
+/// line or first decorator is `line`, guessed from indentation, and their
+/// excerpt; None when `line` starts none.
+///
+/// `source` is a `str`, or `bytes` holding UTF-8 text (a file as read:
+/// no conversion of a large `str` to UTF-8 first).
 #[pyfunction]
-fn block_lines(py: Python<'_>, source: &str, line: i64) -> Option<(u32, u32)> {
-    let line = line_number(line)?;
-    py.detach(|| block::block_lines(source, line))
+fn block_excerpt(
+    py: Python<'_>,
+    source: &Bound<'_, PyAny>,
+    line: i64,
+) -> PyResult<Option<(u32, u32, String)>> {
+    let Some(line) = line_number(line) else {
+        return Ok(None);
+    };
+    let bytes: &[u8] = if let Ok(b) = source.cast::<PyBytes>() {
+        b.as_bytes()
+    } else {
+        source.cast::<PyString>()?.to_str()?.as_bytes()
+    };
+    Ok(py.detach(|| block::block_excerpt(bytes, line)))
 }
 
 /// Lines `(start, end)` of the top-level statement holding `line`, guessed
@@ -217,7 +231,7 @@ fn excerpt(py: Python<'_>, source: &str, start: i64, end: i64) -> Option<String>
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    m.add_function(wrap_pyfunction!(block_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(block_excerpt, m)?)?;
     m.add_function(wrap_pyfunction!(top_level_lines, m)?)?;
     m.add_function(wrap_pyfunction!(excerpt, m)?)?;
     m.add("LocateFailure", py.get_type::<LocateFailure>())?;

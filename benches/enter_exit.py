@@ -319,14 +319,20 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
                 bp.exec(ATTN_EXEC)
         return go
 
-    def bp_check(lib, ns):
-        fn = ns["Attention"].forward
+    def probed_and_after(lib, fn, line, stmt, call, what):
+        """``call()`` inside a breakpoint on ``fn`` that execs ``stmt``, and
+        after the block, which must have restored ``fn.__code__``."""
         orig = fn.__code__
-        with lib.breakpoint(fn, line=ATTN_LINE) as bp:
-            bp.exec(ATTN_EXEC)
-            inside = ns["Attention"]().forward(ns["T"](0.5)).v
-        after = ns["Attention"]().forward(ns["T"](0.5)).v
-        expect(fn.__code__ is orig, "Attention.forward.__code__ is not the original after the block")
+        with lib.breakpoint(fn, line=line) as bp:
+            bp.exec(stmt)
+            inside = call()
+        after = call()
+        expect(fn.__code__ is orig, f"{what}.__code__ is not the original after the block")
+        return inside, after
+
+    def bp_check(lib, ns):
+        inside, after = probed_and_after(lib, ns["Attention"].forward, ATTN_LINE, ATTN_EXEC,
+                                         lambda: ns["Attention"]().forward(ns["T"](0.5)).v, "Attention.forward")
         expect(inside == want_value,
                f"forward() inside the block gave {inside}, want {want_value} (probe did not fire)")
         expect(after == plain_value, f"forward() after the block gave {after}, want {plain_value}")
@@ -395,13 +401,8 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
         vit_plain = vit_call()
 
         def bp_timm_check(lib):
-            fn = tattn_cls.forward
-            orig = fn.__code__
-            with lib.breakpoint(fn, line=ATTN_LINE) as bp:
-                bp.exec(ATTN_EXEC)
-                inside = vit_call()
-            after = vit_call()
-            expect(fn.__code__ is orig, "timm Attention.forward.__code__ is not the original after the block")
+            inside, after = probed_and_after(lib, tattn_cls.forward, ATTN_LINE, ATTN_EXEC, vit_call,
+                                             "timm Attention.forward")
             expect(not torch.equal(inside, vit_plain),
                    "timm attention output unchanged inside the block (probe did not fire)")
             expect(torch.equal(after, vit_plain), "timm attention output after the block differs from plain")
@@ -426,12 +427,7 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
             return go
 
         def bp_gen_check(lib):
-            orig = sample_fn.__code__
-            with lib.breakpoint(sample_fn, line=GEN_LINE) as bp:
-                bp.exec(GEN_EXEC)
-                inside = gen_call()
-            after = gen_call()
-            expect(sample_fn.__code__ is orig, "GenerationMixin._sample.__code__ is not the original after the block")
+            inside, after = probed_and_after(lib, sample_fn, GEN_LINE, GEN_EXEC, gen_call, "GenerationMixin._sample")
             expect(inside[0, 3:].tolist() == [GEN_TOKEN] * 3,
                    f"generate() inside the block gave {inside.tolist()} (probe did not fire)")
             expect(torch.equal(after, gen_plain), "generate() after the block differs from plain")
@@ -469,47 +465,27 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
     # first-in-process rows (one never-probed target per process)
     main_ns = sys.modules["__main__"].__dict__
     assert main_ns.get("main_target") is not None, "the child must run this script as __main__"
-    for t in TOOLS:
-        r = rows[("capture-main", t)]
-        try:
-            w, c = _timed(capture_cycle(libs[t], main_ns["main_target"]), 1)
-            capture_check(libs[t], {"target": main_ns["main_target"]})
-            r.first.append(w)
-            r.first_cpu.append(c)
-        except Exception as e:
-            r.fail(e)
-    for t in TOOLS:
-        lib = libs[t]
-        r = rows[("name", t)]
-        try:
-            w, c = _timed(name_cycle(lib), 1)
-            name_check(lib)
-            r.first.append(w)
-            r.first_cpu.append(c)
-        except Exception as e:
-            r.fail(e)
+    def first_in_process(key: str, cycle: Callable[[Any], Callable[[], None]],
+                         check: Callable[[Any], None]) -> None:
+        """One timed enter+exit per tool on the row's only never-probed
+        target, then its checked cycle."""
+        for t in TOOLS:
+            r = rows[(key, t)]
+            try:
+                w, c = _timed(cycle(libs[t]), 1)
+                check(libs[t])
+                r.first.append(w)
+                r.first_cpu.append(c)
+            except Exception as e:
+                r.fail(e)
+
+    first_in_process("capture-main", lambda lib: capture_cycle(lib, main_ns["main_target"]),
+                     lambda lib: capture_check(lib, {"target": main_ns["main_target"]}))
+    first_in_process("name", name_cycle, name_check)
     if vit_attn is not None:
-        for t in TOOLS:
-            lib = libs[t]
-            r = rows[("bp-timm", t)]
-            try:
-                w, c = _timed(bp_cycle(lib, type(vit_attn).forward), 1)
-                bp_timm_check(lib)
-                r.first.append(w)
-                r.first_cpu.append(c)
-            except Exception as e:
-                r.fail(e)
+        first_in_process("bp-timm", lambda lib: bp_cycle(lib, type(vit_attn).forward), bp_timm_check)
     if sample_fn is not None:
-        for t in TOOLS:
-            lib = libs[t]
-            r = rows[("bp-generate", t)]
-            try:
-                w, c = _timed(bp_gen_cycle(lib), 1)
-                bp_gen_check(lib)
-                r.first.append(w)
-                r.first_cpu.append(c)
-            except Exception as e:
-                r.fail(e)
+        first_in_process("bp-generate", bp_gen_cycle, bp_gen_check)
 
     # -- rounds -----------------------------------------------------------------
     def cold(r: Row, go: Callable[[], None]) -> None:

@@ -319,7 +319,9 @@ def test_a_last_line_without_a_break_reads_as_linecache_reads_it(tmp_path):
 
 @pytest.mark.parametrize("content", [
     "\ufeffdef f(x):\n    return x\n".encode("utf-8"),
-    "# -*- coding: latin-1 -*-\ndef f(x):\n    return 'é'\n".encode("latin-1"),
+    # valid UTF-8 bytes declared latin-1: only the declaration says the text differs
+    "# -*- coding: latin-1 -*-\ndef f(x):\n    return 'é'\n".encode("utf-8"),
+    "#!/usr/bin/env python\n# vim: set fileencoding=latin-1 :\ndef f(x):\n    return 'é'\n".encode("utf-8"),
     b"def f(x):\r\n    return x\r\n",
 ])
 def test_files_only_linecache_reads_right_are_left_to_it(tmp_path, content):

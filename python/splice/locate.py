@@ -175,7 +175,9 @@ def _read_file(filename: str) -> Optional[Source]:
         return None
     if not data or data.startswith(b"\xef\xbb\xbf") or b"\r" in data:
         return None  # (linecache's text of an empty file differs by version)
-    for line in data.split(b"\n", 2)[:2]:
+    first = data.find(b"\n")
+    second = data.find(b"\n", first + 1) if first >= 0 else -1
+    for line in (data if second < 0 else data[:second]).split(b"\n")[:2]:  # no copy of the rest
         m = _CODING.match(line)
         if m and m.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
             return None

@@ -49,6 +49,7 @@ mod identity;
 mod instrument;
 mod locate;
 mod probes;
+mod pyc;
 mod record;
 mod scan;
 mod start_hook;
@@ -65,6 +66,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     record::register(m)?;
     capture_hooks::register(m)?;
     locate::register(m)?;
+    pyc::register(m)?;
     testing::register(m)?;
     func_version::register(m)?;
     func_version::register_testing(m)?;

@@ -336,6 +336,32 @@ def test_files_only_linecache_reads_right_are_left_to_it(tmp_path, content):
     assert locate_module._read_file("relative/name.py") is None
 
 
+@pytest.mark.parametrize("content", [
+    b"def f(x):\n    return '\xff'\n",  # not UTF-8
+    b"def f(x):\n    return '\xed\xa0\x80'\n",  # an encoded surrogate, which strict UTF-8 refuses
+])
+def test_files_that_are_not_utf8_are_left_to_linecache(tmp_path, content):
+    path = tmp_path / f"bad_{next(_counter)}.py"
+    path.write_bytes(content)
+    with pytest.raises(UnicodeDecodeError):
+        content.decode("utf-8")
+    assert locate_module._read_file(str(path)) is None
+
+
+def test_text_read_directly_is_decoded_only_when_asked_for(tmp_path):
+    """A first probe on a function of an imported module reads its lines
+    from the file's bytes and checks the .pyc: the whole text is never
+    decoded. When something needs it, it is the file's text."""
+    module, path, _pyc = _with_pyc(tmp_path, MODEL)
+    linecache.checkcache(str(path))
+    assert str(path) not in linecache.cache
+    forward = module.Attention.forward.__code__
+    assert locate(forward, 14) == [Located(14, 12, "forward")]
+    source = locate_module._FILES[str(path)]
+    assert source._text is None
+    assert source.text == path.read_text() and source._text is not None
+
+
 def _rewritten_by_pytest(values):
     total = sum(values)
     assert total == (
@@ -569,6 +595,44 @@ def test_a_matching_pyc_proves_the_source_without_compiling(tmp_path, monkeypatc
     assert locate(forward, 14) == [Located(14, 12, "forward")]
     assert locate(module.square.__code__, None) == [Located(31, 31, "<lambda>")]
     assert compiles == []
+
+
+def test_the_pyc_is_read_without_unmarshalling_it(tmp_path, monkeypatch):
+    """splice-pyc's index answers; marshal.loads, which builds every code
+    object of the module, is not called."""
+    module, path, _pyc = _with_pyc(tmp_path, MODEL)
+
+    def no_loads(data):
+        raise AssertionError("the .pyc was unmarshalled")
+
+    monkeypatch.setattr(locate_module.marshal, "loads", no_loads)
+    locate_module._bytecode_cache.cache_clear()
+    forward = module.Attention.forward.__code__
+    assert locate_module._matches_bytecode_cache(forward, get_source(forward))
+    assert isinstance(locate_module._bytecode_cache(str(path), *get_source(forward).stat), _native.PycIndex)
+
+
+def test_a_pyc_the_index_cannot_read_is_unmarshalled(tmp_path, monkeypatch):
+    """Data splice-pyc does not know (a newer marshal format) falls back to
+    marshal.loads and code object ==, with the same verdicts."""
+    text = "def f(x):\n    y = x + 1\n    z = y * 2\n    return z\n"
+    module, path, pyc = _with_pyc(tmp_path, text)
+
+    def unreadable(data, start=0):
+        raise ValueError("unknown marshal type code")
+
+    monkeypatch.setattr(locate_module._native, "PycIndex", unreadable)
+    locate_module._bytecode_cache.cache_clear()
+    code = module.f.__code__
+    assert isinstance(locate_module._bytecode_cache(str(path), *get_source(code).stat), dict)
+    assert locate_module._matches_bytecode_cache(code, get_source(code))
+    edit(path, "def f(x):\n    y = x + 1\n\n    z = y * 2\n    return z\n")
+    py_compile.compile(str(path), cfile=str(pyc), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    os.utime(pyc, (time.time() + 2, time.time() + 2))
+    locate_module._FILES.pop(str(path), None)
+    fresh = get_source(code)
+    assert isinstance(locate_module._bytecode_cache(str(path), *fresh.stat), dict)  # header matches the edit
+    assert not locate_module._matches_bytecode_cache(code, fresh)
 
 
 def test_an_edit_after_import_is_caught_though_a_pyc_exists(tmp_path, monkeypatch):

@@ -24,6 +24,7 @@ __all__ = [
     "LineProbe",
     "LocateFailure",
     "LocateIndex",
+    "PycIndex",
     "Recorder",
     "SourceMismatchFailure",
     "addr",
@@ -32,6 +33,7 @@ __all__ = [
     "event_lines",
     "excerpt",
     "frame_function",
+    "is_utf8",
     "functions_in_heap",
     "function_code",
     "functions_owning",
@@ -136,6 +138,10 @@ def block_excerpt(source: Union[str, bytes], line: int) -> Optional[tuple[int, i
     first line or first decorator is ``line``, guessed from indentation, and
     their :func:`excerpt`; None when ``line`` starts none. ``source`` may be
     the UTF-8 bytes of the text (no conversion of a large ``str``)."""
+
+def is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8 (strict, as ``bytes.decode``),
+    checked without making a ``str`` of it."""
 
 def top_level_lines(source: str, line: int) -> Optional[tuple[int, int]]:
     """Lines ``(start, end)`` of the top-level statement holding ``line``,
@@ -290,6 +296,22 @@ class CaptureHooks:
 
 class LocateFailure(ValueError): ...
 class SourceMismatchFailure(LocateFailure): ...
+
+@final
+class PycIndex:
+    """The code objects of one marshalled module, ``data[start:]`` (a
+    ``.pyc`` after its 16-byte header), read without unmarshalling it
+    (crates/splice-pyc); ValueError for data the reader does not know."""
+
+    def __new__(cls, data: bytes, start: int = 0) -> Self: ...
+    @property
+    def code_count(self) -> int:
+        """How many code objects the module holds, itself included."""
+    def holds(self, dump: bytes) -> bool:
+        """Whether the module holds a code object equal to ``dump`` (a code
+        object as ``marshal.dumps`` writes it); ValueError when ``dump`` is
+        not a code object."""
+
 
 @final
 class LocateIndex:

@@ -36,7 +36,7 @@ import os
 import re
 import stat
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import CodeType
 from typing import Any, Optional, Union
 
@@ -80,20 +80,56 @@ class Located:
         return (self.owner_firstlineno, self.owner_name) == (code.co_firstlineno, code.co_name)
 
 
-@dataclass(frozen=True)
 class Source:
     """The text of a module or notebook cell, and the file name it goes by.
 
     ``stat``: the size and modification time of the file the text was read
     from, when that is known (what a ``.pyc`` header is compared with);
-    ``utf8``: the file's bytes when they are exactly the UTF-8 of ``text``
-    (the native side reads them without converting ``text``: 0.3 ms for a
-    250 KB module that is not ASCII)."""
+    ``utf8``: the file's bytes when they are exactly the UTF-8 of the text.
+    Given those bytes, the text is decoded only when something asks for it:
+    a first probe in an installed module reads the method's lines from the
+    bytes (``_native.block_excerpt``) and checks the ``.pyc``, and never
+    needs the whole ``str`` (decoding the 250 KB of transformers'
+    generation/utils.py, which is not ASCII, into a fresh 1 MB string took
+    0.5 ms)."""
 
-    filename: str
-    text: str
-    stat: Optional[tuple[int, float]] = field(default=None, compare=False)
-    utf8: Optional[bytes] = field(default=None, compare=False, repr=False)
+    __slots__ = ("filename", "stat", "utf8", "_text")
+
+    def __init__(
+        self,
+        filename: str,
+        text: Optional[str] = None,
+        stat: Optional[tuple[int, float]] = None,
+        utf8: Optional[bytes] = None,
+    ) -> None:
+        if text is None and utf8 is None:
+            raise TypeError("Source needs the text or its UTF-8 bytes")
+        self.filename = filename
+        self.stat = stat
+        self.utf8 = utf8
+        self._text = text
+
+    @property
+    def text(self) -> str:
+        """The text (decoded from ``utf8`` on first use)."""
+        if self._text is None:
+            assert self.utf8 is not None
+            self._text = self.utf8.decode("utf-8")
+        return self._text
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Source):
+            return NotImplemented
+        if self.filename != other.filename:
+            return False
+        if self.utf8 is not None and other.utf8 is not None:
+            return self.utf8 == other.utf8
+        return self.text == other.text
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Source(filename={self.filename!r}, stat={self.stat!r})"
 
 
 def get_source(code: CodeType, module_globals: Optional[dict[str, Any]] = None) -> Source:
@@ -181,15 +217,13 @@ def _read_file(filename: str) -> Optional[Source]:
         m = _CODING.match(line)
         if m and m.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
             return None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+    if not _native.is_utf8(data):
         return None
-    if not text.endswith("\n"):  # linecache ends the last line too
-        text, data = text + "\n", data + b"\n"
+    if not data.endswith(b"\n"):  # linecache ends the last line too
+        data += b"\n"
     if len(_FILES) >= 16:
         _FILES.clear()
-    source = _FILES[filename] = Source(filename, text, (st.st_size, st.st_mtime), data)
+    source = _FILES[filename] = Source(filename, None, (st.st_size, st.st_mtime), data)
     return source
 
 
@@ -303,7 +337,7 @@ def _checked_source(
         linecache.checkcache(source.filename)
         _FILES.pop(source.filename, None)
         again = get_source(code, module_globals)
-        if again.text == source.text:
+        if again == source:
             raise
     check_source(code, again)
     return again
@@ -463,13 +497,19 @@ def _matches_bytecode_cache(code: CodeType, source: Source) -> bool:
     """Whether the module's ``.pyc`` proves that ``source`` is the text
     ``code`` was compiled from, without compiling anything: the text was
     read (by linecache or :func:`_read_file`; ``source.stat``) from a file
-    of the size and modification time the ``.pyc`` header records (the test the import system itself applies), and the
-    ``.pyc`` holds a code object equal to ``code`` (``==`` on code objects
-    compares bytecode, constants, names, first line and line table). The
-    running code came from that file then, or from one with the same text.
-    (The header's time has whole seconds; a ``.pyc`` older than the text's
-    exact modification time is not used, so an edit of the same size within
-    the second of the import is not mistaken for the compiled text.)
+    of the size and modification time the ``.pyc`` header records (the test
+    the import system itself applies), and the ``.pyc`` holds a code object
+    equal to ``code``. The running code came from that file then, or from
+    one with the same text. (The header's time has whole seconds; a
+    ``.pyc`` older than the text's exact modification time is not used, so
+    an edit of the same size within the second of the import is not
+    mistaken for the compiled text.)
+
+    The ``.pyc`` is not unmarshalled: splice-pyc's ``PycIndex`` finds the
+    code object of the same first line and names in its bytes and compares
+    it with ``marshal.dumps(code)`` (the fields ``==`` on code objects
+    compares and a few more; crates/splice-pyc). Data that reader does not
+    know is unmarshalled and compared with ``==``.
 
     False (fall back to the compile checks) whenever anything is missing or
     differs: no ``.pyc``, a hash-based one, a header that does not match
@@ -477,11 +517,16 @@ def _matches_bytecode_cache(code: CodeType, source: Source) -> bool:
     at import (pytest's asserts)."""
     if source.stat is None:
         return False
-    table = _bytecode_cache_codes(source.filename, *source.stat)
-    if not table:
+    cached = _bytecode_cache(source.filename, *source.stat)
+    if cached is None:
         return False
-    key = (code.co_firstlineno, code.co_name, getattr(code, "co_qualname", code.co_name))
-    return any(code == cached for cached in table.get(key, ()))
+    if isinstance(cached, dict):
+        key = (code.co_firstlineno, code.co_name, getattr(code, "co_qualname", code.co_name))
+        return any(code == c for c in cached.get(key, ()))
+    try:
+        return cached.holds(marshal.dumps(code))
+    except ValueError:  # a constant marshal cannot write (code made by hand)
+        return False
 
 
 #: (co_firstlineno, co_name, co_qualname): how a fresh code object is matched
@@ -489,13 +534,17 @@ _CodeKey = tuple[int, str, str]
 
 
 @functools.lru_cache(maxsize=4)
-def _bytecode_cache_codes(filename: str, size: int, mtime: float) -> Optional[dict[_CodeKey, list[CodeType]]]:
-    """(co_firstlineno, co_name, co_qualname) -> the code objects of
-    ``filename``'s ``.pyc`` (for this interpreter and optimization level),
-    if its header says it was compiled from a file of ``size`` bytes
-    modified at ``mtime``; else None. One read and unmarshal per file
-    (0.17 ms for timm's attention.py against 0.6 ms to compile one method's
-    text), kept for the 4 files probed last."""
+def _bytecode_cache(
+    filename: str, size: int, mtime: float
+) -> Union[None, _native.PycIndex, dict[_CodeKey, list[CodeType]]]:
+    """The code objects of ``filename``'s ``.pyc`` (for this interpreter and
+    optimization level), if its header says it was compiled from a file of
+    ``size`` bytes modified at ``mtime``; else None. Indexed by
+    ``PycIndex`` (0.1 ms for the 210 KB ``.pyc`` of transformers'
+    generation/utils.py, which ``marshal.loads`` takes 1 ms to build the
+    first time); if that cannot read it, unmarshalled into a table of
+    (co_firstlineno, co_name, co_qualname) -> code objects. Kept for the 4
+    files probed last."""
     try:
         path = importlib.util.cache_from_source(filename)
         with open(path, "rb") as f:
@@ -513,6 +562,10 @@ def _bytecode_cache_codes(filename: str, size: int, mtime: float) -> Optional[di
         # the second of the import would pass it. Such an edit is newer
         # than the .pyc itself, whose own time is exact.
         return None
+    try:
+        return _native.PycIndex(data, 16)
+    except ValueError:
+        pass
     try:
         module = marshal.loads(memoryview(data)[16:])
     except (EOFError, ValueError, TypeError):

@@ -213,6 +213,13 @@ fn block_excerpt(
     Ok(py.detach(|| block::block_excerpt(bytes, line)))
 }
 
+/// Whether `data` is valid UTF-8 (strict, as Python's `bytes.decode`: no
+/// encoded surrogates), checked without making a `str` of it.
+#[pyfunction]
+fn is_utf8(py: Python<'_>, data: &[u8]) -> bool {
+    py.detach(|| std::str::from_utf8(data).is_ok())
+}
+
 /// Lines `(start, end)` of the top-level statement holding `line`, guessed
 /// from indentation; None when `line` is not in `source`.
 #[pyfunction]
@@ -232,6 +239,7 @@ fn excerpt(py: Python<'_>, source: &str, start: i64, end: i64) -> Option<String>
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_function(wrap_pyfunction!(block_excerpt, m)?)?;
+    m.add_function(wrap_pyfunction!(is_utf8, m)?)?;
     m.add_function(wrap_pyfunction!(top_level_lines, m)?)?;
     m.add_function(wrap_pyfunction!(excerpt, m)?)?;
     m.add("LocateFailure", py.get_type::<LocateFailure>())?;

@@ -692,16 +692,20 @@ def goals(levels: list[dict]) -> list[dict]:
                         "phase": phase, "ratio": ratio, "ratio_cpu": cratio, "nopdb_ratio": nratio,
                         "levels": len(vals), "levels_not_run": missing,
                         "met": None if ratio is None else ratio <= GOAL_FLAT_RATIO})
+    # the rows that only run where the libraries are imported: the issue's
+    # own example (timm's forward), generate's loop (a 220-line method of a
+    # 4,600-line module) and the scope by name
     ml = next(lv for lv in levels if lv["key"] == "torch+timm+transformers")
-    for phase in ("first", "repeat"):
-        v = _med(ml, "name", "splice", phase)
-        out.append({"goal": f"{ROW_TITLES['name']}, {phase}: enter+exit at most {GOAL_NAME_MS:g} ms with "
-                            f"torch+timm+transformers", "kind": "max", "row": "name", "phase": phase,
-                    "worst_ns": v, "met": None if v is None else v <= GOAL_NAME_MS * 1e6,
-                    "levels_not_run": [] if ml["status"] == "ok" else ["torch+timm+transformers"],
-                    "detail": ml["status"] if ml["status"] != "ok" else (_row(ml, "name", "splice") or {}).get(
-                        "status", next((r["status"] for r in ml.get("rows", []) if r["key"] == "name"
-                                        and r["tool"] == "splice"), None))})
+    for key, limit_ms in (("bp-timm", GOAL_FUNCTION_MS), ("bp-generate", GOAL_FUNCTION_MS), ("name", GOAL_NAME_MS)):
+        for phase in ("first", "repeat"):
+            v = _med(ml, key, "splice", phase)
+            out.append({"goal": f"{ROW_TITLES[key]}, {phase}: enter+exit at most {limit_ms:g} ms with "
+                                f"torch+timm+transformers", "kind": "max", "row": key, "phase": phase,
+                        "worst_ns": v, "met": None if v is None else v <= limit_ms * 1e6,
+                        "levels_not_run": [] if ml["status"] == "ok" else ["torch+timm+transformers"],
+                        "detail": ml["status"] if ml["status"] != "ok" else (_row(ml, key, "splice") or {}).get(
+                            "status", next((r["status"] for r in ml.get("rows", []) if r["key"] == key
+                                            and r["tool"] == "splice"), None))})
     return out
 
 

@@ -782,7 +782,9 @@ def capture_scenarios(src: SourceFile, n: int, depth: int) -> list[Scenario]:
         "active (checked to record a call of `h`). A scope by name instruments each function at its first "
         "call: on 3.12+ through a sys.monitoring event that is off for `g` after its first call; on 3.11 "
         "through splice's frame evaluator, which is installed while the block runs, and with which CPython "
-        "3.11 no longer inlines Python-to-Python calls (docs/architecture.md, Lazy scopes). "
+        "3.11 no longer inlines Python-to-Python calls (docs/architecture.md, Lazy scopes). On 3.12 the "
+        "event's instrumentation of `g` also undoes `g`'s superinstructions for good (CPython 3.12 makes them "
+        "when a code object is created and never again; 3.13+ compiles them). "
         "Reference: no capture.",
         "call", n, "plain", make("g", 0, "h", "g", by_name=True),
         goals=[{"variant": "splice", "max_ratio": 1.01,

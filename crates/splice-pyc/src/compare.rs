@@ -155,18 +155,22 @@ impl Pair<'_> {
         Ok(Some((end_a, end_b)))
     }
 
-    /// Two code objects' fields after the type byte; the file names are
-    /// skipped, not compared.
+    /// Two code objects' fields after the type byte. The fields CPython's
+    /// code object `==` ignores are skipped, not compared: the stack size,
+    /// the local kinds (3.14's `code.replace()` drops their argument bits)
+    /// and the file name (the import system rewrites it).
     fn code(&self, ba: usize, bb: usize, depth: usize) -> Result<Ends, MarshalError> {
         let (da, db) = (&self.a.data, &self.b.data);
         let (ha, hb) = (end_of(da, ba, CODE_HEADER)?, end_of(db, bb, CODE_HEADER)?);
-        if da[ba..ha] != db[bb..hb] {
+        // argument counts, then (after the stack size) the flags
+        if da[ba..ba + 12] != db[bb..bb + 12] || da[ba + 16..ha] != db[bb + 16..hb] {
             return Ok(None);
         }
-        // co_code, co_consts, co_names, co_localsplusnames, co_localspluskinds
-        let Some((pa, pb)) = self.sequence(ha, hb, 5, depth)? else {
+        // co_code, co_consts, co_names, co_localsplusnames
+        let Some((pa, pb)) = self.sequence(ha, hb, 4, depth)? else {
             return Ok(None);
         };
+        let (pa, pb) = (self.a.skip(pa)?, self.b.skip(pb)?); // co_localspluskinds
         let (pa, pb) = (self.a.skip(pa)?, self.b.skip(pb)?); // co_filename
                                                              // co_name, co_qualname
         let Some((pa, pb)) = self.sequence(pa, pb, 2, depth)? else {

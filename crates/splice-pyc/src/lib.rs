@@ -31,12 +31,13 @@
 //! - the order of a set's or frozenset's elements, which follows string
 //!   hashes, randomised per process.
 //!
-//! A code object's `co_filename` is not compared: the import system
-//! rewrites it when the `.pyc` was written under another path, and
-//! CPython's own code equality ignores it too. Everything else (argument
-//! counts, stack size, flags, bytecode, constants, names, local names and
-//! kinds, name, qualified name, first line, line table, exception table) is
-//! compared.
+//! A code object's fields are compared as CPython's code object `==`
+//! compares them, plus the qualified name: argument counts, flags,
+//! bytecode, constants, names, local names, name, qualified name, first
+//! line, line table, exception table. Not compared, as `==` does not:
+//! `co_filename` (the import system rewrites it when the `.pyc` was
+//! written under another path), the stack size and the local kinds
+//! (CPython 3.14's `code.replace()` drops the argument bits of the kinds).
 //!
 //! Anything unexpected (truncated data, an unknown type code from a newer
 //! format, nesting deeper than [`MAX_DEPTH`]) is a [`MarshalError`], never

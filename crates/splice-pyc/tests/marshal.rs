@@ -58,7 +58,10 @@ fn reference(index: u32) -> Vec<u8> {
 }
 
 struct Code {
+    argcount: u32,
     stacksize: u32,
+    flags: u32,
+    kinds: Vec<u8>,
     consts: Vec<u8>,
     filename: Vec<u8>,
     name: Vec<u8>,
@@ -69,7 +72,10 @@ struct Code {
 impl Default for Code {
     fn default() -> Self {
         Code {
+            argcount: 0,
             stacksize: 1,
+            flags: 3,
+            kinds: bytes(&[]),
             consts: tuple(&[int(1)]),
             filename: s("a.py"),
             name: s("f"),
@@ -82,14 +88,14 @@ impl Default for Code {
 impl Code {
     fn bytes(&self) -> Vec<u8> {
         let mut v = vec![b'c'];
-        for field in [0u32, 0, 0, self.stacksize, 3] {
+        for field in [self.argcount, 0, 0, self.stacksize, self.flags] {
             v.extend_from_slice(&field.to_le_bytes());
         }
         v.extend(bytes(&[151, 0, 100, 0, 83, 0]));
         v.extend(&self.consts);
         v.extend(tuple(&[]));
         v.extend(tuple(&[]));
-        v.extend(bytes(&[]));
+        v.extend(&self.kinds);
         v.extend(&self.filename);
         v.extend(&self.name);
         v.extend(&self.qualname);
@@ -164,12 +170,27 @@ fn storage_choices_do_not_make_objects_differ() {
 }
 
 #[test]
-fn file_names_are_not_compared() {
+fn what_code_equality_ignores_is_not_compared() {
+    // the file name, the stack size and the local kinds, as code `==`
     let moved = Code {
         filename: s("/elsewhere/a.py"),
         ..Code::default()
     };
     assert!(same(Code::default().bytes(), moved.bytes()));
+    let deeper = Code {
+        stacksize: 2,
+        ..Code::default()
+    };
+    assert!(same(Code::default().bytes(), deeper.bytes()));
+    let arg_kinds = Code {
+        kinds: bytes(&[0x26]),
+        ..Code::default()
+    };
+    let plain_kinds = Code {
+        kinds: bytes(&[0x20]),
+        ..Code::default()
+    };
+    assert!(same(plain_kinds.bytes(), arg_kinds.bytes()));
 }
 
 #[test]
@@ -195,7 +216,11 @@ fn every_other_field_is_compared() {
     let base = Code::default();
     let differs = [
         Code {
-            stacksize: 2,
+            argcount: 1,
+            ..Code::default()
+        },
+        Code {
+            flags: 0x23,
             ..Code::default()
         },
         Code {

@@ -101,6 +101,20 @@ pub struct CodeObject {
 ///
 /// A convenience for [`SourceIndex::new`] + [`SourceIndex::locate`]; keep the
 /// index when locating several specs in one source.
+/// Set up the parser's per-thread state on the calling thread, so that the
+/// first parse there does not pay for it.
+///
+/// `ruff_python_parser` guards its recursion with `stacker`, which finds the
+/// thread's stack limit on its first use in each thread. On a process's main
+/// thread glibc's `pthread_getattr_np` reads all of `/proc/self/maps` for
+/// that: 1.5-6 ms with torch's libraries mapped (thousands of lines),
+/// against 0.1 ms in a small process. Called when splice's native module is
+/// imported, it moves that cost from the first probe to the import.
+pub fn prepare_thread() {
+    // Any parse does it; an empty module is the cheapest one.
+    let _ = SourceIndex::new("");
+}
+
 pub fn locate(
     source: &str,
     scope: &Scope,

@@ -74,5 +74,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     identity::register(m)?;
     frame_function::register(m)?;
     start_hook::register(m)?;
+    // The parser's first use on this (usually the main) thread reads
+    // /proc/self/maps: pay it at import, not in the first probe.
+    splice_locate::prepare_thread();
     Ok(())
 }

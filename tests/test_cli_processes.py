@@ -82,12 +82,15 @@ def test_multiprocessing_every_call_in_every_child(tmp_path, method):
     assert "did not report" not in r.stderr
 
 
-def test_sigterm_pending_while_the_main_thread_blocks_still_ends_the_child(tmp_path):
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_sigterm_pending_while_the_main_thread_blocks_still_ends_the_child(tmp_path, method):
     """The window in which Pool.terminate() hung a pool worker (CI, 3.14):
     SIGTERM arrives while the main thread is about to block in sem_wait, so
-    the handler would never run; the child's SIGTERM watch makes it run."""
+    the handler would never run; the child's SIGTERM watch makes it run.
+    A forkserver child gets its watch only after multiprocessing has set it
+    up (the server's wakeup fd, then none): before that fix it hung here."""
     out = tmp_path / "o.json"
-    r = splice("run", "--capture", "sigterm_race.py:work", "--json", str(out), "sigterm_race.py")
+    r = splice("run", "--capture", "sigterm_race.py:work", "--json", str(out), "sigterm_race.py", method)
     assert r.returncode == 0, r.stderr
     seen = stdout_json(r)
     assert seen["exitcode"] == -15  # died by SIGTERM, as without splice (not killed after 20 s)

@@ -5,13 +5,16 @@ another thread of the child, so it cannot interrupt the main thread's wait
 (the C handler runs on that other thread); only splice's SIGTERM watch gets
 the handler to run.
 
-python sigterm_race.py   prints {"child": pid, "exitcode": N}; exitcode is
-                         null when the child is still blocked after 20 s.
+python sigterm_race.py [METHOD]   prints {"child": pid, "exitcode": N};
+                                 exitcode is null when the child is still
+                                 blocked after 20 s. METHOD: the start
+                                 method (fork by default).
 """
 
 import json
 import multiprocessing as mp
 import signal
+import sys
 import threading
 import time
 
@@ -32,7 +35,7 @@ def child(lock):
 
 
 def main():
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context(sys.argv[1] if len(sys.argv) > 1 else "fork")
     lock = ctx.Lock()
     lock.acquire()
     p = ctx.Process(target=child, args=(lock,))

@@ -177,6 +177,7 @@ class ProcessRecorder:
         self.session.rebase()
         _set_rank_builtin()
         self._install_sigterm()
+        _rearm_after_multiprocessing_fork()
         self._mark_started()
 
     # -- leaving ----------------------------------------------------------------
@@ -296,6 +297,58 @@ def _watch_sigterm() -> None:
     _WATCH = (r, w, os.getpid())
     main = threading.get_ident()
     threading.Thread(target=_sigterm_watcher, args=(r, main), name="splice-sigterm-watch", daemon=True).start()
+
+
+class _Rearm:
+    """What multiprocessing's after-fork registry holds (weakly) for
+    :func:`_rearm_watch`."""
+
+
+_REARM = _Rearm()
+
+
+def _rearm_after_multiprocessing_fork() -> None:
+    """In a child just forked, when multiprocessing is loaded: arm the
+    SIGTERM watch again once multiprocessing has set the child up.
+
+    A forkserver child's ``_serve_one`` clears the wakeup fd (armed by the
+    at-fork hook, or left alone because the server had set its own) before
+    it runs the process: without this, forkserver children (the default
+    start method on Linux from 3.14) had no working watch, and a Pool
+    worker that ``Pool.terminate()`` signalled just before it blocked
+    could hang the pool (CI, 3.14; ``tests/cli_fixtures/sigterm_race.py
+    forkserver`` hung every time).
+    ``Process._bootstrap`` runs the after-fork callbacks after that."""
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is None:
+        return
+    try:
+        mp_util.register_after_fork(_REARM, _rearm_watch)
+    except Exception:  # a multiprocessing without it: the watch stays as it is
+        pass
+
+
+def _rearm_watch(_obj: object) -> None:
+    """While this process's SIGTERM handler is ours: put the watch's wakeup
+    fd back if multiprocessing cleared it (the watch was armed at the fork),
+    or arm the watch if it was not (the server's wakeup fd was set then);
+    see :func:`_rearm_after_multiprocessing_fork`. A wakeup fd someone else
+    set since stays."""
+    rec = _CURRENT
+    if rec is None or rec.silent or rec.config is None:
+        return
+    watch = _WATCH
+    try:
+        if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+            return
+        if watch is not None and watch[2] == os.getpid():
+            current = signal.set_wakeup_fd(watch[1], warn_on_full_buffer=False)
+            if current not in (-1, watch[1]):
+                signal.set_wakeup_fd(current)
+            return
+        _watch_sigterm()
+    except (ValueError, OSError):  # not the main thread
+        pass
 
 
 def _sigterm_watcher(fd: int, main: int) -> None:

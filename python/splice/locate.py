@@ -488,8 +488,7 @@ def _compiled_lines(text: str, filename: str, flags: int) -> Any:
         return error
     table: dict[tuple[int, str, str], list[frozenset[int]]] = {}
     for c in _all_codes(module):
-        key = (c.co_firstlineno, c.co_name, getattr(c, "co_qualname", c.co_name))
-        table.setdefault(key, []).append(frozenset(_native.code_lines(c)))
+        table.setdefault(_code_key(c), []).append(frozenset(_native.code_lines(c)))
     return table
 
 
@@ -508,7 +507,7 @@ def _matches_bytecode_cache(code: CodeType, source: Source) -> bool:
     The ``.pyc`` is not unmarshalled: splice-pyc's ``PycIndex`` finds the
     code object of the same first line and names in its bytes and compares
     it with ``marshal.dumps(code)`` (the fields ``==`` on code objects
-    compares and a few more; crates/splice-pyc). Data that reader does not
+    compares, and the qualified name; crates/splice-pyc). Data that reader does not
     know is unmarshalled and compared with ``==``.
 
     False (fall back to the compile checks) whenever anything is missing or
@@ -521,8 +520,7 @@ def _matches_bytecode_cache(code: CodeType, source: Source) -> bool:
     if cached is None:
         return False
     if isinstance(cached, dict):
-        key = (code.co_firstlineno, code.co_name, getattr(code, "co_qualname", code.co_name))
-        return any(code == c for c in cached.get(key, ()))
+        return any(code == c for c in cached.get(_code_key(code), ()))
     try:
         return cached.holds(marshal.dumps(code))
     except ValueError:  # a constant marshal cannot write (code made by hand)
@@ -531,6 +529,10 @@ def _matches_bytecode_cache(code: CodeType, source: Source) -> bool:
 
 #: (co_firstlineno, co_name, co_qualname): how a fresh code object is matched
 _CodeKey = tuple[int, str, str]
+
+
+def _code_key(code: CodeType) -> _CodeKey:
+    return (code.co_firstlineno, code.co_name, code.co_qualname)
 
 
 @functools.lru_cache(maxsize=4)
@@ -574,7 +576,7 @@ def _bytecode_cache(
         return None
     table: dict[_CodeKey, list[CodeType]] = {}
     for c in _all_codes(module):
-        table.setdefault((c.co_firstlineno, c.co_name, getattr(c, "co_qualname", c.co_name)), []).append(c)
+        table.setdefault(_code_key(c), []).append(c)
     return table
 
 
@@ -614,7 +616,7 @@ def _compare_with_fresh_compile(code: CodeType, source: Source, lines: list[int]
 def _fit_problem(code: CodeType, table: Any, lines: list[int]) -> str:
     """"" when ``table`` (:func:`_compiled_lines`) has a code object whose
     lines fit the running ``code``'s, else what differs."""
-    key = (code.co_firstlineno, code.co_name, getattr(code, "co_qualname", code.co_name))
+    key = _code_key(code)
     candidates = table.get(key)
     if not candidates:
         return (

@@ -317,6 +317,33 @@ def test_a_last_line_without_a_break_reads_as_linecache_reads_it(tmp_path):
     assert got.utf8 == got.text.encode()
 
 
+def test_only_regular_files_are_read_directly(tmp_path, monkeypatch):
+    """The direct read takes a regular file's bytes and status; a directory,
+    a FIFO or a missing file is None (linecache decides then), and a file
+    that grows between its status and its read is read to its end."""
+    path = tmp_path / "regular.py"
+    path.write_bytes(b"x = 1\n" * 1000)
+    data, st = locate_module._read_regular(str(path))
+    assert data == path.read_bytes() and st.st_size == len(data)
+    assert locate_module._read_regular(str(tmp_path)) is None
+    assert locate_module._read_regular(str(tmp_path / "missing.py")) is None
+    fifo = tmp_path / "fifo.py"
+    os.mkfifo(fifo)
+    assert locate_module._read_regular(str(fifo)) is None  # without waiting for a writer
+
+    real_fstat = os.fstat
+
+    def fstat_then_grow(fd):  # the status is taken before the file grows
+        st = real_fstat(fd)
+        with open(path, "ab") as f:
+            f.write(b"y = 2\n" * 20000)
+        return st
+
+    monkeypatch.setattr(locate_module.os, "fstat", fstat_then_grow)
+    data, st = locate_module._read_regular(str(path))
+    assert data == b"x = 1\n" * 1000 + b"y = 2\n" * 20000 and st.st_size == 6000
+
+
 @pytest.mark.parametrize("content", [
     "\ufeffdef f(x):\n    return x\n".encode("utf-8"),
     # valid UTF-8 bytes declared latin-1: only the declaration says the text differs

@@ -201,14 +201,10 @@ def _read_file(filename: str) -> Optional[Source]:
         return hit
     if not os.path.isabs(filename):
         return None
-    try:
-        with open(filename, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                return None
-            data = f.read()
-    except OSError:
+    read = _read_regular(filename)
+    if read is None:
         return None
+    data, st = read
     if not data or data.startswith(b"\xef\xbb\xbf") or b"\r" in data:
         return None  # (linecache's text of an empty file differs by version)
     first = data.find(b"\n")
@@ -225,6 +221,35 @@ def _read_file(filename: str) -> Optional[Source]:
         _FILES.clear()
     source = _FILES[filename] = Source(filename, None, (st.st_size, st.st_mtime), data)
     return source
+
+
+def _read_regular(path: str) -> Optional[tuple[bytes, os.stat_result]]:
+    """The bytes of the regular file ``path`` and its status, or None (no
+    such file, not a regular file, unreadable). Read with ``os.read``: a
+    first probe reads two files (the source, the ``.pyc``), and ``open()``
+    made a file object and a buffered reader for each (a fifth of the
+    reads' cost on cold caches)."""
+    try:
+        # O_NONBLOCK: opening a FIFO for reading would wait for a writer
+        # (it changes nothing for a regular file)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        data = os.read(fd, st.st_size + 1)
+        if len(data) > st.st_size:  # it grew since: read to the end
+            parts = [data]
+            while parts[-1]:
+                parts.append(os.read(fd, 1 << 16))
+            data = b"".join(parts)
+        return data, st
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 #: file name -> (the line list linecache gave, its length, its text)
@@ -548,12 +573,13 @@ def _bytecode_cache(
     (co_firstlineno, co_name, co_qualname) -> code objects. Kept for the 4
     files probed last."""
     try:
-        path = importlib.util.cache_from_source(filename)
-        with open(path, "rb") as f:
-            written = os.fstat(f.fileno()).st_mtime
-            data = f.read()
-    except (NotImplementedError, ValueError, OSError):
+        read = _read_regular(importlib.util.cache_from_source(filename))
+    except (NotImplementedError, ValueError):
         return None
+    if read is None:
+        return None
+    data, written_st = read
+    written = written_st.st_mtime
     if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER:
         return None
     flags, stamp, length = (int.from_bytes(data[i : i + 4], "little") for i in (4, 8, 12))

@@ -33,7 +33,13 @@ impl<'a> Lines<'a> {
     fn new(src: &'a [u8]) -> Self {
         Lines {
             src,
-            starts: vec![0],
+            starts: {
+                // room for lines of 32 bytes on average: a few doublings
+                // at most, not one per hundred lines
+                let mut v = Vec::with_capacity(src.len() / 32 + 1);
+                v.push(0);
+                v
+            },
             scanned: 0,
             done: false,
         }

@@ -24,6 +24,36 @@ fn str_list(code: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<String>> {
     code.getattr(name)?.extract()
 }
 
+/// A tuple of `names` that reuses the string objects of `original` where
+/// the name at that index is the same (the rewriter only appends names).
+/// `code.replace` interns every name it is given: a fresh string costs a
+/// lookup in the interpreter's table of interned strings, which holds
+/// hundreds of thousands of entries in a process with torch imported and
+/// is cold at a first probe (a quarter of instrumenting a 220-line method);
+/// an original one is interned already and costs nothing.
+fn names_tuple<'py>(
+    original: &Bound<'py, PyAny>,
+    names: &[String],
+) -> PyResult<Bound<'py, PyTuple>> {
+    let py = original.py();
+    let original = original.cast::<PyTuple>()?;
+    let mut items: Vec<Bound<'py, PyAny>> = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let reused = match original.get_item(i) {
+            Ok(item) => match item.cast::<PyString>() {
+                Ok(s) if s.to_str().is_ok_and(|t| t == name) => Some(item),
+                _ => None,
+            },
+            Err(_) => None,
+        };
+        items.push(match reused {
+            Some(item) => item,
+            None => PyString::new(py, name).into_any(),
+        });
+    }
+    PyTuple::new(py, items)
+}
+
 fn scope_of(code: &Bound<'_, PyAny>) -> PyResult<Scope> {
     Ok(Scope {
         varnames: str_list(code, "co_varnames")?,
@@ -165,8 +195,14 @@ pub fn instrumented<'py>(
     kw.set_item("co_linetable", PyBytes::new(py, &out.linetable))?;
     kw.set_item("co_stacksize", out.stacksize)?;
     kw.set_item("co_consts", PyTuple::new(py, &consts.items)?)?;
-    kw.set_item("co_names", PyTuple::new(py, &target.names)?)?;
-    kw.set_item("co_varnames", PyTuple::new(py, &target.scope.varnames)?)?;
+    kw.set_item(
+        "co_names",
+        names_tuple(&code.getattr("co_names")?, &target.names)?,
+    )?;
+    kw.set_item(
+        "co_varnames",
+        names_tuple(&code.getattr("co_varnames")?, &target.scope.varnames)?,
+    )?;
     kw.set_item("co_nlocals", target.scope.varnames.len())?;
     code.call_method("replace", (), Some(&kw))
 }

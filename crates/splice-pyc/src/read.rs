@@ -77,10 +77,13 @@ pub struct Marshalled {
 impl Marshalled {
     /// Walk `data`, which must hold exactly one marshalled object.
     pub fn read(data: Vec<u8>) -> Result<Self, MarshalError> {
+        // Sized from the data's length (stdlib .pyc files hold a code object
+        // per ~700 bytes): the vectors then grow a few times at most, not a
+        // dozen times, each a copy on cold memory at a first probe.
         let mut walk = Walk {
             data: &data,
-            refs: Vec::new(),
-            codes: Vec::new(),
+            refs: Vec::with_capacity(data.len() / 16),
+            codes: Vec::with_capacity(data.len() / 512),
         };
         let end = walk.object(0, 0)?;
         if end != data.len() {

@@ -61,7 +61,8 @@ third:
   the target (a new code object, never probed), so every round gives a sample;
   for ``bp-timm``, ``bp-generate`` and ``name`` there is only one never-probed target per
   process, so they give one sample per child process (measured right after the
-  warm-up, before any round);
+  warm-up, before any round, each after a full collection like every round's
+  row);
 - ``repeat``: the steady state, the same probe entered and left ``--repeat``
   times in a row on the same function (per enter+exit: the batch's time over
   its size), one sample per round;
@@ -480,6 +481,9 @@ def child(level: str, rounds: int, repeat: int, name_repeat: int) -> dict:
         for t in TOOLS:
             r = rows[(key, t)]
             try:
+                # a full collection first, as before every round's row: the
+                # first enter+exit runs with the caches a collection leaves
+                gc.collect()
                 w, c = _timed(cycle(libs[t]), 1)
                 check(libs[t])
                 r.first.append(w)

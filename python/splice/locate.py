@@ -231,8 +231,9 @@ def _read_regular(path: str) -> Optional[tuple[bytes, os.stat_result]]:
     reads' cost on cold caches)."""
     try:
         # O_NONBLOCK: opening a FIFO for reading would wait for a writer
-        # (it changes nothing for a regular file)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+        # (it changes nothing for a regular file); os.open's descriptors are
+        # not inherited by child processes already (PEP 446)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
     try:
@@ -578,8 +579,7 @@ def _bytecode_cache(
         return None
     if read is None:
         return None
-    data, written_st = read
-    written = written_st.st_mtime
+    data, written = read[0], read[1].st_mtime
     if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER:
         return None
     flags, stamp, length = (int.from_bytes(data[i : i + 4], "little") for i in (4, 8, 12))

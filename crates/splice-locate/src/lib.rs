@@ -97,10 +97,6 @@ pub struct CodeObject {
     pub last_line: u32,
 }
 
-/// Parse `source` and locate `spec` in `scope` for CPython 3.`minor`.
-///
-/// A convenience for [`SourceIndex::new`] + [`SourceIndex::locate`]; keep the
-/// index when locating several specs in one source.
 /// Set up the parser's per-thread state on the calling thread, so that the
 /// first parse there does not pay for it.
 ///
@@ -115,6 +111,10 @@ pub fn prepare_thread() {
     let _ = SourceIndex::new("");
 }
 
+/// Parse `source` and locate `spec` in `scope` for CPython 3.`minor`.
+///
+/// A convenience for [`SourceIndex::new`] + [`SourceIndex::locate`]; keep the
+/// index when locating several specs in one source.
 pub fn locate(
     source: &str,
     scope: &Scope,

@@ -39,17 +39,12 @@ fn names_tuple<'py>(
     let original = original.cast::<PyTuple>()?;
     let mut items: Vec<Bound<'py, PyAny>> = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
-        let reused = match original.get_item(i) {
-            Ok(item) => match item.cast::<PyString>() {
-                Ok(s) if s.to_str().is_ok_and(|t| t == name) => Some(item),
-                _ => None,
-            },
-            Err(_) => None,
+        let same = |item: &Bound<'py, PyAny>| {
+            item.cast::<PyString>()
+                .is_ok_and(|s| s.to_str().is_ok_and(|t| t == name))
         };
-        items.push(match reused {
-            Some(item) => item,
-            None => PyString::new(py, name).into_any(),
-        });
+        let reused = original.get_item(i).ok().filter(same);
+        items.push(reused.unwrap_or_else(|| PyString::new(py, name).into_any()));
     }
     PyTuple::new(py, items)
 }

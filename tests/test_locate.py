@@ -347,8 +347,8 @@ def test_only_regular_files_are_read_directly(tmp_path, monkeypatch):
 @pytest.mark.parametrize("content", [
     "\ufeffdef f(x):\n    return x\n".encode("utf-8"),
     # valid UTF-8 bytes declared latin-1: only the declaration says the text differs
-    "# -*- coding: latin-1 -*-\ndef f(x):\n    return 'é'\n".encode("utf-8"),
-    "#!/usr/bin/env python\n# vim: set fileencoding=latin-1 :\ndef f(x):\n    return 'é'\n".encode("utf-8"),
+    "# -*- coding: latin-1 -*-\ndef f(x):\n    return 'é'\n".encode(),
+    "#!/usr/bin/env python\n# vim: set fileencoding=latin-1 :\ndef f(x):\n    return 'é'\n".encode(),
     b"def f(x):\r\n    return x\r\n",
 ])
 def test_files_only_linecache_reads_right_are_left_to_it(tmp_path, content):
@@ -703,3 +703,63 @@ def test_a_same_size_edit_in_the_same_second_is_not_vouched_for(tmp_path):
     assert not locate_module._matches_bytecode_cache(code, get_source(code))
     with pytest.raises(SourceMismatchError):
         locate(code, 3)
+
+
+def test_damaged_source_text_is_a_locate_failure_never_a_panic():
+    """Source text is whatever is on disk or in linecache (half-edited,
+    cut short, NUL bytes, unbalanced brackets): the native index and the
+    excerpt helpers answer or raise ``LocateFailure``. A Rust panic would
+    surface as ``pyo3_runtime.PanicException``, a ``BaseException`` no
+    caller expects. Random edits of stdlib sources (fixed seed)."""
+    import random
+
+    texts = [Path(m.__file__).read_text(encoding="utf-8") for m in (textwrap, linecache, importlib.util)]
+    pieces = ["(", ")", "[", "]", "{", "}", ":", "\n", "    ", "\t", "'''", '"', "\\", "def ", "class ",
+              "lambda ", "f'{", "}'", "async ", "match x:\n case 1:\n  pass\n", "@d\n", "#", "\r", "\x00",
+              "\u00e9", "if 1:\n", "else:\n", "try:\n", "except* E:\n", "yield", "type X = int\n", "\f"]
+    rng = random.Random(7)
+    parsed = failed = 0
+    for _ in range(300):
+        lines = rng.choice(texts).splitlines(True)
+        # from a line at the left margin, so that unedited slices mostly parse
+        start = rng.choice([i for i, text in enumerate(lines) if text[:1].isalpha()])
+        lines = lines[start:start + rng.randint(1, 80)]
+        for _ in range(rng.choice((0, 0, 1, 2, 5))):
+            if lines and rng.random() < 0.5:
+                j = rng.randrange(len(lines))
+                p = rng.randrange(len(lines[j]) + 1)
+                lines[j] = lines[j][:p] + rng.choice(pieces) + lines[j][p:]
+            elif lines and rng.random() < 0.5:
+                del lines[rng.randrange(len(lines))]
+            else:
+                lines.insert(rng.randrange(len(lines) + 1), rng.choice(pieces))
+        text = "".join(lines)
+        line = rng.randint(0, text.count("\n") + 3)
+        _native.block_excerpt(text, line)
+        _native.block_excerpt(text.encode(), line)
+        _native.top_level_lines(text, line)
+        _native.excerpt(text, line, line + rng.randint(-3, 50))
+        try:
+            index = _native.LocateIndex(text)
+        except _native.LocateFailure:
+            failed += 1
+            continue
+        parsed += 1
+        spec = lines[rng.randrange(len(lines))].strip() if lines else ""
+        for minor in (11, 12, 13, 14, 15):
+            for name in ("<module>", "<lambda>", "<genexpr>", "<listcomp>", "f"):
+                calls = (
+                    (index.locate, (line, name, line, minor)),
+                    (index.locate, (line, name, spec, minor)),
+                    (index.locate, (line, name, None, minor)),
+                    (index.locate, (None, None, spec, minor)),
+                    (index.statement_lines, (line, name, minor)),
+                    (index.own_text, (line, name, minor)),
+                    (index.check_code_lines, (line, name, [line, line + 1], minor)),
+                )
+                for method, args in calls:
+                    try:
+                        method(*args)
+                    except _native.LocateFailure:
+                        pass
+    assert parsed > 50 and failed > 50, (parsed, failed)  # both outcomes were exercised

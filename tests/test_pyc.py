@@ -67,3 +67,45 @@ def test_unreadable_data_is_a_value_error():
     assert index.code_count == 2
     with pytest.raises(ValueError, match="not a code object"):
         index.holds(marshal.dumps((1, 2)))
+
+
+def test_damaged_pyc_data_is_refused_or_read_never_a_panic():
+    """A ``.pyc`` whose header matches can still be damaged (cut short by a
+    full disk, bytes changed by a bad copy): ``PycIndex`` reads it or raises
+    ``ValueError`` (splice then compiles the source to check it), and an
+    index of damaged data answers ``holds`` with a bool or ``ValueError``.
+    A Rust panic would surface as ``pyo3_runtime.PanicException``, a
+    ``BaseException`` no caller expects. Every truncation of a real module's
+    marshal data, then random byte changes (fixed seed)."""
+    import json.decoder
+    import random
+
+    module = compile(Path(json.decoder.__file__).read_text(), json.decoder.__file__, "exec")
+    data = marshal.dumps(module)
+    dumps = [marshal.dumps(c) for c in (module, *(c for c in module.co_consts if hasattr(c, "co_code")))]
+    assert _native.PycIndex(data).holds(dumps[1])
+    read = refused = 0
+    for cut in range(len(data)):
+        try:
+            _native.PycIndex(data[:cut])
+            read += 1
+        except ValueError:
+            refused += 1
+    rng = random.Random(13)
+    for _ in range(5000):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(damaged))
+            damaged[i] = rng.randrange(256) if rng.random() < 0.7 else damaged[i] ^ (1 << rng.randrange(8))
+        try:
+            index = _native.PycIndex(bytes(damaged))
+        except ValueError:
+            refused += 1
+            continue
+        read += 1
+        for dump in dumps:
+            try:
+                assert isinstance(index.holds(dump), bool)
+            except ValueError:
+                pass
+    assert refused > len(data) // 2 and read > 0  # both outcomes were exercised

@@ -519,6 +519,66 @@ def test_generator_closed_early_records_generator_exit_and_frees_its_frame():
         assert _gone(ref)
 
 
+
+@pytest.mark.parametrize("scope", ["function", "no scope (lazy)"])
+def test_a_generator_exit_record_keeps_no_frame(scope):
+    """The record of a generator closed early keeps a GeneratorExit without
+    the thrown one's traceback, which is the closed frame: with
+    ``keep_locals=[]`` nothing the call held stays alive while the record
+    does (CPython's weakref and asyncgen finalization tests, run under a
+    lazy ``capture_call(keep_locals=())``, saw their objects outlive the
+    generator). The lazy scope records the call through sys.monitoring
+    events (3.12+) or splice's frame evaluator (3.11)."""
+
+    class Item:
+        pass
+
+    refs = []
+
+    def walk(n):
+        item = Item()  # a local only: the record keeps no locals and no argument holds it
+        refs.append(weakref.ref(item))
+        yield from range(n)
+
+    ctx = splice.capture_calls(walk, keep_locals=[]) if scope == "function" else splice.capture_call(keep_locals=[])
+    with ctx as cap:
+        g = walk(3)
+        assert next(g) == 0
+        g.close()
+        del g
+        gc.collect()
+        assert refs[0]() is None, "the record kept the closed generator's locals alive"
+    record = cap[0] if scope == "function" else cap
+    assert record.name == "walk"
+    assert type(record.exception) is GeneratorExit
+    assert record.exception.__traceback__ is None
+    assert record.locals == {}
+
+
+
+def test_a_suspended_generator_in_a_garbage_cycle_is_freed_when_the_block_ends():
+    """A capture holds the arguments of a generator call still open, which
+    keeps a garbage cycle through it reachable while the block runs
+    (docs/differences-from-nopdb.md); leaving the block drops the open
+    calls, and the cycle is collected, without a record."""
+
+    class Node:
+        pass
+
+    def walk(node):
+        yield node
+        yield node
+
+    with splice.capture_calls(walk) as calls:
+        node = Node()
+        node.walker = walk(node)  # node -> generator -> frame -> node
+        assert next(node.walker) is node
+        ref = weakref.ref(node)
+        del node
+    assert _gone(ref)
+    assert calls == []
+
+
 def test_breakpoint_and_its_values_are_collected():
     def target(x):
         big = Big()

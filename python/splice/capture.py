@@ -29,9 +29,13 @@ Differences from NoPdb (by design):
 - A generator or coroutine gives one record per call (from its first
   resumption to its end), with ``return_value`` the value it returned; NoPdb
   gives one record per resumption, with the yielded value. A generator never
-  finished before the capture ends is not recorded. One closed early
+  finished before the capture ends is not recorded (while the block runs,
+  the capture holds such a call's arguments: a suspended one inside a
+  garbage cycle, an abandoned asyncio task, is collected after the block).
+  One closed early
   (``close()``, garbage collection) is recorded with ``exception`` a
-  ``GeneratorExit``, on every version (3.12+ CPython closes a generator
+  ``GeneratorExit`` without a traceback (the thrown one's is the closed
+  frame, which would keep every local alive), on every version (3.12+ CPython closes a generator
   suspended at a ``yield`` outside any ``try`` block without throwing into
   it; the capture's handler is such a ``try``, and the rewriter says so).
 - Calls on every thread are captured (NoPdb: only the thread that started it).
@@ -92,7 +96,8 @@ class CallInfo(CallRecord):
         globals (dict): Global variables of the function.
         return_value: The return value (``None`` if the call raised).
         exception (BaseException or None): The exception that left the
-            function, if any (new in splice).
+            function, if any (new in splice); for a generator or coroutine
+            closed before its end, a ``GeneratorExit`` without a traceback.
 
     ``CallInfo(name=None, file=None, args=None, locals=None, globals=None,
     return_value=None, exception=None, stack=None)`` is the one constructor

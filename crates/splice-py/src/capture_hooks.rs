@@ -38,7 +38,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use pyo3::exceptions::{PyException, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyException, PyGeneratorExit, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::gc::PyVisit;
 use pyo3::intern;
@@ -658,7 +658,7 @@ impl CaptureHooks {
             Some(locals.into_any().unbind()),
             Some(globals.unbind()),
             Some(ret.unbind()),
-            exc.map(|e| e.clone().unbind()),
+            exc.map(|e| recordable_exception(py, e)),
             None,
         ];
         let recorded = Recorded {
@@ -729,6 +729,30 @@ impl CaptureHooks {
         let ret = if returned { rec.apply(py, ret)? } else { ret };
         Ok((applied, ret))
     }
+}
+
+/// The exception a record keeps for a call that `exc` ended: `exc` itself,
+/// except a `GeneratorExit` (a generator or coroutine closed before its end,
+/// by `close()`, `aclose()` or the collector), which is kept as a new
+/// `GeneratorExit` with the same arguments and no traceback. The thrown
+/// one's traceback holds the closed frame itself, and with it every local of
+/// the call: a record kept them alive (and their finalizers and weakref
+/// callbacks waiting) for as long as it lived, whatever `keep_locals` said
+/// (found by CPython's weakref and asyncio tests under a lazy
+/// `capture_call(keep_locals=())`). Nothing else sees that exception: the
+/// closing `close()` swallows it. A subclass, or a failure to make the
+/// copy, keeps the original.
+fn recordable_exception(py: Python<'_>, exc: &Bound<'_, PyAny>) -> Py<PyAny> {
+    let generator_exit = py.get_type::<PyGeneratorExit>();
+    if exc.get_type().is(&generator_exit) {
+        if let Ok(copy) = exc
+            .getattr(intern!(py, "args"))
+            .and_then(|args| generator_exit.call1(args.cast_into::<PyTuple>()?))
+        {
+            return copy.unbind();
+        }
+    }
+    exc.clone().unbind()
 }
 
 /// `locals` restricted to the recorder's `keep_locals`, if it has any.

@@ -6,6 +6,7 @@ it.
 
 import collections
 import gc
+import io
 import subprocess
 import sys
 import textwrap
@@ -577,6 +578,65 @@ def test_a_suspended_generator_in_a_garbage_cycle_is_freed_when_the_block_ends()
         del node
     assert _gone(ref)
     assert calls == []
+
+
+
+class _Shown:
+    """A value whose repr is Python code a capture with no scope records."""
+
+    def __repr__(self) -> str:
+        return "_Shown()"
+
+
+def _show_me(x):
+    return x
+
+
+def test_printing_records_inside_a_block_with_no_scope_records_nothing_more():
+    """The reprs of recorded values run Python code; a capture with no scope
+    recorded it while its own list was printed inside the block, each record
+    of a ``__repr__`` showing the value again: the list grew until memory ran
+    out (bounded here by ``max_calls``). Formatting a record (repr, stack,
+    HTML display, print_stack) records nothing."""
+    with splice.capture_calls(max_calls=50) as calls:
+        _show_me(_Shown())
+        text = repr(calls)
+        calls[0].stack
+        calls[0]._repr_html_()
+        calls._repr_html_()
+        calls[0].print_stack(file=io.StringIO())
+        names = [c.name for c in calls]
+    assert text == "[CallInfo(name='_show_me', args=OrderedDict(x=_Shown()), return_value=_Shown())]"
+    assert names == ["_show_me"]
+    with splice.capture_call() as last:
+        _show_me(_Shown())
+        text = repr(last)
+        assert last.name == "_show_me"
+    assert text == "CallCapture(name='_show_me', args=OrderedDict(x=_Shown()), return_value=_Shown())"
+    repr(_Shown())  # outside any formatting, a repr is a call like any other
+
+
+
+def test_a_patched_function_whose_closure_leads_back_to_it_is_collected_inside_the_block():
+    """The saved function-version state (3.12+) held the function's closure
+    in a table the collector takes as reachable: a method of a class defined
+    in a function (its closure holds the class, the class holds the method)
+    lived until the block ended, and a weakref callback to the class did not
+    run before the instance's finaliser (CPython's test_weakref under a
+    capture with no scope)."""
+
+    def make():
+        class Local:
+            def method(self):
+                return Local
+
+        Local().method()
+        return weakref.ref(Local)
+
+    with splice.capture_calls("method", keep_locals=[], transform=lambda v: None) as calls:
+        ref = make()
+        assert [c.name for c in calls] == ["method"]  # it was patched and ran
+        assert _gone(ref)
 
 
 def test_breakpoint_and_its_values_are_collected():

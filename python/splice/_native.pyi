@@ -39,9 +39,11 @@ __all__ = [
     "functions_owning",
     "frames_running_here",
     "nested_codes",
+    "pause_recording",
     "recorded_stack_generation",
     "recorded_stack_refs",
     "referrers_but_tuples",
+    "resume_recording",
     "instrument",
     "code_lines",
     "scope_names",
@@ -278,6 +280,14 @@ class Recorder:
     def count(self) -> int: ...
     @property
     def failures(self) -> int: ...
+
+def pause_recording() -> None:
+    """Calls that start on this thread are not recorded by any capture until
+    the matching :func:`resume_recording` (nested pairs count): splice's own
+    formatting of records, whose values' reprs may run Python code."""
+
+def resume_recording() -> None:
+    """Ends one :func:`pause_recording`."""
 
 @final
 class CaptureHooks:

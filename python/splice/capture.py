@@ -72,6 +72,8 @@ from splice import _native, first_calls, owners
 from splice._native import CallRecord, CaptureProbe
 from splice._native import addr as _addr  # id() without its audit event
 from splice._native import function_code as _function_code  # f.__code__, unaudited
+from splice._native import pause_recording as _pause_recording  # see CallInfo.__repr__
+from splice._native import resume_recording as _resume_recording
 from splice.lifecycle import Managed, sync
 from splice.patcher import PATCHER, NativeProbe, Probe
 from splice.resolve import Scope, Site, Target, check_exists, resolve, wants
@@ -131,7 +133,11 @@ class CallInfo(CallRecord):
         if st is None:
             recorded = self._recorded_stack()
             if recorded is not None:
-                st = self._stack = _build_stack(*recorded)
+                _pause_recording()  # (linecache and traceback are Python code)
+                try:
+                    st = self._stack = _build_stack(*recorded)
+                finally:
+                    _resume_recording()
         return st
 
     @stack.setter
@@ -155,27 +161,41 @@ class CallInfo(CallRecord):
         return (_rebuild_call_info, fields, state)
 
     def __repr__(self) -> str:
-        return "{}(name={!r}, args={}({}), return_value={!r})".format(
-            type(self).__name__,
-            self.name,
-            type(self.args).__name__,
-            ", ".join(f"{k}={v!r}" for k, v in (self.args or {}).items()),
-            self.return_value,
-        )
+        # The values' reprs may run Python code: a capture that records it
+        # while its own list is printed would grow the list without end.
+        _pause_recording()
+        try:
+            return "{}(name={!r}, args={}({}), return_value={!r})".format(
+                type(self).__name__,
+                self.name,
+                type(self.args).__name__,
+                ", ".join(f"{k}={v!r}" for k, v in (self.args or {}).items()),
+                self.return_value,
+            )
+        finally:
+            _resume_recording()
 
     def _repr_html_(self) -> str:
         """Jupyter's rich display: arguments, other locals and the result as
         tables of names, types and summarized values (tensor and array shapes
         and dtypes, reprs cut short); the plain ``repr`` stays NoPdb's."""
-        from splice._display import call_html
+        _pause_recording()  # (the first display imports splice._display)
+        try:
+            from splice._display import call_html
 
-        return call_html(self)
+            return call_html(self)
+        finally:
+            _resume_recording()
 
     def print_stack(self, file: Optional[TextIO] = None) -> None:
         """Print the call stack."""
-        if self.stack is not None:
-            for line in self.stack.format():
-                print(line, end="", file=file)
+        _pause_recording()
+        try:
+            if self.stack is not None:
+                for line in self.stack.format():
+                    print(line, end="", file=file)
+        finally:
+            _resume_recording()
 
 
 class _ModuleGlobals:
@@ -565,6 +585,10 @@ class CallListCapture(_BaseCapture, list[CallInfo]):
     def _repr_html_(self) -> str:
         """Jupyter's rich display: one row per call, arguments and result
         summarized; the plain ``repr`` stays a list's, as in NoPdb."""
-        from splice._display import calls_html
+        _pause_recording()  # (the first display imports splice._display)
+        try:
+            from splice._display import calls_html
 
-        return calls_html(self, type(self).__name__)
+            return calls_html(self, type(self).__name__)
+        finally:
+            _resume_recording()

@@ -107,6 +107,27 @@ impl Hasher for AddrHasher {
 thread_local! {
     /// The recorders (addresses) whose `transform` this thread is running.
     static IN_TRANSFORM: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// How deep this thread is in splice's own formatting of records
+    /// (`CallInfo`'s repr, its stack, its HTML display): calls that start
+    /// meanwhile are not recorded by any capture. The reprs of recorded
+    /// values run Python code (a module's repr calls importlib; a class may
+    /// define `__repr__`), which a capture with no scope recorded: printing
+    /// its list inside the block appended a record per value shown, whose
+    /// repr showed the value again, until memory ran out.
+    static PAUSED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Calls that start on this thread are not recorded by any capture until the
+/// matching [`resume_recording`] (nested pairs count).
+#[pyfunction]
+fn pause_recording() {
+    PAUSED.with(|p| p.set(p.get().saturating_add(1)));
+}
+
+/// Ends one [`pause_recording`].
+#[pyfunction]
+fn resume_recording() {
+    PAUSED.with(|p| p.set(p.get().saturating_sub(1)));
 }
 
 /// The shared state of one capture (see the module docs).
@@ -562,7 +583,7 @@ impl CaptureHooks {
     /// object, or NULL: nothing to record).
     fn do_enter(&self, py: Python<'_>, frame: *mut ffi::PyFrameObject) -> PyResult<()> {
         let rec = self.recorder.get();
-        if !rec.is_recording() || frame.is_null() {
+        if !rec.is_recording() || frame.is_null() || PAUSED.with(|p| p.get()) != 0 {
             return Ok(());
         }
         let mut values = arg_values(py, frame, self.argnames.bind(py), &self.arg_cells)?;
@@ -885,5 +906,7 @@ impl CaptureHooks {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Recorder>()?;
     m.add_class::<CaptureHooks>()?;
+    m.add_function(wrap_pyfunction!(pause_recording, m)?)?;
+    m.add_function(wrap_pyfunction!(resume_recording, m)?)?;
     Ok(())
 }

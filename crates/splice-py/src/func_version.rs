@@ -13,8 +13,9 @@
 //! those its `def` statement gave it. So this module writes only that state:
 //!
 //! - `save_version(f)` snapshots a function whose version is its code's own
-//!   `co_version` (what `MAKE_FUNCTION` leaves), holding its defaults,
-//!   kwdefaults and closure objects (so their addresses cannot be reused);
+//!   `co_version` (what `MAKE_FUNCTION` leaves), holding its defaults and
+//!   kwdefaults objects (so their addresses cannot be reused) and noting its
+//!   closure's address only (see `FuncVersion`);
 //! - `sync_version(f, saved)`, right after splice assigned `f.__code__ = c`,
 //!   gives `f` the version `c.co_version` only if `f`'s version is cleared,
 //!   its defaults, kwdefaults, closure and vectorcall are still the
@@ -273,9 +274,20 @@ fn signature(code: &Bound<'_, PyAny>) -> Option<Signature> {
 }
 
 /// A function's version state, taken while it was what `MAKE_FUNCTION` made
-/// (`save_version`). Holds the defaults, kwdefaults and closure objects, so
-/// the identity checks in `sync_version` cannot be fooled by a new object at
-/// a freed one's address.
+/// (`save_version`). Holds the defaults and kwdefaults objects, so the
+/// identity checks in `sync_version` cannot be fooled by a new object at a
+/// freed one's address (`__defaults__` and `__kwdefaults__` can be assigned,
+/// and a call specialised on the version reads the defaults it expects).
+///
+/// The closure only by address. The patcher keeps these in a table weakly
+/// keyed by the function, whose values the collector takes as reachable:
+/// holding the closure kept every function whose closure leads back to it (a
+/// method that calls `super()`, a recursive inner function, a method of a
+/// class defined in a function) and all it reached alive until the block
+/// ended (CPython's `test_weakref` saw it under a capture with no scope).
+/// `__closure__` cannot be assigned from Python; only the C API's
+/// `PyFunction_SetClosure` can, and nothing specialised on a function's
+/// version reads its closure (`COPY_FREE_VARS` reads it at every call).
 #[pyclass(frozen, module = "splice._native")]
 pub struct FuncVersion {
     func: usize,
@@ -284,7 +296,7 @@ pub struct FuncVersion {
     signature: Signature,
     defaults: Option<Py<PyAny>>,
     kwdefaults: Option<Py<PyAny>>,
-    closure: Option<Py<PyAny>>,
+    closure: usize,
     vectorcall: usize,
 }
 
@@ -356,7 +368,7 @@ pub fn save_version(f: &Bound<'_, PyAny>) -> Option<FuncVersion> {
             signature: sig,
             defaults: held((*fo).func_defaults),
             kwdefaults: held((*fo).func_kwdefaults),
-            closure: held((*fo).func_closure),
+            closure: (*fo).func_closure as usize,
             vectorcall: (*fo).vectorcall.map_or(0, |v| v as usize),
         })
     }
@@ -390,7 +402,7 @@ pub fn sync_version(f: &Bound<'_, PyAny>, saved: &FuncVersion) -> bool {
             && (code.as_ptr() != saved.code.as_ptr() || cv == saved.version)
             && same_object(&saved.defaults, (*fo).func_defaults)
             && same_object(&saved.kwdefaults, (*fo).func_kwdefaults)
-            && same_object(&saved.closure, (*fo).func_closure)
+            && (*fo).func_closure as usize == saved.closure
             && (*fo).vectorcall.map_or(0, |v| v as usize) == saved.vectorcall;
         if guards {
             writer.write(fo, cv);

@@ -32,12 +32,14 @@ Differences from NoPdb (by design):
   finished before the capture ends is not recorded (while the block runs,
   the capture holds such a call's arguments: a suspended one inside a
   garbage cycle, an abandoned asyncio task, is collected after the block).
-  One closed early
-  (``close()``, garbage collection) is recorded with ``exception`` a
-  ``GeneratorExit`` without a traceback (the thrown one's is the closed
-  frame, which would keep every local alive), on every version (3.12+ CPython closes a generator
-  suspended at a ``yield`` outside any ``try`` block without throwing into
-  it; the capture's handler is such a ``try``, and the rewriter says so).
+  One closed early (``close()``, garbage collection) is recorded with
+  ``exception`` a ``GeneratorExit`` without a traceback (the thrown one's
+  is the closed frame, which would keep every local alive), on every
+  version (3.12+ CPython closes a generator suspended at a ``yield``
+  outside any ``try`` block without throwing into it; the capture's handler
+  is such a ``try``, and the rewriter says so).
+- Calls that run while splice formats a record (its repr, its stack, its
+  notebook display) are not recorded.
 - Calls on every thread are captured (NoPdb: only the thread that started it).
 - Bounding what is kept (new): ``max_calls=`` (``capture_calls`` keeps the
   first N calls, then stops recording), ``keep_locals=`` (names of the locals

@@ -9,7 +9,10 @@ existing code working: :func:`capture_call`, :func:`capture_calls`,
 
 # First: refuses to load on an interpreter splice does not know (raises
 # UnsupportedVersionError before the native module is imported).
-from splice import _interpreter  # noqa: F401
+from splice import (
+    _interpreter,  # noqa: F401
+    fork_safety,  # noqa: F401  (registers the fork handlers)
+)
 from splice.breakpoint import Breakpoint, FrameView
 from splice.capture import CallCapture, CallInfo, CallListCapture
 from splice.errors import (

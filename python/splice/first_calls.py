@@ -107,7 +107,8 @@ class _Watch:
     and the calls recorded through events that have not ended."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        # reentrant: splice.fork_safety takes it before a fork on the forking thread
+        self.lock = threading.RLock()
         self.watchers: tuple[FirstCallWatcher, ...] = ()
         self.tool: Optional[int] = None
         #: id(frame) -> (watcher, hooks) recording the call that frame runs

@@ -16,7 +16,9 @@ in progress elsewhere to finish, so the child never sees half of one) and
 releases them after it, in the parent and in the child, where it is the
 owner. They are taken in the order the code nests them: the patcher's
 lock is taken first whenever another is taken inside it, and the other
-two are never held together.
+two are never held together. All three are reentrant, so a fork made on a
+thread that holds one already (a finaliser run by an allocation inside a
+critical section) does not wait on itself.
 """
 
 from __future__ import annotations

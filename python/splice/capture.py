@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import functools
 import importlib
 import linecache
 import sys
@@ -68,14 +69,12 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import CodeType, FrameType, FunctionType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, ParamSpec, TextIO, TypeVar
 
 from splice import _native, first_calls, owners
 from splice._native import CallRecord, CaptureProbe
 from splice._native import addr as _addr  # id() without its audit event
 from splice._native import function_code as _function_code  # f.__code__, unaudited
-from splice._native import pause_recording as _pause_recording  # see CallInfo.__repr__
-from splice._native import resume_recording as _resume_recording
 from splice.lifecycle import Managed, sync
 from splice.patcher import PATCHER, NativeProbe, Probe
 from splice.resolve import Scope, Site, Target, check_exists, resolve, wants
@@ -85,6 +84,28 @@ if TYPE_CHECKING:  # pragma: no cover
     from splice.nopdb import NoPdb
 
 __all__ = ["CallCapture", "CallInfo", "CallListCapture"]
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _unrecorded(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``method`` with recording paused on the calling thread while it runs
+    (``_native.pause_recording``): splice's formatting of a record, whose
+    values' reprs may run Python code. A capture with no scope recorded those
+    calls, and printing its own list inside the block appended a record per
+    value shown, whose repr showed the value again, until memory ran out."""
+
+    @functools.wraps(method)
+    def unrecorded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        _native.pause_recording()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _native.resume_recording()
+
+    return unrecorded
 
 
 class CallInfo(CallRecord):
@@ -129,17 +150,14 @@ class CallInfo(CallRecord):
         self._args = value
 
     @property
+    @_unrecorded  # (linecache and traceback are Python code)
     def stack(self) -> Optional[traceback.StackSummary]:
         """The call stack, outermost frame first (as :func:`traceback.extract_stack`)."""
         st = self._stack
         if st is None:
             recorded = self._recorded_stack()
             if recorded is not None:
-                _pause_recording()  # (linecache and traceback are Python code)
-                try:
-                    st = self._stack = _build_stack(*recorded)
-                finally:
-                    _resume_recording()
+                st = self._stack = _build_stack(*recorded)
         return st
 
     @stack.setter
@@ -162,42 +180,31 @@ class CallInfo(CallRecord):
         state = self.__dict__ if type(self) is CallInfo and self.__dict__ else None
         return (_rebuild_call_info, fields, state)
 
+    @_unrecorded
     def __repr__(self) -> str:
-        # The values' reprs may run Python code: a capture that records it
-        # while its own list is printed would grow the list without end.
-        _pause_recording()
-        try:
-            return "{}(name={!r}, args={}({}), return_value={!r})".format(
-                type(self).__name__,
-                self.name,
-                type(self.args).__name__,
-                ", ".join(f"{k}={v!r}" for k, v in (self.args or {}).items()),
-                self.return_value,
-            )
-        finally:
-            _resume_recording()
+        return "{}(name={!r}, args={}({}), return_value={!r})".format(
+            type(self).__name__,
+            self.name,
+            type(self.args).__name__,
+            ", ".join(f"{k}={v!r}" for k, v in (self.args or {}).items()),
+            self.return_value,
+        )
 
+    @_unrecorded  # (the first display also imports splice._display)
     def _repr_html_(self) -> str:
         """Jupyter's rich display: arguments, other locals and the result as
         tables of names, types and summarized values (tensor and array shapes
         and dtypes, reprs cut short); the plain ``repr`` stays NoPdb's."""
-        _pause_recording()  # (the first display imports splice._display)
-        try:
-            from splice._display import call_html
+        from splice._display import call_html
 
-            return call_html(self)
-        finally:
-            _resume_recording()
+        return call_html(self)
 
+    @_unrecorded
     def print_stack(self, file: Optional[TextIO] = None) -> None:
         """Print the call stack."""
-        _pause_recording()
-        try:
-            if self.stack is not None:
-                for line in self.stack.format():
-                    print(line, end="", file=file)
-        finally:
-            _resume_recording()
+        if self.stack is not None:
+            for line in self.stack.format():
+                print(line, end="", file=file)
 
 
 class _ModuleGlobals:
@@ -584,13 +591,10 @@ class CallListCapture(_BaseCapture, list[CallInfo]):
     __eq__ = list.__eq__
     __hash__ = None
 
+    @_unrecorded
     def _repr_html_(self) -> str:
         """Jupyter's rich display: one row per call, arguments and result
         summarized; the plain ``repr`` stays a list's, as in NoPdb."""
-        _pause_recording()  # (the first display imports splice._display)
-        try:
-            from splice._display import calls_html
+        from splice._display import calls_html
 
-            return calls_html(self, type(self).__name__)
-        finally:
-            _resume_recording()
+        return calls_html(self, type(self).__name__)

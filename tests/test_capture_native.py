@@ -557,11 +557,12 @@ def test_a_generator_exit_record_keeps_no_frame(scope):
 
 
 
-def test_a_suspended_generator_in_a_garbage_cycle_is_freed_when_the_block_ends():
-    """A capture holds the arguments of a generator call still open, which
-    keeps a garbage cycle through it reachable while the block runs
-    (docs/differences-from-nopdb.md); leaving the block drops the open
-    calls, and the cycle is collected, without a record."""
+def test_a_suspended_generator_in_a_garbage_cycle_is_collected_inside_the_block():
+    """A generator's open call is kept by its own frame (a hidden local), not
+    by the capture: a suspended generator inside a garbage cycle is collected
+    while the block runs, as it would be without splice, and its closing is
+    recorded (the capture used to hold the open call's arguments, which kept
+    the cycle reachable until the block ended)."""
 
     class Node:
         pass
@@ -574,11 +575,146 @@ def test_a_suspended_generator_in_a_garbage_cycle_is_freed_when_the_block_ends()
         node = Node()
         node.walker = walk(node)  # node -> generator -> frame -> node
         assert next(node.walker) is node
+        assert testing.pending_calls(calls._recorder) == 1
         ref = weakref.ref(node)
         del node
+        gc.collect()
+        # the collector closed the generator (the capture did not keep the
+        # cycle reachable), which ended the call: its record now keeps the
+        # argument, as any record does
+        assert [c.name for c in calls] == ["walk"], "the open call kept the garbage cycle reachable"
+        assert type(calls[0].exception) is GeneratorExit
+        assert type(calls[0].args["node"]) is Node
+        assert testing.pending_calls(calls._recorder) == 0
+        assert "_splice_call" not in calls[0].locals
+        # (the collector cleared `ref` before the record resurrected the
+        # node, up to 3.13; from 3.14 on only when an object is freed)
+        ref = weakref.ref(calls[0].args["node"])
+    del calls
     assert _gone(ref)
+
+
+@pytest.mark.parametrize("kind", ["generator", "coroutine", "async generator", "function"])
+def test_only_resumable_code_keeps_its_open_call_in_the_frame(kind):
+    """Generators, coroutines and async generators (whose calls can be
+    suspended) keep an open call in a hidden local; plain functions, which
+    cannot be suspended inside a garbage cycle, keep theirs in the capture."""
+    ns = {}
+    exec(
+        {
+            "generator": "def fn(a):\n    yield a",
+            "coroutine": "async def fn(a):\n    return a",
+            "async generator": "async def fn(a):\n    yield a",
+            "function": "def fn(a):\n    return a",
+        }[kind],
+        ns,
+    )
+    fn = ns["fn"]
+    with splice.capture_calls(fn):
+        keeps = "_splice_call" in fn.__code__.co_varnames
+    assert keeps == (kind != "function")
+    assert "_splice_call" not in fn.__code__.co_varnames
+
+
+def test_an_abandoned_asyncio_task_is_collected_inside_the_block():
+    """CPython's asyncio test_log_destroyed_pending_task under a capture: a
+    task abandoned while its coroutine awaits a future is a garbage cycle
+    (task, coroutine, frame, future, its callbacks, task); collecting it
+    logs "Task was destroyed but it is pending!" inside the block (it used
+    to wait for the block's end)."""
+    import asyncio
+
+    async def wait_for(fut):
+        await fut
+
+    logged = []
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda loop, context: logged.append(context["message"]))
+    try:
+        with splice.capture_calls(wait_for) as calls:
+            fut = loop.create_future()
+            task = loop.create_task(wait_for(fut))
+            loop.run_until_complete(asyncio.sleep(0))  # the task now awaits fut
+            ref = weakref.ref(fut)
+            del task, fut
+            gc.collect()
+            assert logged == ["Task was destroyed but it is pending!"]
+            # closing the coroutine ended the call; its record keeps the argument
+            assert [c.name for c in calls] == ["wait_for"]
+            assert type(calls[0].exception) is GeneratorExit
+            assert isinstance(calls[0].args["fut"], asyncio.Future)
+            ref = weakref.ref(calls[0].args["fut"])
+    finally:
+        loop.close()
+    del calls
+    assert _gone(ref)
+
+
+def test_a_generator_suspended_when_the_block_ends_forgets_its_open_call():
+    """Leaving the block drops what the capture held of open calls, here the
+    (transformed) argument a suspended generator's frame kept; the generator
+    then runs on, unrecorded."""
+
+    class Big:
+        pass
+
+    kept = []
+
+    def keep(v):
+        copy = Big()
+        kept.append(weakref.ref(copy))
+        return copy
+
+    def gen(a):
+        yield 1
+        yield 2
+
+    with splice.capture_calls(gen, transform=keep) as calls:
+        g = gen(0)
+        assert next(g) == 1
+        assert testing.pending_calls(calls._recorder) == 1
+    assert testing.pending_calls(calls._recorder) == 0
+    gc.collect()
+    assert [r() for r in kept] == [None], "the suspended frame kept the capture's copy"
+    assert list(g) == [2]
     assert calls == []
 
+
+def test_a_generator_captured_twice_keeps_two_open_calls():
+    def gen(a):
+        yield a
+        return a + 1
+
+    with splice.capture_calls(gen) as outer:
+        with splice.capture_calls(gen) as inner:
+            g = gen(5)
+            assert next(g) == 5
+            names = [n for n in g.gi_frame.f_code.co_varnames if n.startswith("_splice_call")]
+            assert names == ["_splice_call", "_splice_call1"]
+            with pytest.raises(StopIteration) as stop:
+                next(g)
+            assert stop.value.value == 6
+    assert [c.return_value for c in inner] == [6]
+    assert [c.return_value for c in outer] == [6]
+    assert gen.__code__.co_varnames == ("a",)
+
+
+def test_a_generator_whose_entry_hook_raises_keeps_its_exception():
+    """``open`` raising a BaseException (a KeyboardInterrupt from
+    ``transform``) leaves the hidden local at None: the error hook runs
+    with it, records nothing and the exception goes on unchanged."""
+
+    def interrupt(v):
+        raise KeyboardInterrupt
+
+    def gen(a):
+        yield a
+
+    with splice.capture_calls(gen, transform=interrupt) as calls:
+        with pytest.raises(KeyboardInterrupt):
+            next(gen(1))
+        assert testing.pending_calls(calls._recorder) == 0
+    assert calls == []
 
 
 class _Shown:

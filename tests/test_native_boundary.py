@@ -73,6 +73,51 @@ def test_capture_probe_needs_callables():
         CaptureProbe(print, 1, print)
     with pytest.raises(TypeError, match="CaptureProbe enter must be callable"):
         CaptureProbe("enter", print, print)
+    assert CaptureProbe(print, print, print, keep_entry=True).keep_entry
+    with pytest.raises(ValueError, match=r"keep_entry=True\) needs an enter hook"):
+        CaptureProbe(None, print, print, keep_entry=True)
+
+
+def test_a_probe_that_keeps_its_entry_passes_it_to_exit_and_error():
+    """``keep_entry``: what ``enter()`` returns reaches ``exit`` and
+    ``error`` as their second argument, on every path out of a generator
+    (return, exception, close), and the hidden local is ``None`` until
+    ``enter`` returns."""
+    seen = []
+    tokens = iter(range(100))
+
+    def enter():
+        return next(tokens)
+
+    def gen(fail):
+        yield 1
+        if fail:
+            raise KeyError(fail)
+        return 2
+
+    probe = CaptureProbe(
+        enter,
+        lambda value, entry: seen.append(("exit", value, entry)),
+        lambda exc, entry: seen.append(("error", type(exc).__name__, entry)),
+        keep_entry=True,
+    )
+    fn = types.FunctionType(_native.instrument(gen.__code__, [probe]), globals())
+    assert list(fn(None)) == [1]
+    with pytest.raises(KeyError):
+        list(fn("x"))
+    g = fn(None)
+    next(g)
+    g.close()
+    assert seen == [("exit", 2, 0), ("error", "KeyError", 1), ("error", "GeneratorExit", 2)]
+
+    def failing_enter():
+        raise KeyboardInterrupt
+
+    probe = CaptureProbe(failing_enter, print, lambda exc, entry: seen.append(("error", entry)), keep_entry=True)
+    fn = types.FunctionType(_native.instrument(gen.__code__, [probe]), globals())
+    with pytest.raises(KeyboardInterrupt):
+        next(fn(None))
+    assert seen[-1] == ("error", None)
 
 
 def test_instrument_takes_only_probe_specs():

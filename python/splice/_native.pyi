@@ -24,6 +24,7 @@ __all__ = [
     "LineProbe",
     "LocateFailure",
     "LocateIndex",
+    "OpenCall",
     "PycIndex",
     "Recorder",
     "SourceMismatchFailure",
@@ -92,20 +93,26 @@ class LineProbe:
 @final
 class CaptureProbe:
     """Call ``enter()`` at entry (unless ``None``), ``exit(value)`` before
-    every return and ``error(exc)`` when an exception leaves the function."""
+    every return and ``error(exc)`` when an exception leaves the function.
+    With ``keep_entry``, what ``enter()`` returns is kept in a hidden local
+    of the frame (``_splice_call``) and passed on: ``exit(value, entry)``,
+    ``error(exc, entry)``; ``entry`` is ``None`` if ``enter`` raised."""
 
     def __new__(
         cls,
         enter: Callable[..., object] | None,
-        exit: Callable[[Any], object],
-        error: Callable[[BaseException], object],
+        exit: Callable[..., object],
+        error: Callable[..., object],
+        keep_entry: bool = False,
     ) -> Self: ...
     @property
     def enter(self) -> Callable[..., object] | None: ...
     @property
-    def exit(self) -> Callable[[Any], object]: ...
+    def exit(self) -> Callable[..., object]: ...
     @property
-    def error(self) -> Callable[[BaseException], object]: ...
+    def error(self) -> Callable[..., object]: ...
+    @property
+    def keep_entry(self) -> bool: ...
 
 def instrument(code: CodeType, probes: Iterable[LineProbe | CaptureProbe]) -> CodeType:
     """A copy of ``code`` with ``probes`` spliced in, verified; nothing is patched."""
@@ -295,14 +302,23 @@ class CaptureHooks:
 
     def __new__(cls, recorder: Recorder, code: CodeType, argnames: tuple[str, ...]) -> Self: ...
     def enter(self, _unused: object = None) -> None: ...
-    def exit(self, value: object) -> None: ...
-    def error(self, exc: BaseException) -> None: ...
+    def open(self, _unused: object = None) -> OpenCall | None:
+        """``enter`` for code that keeps the open call in its frame
+        (``CaptureProbe(keep_entry=True)``): its entry, to pass to ``exit``
+        or ``error``."""
+    def exit(self, value: object, call: OpenCall | None = None) -> None: ...
+    def error(self, exc: BaseException, call: OpenCall | None = None) -> None: ...
     def enter_frame(self, frame: FrameType) -> None: ...
     def exit_frame(self, frame: FrameType, value: object) -> None: ...
     def error_frame(self, frame: FrameType, exc: BaseException) -> None: ...
     def __reduce__(self) -> tuple[type[DetachedCaptureHooks], tuple[()]]: ...
 
 # -- locate (locate.rs) ------------------------------------------------------
+
+@final
+class OpenCall:
+    """The entry of an open generator or coroutine call, kept by its frame
+    (made by ``CaptureHooks.open`` only)."""
 
 class LocateFailure(ValueError): ...
 class SourceMismatchFailure(LocateFailure): ...

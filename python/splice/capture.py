@@ -29,9 +29,11 @@ Differences from NoPdb (by design):
 - A generator or coroutine gives one record per call (from its first
   resumption to its end), with ``return_value`` the value it returned; NoPdb
   gives one record per resumption, with the yielded value. A generator never
-  finished before the capture ends is not recorded (while the block runs,
-  the capture holds such a call's arguments: a suspended one inside a
-  garbage cycle, an abandoned asyncio task, is collected after the block).
+  finished before the capture ends is not recorded. While one is suspended
+  its frame holds what the record needs (a hidden local ``_splice_call``,
+  visible in ``frame.f_locals``), so a suspended call inside a garbage
+  cycle (an abandoned asyncio task) is collected as without splice, and
+  its closing recorded.
   One closed early (``close()``, garbage collection) is recorded with
   ``exception`` a ``GeneratorExit`` without a traceback (the thrown one's
   is the closed frame, which would keep every local alive), on every
@@ -287,11 +289,30 @@ class DetachedCaptureHooks:
     def enter(self, _unused: object = None) -> None:
         """Entry: nothing to record."""
 
-    def exit(self, value: object) -> None:
+    def open(self, _unused: object = None) -> None:
+        """Entry of a generator or coroutine: nothing to keep."""
+
+    def exit(self, value: object, call: object = None) -> None:
         """Return: nothing to record."""
 
-    def error(self, exc: object) -> None:
+    def error(self, exc: object, call: object = None) -> None:
         """Exception: nothing to record."""
+
+
+#: Code objects whose calls can be suspended (generators, coroutines, async
+#: generators): their probes keep an open call's entry in the frame, so that
+#: a suspended call inside a garbage cycle is collected with it.
+_RESUMABLE = 0x20 | 0x80 | 0x200  # inspect.CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
+
+
+def capture_probe(hooks: _native.CaptureHooks, code: CodeType) -> CaptureProbe:
+    """The native probe that calls ``hooks`` on ``code``: a generator's,
+    coroutine's or async generator's keeps each open call in its frame
+    (``hooks.open``, ``keep_entry``; see ``_native.OpenCall``), any other
+    code's in the capture (``hooks.enter``)."""
+    if code.co_flags & _RESUMABLE:
+        return CaptureProbe(hooks.open, hooks.exit, hooks.error, keep_entry=True)
+    return CaptureProbe(hooks.enter, hooks.exit, hooks.error)
 
 
 class _CaptureProbe(Probe):
@@ -314,7 +335,7 @@ class _CaptureProbe(Probe):
 
     def spec(self, extra_locals: tuple[str, ...]) -> tuple[list[NativeProbe], tuple[str, ...]]:
         if self.target.instance is None:
-            return [CaptureProbe(self._enter, self._exit, self._error)], ()
+            return [capture_probe(self.hooks, self.target.code)], ()
         # A bound method: `enter` runs only behind the instance filter.
         capture = CaptureProbe(None, self._exit, self._error)
         if self._filter_spec is None or self._filter_extra != extra_locals:

@@ -4,6 +4,7 @@ the running interpreter."""
 
 import ast
 import importlib.util
+import inspect
 import os
 import sys
 
@@ -47,6 +48,7 @@ CASES = [
     ("cap_async", "coroutine", None, None),
     ("cap_closure", "closure.<locals>.add", None, None),
     ("cap_method", "Child.f", None, None),
+    ("cap_generator_cell", "generator_with_cell", None, None),
 ]
 
 
@@ -87,7 +89,10 @@ def main():
     for name, qualname, line_text, snippet in CASES:
         code = find_code(mod, qualname)
         if line_text is None:
-            probes = [CaptureProbe(Hook("enter"), Hook("exit"), Hook("error"))]
+            # as splice's captures do: a generator or coroutine keeps its
+            # open call in a hidden local (CaptureProbe(keep_entry=True))
+            keep = bool(code.co_flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR))
+            probes = [CaptureProbe(Hook("open" if keep else "enter"), Hook("exit"), Hook("error"), keep_entry=keep)]
         else:
             line = next(
                 i + 1
@@ -101,7 +106,10 @@ def main():
             print(f"# {qualname}, line {line - code.co_firstlineno + 1} of the function: {line_text!r} + {snippet!r}")
         if line_text is None:
             print(f"case {name}")
-            print(f"# {qualname}: capture (enter, exit before every return, error handler)")
+            if keep:
+                print(f"# {qualname}: capture (open() kept in a hidden local and passed to exit before every return and to the error handler)")
+            else:
+                print(f"# {qualname}: capture (enter, exit before every return, error handler)")
         print("--- before ---")
         print(_native.disassemble(code))
         print("--- after ---")

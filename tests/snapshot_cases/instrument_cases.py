@@ -158,3 +158,15 @@ def big_function(x):
 
 
 _ = contextlib
+
+
+def generator_with_cell(n):
+    total = 0
+
+    def add(x):
+        nonlocal total
+        total += x
+
+    for i in range(n):
+        add(i)
+        yield total

@@ -11,8 +11,15 @@
 //! tests notice), and a builtin pushes no frame, so `PyEval_GetFrame` is the
 //! captured function's frame.
 //!
+//! A generator's, coroutine's or async generator's probe calls `open()`
+//! instead of `enter()` and keeps what it returns (an [`OpenCall`]) in a
+//! hidden local of the frame, which it passes to `exit` and `error`: a
+//! suspended call's entry then belongs to its frame, so a garbage cycle
+//! through it stays garbage (see [`OpenCall`]).
+//!
 //! All hooks of one capture share a [`Recorder`]: whether it records, the
-//! calls that entered and have not returned yet (keyed by frame), and where
+//! plain calls that entered and have not returned yet (keyed by frame), the
+//! open calls the frames hold, and where
 //! finished records go (appended to the `CallListCapture`, written into the
 //! `CallCapture`, or counted and dropped for the torture run). A record is
 //! made by the record class's own constructor and filled natively
@@ -61,15 +68,114 @@ enum Sink {
     Discard,
 }
 
-/// A call that entered and has not returned yet.
-struct Pending {
-    /// Strong reference: while we hold it, no other frame can get its address
-    /// (the key of the pending map).
-    frame: Py<PyAny>,
+/// What `enter` recorded of a call that has not returned yet.
+struct Entry {
     /// Argument values at entry, in `argnames` order (`None` where unbound).
     values: Vec<Option<Py<PyAny>>>,
     /// (code, lasti) of every outer frame, innermost first.
     stack: Frames,
+}
+
+/// An open call of the pending map.
+struct Pending {
+    /// Strong reference: while we hold it, no other frame can get its address
+    /// (the key of the pending map).
+    frame: Py<PyAny>,
+    entry: Entry,
+}
+
+/// The entry of an open call that its frame holds (an [`OpenCall`] in a
+/// hidden local), shared with the recorder's [`OpenCalls`] so that stopping
+/// the capture can forget it.
+#[derive(Default)]
+struct OpenState {
+    entry: Mutex<Option<Entry>>,
+}
+
+impl OpenState {
+    fn lock(&self) -> MutexGuard<'_, Option<Entry>> {
+        self.entry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The entry, taken (dropped by the caller, outside the lock).
+    fn take(&self) -> Option<Entry> {
+        self.lock().take()
+    }
+}
+
+/// The open calls a recorder's frames hold, by the address of their state.
+#[derive(Default)]
+struct OpenCalls(Mutex<HashMap<usize, Arc<OpenState>, BuildAddrHasher>>);
+
+impl OpenCalls {
+    fn lock(&self) -> MutexGuard<'_, HashMap<usize, Arc<OpenState>, BuildAddrHasher>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The state of one open call of a generator or coroutine, which `enter`
+/// returns and the instrumented code keeps in a hidden local of its frame
+/// (`CaptureProbe(keep_entry=True)`) and hands to `exit`/`error`.
+///
+/// Why in the frame: a suspended generator or coroutine can be part of a
+/// garbage cycle (an asyncio task abandoned while it awaits: future,
+/// callbacks, task, coroutine, frame, future). Held by the capture (the
+/// pending map, which the program reaches), the open call's arguments kept
+/// the whole cycle reachable until the block ended; held by the frame and
+/// visited by the collector from there, they are part of the cycle, which is
+/// collected as it would be without splice (closing the generator records
+/// the call, as its end).
+#[pyclass(module = "splice._native", frozen)]
+pub struct OpenCall {
+    state: Arc<OpenState>,
+    /// The recorder's open calls, which this one leaves when it is dropped.
+    calls: Arc<OpenCalls>,
+}
+
+impl OpenCall {
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.state) as usize
+    }
+}
+
+impl Drop for OpenCall {
+    fn drop(&mut self) {
+        let mine = {
+            let mut calls = self.calls.lock();
+            calls.remove(&self.key())
+        };
+        // the entry (Python objects) is dropped after the lock is released
+        let entry = self.state.take();
+        drop((mine, entry));
+    }
+}
+
+#[pymethods]
+impl OpenCall {
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // Never blocks: the lock is only held while an entry is put in or
+        // taken out, which allocates nothing a collection could start in.
+        if let Ok(entry) = self.state.entry.try_lock() {
+            if let Some(entry) = entry.as_ref() {
+                for v in &entry.values {
+                    visit.call(v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        drop(self.state.take());
+    }
+
+    fn __repr__(&self) -> &'static str {
+        if self.state.lock().is_some() {
+            "<splice open call>"
+        } else {
+            "<splice finished call>"
+        }
+    }
 }
 
 /// Hashes the pending map's keys, frame addresses: one multiply, its high
@@ -149,6 +255,8 @@ pub struct Recorder {
     failures: AtomicU64,
     live: AtomicBool,
     pending: Mutex<HashMap<usize, Pending, BuildAddrHasher>>,
+    /// Open calls whose frames hold their entries (`OpenCall`).
+    open: Arc<OpenCalls>,
     /// The stack the last `enter` recorded, whose nodes the next one shares.
     /// Cleared with the pending calls: it can hold an instrumented code
     /// object (a recursive call's), whose constants hold the hooks.
@@ -178,7 +286,7 @@ impl Recorder {
 
     /// Calls that entered and have not returned (`testing.pending_calls`).
     pub fn pending_len(&self) -> usize {
-        self.pending().len()
+        self.pending().len() + self.open.lock().len()
     }
 
     fn below_max(&self) -> bool {
@@ -250,6 +358,11 @@ impl Recorder {
     fn clear(&self) {
         let old = std::mem::take(&mut *self.pending());
         drop(old);
+        // The frames of open generator calls keep their `OpenCall`s: their
+        // entries are emptied, so that nothing of the capture outlives it.
+        let open = std::mem::take(&mut *self.open.lock());
+        let entries: Vec<Option<Entry>> = open.values().map(|s| s.take()).collect();
+        drop((open, entries));
         self.stacks.clear();
     }
 }
@@ -316,6 +429,7 @@ impl Recorder {
             failures: AtomicU64::new(0),
             live: AtomicBool::new(false),
             pending: Mutex::new(HashMap::default()),
+            open: Arc::default(),
             stacks: StackSharer::default(),
             deferred: Arc::default(),
         })
@@ -357,9 +471,9 @@ impl Recorder {
         // Never blocks: the lock is only held by hook code that does not
         // allocate Python objects, so a collection cannot start inside it.
         if let Ok(p) = self.pending.try_lock() {
-            for entry in p.values() {
-                visit.call(&entry.frame)?;
-                for v in &entry.values {
+            for pending in p.values() {
+                visit.call(&pending.frame)?;
+                for v in &pending.entry.values {
                     visit.call(v)?;
                 }
             }
@@ -487,7 +601,7 @@ fn caller_stack(
     caller: &Bound<'_, PyAny>,
 ) -> PyResult<Option<Frames>> {
     let outer = match rec.pending().get(&(caller.as_ptr() as usize)) {
-        Some(entry) => entry.stack.clone(),
+        Some(pending) => pending.entry.stack.clone(),
         None => return Ok(None),
     };
     if is_resumable(py, caller)? {
@@ -580,11 +694,54 @@ impl CaptureHooks {
     }
 
     /// Record the entry of the call running in `frame` (a borrowed frame
-    /// object, or NULL: nothing to record).
+    /// object, or NULL: nothing to record) in the pending map.
     fn do_enter(&self, py: Python<'_>, frame: *mut ffi::PyFrameObject) -> PyResult<()> {
+        let Some(entry) = self.entry(py, frame)? else {
+            return Ok(());
+        };
+        let pending = Pending {
+            // SAFETY: `frame` is a live frame object (borrowed).
+            frame: unsafe { Bound::from_borrowed_ptr(py, frame.cast()) }.unbind(),
+            entry,
+        };
+        // A replaced entry (cannot happen: one enter per frame) is dropped
+        // after the lock is released.
+        let old = self
+            .recorder
+            .get()
+            .pending()
+            .insert(frame as usize, pending);
+        drop(old);
+        Ok(())
+    }
+
+    /// The entry of the call running in `frame` as an [`OpenCall`] that
+    /// the frame keeps, or `None` when nothing is recorded.
+    fn do_open(&self, py: Python<'_>, frame: *mut ffi::PyFrameObject) -> PyResult<Py<PyAny>> {
+        let Some(entry) = self.entry(py, frame)? else {
+            return Ok(py.None());
+        };
+        let rec = self.recorder.get();
+        let state = Arc::new(OpenState {
+            entry: Mutex::new(Some(entry)),
+        });
+        let call = Py::new(
+            py,
+            OpenCall {
+                state: Arc::clone(&state),
+                calls: Arc::clone(&rec.open),
+            },
+        )?;
+        let key = Arc::as_ptr(&state) as usize;
+        rec.open.lock().insert(key, state);
+        Ok(call.into_any())
+    }
+
+    /// What `enter` records of the call running in `frame`, or `None`.
+    fn entry(&self, py: Python<'_>, frame: *mut ffi::PyFrameObject) -> PyResult<Option<Entry>> {
         let rec = self.recorder.get();
         if !rec.is_recording() || frame.is_null() || PAUSED.with(|p| p.get()) != 0 {
-            return Ok(());
+            return Ok(None);
         }
         let mut values = arg_values(py, frame, self.argnames.bind(py), &self.arg_cells)?;
         // The arguments as they are at entry: `transform` runs now (a copy
@@ -605,17 +762,7 @@ impl CaptureHooks {
                 None => rec.stacks.record(py, caller)?,
             },
         };
-        let entry = Pending {
-            // SAFETY: `frame` is a live frame object (borrowed).
-            frame: unsafe { Bound::from_borrowed_ptr(py, frame.cast()) }.unbind(),
-            values,
-            stack,
-        };
-        // A replaced entry (cannot happen: one enter per frame) is dropped
-        // after the lock is released.
-        let old = rec.pending().insert(frame as usize, entry);
-        drop(old);
-        Ok(())
+        Ok(Some(Entry { values, stack }))
     }
 
     /// At a return (`value`) or an exception leaving the function (`exc`):
@@ -632,10 +779,52 @@ impl CaptureHooks {
         if rec.pending().is_empty() || frame.is_null() {
             return Ok(());
         }
-        let entry = rec.pending().remove(&(frame as usize));
-        let Some(entry) = entry else {
+        let pending = rec.pending().remove(&(frame as usize));
+        let Some(pending) = pending else {
             return Ok(());
         };
+        self.finish_entry(py, frame, pending.entry, value, exc)
+    }
+
+    /// `finish` for a call whose frame keeps its entry in `call` (what
+    /// `open` returned: an [`OpenCall`] of this recorder, or `None`).
+    fn finish_open(
+        &self,
+        py: Python<'_>,
+        call: &Bound<'_, PyAny>,
+        value: Option<&Bound<'_, PyAny>>,
+        exc: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let Ok(call) = call.cast::<OpenCall>() else {
+            return Ok(());
+        };
+        let call = call.get();
+        let rec = self.recorder.get();
+        if !Arc::ptr_eq(&call.calls, &rec.open) {
+            return Ok(());
+        }
+        let Some(entry) = call.state.take() else {
+            return Ok(());
+        };
+        let listed = rec.open.lock().remove(&call.key());
+        drop(listed);
+        let frame = running_frame();
+        if frame.is_null() {
+            return Ok(());
+        }
+        self.finish_entry(py, frame, entry, value, exc)
+    }
+
+    /// Make and deliver the record of a finished call from its `entry`.
+    fn finish_entry(
+        &self,
+        py: Python<'_>,
+        frame: *mut ffi::PyFrameObject,
+        entry: Entry,
+        value: Option<&Bound<'_, PyAny>>,
+        exc: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let rec = self.recorder.get();
         if !rec.live.load(Ordering::Relaxed) || !rec.below_max() {
             return Ok(());
         }
@@ -844,14 +1033,48 @@ impl CaptureHooks {
         self.guard(py, || self.do_enter(py, running_frame()))
     }
 
-    /// Called before a return with the value returned.
-    fn exit(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.guard(py, || self.finish(py, running_frame(), Some(value), None))
+    /// `enter` for code that keeps the call's entry in its frame
+    /// (`CaptureProbe(keep_entry=True)`, generators and coroutines): returns
+    /// it, an [`OpenCall`] (`None` when nothing is recorded), which the code
+    /// passes to `exit` or `error`.
+    #[pyo3(signature = (_unused = None))]
+    fn open(&self, py: Python<'_>, _unused: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let mut out = py.None();
+        self.guard(py, || {
+            out = self.do_open(py, running_frame())?;
+            Ok(())
+        })?;
+        Ok(out)
     }
 
-    /// Called when an exception leaves the function.
-    fn error(&self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.guard(py, || self.finish(py, running_frame(), None, Some(exc)))
+    /// Called before a return with the value returned (and the call's
+    /// `open` result, for code that keeps it).
+    #[pyo3(signature = (value, call = None))]
+    fn exit(
+        &self,
+        py: Python<'_>,
+        value: &Bound<'_, PyAny>,
+        call: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.guard(py, || match call {
+            None => self.finish(py, running_frame(), Some(value), None),
+            Some(call) => self.finish_open(py, call, Some(value), None),
+        })
+    }
+
+    /// Called when an exception leaves the function (with the call's `open`
+    /// result, for code that keeps it).
+    #[pyo3(signature = (exc, call = None))]
+    fn error(
+        &self,
+        py: Python<'_>,
+        exc: &Bound<'_, PyAny>,
+        call: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.guard(py, || match call {
+            None => self.finish(py, running_frame(), None, Some(exc)),
+            Some(call) => self.finish_open(py, call, None, Some(exc)),
+        })
     }
 
     /// `enter` for the call running in `frame`, from a `sys.monitoring`
@@ -906,6 +1129,7 @@ impl CaptureHooks {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Recorder>()?;
     m.add_class::<CaptureHooks>()?;
+    m.add_class::<OpenCall>()?;
     m.add_function(wrap_pyfunction!(pause_recording, m)?)?;
     m.add_function(wrap_pyfunction!(resume_recording, m)?)?;
     Ok(())

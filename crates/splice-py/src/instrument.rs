@@ -135,10 +135,16 @@ fn build_probes<'py>(probes: &[ProbeRef<'py>], consts: &mut Consts<'py>) -> PyRe
             }
             ProbeRef::Capture(cap) => {
                 let (enter, exit, error) = cap.get().hooks(consts.py);
+                let keep_entry = if cap.get().keeps_entry() {
+                    Some(consts.add(&consts.py.None().into_bound(consts.py))?)
+                } else {
+                    None
+                };
                 out.push(Probe::Capture(CaptureHooks {
                     enter: enter.map(|e| consts.push(e)),
                     exit: consts.push(exit),
                     error: consts.push(error),
+                    keep_entry,
                 }));
             }
         }

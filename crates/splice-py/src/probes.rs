@@ -6,9 +6,12 @@
 //!   after the function's entry when `lines` is `None`. `hooks` maps the
 //!   global names the snippet loads (each starts with `HOOK_PREFIX`) to the
 //!   objects injected code loads instead, as constants.
-//! - `CaptureProbe(enter, exit, error)`: call `enter()` at entry (unless it
-//!   is `None`), `exit(value)` before every return and `error(exc)` when an
-//!   exception leaves the function.
+//! - `CaptureProbe(enter, exit, error, keep_entry=False)`: call `enter()` at
+//!   entry (unless it is `None`), `exit(value)` before every return and
+//!   `error(exc)` when an exception leaves the function. With `keep_entry`,
+//!   what `enter()` returns is kept in a hidden local of the frame and passed
+//!   on: `exit(value, entry)`, `error(exc, entry)` (`entry` is `None` when
+//!   `enter` did not return, having raised).
 //!
 //! Both are frozen: what the patcher planned is what `instrument` splices.
 
@@ -44,13 +47,17 @@ pub enum ProbeSpecError {
     NotCallable(&'static str, String),
     #[error("instrument() probes must be LineProbe or CaptureProbe objects, not {0}")]
     ProbeType(String),
+    #[error("CaptureProbe(keep_entry=True) needs an enter hook: it keeps what enter() returns")]
+    KeepEntryWithoutEnter,
 }
 
 impl From<ProbeSpecError> for PyErr {
     fn from(e: ProbeSpecError) -> PyErr {
         use ProbeSpecError::*;
         match e {
-            NoLines | BadLine(_) | HookPrefix(_) => PyValueError::new_err(e.to_string()),
+            NoLines | BadLine(_) | HookPrefix(_) | KeepEntryWithoutEnter => {
+                PyValueError::new_err(e.to_string())
+            }
             _ => PyTypeError::new_err(e.to_string()),
         }
     }
@@ -216,9 +223,16 @@ pub struct CaptureProbe {
     enter: Option<Py<PyAny>>,
     exit: Py<PyAny>,
     error: Py<PyAny>,
+    keep_entry: bool,
 }
 
 impl CaptureProbe {
+    /// Whether `enter`'s result is kept in the frame and passed to `exit`
+    /// and `error`.
+    pub fn keeps_entry(&self) -> bool {
+        self.keep_entry
+    }
+
     /// `(enter, exit, error)`.
     pub fn hooks<'py>(
         &self,
@@ -246,15 +260,21 @@ fn callable(what: &'static str, obj: &Bound<'_, PyAny>) -> Result<Py<PyAny>, Pro
 
 #[pymethods]
 impl CaptureProbe {
-    /// `CaptureProbe(enter, exit, error)`; `enter` may be `None` (an entry
-    /// probe calls it instead, e.g. behind an instance filter).
+    /// `CaptureProbe(enter, exit, error, keep_entry=False)`; `enter` may be
+    /// `None` (an entry probe calls it instead, e.g. behind an instance
+    /// filter), except with `keep_entry`.
     #[new]
+    #[pyo3(signature = (enter, exit, error, keep_entry = false))]
     fn new(
         enter: &Bound<'_, PyAny>,
         exit: &Bound<'_, PyAny>,
         error: &Bound<'_, PyAny>,
+        keep_entry: bool,
     ) -> PyResult<Self> {
         let enter = if enter.is_none() {
+            if keep_entry {
+                return Err(ProbeSpecError::KeepEntryWithoutEnter.into());
+            }
             None
         } else {
             Some(callable("enter", enter)?)
@@ -263,7 +283,13 @@ impl CaptureProbe {
             enter,
             exit: callable("exit", exit)?,
             error: callable("error", error)?,
+            keep_entry,
         })
+    }
+
+    #[getter]
+    fn keep_entry(&self) -> bool {
+        self.keep_entry
     }
 
     #[getter]
@@ -286,8 +312,13 @@ impl CaptureProbe {
             None => "None".to_string(),
             Some(e) => e.bind(py).repr()?.to_string(),
         };
+        let keep = if self.keep_entry {
+            ", keep_entry=True"
+        } else {
+            ""
+        };
         Ok(format!(
-            "CaptureProbe(enter={enter}, exit={}, error={})",
+            "CaptureProbe(enter={enter}, exit={}, error={}{keep})",
             self.exit.bind(py).repr()?,
             self.error.bind(py).repr()?
         ))

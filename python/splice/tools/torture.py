@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from splice._native import CaptureHooks, CaptureProbe, LineProbe, Recorder, instrument, testing
+from splice._native import CaptureHooks, LineProbe, Recorder, instrument, testing
 from splice.actions import HitCell
 from splice.errors import LocateError
 from splice.patcher import replace_code
@@ -175,7 +175,7 @@ _CAPTURE_RECORDER: list[Recorder] = []
 
 
 def _rewrite_capture(code: types.CodeType) -> types.CodeType:
-    from splice.capture import CallInfo
+    from splice.capture import CallInfo, capture_probe
     from splice.template import ScopeInfo
 
     if not _CAPTURE_RECORDER:
@@ -183,7 +183,7 @@ def _rewrite_capture(code: types.CodeType) -> types.CodeType:
         rec.set_live(True)
         _CAPTURE_RECORDER.append(rec)
     hooks = CaptureHooks(_CAPTURE_RECORDER[0], code, ScopeInfo.from_code(code).arg_names)
-    return instrument(code, [CaptureProbe(hooks.enter, hooks.exit, hooks.error)])
+    return instrument(code, [capture_probe(hooks, code)])
 
 
 REWRITERS: dict[str, Callable[[types.CodeType], types.CodeType] | None] = {

@@ -1,6 +1,8 @@
 //! Code generation for calls of hook objects held in `co_consts`, in each
 //! version's calling convention: `NULL, callable, args` (3.11, 3.12; 3.11
-//! also needs `PRECALL`) or `callable, NULL, args` (3.13+).
+//! also needs `PRECALL`) or `callable, NULL, args` (3.13+). The arguments
+//! are pushed after the callable and the NULL, so a value already on the
+//! stack is passed with a `COPY` (no `SWAP`s).
 
 use crate::linetable::Location;
 use crate::model::{Handler, Instr};
@@ -17,33 +19,26 @@ pub fn plain(op: u8, arg: u32, loc: Location, handler: Option<Handler>) -> Instr
     }
 }
 
-/// The call `hook(*top n stack values)` of constant `hook`, leaving the
-/// result on the stack. The `n` arguments (0 or 1) must already be on the
-/// stack; the callable and the NULL are slid under them with `SWAP`s.
+/// The call `hook(*args)` of constant `hook`, where `args` are instructions
+/// that push the arguments, one value each, onto the stack above the
+/// callable and the NULL (so they can `COPY` what is below). Leaves the
+/// result on the stack.
 pub fn call_const(
     k: &Known,
     hook: u32,
-    n: u32,
+    args: &[Instr],
     loc: Location,
     handler: Option<Handler>,
 ) -> Vec<Instr> {
     let i = |op: u8, arg: u32| plain(op, arg, loc, handler);
-    let mut out = Vec::with_capacity(6);
-    let (first, second) = if k.null_after_callable {
-        (i(k.load_const, hook), i(k.push_null, 0))
+    let mut out = Vec::with_capacity(args.len() + 4);
+    if k.null_after_callable {
+        out.extend([i(k.load_const, hook), i(k.push_null, 0)]);
     } else {
-        (i(k.push_null, 0), i(k.load_const, hook))
-    };
-    // With one argument on the stack: [arg] -> [first, arg] -> [first,
-    // second, arg], each pushed value swapped below the argument.
-    out.push(first);
-    if n > 0 {
-        out.push(i(k.swap, 2));
+        out.extend([i(k.push_null, 0), i(k.load_const, hook)]);
     }
-    out.push(second);
-    if n > 0 {
-        out.push(i(k.swap, 2));
-    }
+    out.extend_from_slice(args);
+    let n = args.len() as u32;
     if let Some(precall) = k.precall {
         out.push(i(precall, n));
     }
@@ -57,31 +52,43 @@ mod tests {
     use crate::opcodes::table;
     use crate::PyVersion;
 
-    fn names(v: PyVersion, n: u32) -> Vec<&'static str> {
-        let t = table(v);
-        call_const(&t.known, 7, n, Location::NONE, None)
-            .iter()
-            .map(|i| t.name(i.op).unwrap())
-            .collect()
-    }
-
     #[test]
     fn conventions_per_version() {
-        assert_eq!(
-            names(PyVersion::V311, 0),
-            ["PUSH_NULL", "LOAD_CONST", "PRECALL", "CALL"]
-        );
-        assert_eq!(
-            names(PyVersion::V312, 1),
-            ["PUSH_NULL", "SWAP", "LOAD_CONST", "SWAP", "CALL"]
-        );
-        assert_eq!(
-            names(PyVersion::V313, 0),
-            ["LOAD_CONST", "PUSH_NULL", "CALL"]
-        );
-        assert_eq!(
-            names(PyVersion::V313, 1),
-            ["LOAD_CONST", "SWAP", "PUSH_NULL", "SWAP", "CALL"]
-        );
+        for (v, want) in [
+            (
+                PyVersion::V311,
+                [
+                    "PUSH_NULL",
+                    "LOAD_CONST",
+                    "COPY",
+                    "LOAD_FAST",
+                    "PRECALL",
+                    "CALL",
+                ]
+                .as_slice(),
+            ),
+            (
+                PyVersion::V312,
+                ["PUSH_NULL", "LOAD_CONST", "COPY", "LOAD_FAST", "CALL"].as_slice(),
+            ),
+            (
+                PyVersion::V314,
+                ["LOAD_CONST", "PUSH_NULL", "COPY", "LOAD_FAST", "CALL"].as_slice(),
+            ),
+        ] {
+            let t = table(v);
+            let k = &t.known;
+            let args = [
+                plain(k.copy, 3, Location::NONE, None),
+                plain(k.load_fast, 0, Location::NONE, None),
+            ];
+            let got: Vec<_> = call_const(k, 7, &args, Location::NONE, None)
+                .iter()
+                .map(|i| (t.name(i.op).unwrap(), i.arg))
+                .collect();
+            let names: Vec<_> = got.iter().map(|g| g.0).collect();
+            assert_eq!(names, want, "{v:?}");
+            assert_eq!(got.last().unwrap().1, 2, "{v:?}: CALL 2");
+        }
     }
 }

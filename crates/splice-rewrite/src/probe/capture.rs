@@ -2,13 +2,21 @@
 //! before every return, and `error(exc)` from a new outermost exception
 //! handler that re-raises unchanged (`RERAISE 1` restores the raising
 //! instruction, so tracebacks do not change).
+//!
+//! With `keep_entry`, what `enter()` returns is stored in a new hidden local
+//! of the frame and passed to `exit` and `error` as a second argument: the
+//! frame itself holds the open call's state, so that a generator or
+//! coroutine suspended inside a garbage cycle takes that state down with it
+//! (held anywhere else, it kept the cycle reachable).
 
 use crate::linetable::Location;
-use crate::model::{Code, Handler, Instr, Item};
+use crate::model::{Handler, Instr, Item};
 use crate::opcodes;
 use crate::RewriteError;
 
 use super::callgen::{call_const, plain};
+use super::scope::TargetVars;
+use super::Target;
 
 /// Hooks of a capture probe, as indexes into the target's consts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +24,34 @@ pub struct CaptureHooks {
     pub enter: Option<u32>,
     pub exit: u32,
     pub error: u32,
+    /// Keep what `enter()` returns in a hidden local and pass it to `exit`
+    /// and `error` (needs `enter`): the index of the constant `None`, which
+    /// the local holds until `enter` returns (the error handler reads it
+    /// even when `enter` itself raised).
+    pub keep_entry: Option<u32>,
+}
+
+/// Name prefix of the hidden local that holds an open call's entry; a
+/// `_splice_` name, which splice leaves out of the locals it shows.
+const ENTRY_LOCAL: &str = "_splice_call";
+
+/// A new hidden local for `target`'s entry state (`_splice_call`,
+/// `_splice_call1`, ... when several captures probe one code object), and
+/// its localsplus index.
+fn add_entry_local(target: &mut Target) -> Result<u32, RewriteError> {
+    let mut name = ENTRY_LOCAL.to_string();
+    let mut n = 0;
+    while target.scope.kind(&name).is_some() {
+        n += 1;
+        name = format!("{ENTRY_LOCAL}{n}");
+    }
+    let mut added = Vec::new();
+    let mut vars = TargetVars {
+        scope: &mut target.scope,
+        code: &mut target.code,
+        added: &mut added,
+    };
+    vars.index_of(&name, super::VarKind::Fast)
 }
 
 /// Record that the new outermost handler covers a yield too. The compiler
@@ -36,16 +72,34 @@ fn cover_yield(k: &opcodes::Known, ins: &mut Instr) {
     }
 }
 
-/// Splice a capture probe into `code`.
-pub fn apply(code: &mut Code, hooks: CaptureHooks) -> Result<(), RewriteError> {
+/// Splice a capture probe into `target`.
+pub fn apply(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteError> {
+    let entry = match (hooks.keep_entry, hooks.enter) {
+        (None, _) => None,
+        (Some(none), Some(_)) => Some((none, add_entry_local(target)?)),
+        (Some(_), None) => {
+            return Err(RewriteError::Uninstrumentable(
+                "a capture probe that keeps its entry needs an enter hook".into(),
+            ))
+        }
+    };
+    let code = &mut target.code;
     let k = &opcodes::table(code.version).known;
+    // The arguments of `exit`/`error` after the callable and the NULL:
+    // [x, callable, NULL] -> [x, callable, NULL, x (, entry)]
+    let hook_args = |loc: Location, handler: Option<Handler>| -> Vec<Instr> {
+        let mut args = vec![plain(k.copy, 3, loc, handler)];
+        if let Some((_, local)) = entry {
+            args.push(plain(k.load_fast, local, loc, handler));
+        }
+        args
+    };
     let err_label = code.new_label();
     let err_handler = Handler {
         target: err_label,
         depth: 0,
         lasti: true,
     };
-
     let old = std::mem::take(&mut code.items);
     let mut out: Vec<Item> = Vec::with_capacity(old.len() + 32);
     let mut seen_resume = false;
@@ -68,9 +122,9 @@ pub fn apply(code: &mut Code, hooks: CaptureHooks) -> Result<(), RewriteError> {
                     ins.op = k.return_value;
                     ins.arg = 0;
                 }
-                out.push(Item::Instr(plain(k.copy, 1, loc, handler)));
+                // [value] -> [value, exit, NULL, value (, entry)] -> [value]
                 out.extend(
-                    call_const(k, hooks.exit, 1, loc, handler)
+                    call_const(k, hooks.exit, &hook_args(loc, handler), loc, handler)
                         .into_iter()
                         .map(Item::Instr),
                 );
@@ -84,12 +138,20 @@ pub fn apply(code: &mut Code, hooks: CaptureHooks) -> Result<(), RewriteError> {
             seen_resume = true;
             if let Some(enter) = hooks.enter {
                 let handler = Some(err_handler);
+                let store = |op: u8, arg: u32| Item::Instr(plain(op, arg, loc, handler));
+                if let Some((none, local)) = entry {
+                    out.push(store(k.load_const, none));
+                    out.push(store(k.store_fast, local));
+                }
                 out.extend(
-                    call_const(k, enter, 0, loc, handler)
+                    call_const(k, enter, &[], loc, handler)
                         .into_iter()
                         .map(Item::Instr),
                 );
-                out.push(Item::Instr(plain(k.pop_top, 0, loc, handler)));
+                match entry {
+                    Some((_, local)) => out.push(store(k.store_fast, local)),
+                    None => out.push(store(k.pop_top, 0)),
+                }
             }
         }
     }
@@ -98,13 +160,13 @@ pub fn apply(code: &mut Code, hooks: CaptureHooks) -> Result<(), RewriteError> {
             "the code has no RESUME instruction".into(),
         ));
     }
-    // The error handler: [lasti, exc] -> error(exc) -> RERAISE 1 (restores
-    // lasti, so the traceback still points at the raising instruction).
+    // The error handler: [lasti, exc] -> error(exc (, entry)) -> RERAISE 1
+    // (restores lasti, so the traceback still points at the raising
+    // instruction).
     let none = Location::NONE;
     out.push(Item::Label(err_label));
-    out.push(Item::Instr(plain(k.copy, 1, none, None)));
     out.extend(
-        call_const(k, hooks.error, 1, none, None)
+        call_const(k, hooks.error, &hook_args(none, None), none, None)
             .into_iter()
             .map(Item::Instr),
     );

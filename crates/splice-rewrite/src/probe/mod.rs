@@ -79,7 +79,7 @@ pub fn instrument(target: &mut Target, probes: &[Probe]) -> Result<Report, Rewri
     for p in probes.iter().rev() {
         match p {
             Probe::Line { site, snippet } => line::apply(target, site, snippet, &mut report)?,
-            Probe::Capture(h) => capture::apply(&mut target.code, *h)?,
+            Probe::Capture(h) => capture::apply(target, *h)?,
         }
     }
     target.code.counts.consts = target.n_consts;

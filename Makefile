@@ -7,7 +7,7 @@ DEFAULT_MINOR ?= 11
 PY ?= 3.$(DEFAULT_MINOR)
 MINOR = $(subst 3.,,$(PY))
 
-.PHONY: test rust-test lint pytest torture-short doctor torture torture-thirdparty parity line-walk demo pythons wheels clean
+.PHONY: test rust-test lint pytest torture-short doctor torture torture-slow torture-thirdparty parity line-walk demo pythons wheels clean
 
 # The steps run one after the other even under `make -j`: the Rust snapshot
 # tests read the virtualenvs that pytest builds, and each step's output is
@@ -55,6 +55,12 @@ torture:
 	py=$$(scripts/venv $(MINOR) release | tail -n1) && rc=0 && \
 	for mode in pad probe capture lazy; do $$py -m splice torture --mode $$mode || rc=1; done; \
 	exit $$rc
+
+# the same over the slow table (make torture-slow PY=3.15 [MODE=capture]):
+# 27 more stdlib modules, asyncio among them; about an hour for all modes
+torture-slow:
+	py=$$(scripts/venv $(MINOR) release | tail -n1) && \
+	$$py -m splice torture --mode $(or $(MODE),all) --modules slow
 
 # every statement line of every stdlib function: a breakpoint installs or
 # raises LocateError with a reason (make line-walk PY=3.14; make test samples it)

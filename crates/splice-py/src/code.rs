@@ -5,6 +5,8 @@
 //! 3.11 and again later). Every code object built here has passed the
 //! verifier first.
 
+use std::sync::OnceLock;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
@@ -15,10 +17,15 @@ use splice_rewrite::{PyVersion, RawCode, RewriteError};
 use crate::errors::rewrite_error;
 
 /// The running interpreter's version, or an error naming it.
+///
+/// Read once per process: `version_info()` formats and parses
+/// `Py_GetVersion()`'s string on every call, which was a twentieth of
+/// instrumenting a function (two code objects read per probe).
 pub fn running_version(py: Python<'_>) -> PyResult<PyVersion> {
-    let v = py.version_info();
-    PyVersion::from_minor(u32::from(v.minor))
-        .ok_or_else(|| rewrite_error(RewriteError::UnsupportedVersion(u32::from(v.minor))))
+    static MINOR: OnceLock<u32> = OnceLock::new();
+    let minor = *MINOR.get_or_init(|| u32::from(py.version_info().minor));
+    PyVersion::from_minor(minor)
+        .ok_or_else(|| rewrite_error(RewriteError::UnsupportedVersion(minor)))
 }
 
 fn bytes_attr(code: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<u8>> {

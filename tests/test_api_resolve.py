@@ -105,6 +105,20 @@ def test_callable_instance_uses_class_call_and_that_instance(mod):
     assert t.code is mod.Model.__call__.__code__ and t.instance is m
 
 
+def test_mock_with_a_function_spec_is_a_callable_instance(mod):
+    """``Mock(spec=f)`` passes ``isinstance(m, FunctionType)`` (its
+    ``__class__`` is the spec's) while its ``__code__`` is another Mock: it is
+    resolved by its real type, a callable instance, not taken for ``f``."""
+    from unittest import mock
+
+    m = mock.Mock(spec=mod.plain, return_value=5)
+    assert isinstance(m, type(mod.plain))  # what made it look like a function
+    fn, instance = code_of(m)
+    assert fn is type(m).__call__ and instance is m
+    [t] = resolve(Scope(m))
+    assert t.code is type(m).__call__.__code__ and t.instance is m
+
+
 def test_classmethod_staticmethod_property(mod):
     [t] = resolve(Scope(mod.Model.make))  # bound to the class
     assert t.code is mod.Model.__dict__["make"].__func__.__code__ and t.instance is mod.Model

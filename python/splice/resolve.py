@@ -140,6 +140,8 @@ def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
     ``staticmethod`` objects, ``property`` (its getter), callable instances
     (their class's ``__call__``, that instance only) and, with ``unwrap``,
     ``functools.wraps`` chains. Raises :class:`TargetError` for anything else.
+    A function is known by its exact type: a ``Mock(spec=f)``, which passes
+    ``isinstance(m, FunctionType)``, is the callable instance it really is.
     """
     instance = None
     orig = fn
@@ -155,14 +157,14 @@ def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
         if isinstance(fn, (classmethod, staticmethod)):
             fn = fn.__func__
         fn = _unwrap(fn, unwrap)
-    elif isinstance(fn, FunctionType):
+    elif type(fn) is FunctionType:  # exact: a Mock(spec=function) passes isinstance
         fn = _unwrap(fn, unwrap)
     elif isinstance(fn, _BUILTIN_TYPES) or isinstance(fn, type) or not callable(fn):
         raise _not_python(fn)
     else:
         call = getattr(type(fn), "__call__", None)  # noqa: B004 (the function, not a callable test)
         inner = _unwrap(call, unwrap) if call is not None else None
-        if not isinstance(inner, FunctionType):
+        if type(inner) is not FunctionType:
             raise _not_python(
                 fn,
                 "its class's __call__ is not a Python function"
@@ -170,7 +172,7 @@ def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
             )
         instance = fn
         fn = inner
-    if not isinstance(fn, FunctionType):
+    if type(fn) is not FunctionType:
         raise _not_python(fn, f"reached from {orig!r}" if fn is not orig else None)
     return fn, instance
 

@@ -725,14 +725,12 @@ impl CaptureHooks {
         let state = Arc::new(OpenState {
             entry: Mutex::new(Some(entry)),
         });
-        let call = Py::new(
-            py,
-            OpenCall {
-                state: Arc::clone(&state),
-                calls: Arc::clone(&rec.open),
-            },
-        )?;
-        let key = Arc::as_ptr(&state) as usize;
+        let call = OpenCall {
+            state: Arc::clone(&state),
+            calls: Arc::clone(&rec.open),
+        };
+        let key = call.key();
+        let call = Py::new(py, call)?;
         rec.open.lock().insert(key, state);
         Ok(call.into_any())
     }
@@ -784,6 +782,21 @@ impl CaptureHooks {
             return Ok(());
         };
         self.finish_entry(py, frame, pending.entry, value, exc)
+    }
+
+    /// `exit`/`error`: finish the call from the pending map, or from the
+    /// entry its frame kept (`call`, what `open` returned).
+    fn end(
+        &self,
+        py: Python<'_>,
+        call: Option<&Bound<'_, PyAny>>,
+        value: Option<&Bound<'_, PyAny>>,
+        exc: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.guard(py, || match call {
+            None => self.finish(py, running_frame(), value, exc),
+            Some(call) => self.finish_open(py, call, value, exc),
+        })
     }
 
     /// `finish` for a call whose frame keeps its entry in `call` (what
@@ -1056,10 +1069,7 @@ impl CaptureHooks {
         value: &Bound<'_, PyAny>,
         call: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        self.guard(py, || match call {
-            None => self.finish(py, running_frame(), Some(value), None),
-            Some(call) => self.finish_open(py, call, Some(value), None),
-        })
+        self.end(py, call, Some(value), None)
     }
 
     /// Called when an exception leaves the function (with the call's `open`
@@ -1071,10 +1081,7 @@ impl CaptureHooks {
         exc: &Bound<'_, PyAny>,
         call: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        self.guard(py, || match call {
-            None => self.finish(py, running_frame(), None, Some(exc)),
-            Some(call) => self.finish_open(py, call, None, Some(exc)),
-        })
+        self.end(py, call, None, Some(exc))
     }
 
     /// `enter` for the call running in `frame`, from a `sys.monitoring`

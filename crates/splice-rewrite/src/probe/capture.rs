@@ -138,10 +138,10 @@ pub fn apply(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteErro
             seen_resume = true;
             if let Some(enter) = hooks.enter {
                 let handler = Some(err_handler);
-                let store = |op: u8, arg: u32| Item::Instr(plain(op, arg, loc, handler));
+                let emit = |op: u8, arg: u32| Item::Instr(plain(op, arg, loc, handler));
                 if let Some((none, local)) = entry {
-                    out.push(store(k.load_const, none));
-                    out.push(store(k.store_fast, local));
+                    out.push(emit(k.load_const, none));
+                    out.push(emit(k.store_fast, local));
                 }
                 out.extend(
                     call_const(k, enter, &[], loc, handler)
@@ -149,8 +149,8 @@ pub fn apply(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteErro
                         .map(Item::Instr),
                 );
                 match entry {
-                    Some((_, local)) => out.push(store(k.store_fast, local)),
-                    None => out.push(store(k.pop_top, 0)),
+                    Some((_, local)) => out.push(emit(k.store_fast, local)),
+                    None => out.push(emit(k.pop_top, 0)),
                 }
             }
         }

@@ -31,8 +31,8 @@ site-packages):
 
 Prints ``locate-vs-ast: F files, S statements, M mismatches`` and the count of
 files the interpreter itself cannot parse (skipped). Exit status 1 on any
-mismatch. Run directly (``python tests/locate_vs_ast.py [paths...]``) or via
-``tests/test_locate_vs_ast.py``.
+mismatch. Run directly (``python tests/locate_vs_ast.py [--every N [--start I]]
+[paths...]``: every N-th file from the I-th) or via ``tests/test_locate_vs_ast.py``.
 """
 
 from __future__ import annotations
@@ -295,11 +295,13 @@ def _run_chunk(paths: list[str]) -> Differ:
 
 
 def main(argv: list[str]) -> int:
-    every = 1
+    every, first = 1, 0
     if argv[:1] == ["--every"]:  # a deterministic sample: every N-th file by path
         every, argv = int(argv[1]), argv[2:]
+    if argv[:1] == ["--start"]:  # ... starting at this index
+        first, argv = int(argv[1]), argv[2:]
     paths = [Path(a) for a in argv] if argv else stdlib_files()
-    paths = sorted(paths)[::every]
+    paths = sorted(paths)[first::every]
     start = time.perf_counter()
     # Biggest files first, spread over the machine's cores.
     paths.sort(key=lambda p: -p.stat().st_size)
@@ -322,7 +324,7 @@ def main(argv: list[str]) -> int:
             total.details += d.details
     for line in total.details[:40]:
         print("  mismatch:", line)
-    print(total.report() + (f" (sample: 1 file in {every})" if every > 1 else ""))
+    print(total.report() + (f" (sample: 1 file in {every}, from file {first})" if every > 1 else ""))
     print(
         f"locate-vs-ast: skipped {len(total.skipped)} files that Python "
         f"{sys.version_info[0]}.{MINOR} itself cannot parse; "

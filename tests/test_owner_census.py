@@ -12,6 +12,7 @@ import gc
 import linecache
 import sys
 import textwrap
+import traceback
 import types
 import warnings
 import weakref
@@ -737,3 +738,50 @@ def test_stack_module_codes_finds_module_code_still_running():
     ns = {"__file__": "<elsewhere>"}
     exec(module_code, ns)
     assert ns["found"] == []
+
+
+# Errors a user makes and keeps: the REPL keeps the last one (sys.last_exc),
+# IPython its traceback, pytest.raises its result. splice's own frames in
+# that traceback held the code object (resolve, locate and compile keep it in
+# locals), so every later probe on the function searched the heap and warned,
+# naming splice's frames.
+KEPT_ERRORS = {
+    "exec syntax error": (lambda m: _bp(m.scale, "return y", exec_="y = = 1"), splice.SnippetSyntaxError),
+    "eval syntax error": (lambda m: _bp(m.scale, "return y", eval_="x +"), splice.SnippetSyntaxError),
+    "cond syntax error": (lambda m: _bp(m.scale, "return y", cond="x ==", eval_="x"), splice.SnippetSyntaxError),
+    "return in exec": (lambda m: _bp(m.scale, "return y", exec_="return 3"), splice.SnippetError),
+    "no such line text": (lambda m: _bp(m.scale, "nothing here", eval_="x"), splice.LocateError),
+    "line out of range": (lambda m: _bp(m.scale, 1000, eval_="x"), splice.LocateError),
+    "no such name": (lambda m: splice.capture_calls("no_such_function_in_census_mod"), splice.ScopeError),
+}
+
+
+def _bp(fn, line, exec_=None, eval_=None, cond=None):
+    with splice.breakpoint(fn, line=line, cond=cond) as bp:
+        if exec_ is not None:
+            bp.exec(exec_)
+        if eval_ is not None:
+            bp.eval(eval_)
+
+
+@pytest.mark.parametrize("case", list(KEPT_ERRORS))
+def test_a_kept_error_leaves_later_probes_without_a_search(mod, searches, case):
+    make, kind = KEPT_ERRORS[case]
+    gc.collect()
+    with pytest.raises(kind) as info:
+        make(mod)
+    kept = info.value  # the whole traceback stays alive
+    assert kept.__traceback__ is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", splice.HeapSearchWarning)
+        for i in range(3):
+            with splice.breakpoint(mod.scale, line="return y") as bp:
+                values = bp.eval("y")
+                assert mod.scale(2, i) == 2 * i
+            assert values == [2 * i]
+            with splice.capture_call(mod.scale) as call:
+                mod.scale(i, 3)
+            assert call.return_value == 3 * i
+    assert searches == []
+    # the traceback still names the frames and lines it went through
+    assert "splice" in "".join(traceback.format_exception(kept))

@@ -44,6 +44,7 @@ from splice.actions import (
     build_snippet,
     build_snippet_lines,
 )
+from splice.errors import release_frames
 from splice.lifecycle import Managed, sync
 from splice.patcher import PATCHER, NativeProbe, Probe
 from splice.placement import plan
@@ -195,8 +196,9 @@ class Breakpoint(Managed):
                 for p in self._probes:
                     p.template(())
             Managed.__init__(self, nopdb)
-        except BaseException:
+        except BaseException as e:
             self._give_slot()
+            release_frames(e)
             raise
 
     def enable(self) -> None:
@@ -360,9 +362,10 @@ class Breakpoint(Managed):
                 for p in self._probes:
                     p.template(())
                 sync([self], changed=[self])
-            except BaseException:
+            except BaseException as e:
                 self._actions.remove(action)
                 self._version += 1
+                release_frames(e)
                 raise
 
     def _snippet_key(self, target: Target, lines: Optional[list[int]]) -> Any:

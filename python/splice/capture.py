@@ -77,6 +77,7 @@ from splice import _native, first_calls, owners
 from splice._native import CallRecord, CaptureProbe
 from splice._native import addr as _addr  # id() without its audit event
 from splice._native import function_code as _function_code  # f.__code__, unaudited
+from splice.errors import release_frames
 from splice.lifecycle import Managed, sync
 from splice.patcher import PATCHER, NativeProbe, Probe
 from splice.resolve import Scope, Site, Target, check_exists, resolve, wants
@@ -539,6 +540,7 @@ class _BaseCapture(Managed):
 
     # hooks
     def _hook_failed(self, e: BaseException) -> None:
+        release_frames(e)  # kept in hook_errors: splice's frames must not keep the code
         self.hook_errors.append(e)
         if not self._warned:
             self._warned = True

@@ -10,6 +10,9 @@ rewrite error to one): :class:`UnsupportedVersionError`,
 
 from __future__ import annotations
 
+from types import TracebackType
+from typing import Optional
+
 __all__ = [
     "LocateError",
     "RewriteError",
@@ -20,6 +23,7 @@ __all__ = [
     "SpliceError",
     "TargetError",
     "UnsupportedVersionError",
+    "release_frames",
 ]
 
 
@@ -94,3 +98,42 @@ class HeapSearchWarning(RuntimeWarning):
     Issued once per code object; dropping those references (or holding the
     code object through :func:`weakref.ref`) makes enter cheap again."""
 
+
+
+def release_frames(exc: BaseException) -> None:
+    """Clear the local variables of splice's own finished frames in the
+    traceback of ``exc`` and of the exceptions chained to it; called where
+    an error leaves splice for the caller.
+
+    Those frames hold the target's code object (resolving, locating and
+    compiling all keep it in a local), and an exception the caller keeps
+    keeps them: ``sys.last_exc`` after an error at the REPL, IPython's last
+    traceback, a ``pytest.raises`` result, an ``except ... as e`` saved for
+    later. Every later probe on that function would then search the heap
+    for its owners (``HeapSearchWarning``, which named splice's own frames).
+    The traceback still shows every frame and line; only splice's locals go.
+    A frame still running (the one handling ``exc``) cannot be cleared and
+    is skipped. (``frame.clear()`` would close a suspended generator on
+    3.11 and 3.12; splice's modules define no generator functions, and a
+    generator expression an error left is finished.)"""
+    seen: set[int] = set()
+    todo: list[Optional[BaseException]] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        tb: Optional[TracebackType] = e.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            # by module name: reading f_code would be an audited attribute
+            name = frame.f_globals.get("__name__")
+            if type(name) is str and (name == "splice" or name.startswith("splice.")):
+                try:
+                    frame.clear()
+                except RuntimeError:  # still running
+                    pass
+            tb = tb.tb_next
+        todo += [e.__cause__, e.__context__]
+        if isinstance(e, BaseExceptionGroup):
+            todo += e.exceptions

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Optional, Self
 
 from splice._native import addr as _addr  # id() without its audit event
+from splice.errors import release_frames
 from splice.patcher import PATCHER, Probe
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,9 +67,10 @@ class Managed:
             self._nopdb._register(self)
             try:
                 sync([self])
-            except BaseException:
+            except BaseException as e:
                 self._enabled = False
                 self._nopdb._unregister(self)
+                release_frames(e)
                 raise
 
     def disable(self) -> None:

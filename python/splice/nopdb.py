@@ -31,6 +31,7 @@ from typing import Any, Optional, Union
 from splice._native import addr as _addr  # id() without its audit event
 from splice.breakpoint import Breakpoint
 from splice.capture import CallCapture, CallListCapture
+from splice.errors import release_frames
 from splice.lifecycle import Managed, sync
 from splice.patcher import PATCHER
 from splice.resolve import FileArg, FunctionArg, Scope
@@ -111,10 +112,11 @@ class NoPdb:
             items = (list(prev._items.values()) if prev is not None else []) + list(self._items.values())
             try:
                 sync(items)
-            except BaseException:
+            except BaseException as e:
                 stack.pop()
                 self._started = False
                 self._stack = None
+                release_frames(e)
                 raise
 
     def stop(self) -> None:
@@ -248,12 +250,16 @@ class NoPdb:
                 An instance of :class:`CallInfo` which also works as a context
                 manager.
         """
-        return CallCapture(
-            self,
-            Scope(function, module, file, unwrap=unwrap),
-            transform=transform,
-            keep_locals=keep_locals,
-        )
+        try:
+            return CallCapture(
+                self,
+                Scope(function, module, file, unwrap=unwrap),
+                transform=transform,
+                keep_locals=keep_locals,
+            )
+        except BaseException as e:
+            release_frames(e)
+            raise
 
     def capture_calls(
         self,
@@ -310,13 +316,17 @@ class NoPdb:
                 A list of :class:`CallInfo` objects which also works as a
                 context manager.
         """
-        return CallListCapture(
-            self,
-            Scope(function, module, file, unwrap=unwrap),
-            transform=transform,
-            keep_locals=keep_locals,
-            max_calls=max_calls,
-        )
+        try:
+            return CallListCapture(
+                self,
+                Scope(function, module, file, unwrap=unwrap),
+                transform=transform,
+                keep_locals=keep_locals,
+                max_calls=max_calls,
+            )
+        except BaseException as e:
+            release_frames(e)
+            raise
 
     def breakpoint(
         self,
@@ -386,12 +396,16 @@ class NoPdb:
             Breakpoint:
                 The breakpoint object, which also works as a context manager.
         """
-        return Breakpoint(
-            self,
-            Scope(function, module, file, unwrap=unwrap),
-            line=line,
-            cond=cond,
-        )
+        try:
+            return Breakpoint(
+                self,
+                Scope(function, module, file, unwrap=unwrap),
+                line=line,
+                cond=cond,
+            )
+        except BaseException as e:
+            release_frames(e)
+            raise
 
 
 def get_nopdb() -> NoPdb:

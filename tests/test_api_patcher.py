@@ -419,3 +419,27 @@ def test_breakpoint_errors_at_creation_leave_nothing(fake):
     with pytest.raises(TypeError, match="A module, file or function"):
         splice.breakpoint(line=3)
     assert f.__code__ is orig
+
+
+def test_arguments_of_the_wrong_type_are_refused_by_name(fake):
+    # each names the argument and what it takes, and patches nothing (not
+    # an AttributeError from deep inside, nor a silent wrong meaning)
+    orig = f.__code__
+    with pytest.raises(TypeError, match=r"^cond= takes Python source as a str or bytes, or a code object; not int"):
+        splice.breakpoint(f, line=F_RETURN, cond=5)
+    with splice.breakpoint(f, line=F_RETURN) as bp:
+        with pytest.raises(TypeError, match=r"^exec\(\) takes Python source .*; not int"):
+            bp.exec(5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^eval\('x'\): variables must be a dict of names to values, not int"):
+            bp.eval("x", variables=5)  # type: ignore[arg-type]
+        assert f(1, 2) == 6  # (the breakpoint has no action: f runs as written)
+    # a str would be kept letter by letter: keep_locals="attn" kept a, t, n
+    with pytest.raises(TypeError, match=r"such as \['attn'\], not a single str"):
+        splice.capture_calls(f, keep_locals="attn")
+    with pytest.raises(TypeError, match=r"must hold names of locals \(str\); got 3"):
+        splice.capture_calls(f, keep_locals=["z", 3])
+    with pytest.raises(TypeError, match=r"^transform must be callable, not int"):
+        splice.capture_calls(f, transform=5)  # type: ignore[arg-type]
+    with pytest.raises(splice.TargetError, match=r"5 is an int object"):
+        splice.capture_call(5)  # type: ignore[arg-type]
+    assert f.__code__ is orig

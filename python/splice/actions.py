@@ -38,7 +38,7 @@ import ast
 import bdb
 import dis
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import CodeType, FrameType
 from typing import Any, Optional, Union
 
@@ -210,6 +210,15 @@ class Action:
         raise NotImplementedError
 
 
+def _variables(variables: Optional[Mapping[str, Any]], label: str) -> dict[str, Any]:
+    """A copy of an action's ``variables`` (a mapping of names to values)."""
+    if variables is None:
+        return {}
+    if not isinstance(variables, Mapping):
+        raise TypeError(f"{label}: variables must be a dict of names to values, not {type(variables).__name__}")
+    return dict(variables)
+
+
 class Eval(Action):
     """``eval``: append the expression's value to :attr:`results` at every hit."""
 
@@ -217,7 +226,7 @@ class Eval(Action):
 
     def __init__(self, expression: SnippetSource, variables: Optional[dict[str, Any]], results: list[Any]) -> None:
         super().__init__(snippet_label("eval", expression))
-        self.variables = dict(variables or {})
+        self.variables = _variables(variables, self.label)
         self.results = results
         self.code = expression if isinstance(expression, CodeType) else None
         self.python_hook = self.code is not None
@@ -269,7 +278,7 @@ class Exec(Action):
 
     def __init__(self, code: SnippetSource, variables: Optional[dict[str, Any]]) -> None:
         super().__init__(snippet_label("exec", code))
-        self.variables = dict(variables or {})
+        self.variables = _variables(variables, self.label)
         self.code = code if isinstance(code, CodeType) else None
         self.python_hook = self.code is not None
         #: the parsed text, once a template needs it (the breakpoint compiles

@@ -385,10 +385,10 @@ class _BaseCapture(Managed):
         if max_calls is not None and (not isinstance(max_calls, int) or max_calls < 0):
             raise ValueError(f"max_calls must be a non-negative int or None, not {max_calls!r}")
         if transform is not None and not callable(transform):
-            raise TypeError("transform must be callable")
+            raise TypeError(f"transform must be callable, not {type(transform).__name__}")
         self._scope = scope
         self._transform = transform
-        self._keep = None if keep_locals is None else frozenset(keep_locals)
+        self._keep = None if keep_locals is None else _local_names(keep_locals)
         self._max_calls = max_calls
         self._warned = False
         # The recorder holds this capture only weakly: instrumented code
@@ -555,6 +555,26 @@ class _BaseCapture(Managed):
     def targets(self) -> list[CodeType]:
         """The (original) code objects this capture instruments."""
         return [t.code for t in self._targets]
+
+
+def _local_names(keep_locals: Iterable[str]) -> frozenset[str]:
+    """``keep_locals`` as a set of names; a str (which would be kept letter
+    by letter) or anything but names is refused."""
+    if isinstance(keep_locals, (str, bytes)):
+        raise TypeError(
+            f"keep_locals must be a collection of local names, such as [{keep_locals!r}], "
+            f"not a single {type(keep_locals).__name__}"
+        )
+    try:
+        names = frozenset(keep_locals)
+    except TypeError:
+        raise TypeError(
+            f"keep_locals must be a collection of local names (str), not {type(keep_locals).__name__}"
+        ) from None
+    bad = sorted(repr(n) for n in names if not isinstance(n, str))
+    if bad:
+        raise TypeError(f"keep_locals must hold names of locals (str); got {', '.join(bad)}")
+    return names
 
 
 class CallCapture(_BaseCapture, CallInfo):

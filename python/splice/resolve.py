@@ -105,6 +105,11 @@ _BUILTIN_TYPES = (
 )
 
 
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: ``an int``, ``a partial``."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def _not_python(obj: Any, what: Optional[str] = None) -> TargetError:
     name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
     if isinstance(obj, _BUILTIN_TYPES):
@@ -112,9 +117,9 @@ def _not_python(obj: Any, what: Optional[str] = None) -> TargetError:
     elif isinstance(obj, type):
         kind = "a class; pass one of its methods (e.g. its __init__ or __call__)"
     elif hasattr(obj, "__code__"):
-        kind = f"a {type(obj).__name__}, not a pure-Python function (it has no CPython bytecode)"
+        kind = f"{_a(type(obj).__name__)}, not a pure-Python function (it has no CPython bytecode)"
     else:
-        kind = f"a {type(obj).__name__} object, not a pure-Python function"
+        kind = f"{_a(type(obj).__name__)} object, not a pure-Python function"
     return TargetError(
         f"splice can only instrument pure-Python functions; {name} is {kind}"
         + (f" ({what})" if what else "")

@@ -43,14 +43,21 @@ def is_identifier(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
 
 
-def snippet_label(kind: str, text: Union[str, bytes, CodeType, None], limit: int = 60) -> str:
-    """A short human-readable name of a snippet: ``exec('x += 1')``."""
+def snippet_label(kind: str, text: object, limit: int = 60) -> str:
+    """A short human-readable name of a snippet: ``exec('x += 1')``. The
+    first thing each action does with its snippet, so a snippet of a wrong
+    type is refused here (TypeError)."""
     if isinstance(text, CodeType):
         shown = f"<code object {text.co_name}>"
         return f"{kind}({shown})" if kind != "cond" else f"cond={shown}"
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    s = " ".join((text or "").strip().split())
+    elif text is None:
+        text = ""
+    elif not isinstance(text, str):
+        what = f"{kind}()" if kind != "cond" else "cond="
+        raise TypeError(f"{what} takes Python source as a str or bytes, or a code object; not {type(text).__name__}")
+    s = " ".join(text.strip().split())
     if len(s) > limit:
         s = s[: limit - 3] + "..."
     return f"{kind}({s!r})" if kind != "cond" else f"cond={s!r}"

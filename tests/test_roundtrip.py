@@ -182,3 +182,55 @@ def test_verifier_rejects_stack_underflow():
     raw[first_store.offset - 1] = 0
     with pytest.raises(RewriteError, match="underflow|inconsistent"):
         testing.verify_code(code.replace(co_code=bytes(raw)))
+
+
+def _deletes(x, flag):
+    z = x + 1
+    if flag:
+        del z
+    return z
+
+
+def _handler_reads(x):
+    try:
+        y = 1 / x
+    except ZeroDivisionError:
+        return x
+    return y
+
+
+def _unchecked(code, opname):
+    """``code`` with its first ``opname`` made a plain LOAD_FAST (what
+    CPython 3.12+ does not check: it pushes NULL for an unbound local)."""
+    raw = bytearray(code.co_code)
+    ins = next(i for i in dis.get_instructions(code) if i.opname == opname)
+    raw[ins.offset] = dis.opmap["LOAD_FAST"]
+    return code.replace(co_code=bytes(raw))
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="3.11's LOAD_FAST checks for an unbound local itself")
+def test_verifier_rejects_an_unchecked_load_of_a_maybe_unbound_local():
+    # CPython compiles `return z` after a conditional `del z` as a checked
+    # load; the same load unchecked would crash when flag is true
+    testing.verify_code(_deletes.__code__)
+    assert any(i.opname == "LOAD_FAST_CHECK" for i in dis.get_instructions(_deletes))
+    with pytest.raises(RewriteError, match=r"loads local 2 without a check, but it may be unbound there"):
+        testing.verify_code(_unchecked(_deletes.__code__, "LOAD_FAST_CHECK"))
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="3.11's LOAD_FAST checks for an unbound local itself")
+def test_verifier_follows_exception_edges_for_unbound_locals():
+    # y is bound only after the division: the handler starts with y unbound,
+    # so a load of y there would have to check (found through the handler
+    # edge of the division's instruction, with the state before it)
+    testing.verify_code(_handler_reads.__code__)
+    code = _handler_reads.__code__
+    raw = bytearray(code.co_code)
+    ins = [i for i in dis.get_instructions(code)]
+    # make the handler's `return x` read y instead (same opcode, other local)
+    load_x = [i for i in ins if i.opname.startswith("LOAD_FAST") and i.argval == "x"][-1]
+    y = code.co_varnames.index("y")
+    raw[load_x.offset] = dis.opmap["LOAD_FAST"]
+    raw[load_x.offset + 1] = y
+    with pytest.raises(RewriteError, match=rf"loads local {y} without a check"):
+        testing.verify_code(code.replace(co_code=bytes(raw)))

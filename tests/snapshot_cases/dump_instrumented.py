@@ -41,6 +41,10 @@ CASES = [
     ("bp_noted_cond", "loop_body", "acc += x",
      "try:\n    if x < 0:\n        x = x * 3\nexcept BaseException as _splice_exc:\n"
      "    _splice_exc.add_note('n')\n    raise"),
+    # a snippet that deletes a local: every later load of it must check
+    # (LOAD_FAST_CHECK; 3.13+ pairs split), as CPython compiles loads after
+    # a `del` in the source
+    ("bp_del_local", "read_after_delete", "w = z * 2", "del z"),
     ("cap_plain", "loop_body", None, None),
     ("cap_several_returns", "several_returns", None, None),
     ("cap_try_finally", "try_finally", None, None),

@@ -170,3 +170,9 @@ def generator_with_cell(n):
     for i in range(n):
         add(i)
         yield total
+
+
+def read_after_delete(x, y):
+    z = x + y
+    w = z * 2
+    return x + z + w

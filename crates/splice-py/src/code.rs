@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use splice_rewrite::disasm::Operands;
-use splice_rewrite::model::OperandCounts;
+use splice_rewrite::model::{LocalCounts, OperandCounts};
 use splice_rewrite::{PyVersion, RawCode, RewriteError};
 
 use crate::errors::rewrite_error;
@@ -54,6 +54,20 @@ pub fn localsplus_names(code: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     Ok(names)
 }
 
+/// How many leading locals a call binds: the parameters (positional and
+/// keyword-only, then `*args` and `**kwargs` if the code has them).
+fn param_count(code: &Bound<'_, PyAny>) -> PyResult<usize> {
+    const CO_VARARGS: u32 = 0x04;
+    const CO_VARKEYWORDS: u32 = 0x08;
+    let flags: u32 = code.getattr("co_flags")?.extract()?;
+    let argcount: usize = code.getattr("co_argcount")?.extract()?;
+    let kwonly: usize = code.getattr("co_kwonlyargcount")?.extract()?;
+    Ok(argcount
+        + kwonly
+        + usize::from(flags & CO_VARARGS != 0)
+        + usize::from(flags & CO_VARKEYWORDS != 0))
+}
+
 /// Read the rewrite-relevant fields of a code object.
 pub fn read_raw(code: &Bound<'_, PyAny>) -> PyResult<RawCode> {
     let py = code.py();
@@ -68,6 +82,10 @@ pub fn read_raw(code: &Bound<'_, PyAny>) -> PyResult<RawCode> {
             consts: code.getattr("co_consts")?.len()?,
             names: code.getattr("co_names")?.len()?,
             localsplus: localsplus_names(code)?.len(),
+            locals: Some(LocalCounts {
+                params: param_count(code)?,
+                varnames: code.getattr("co_nlocals")?.extract()?,
+            }),
         },
     })
 }

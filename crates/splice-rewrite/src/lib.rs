@@ -23,6 +23,7 @@
 //! - [`disasm`]: stable text for snapshots and `python -m splice show`.
 
 pub mod assemble;
+pub mod bound;
 pub mod cfg;
 pub mod decode;
 pub mod disasm;

@@ -123,12 +123,27 @@ pub enum Item {
 }
 
 /// How many entries each operand table of the code object has, so that the
-/// verifier can check every operand index.
+/// verifier can check every operand index; and the plain locals, for its
+/// check of unchecked loads ([`crate::bound`]), which is skipped where they
+/// are not known (`None`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OperandCounts {
     pub consts: usize,
     pub names: usize,
     pub localsplus: usize,
+    pub locals: Option<LocalCounts>,
+}
+
+/// The leading localsplus entries that are plain locals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalCounts {
+    /// Bound when a call starts: the parameters (`co_argcount`,
+    /// `co_kwonlyargcount`, then `*args` and `**kwargs` if present).
+    pub params: usize,
+    /// `co_nlocals` (`co_varnames`): the parameters and the other plain
+    /// locals, unbound when a call starts. Cell-only and free variables
+    /// come after them.
+    pub varnames: usize,
 }
 
 /// A decoded code object body.

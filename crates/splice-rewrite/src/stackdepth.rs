@@ -223,6 +223,7 @@ mod tests {
                 consts: 4,
                 names: 4,
                 localsplus: 4,
+                locals: None,
             },
             min_stacksize: 0,
             next_label: 100,

@@ -5,9 +5,11 @@
 //! the bytes are decoded again (instruction boundaries, jump targets,
 //! exception-table ranges, one location per instruction), stack depth is
 //! recomputed over every path, every operand index is checked against its
-//! table, and the instruction pairs that CPython's interpreter assumes are
-//! adjacent are checked to still be adjacent.
+//! table, the instruction pairs that CPython's interpreter assumes are
+//! adjacent are checked to still be adjacent, and (3.12+) no unchecked load
+//! can read an unbound local ([`crate::bound`]).
 
+use crate::bound;
 use crate::cfg::Cfg;
 use crate::decode;
 use crate::model::OperandCounts;
@@ -93,6 +95,9 @@ fn check(raw: &RawCode) -> Result<u32, RewriteError> {
     let depths = stackdepth::compute(&cfg)?;
     check_operands(&cfg, code.counts)?;
     check_adjacency(&cfg)?;
+    if let Some(locals) = code.counts.locals {
+        bound::check_loads(&cfg, locals.params, locals.varnames, code.counts.localsplus)?;
+    }
     Ok(depths.max)
 }
 

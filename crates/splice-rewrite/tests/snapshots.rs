@@ -22,7 +22,8 @@ fn padding_snapshots() {
             // The untouched model must assemble back to the same bytes.
             let same = assemble(&model).expect("assemble");
             assert_eq!(same, d.raw, "3.{minor} {}: round trip differs", d.name);
-            verify(&same).expect("verify original");
+            verify(&same)
+                .unwrap_or_else(|e| panic!("3.{minor} {}: verify original: {e:?}", d.name));
 
             let before = disasm::disassemble(&model, &d.operands, None).expect("disasm");
             let mut padded = model.clone();

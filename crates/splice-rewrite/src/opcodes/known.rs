@@ -31,6 +31,8 @@ pub struct Known {
     pub load_fast: u8,
     pub store_fast: u8,
     pub delete_fast: u8,
+    /// Wraps a local in a new cell (never NULL afterwards).
+    pub make_cell: u8,
     pub load_global: u8,
     pub store_global: u8,
     pub delete_global: u8,
@@ -39,6 +41,9 @@ pub struct Known {
     pub delete_name: u8,
     /// 3.12+: a load of a local that may be unbound.
     pub load_fast_check: Option<u8>,
+    /// 3.12+: pushes a local (or NULL) and unbinds it (an inlined
+    /// comprehension saving its iteration variable's outer value).
+    pub load_fast_and_clear: Option<u8>,
     /// 3.14+: a load that borrows the local's reference (the compiler proved
     /// the local outlives the use).
     pub load_fast_borrow: Option<u8>,
@@ -108,6 +113,7 @@ impl Known {
             ("LOAD_FAST", Some(self.load_fast)),
             ("STORE_FAST", Some(self.store_fast)),
             ("DELETE_FAST", Some(self.delete_fast)),
+            ("MAKE_CELL", Some(self.make_cell)),
             ("LOAD_GLOBAL", Some(self.load_global)),
             ("STORE_GLOBAL", Some(self.store_global)),
             ("DELETE_GLOBAL", Some(self.delete_global)),
@@ -115,6 +121,7 @@ impl Known {
             ("STORE_NAME", Some(self.store_name)),
             ("DELETE_NAME", Some(self.delete_name)),
             ("LOAD_FAST_CHECK", self.load_fast_check),
+            ("LOAD_FAST_AND_CLEAR", self.load_fast_and_clear),
             ("LOAD_FAST_BORROW", self.load_fast_borrow),
             ("LOAD_FAST_LOAD_FAST", self.load_fast_load_fast),
             ("STORE_FAST_LOAD_FAST", self.store_fast_load_fast),

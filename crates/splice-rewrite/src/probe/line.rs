@@ -19,6 +19,7 @@ use super::borrow;
 use super::lines::{self, SitePlan};
 use super::scope::TargetVars;
 use super::snippet::{Relocated, Snippet};
+use super::unbound;
 use super::{Report, Site, Target};
 
 /// Where the copies go, by instruction index of the target before splicing.
@@ -215,5 +216,8 @@ pub fn apply(
     em.out.append(&mut em.pending);
     em.out.append(&mut em.cold);
     code.items = em.out;
+    // After the splice: the pass may split a pair, and the placement above
+    // counts instructions.
+    unbound::check_loads_of(code, &relocated.deleted_locals);
     Ok(())
 }

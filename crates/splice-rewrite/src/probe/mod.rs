@@ -13,6 +13,7 @@
 //! - [`lines`]: line-event planning over the control-flow graph;
 //! - [`snippet`]: snippet relocation and its hot/cold split;
 //! - [`borrow`]: borrowed loads a snippet could invalidate (3.14+);
+//! - [`unbound`]: checked loads of the locals a snippet deletes (3.12+);
 //! - [`line`]: placement of line probes;
 //! - [`capture`]: call-capture code generation.
 
@@ -23,6 +24,7 @@ pub mod line;
 pub mod lines;
 pub mod scope;
 pub mod snippet;
+pub mod unbound;
 
 pub use capture::CaptureHooks;
 pub use scope::{Scope, VarKind};

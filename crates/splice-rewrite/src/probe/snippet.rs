@@ -47,6 +47,9 @@ pub struct Relocated {
     split: Option<(Vec<Item>, Vec<Item>)>,
     /// Plain locals the snippet stores to or deletes (by target index).
     pub stored_locals: Vec<u32>,
+    /// Plain locals the snippet may leave unbound (`DELETE_FAST`), by
+    /// target index: the target's loads of them must check ([`super::unbound`]).
+    pub deleted_locals: Vec<u32>,
 }
 
 /// What relocating one template instruction produced.
@@ -312,6 +315,7 @@ impl Relocated {
             }
         }
         let stored_locals = stored_locals(&table.known, &body);
+        let deleted_locals = deleted_locals(&table.known, &body);
         let split = split_cold(table.version, &body).map(|(mut hot, cold)| {
             drop_final_jumps(&table.known, &mut hot);
             (hot, cold)
@@ -321,6 +325,7 @@ impl Relocated {
             body,
             split,
             stored_locals,
+            deleted_locals,
         })
     }
 
@@ -398,6 +403,21 @@ fn stored_locals(k: &Known, body: &[Item]) -> Vec<u32> {
             }
         }
     }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Target indexes of the plain locals `body` deletes (`del x`, and the end
+/// of an `except ... as x` handler).
+fn deleted_locals(k: &Known, body: &[Item]) -> Vec<u32> {
+    let mut out: Vec<u32> = body
+        .iter()
+        .filter_map(|it| match it {
+            Item::Instr(i) if i.op == k.delete_fast => Some(i.arg),
+            _ => None,
+        })
+        .collect();
     out.sort_unstable();
     out.dedup();
     out

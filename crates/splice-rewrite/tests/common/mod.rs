@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use splice_rewrite::disasm::Operands;
-use splice_rewrite::model::OperandCounts;
+use splice_rewrite::model::{LocalCounts, OperandCounts};
 use splice_rewrite::{PyVersion, RawCode};
 
 /// A CPython 3.`minor` interpreter, from the project's one discovery
@@ -92,6 +92,13 @@ pub fn dump(python: &Path, fixture: &str) -> Vec<Dumped> {
             "lines" => raw.linetable = unhex(value),
             "first" => raw.firstlineno = value.parse().expect("int"),
             "stack" => raw.stacksize = value.parse().expect("int"),
+            "locals" => {
+                let (p, v) = value.split_once(' ').expect("params varnames");
+                raw.counts.locals = Some(LocalCounts {
+                    params: p.parse().expect("int"),
+                    varnames: v.parse().expect("int"),
+                });
+            }
             "const" => ops.consts.push(value.to_string()),
             "name" => ops.names.push(value.to_string()),
             "local" => ops.localsplus.push(value.to_string()),
@@ -101,6 +108,7 @@ pub fn dump(python: &Path, fixture: &str) -> Vec<Dumped> {
                     consts: ops.consts.len(),
                     names: ops.names.len(),
                     localsplus: ops.localsplus.len(),
+                    locals: raw.counts.locals,
                 };
                 result.push(Dumped {
                     name,

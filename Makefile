@@ -7,7 +7,7 @@ DEFAULT_MINOR ?= 11
 PY ?= 3.$(DEFAULT_MINOR)
 MINOR = $(subst 3.,,$(PY))
 
-.PHONY: test rust-test lint pytest torture-short doctor torture torture-slow torture-thirdparty parity line-walk demo pythons wheels clean
+.PHONY: test rust-test lint pytest torture-short doctor torture torture-slow torture-thirdparty parity line-walk locate-vs-ast demo pythons wheels clean
 
 # The steps run one after the other even under `make -j`: the Rust snapshot
 # tests read the virtualenvs that pytest builds, and each step's output is
@@ -66,6 +66,11 @@ torture-slow:
 # raises LocateError with a reason (make line-walk PY=3.14; make test samples it)
 line-walk:
 	$$(scripts/venv $(MINOR) release | tail -n1) tests/line_walk.py
+
+# splice-locate vs CPython's ast over every stdlib file (make test samples
+# every second file on 3.15, every third on the others)
+locate-vs-ast:
+	$$(scripts/venv $(MINOR) release | tail -n1) tests/locate_vs_ast.py
 
 # torture on third-party code (make torture-thirdparty PY=3.13): the pinned
 # packages of python/splice/tools/thirdparty.toml, each installed from its

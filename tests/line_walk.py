@@ -10,6 +10,12 @@ is a ``LocateError`` with the reason), the action-to-snippet builder, the
 scope-mirroring template, and ``_native.instrument`` (decode, splice,
 assemble, verify). Only the swap into a live function is left out.
 
+The snippet alternates by line: ``pass``, and ``del v`` for one of the
+function's plain locals ``v`` (chosen by line number), so that every shape
+of load after a deleted local (pairs, borrowed loads, handlers) goes through
+the rewrite that makes those loads checked and the verifier's check that no
+unchecked load can read an unbound local.
+
 Prints ``line-walk: F files, C code objects, L lines: I installed, R refused
 (LocateError), 0 other errors`` and the refusals by reason; exit status 1 on
 any other error (each is printed). Run directly
@@ -96,11 +102,13 @@ def walk_file(path: str) -> dict[str, Any]:
             continue  # not a def (a lambda or comprehension): no statement lines
         out["codes"] += 1
         target = SimpleNamespace(code=code, instance=None)
+        plain = [v for v in code.co_varnames if v.isidentifier() and v not in code.co_cellvars]
         for line in lines:
+            snippet = f"del {plain[line % len(plain)]}" if plain and line % 2 else "pass"
             out["lines"] += 1
             try:
                 kept = placement.with_events(code, [line], line)
-                body, hooks = build_snippet([Exec("pass", None)], None, target, kept, "_splice_w_", HookState())
+                body, hooks = build_snippet([Exec(snippet, None)], None, target, kept, "_splice_w_", HookState())
                 tpl = build_template(code, body, hooks, label=f"walk {path}:{line}")
                 _native.instrument(code, [tpl.probe(kept)])
                 out["installed"] += 1
@@ -109,7 +117,7 @@ def walk_file(path: str) -> dict[str, Any]:
                 out["refused"][reason] += 1
                 out.setdefault("examples", {}).setdefault(reason, str(e))
             except Exception as e:  # noqa: BLE001 - every other error is the finding
-                out["errors"].append(f"{path}:{line} ({code.co_qualname}): {type(e).__name__}: {e}")
+                out["errors"].append(f"{path}:{line} ({code.co_qualname}, {snippet!r}): {type(e).__name__}: {e}")
     return out
 
 

@@ -718,3 +718,26 @@ def test_reading_a_local_named_super_in_a_method_says_why_it_cannot():
         with bp:
             bp.eval("super.msg")
     assert ShadowsSuper.shadowed.__code__ is orig
+
+
+SCALE = 10  # a global that reads_global reads
+
+
+def reads_global(x):
+    y = x + 1
+    return y * SCALE
+
+
+def test_exec_assigning_a_name_the_function_reads_as_a_global_makes_a_local_of_that_call():
+    # What NoPdb does too: the assignment makes a local that later snippets
+    # see, and neither the global nor the function's own reads of it change
+    # (typed into the source, the name would be a local of the whole
+    # function; splice leaves the function's reads as they are).
+    with splice.breakpoint(reads_global, line="y = x + 1") as bp:
+        bp.exec("SCALE = 1000")
+        with splice.breakpoint(reads_global, line="return y * SCALE") as later:
+            seen = later.eval("SCALE")
+            assert reads_global(1) == 20
+    assert seen == [1000]
+    assert SCALE == 10
+    assert reads_global(1) == 20

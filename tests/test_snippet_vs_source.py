@@ -1,9 +1,10 @@
 """A breakpoint's ``exec`` behaves as the same statements typed into the
 source before that line: CPython itself is the oracle.
 
-Hypothesis draws small functions (assignments, augmented assignments,
-``del``, ``if``/``else``, ``for`` loops, ``try``/``except ... as``, ``with``,
-expressions that may divide by zero or read an unbound local) and a snippet
+Hypothesis draws small functions (plain, with a closure over one local, or
+generators; assignments, augmented assignments, ``del``, ``if``/``else``,
+``for`` loops, ``try``/``except ... as``, ``with``, expressions that may
+divide by zero or read an unbound local) and a snippet
 of the same statements, and puts the snippet at one of the function's
 simple statement lines: once with ``splice.breakpoint(f, line=...).exec``,
 once typed into the source at that line. For several arguments each, both
@@ -19,6 +20,7 @@ iteration; the exit), which text typed before it would not repeat.
 
 from __future__ import annotations
 
+import inspect
 import linecache
 import os
 import warnings
@@ -81,10 +83,16 @@ def cases(draw: st.DrawFn) -> tuple[list[str], int, list[str]]:
     # call only, where typed into the source it would make the whole
     # function's reads local (documented; tests/test_api_behaviour.py).
     first = draw(st.sampled_from([["a = x", "b = y", "c = 1"], ["a = x"]]))
-    body = [*first, *draw(block(0)), "return [a, b, c]", "b = c = None"]
+    # A plain function; one whose b is a cell (a closure reads it: loads,
+    # stores and `del` of b become *_DEREF); a generator (the result is
+    # yielded, and the calls are list(f(x, y))).
+    shape = draw(st.sampled_from(["plain", "cell", "generator"]))
+    prefix = ["peek = lambda: b"] if shape == "cell" else []
+    end = "yield [a, b, c]" if shape == "generator" else "return [a, b, c]"
+    body = [*prefix, *first, *draw(block(0)), end, "b = c = None"]
     sites = [
         i for i, line in enumerate(body[:-1])
-        if line.lstrip().startswith(SIMPLE) or line.startswith("return")
+        if line.lstrip().startswith(SIMPLE) or line.startswith(("return", "yield"))
     ]
     at = draw(st.sampled_from(sites))
     snippet = draw(block(1))
@@ -101,7 +109,10 @@ def _define(lines: list[str], filename: str) -> object:
 
 def _outcome(f: object, x: int, y: int) -> tuple[str, ...]:
     try:
-        return ("value", repr(f(x, y)))  # type: ignore[operator]
+        value = f(x, y)  # type: ignore[operator]
+        if inspect.isgenerator(value):
+            value = list(value)
+        return ("value", repr(value))
     except Exception as e:  # noqa: BLE001 - the exception is the outcome
         return ("raised", type(e).__name__, str(e))
 
@@ -136,5 +147,6 @@ def test_exec_at_a_line_behaves_as_the_snippet_typed_there(case):
     # what the drawn cases exercise (--hypothesis-show-statistics)
     event("the snippet changes an outcome" if want != plain else "the snippet changes no outcome")
     event("some call raises" if any(o[0] == "raised" for o in want) else "every call returns")
+    event(f"a {'generator' if 'yield' in body[-2] else 'cell' if body[0].startswith('peek') else 'plain'} function")
     if any(s.lstrip().startswith(("del ", "except")) for s in snippet):
         event("the snippet unbinds a local (del, except ... as)")

@@ -1098,3 +1098,46 @@ def test_recorded_locals_equal_what_settrace_sees_at_return():
 def _plain(d: dict) -> dict:
     """``d`` with each function (a new closure per run) as its qualified name."""
     return {k: v.__qualname__ if isinstance(v, types.FunctionType) else v for k, v in d.items()}
+
+
+RESUME_RAISES = r'''
+import sys, splice
+def gen(n):
+    for i in range(n):
+        yield i
+class Boom(Exception):
+    pass
+M = sys.monitoring
+M.use_tool_id(5, "test")
+armed = [True]
+def on_start(code, offset):
+    if code.co_name == "gen" and armed[0]:
+        armed[0] = False
+        raise Boom("at the first resume")
+M.register_callback(5, M.events.PY_START, on_start)
+with splice.capture_calls(gen) as calls:
+    g = gen(3)
+    M.set_events(5, M.events.PY_START)
+    try:
+        next(g)
+    except Boom as e:
+        print("raised", e)
+    finally:
+        M.set_events(5, 0)
+    print(list(gen(2)))
+print([(dict(c.args), c.return_value) for c in calls])
+'''
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring (3.12+) raises at the RESUME; 3.11's loads check")
+def test_an_exception_at_a_captured_generators_first_resume_does_not_crash():
+    # The body's RESUME runs before the hidden local `_splice_call` is bound,
+    # and its handler (the generator's implicit one) was covered by the
+    # capture's error handler, which loads that local unchecked: 3.12
+    # crashed (Py_INCREF(NULL)) when anything raised there (a PY_START
+    # callback, as here, or a signal handler at that instant). The RESUME
+    # now goes to an unwrapped copy of its handler; the call, never opened,
+    # is not recorded. In a child process: a crash is a failed test.
+    done = subprocess.run([sys.executable, "-c", RESUME_RAISES], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-1500:]}"
+    assert done.stdout.splitlines() == ["raised at the first resume", "[0, 1]", "[({'n': 2}, None)]"]

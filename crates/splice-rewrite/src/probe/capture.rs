@@ -7,7 +7,12 @@
 //! of the frame and passed to `exit` and `error` as a second argument: the
 //! frame itself holds the open call's state, so that a generator or
 //! coroutine suspended inside a garbage cycle takes that state down with it
-//! (held anywhere else, it kept the cycle reachable).
+//! (held anywhere else, it kept the cycle reachable). The local is bound
+//! (to `None`, then to what `enter()` returns) right after the body's
+//! `RESUME`, outside every handler, and that `RESUME`, which can raise
+//! before it (a `PY_START` callback, a signal handler), goes to an unwrapped
+//! copy of its own handler: the error handler's unchecked load of the local
+//! is only ever reached with the local bound (the verifier checks it).
 
 use crate::linetable::Location;
 use crate::model::{Handler, Instr, Item};
@@ -72,6 +77,33 @@ fn cover_yield(k: &opcodes::Known, ins: &mut Instr) {
     }
 }
 
+/// The handler block at `label` in `items` (the instructions from the label
+/// to the first one that does not fall through), if it is straight-line: no
+/// jumps, as the implicit handler of a generator or coroutine is
+/// (`CALL_INTRINSIC_1 3; RERAISE 1`).
+fn straight_handler_block(
+    table: &opcodes::OpcodeTable,
+    items: &[Item],
+    label: crate::model::Label,
+) -> Option<Vec<Instr>> {
+    let start = items.iter().position(|it| *it == Item::Label(label))?;
+    let mut out = Vec::new();
+    for it in &items[start + 1..] {
+        let Item::Instr(ins) = it else { continue };
+        if ins.target.is_some() || table.is_jump(ins.op) {
+            return None;
+        }
+        out.push(ins.clone());
+        if table.is_terminal(ins.op) {
+            return Some(out);
+        }
+        if out.len() > 8 {
+            return None;
+        }
+    }
+    None
+}
+
 /// Splice a capture probe into `target`.
 pub fn apply(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteError> {
     let entry = match (hooks.keep_entry, hooks.enter) {
@@ -84,7 +116,8 @@ pub fn apply(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteErro
         }
     };
     let code = &mut target.code;
-    let k = &opcodes::table(code.version).known;
+    let table = opcodes::table(code.version);
+    let k = &table.known;
     // The arguments of `exit`/`error` after the callable and the NULL:
     // [x, callable, NULL] -> [x, callable, NULL, x (, entry)]
     let hook_args = |loc: Location, handler: Option<Handler>| -> Vec<Instr> {
@@ -101,6 +134,31 @@ pub fn apply(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteErro
         lasti: true,
     };
     let old = std::mem::take(&mut code.items);
+    // With a kept entry, the body's `RESUME` must not lead to the error
+    // hook: it runs before the hidden local is bound (it can raise: a
+    // signal handler's KeyboardInterrupt at a generator's first resume), and
+    // the hook's unchecked load of an unbound local pushes NULL (a crash on
+    // 3.12+). Its handler (a generator's or coroutine's implicit one) is
+    // copied, unwrapped, and the `RESUME` goes there instead.
+    let mut resume_handler: Option<(Handler, Vec<Instr>)> = None;
+    if entry.is_some() {
+        let resume = old.iter().find_map(|it| match it {
+            Item::Instr(i) if k.is_body_start(i.op, i.arg) => Some(i),
+            _ => None,
+        });
+        if let Some(h) = resume.and_then(|i| i.handler) {
+            let block = straight_handler_block(table, &old, h.target).ok_or_else(|| {
+                RewriteError::Uninstrumentable(
+                    "the handler around the body's RESUME is not straight-line code".into(),
+                )
+            })?;
+            let copy = Handler {
+                target: code.new_label(),
+                ..h
+            };
+            resume_handler = Some((copy, block));
+        }
+    }
     let mut out: Vec<Item> = Vec::with_capacity(old.len() + 32);
     let mut seen_resume = false;
     for item in old {
@@ -132,6 +190,11 @@ pub fn apply(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteErro
             }
         }
         let is_body_start = !seen_resume && k.is_body_start(ins.op, ins.arg);
+        if is_body_start {
+            if let Some((copy, _)) = &resume_handler {
+                ins.handler = Some(*copy);
+            }
+        }
         let loc = ins.loc;
         out.push(Item::Instr(ins));
         if is_body_start {
@@ -140,8 +203,12 @@ pub fn apply(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteErro
                 let handler = Some(err_handler);
                 let emit = |op: u8, arg: u32| Item::Instr(plain(op, arg, loc, handler));
                 if let Some((none, local)) = entry {
-                    out.push(emit(k.load_const, none));
-                    out.push(emit(k.store_fast, local));
+                    // Outside the error handler: neither can raise, and the
+                    // handler must only be reached with the local bound
+                    // (the verifier's binding check follows every covered
+                    // instruction, as CPython's analysis does).
+                    out.push(Item::Instr(plain(k.load_const, none, loc, None)));
+                    out.push(Item::Instr(plain(k.store_fast, local, loc, None)));
                 }
                 out.extend(
                     call_const(k, enter, &[], loc, handler)
@@ -172,6 +239,10 @@ pub fn apply(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteErro
     );
     out.push(Item::Instr(plain(k.pop_top, 0, none, None)));
     out.push(Item::Instr(plain(k.reraise, 1, none, None)));
+    if let Some((copy, block)) = resume_handler {
+        out.push(Item::Label(copy.target));
+        out.extend(block.into_iter().map(Item::Instr));
+    }
     code.items = out;
     Ok(())
 }

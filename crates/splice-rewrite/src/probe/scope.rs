@@ -117,6 +117,11 @@ impl TargetVars<'_> {
         shift_cells(self.code, old)?;
         self.scope.varnames.push(name.to_string());
         self.code.counts.localsplus += 1;
+        if let Some(l) = self.code.counts.locals.as_mut() {
+            // a plain local, unbound until the snippet stores it (the
+            // verifier's binding check must see it as one)
+            l.varnames += 1;
+        }
         self.added.push(name.to_string());
         Ok(())
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import linecache
+import subprocess
 import sys
 import textwrap
 import traceback
@@ -785,3 +786,25 @@ def test_a_kept_error_leaves_later_probes_without_a_search(mod, searches, case):
     assert searches == []
     # the traceback still names the frames and lines it went through
     assert "splice" in "".join(traceback.format_exception(kept))
+
+
+def test_an_audit_hook_refusing_tb_frame_leaves_the_error_as_it_was(tmp_path):
+    # release_frames reads tb.tb_frame, an audited attribute; a hook that
+    # refuses it must not replace the error splice raises (a child process:
+    # audit hooks cannot be removed)
+    script = tmp_path / "audit.py"
+    script.write_text(textwrap.dedent('''
+        import sys, splice
+        def f(x):
+            return x
+        def hook(event, args):
+            if event == "object.__getattr__" and args[1] == "tb_frame":
+                raise RuntimeError("refused by the audit hook")
+        sys.addaudithook(hook)
+        try:
+            splice.breakpoint(f, line="no such line")
+        except splice.LocateError as e:
+            print("LocateError", "no such line" in str(e))
+    '''))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "LocateError True", done.stdout + done.stderr

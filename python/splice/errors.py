@@ -125,8 +125,11 @@ def release_frames(exc: BaseException) -> None:
         seen.add(id(e))
         tb: Optional[TracebackType] = e.__traceback__
         while tb is not None:
-            frame = tb.tb_frame
-            # by module name: reading f_code would be an audited attribute
+            try:
+                frame = tb.tb_frame  # (an audited attribute: a hook may refuse it)
+            except Exception:  # noqa: BLE001 - the error being raised matters, not this
+                return
+            # by module name: reading f_code would be one more audit event
             name = frame.f_globals.get("__name__")
             if type(name) is str and (name == "splice" or name.startswith("splice.")):
                 try:

@@ -196,9 +196,8 @@ class Breakpoint(Managed):
                 for p in self._probes:
                     p.template(())
             Managed.__init__(self, nopdb)
-        except BaseException as e:
+        except BaseException:
             self._give_slot()
-            release_frames(e)
             raise
 
     def enable(self) -> None:

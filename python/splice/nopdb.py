@@ -26,7 +26,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable
 from types import CodeType, FrameType, ModuleType, TracebackType
-from typing import Any, Optional, Union
+from typing import Any, Optional, TypeVar, Union
 
 from splice._native import addr as _addr  # id() without its audit event
 from splice.breakpoint import Breakpoint
@@ -45,6 +45,9 @@ __all__ = [
     "capture_calls",
     "get_nopdb",
 ]
+
+#: what NoPdb._make builds: a Breakpoint or a capture
+_Made = TypeVar("_Made", Breakpoint, CallCapture, CallListCapture)
 
 #: NoPdb's type of a trace function (kept for compatibility).
 TraceFunc = Callable[[FrameType, str, Any], Any]
@@ -250,16 +253,9 @@ class NoPdb:
                 An instance of :class:`CallInfo` which also works as a context
                 manager.
         """
-        try:
-            return CallCapture(
-                self,
-                Scope(function, module, file, unwrap=unwrap),
-                transform=transform,
-                keep_locals=keep_locals,
-            )
-        except BaseException as e:
-            release_frames(e)
-            raise
+        return self._make(
+            CallCapture, function, module, file, unwrap, transform=transform, keep_locals=keep_locals
+        )
 
     def capture_calls(
         self,
@@ -316,17 +312,10 @@ class NoPdb:
                 A list of :class:`CallInfo` objects which also works as a
                 context manager.
         """
-        try:
-            return CallListCapture(
-                self,
-                Scope(function, module, file, unwrap=unwrap),
-                transform=transform,
-                keep_locals=keep_locals,
-                max_calls=max_calls,
-            )
-        except BaseException as e:
-            release_frames(e)
-            raise
+        return self._make(
+            CallListCapture, function, module, file, unwrap,
+            transform=transform, keep_locals=keep_locals, max_calls=max_calls,
+        )
 
     def breakpoint(
         self,
@@ -396,13 +385,23 @@ class NoPdb:
             Breakpoint:
                 The breakpoint object, which also works as a context manager.
         """
+        return self._make(Breakpoint, function, module, file, unwrap, line=line, cond=cond)
+
+    def _make(
+        self,
+        cls: Callable[..., _Made],
+        function: Optional[FunctionArg],
+        module: Optional[ModuleType],
+        file: Optional[FileArg],
+        unwrap: bool,
+        **kwargs: Any,
+    ) -> _Made:
+        """``cls(self, Scope(...), **kwargs)``: a breakpoint or a capture of
+        this instance. An error it raises leaves with splice's own frames
+        released (:func:`splice.errors.release_frames`), so a caller that
+        keeps it does not keep the target's code object."""
         try:
-            return Breakpoint(
-                self,
-                Scope(function, module, file, unwrap=unwrap),
-                line=line,
-                cond=cond,
-            )
+            return cls(self, Scope(function, module, file, unwrap=unwrap), **kwargs)
         except BaseException as e:
             release_frames(e)
             raise

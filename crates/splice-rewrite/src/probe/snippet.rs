@@ -314,8 +314,12 @@ impl Relocated {
                 }
             }
         }
-        let stored_locals = stored_locals(&table.known, &body);
-        let deleted_locals = deleted_locals(&table.known, &body);
+        let k = &table.known;
+        // stored or deleted: borrowed loads of them must own (`borrow`);
+        // deleted (`del x`, the end of an `except ... as x`): loads of
+        // them must check (`unbound`)
+        let stored_locals = locals_of(&body, |op| op == k.store_fast || op == k.delete_fast);
+        let deleted_locals = locals_of(&body, |op| op == k.delete_fast);
         let split = split_cold(table.version, &body).map(|(mut hot, cold)| {
             drop_final_jumps(&table.known, &mut hot);
             (hot, cold)
@@ -393,28 +397,13 @@ impl Relocated {
     }
 }
 
-/// Target indexes of the plain locals `body` stores to or deletes.
-fn stored_locals(k: &Known, body: &[Item]) -> Vec<u32> {
-    let mut out = Vec::new();
-    for it in body {
-        if let Item::Instr(i) = it {
-            if i.op == k.store_fast || i.op == k.delete_fast {
-                out.push(i.arg);
-            }
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// Target indexes of the plain locals `body` deletes (`del x`, and the end
-/// of an `except ... as x` handler).
-fn deleted_locals(k: &Known, body: &[Item]) -> Vec<u32> {
+/// Target indexes of the plain locals that `body`'s instructions with an
+/// opcode `pick` accepts name, sorted, without repeats.
+fn locals_of(body: &[Item], pick: impl Fn(u8) -> bool) -> Vec<u32> {
     let mut out: Vec<u32> = body
         .iter()
         .filter_map(|it| match it {
-            Item::Instr(i) if i.op == k.delete_fast => Some(i.arg),
+            Item::Instr(i) if pick(i.op) => Some(i.arg),
             _ => None,
         })
         .collect();

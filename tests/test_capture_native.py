@@ -372,6 +372,85 @@ def test_hook_failures_are_recorded_and_warned_once_never_raised():
     assert len(msgs) == 1 and msgs[0].filename == __file__
 
 
+def _rec_gen(n):
+    if n == 0:
+        raise ValueError("bottom")
+    yield from _rec_gen(n - 1)
+    yield n
+
+
+def _recurse_to_the_limit():
+    """What json's tests of deeply nested objects do: generators nested
+    until RecursionError, each closed on the way out."""
+    try:
+        list(_rec_gen(100_000))
+    except RecursionError:
+        return "recursion"
+    return "no recursion"
+
+
+@pytest.fixture
+def unraisable():
+    """What reaches sys.unraisablehook ("Exception ignored in ...") meanwhile."""
+    seen = []
+    old = sys.unraisablehook
+    sys.unraisablehook = seen.append
+    yield seen
+    sys.unraisablehook = old
+
+
+def test_a_hook_failure_whose_report_fails_joins_hook_errors_when_the_capture_stops(unraisable):
+    """A failure the recorder cannot hand to ``_hook_failed`` (at the
+    recursion limit that call fails as well) is kept and added to
+    ``hook_errors`` when the capture stops, with the one warning; it used to
+    be written as unraisable ("Exception ignored in ...") under the captured
+    function and left out of ``hook_errors``."""
+
+    def bad(v):
+        raise TypeError("no")
+
+    def report_fails(e):
+        raise RecursionError("no room to report")
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        with splice.capture_calls(f, transform=bad, keep_locals=()) as calls:
+            calls._hook_failed = report_fails  # the instance's: the recorder calls it by name
+            assert f(1, 2) == 6
+            assert calls.hook_errors == []  # nothing could be reported yet
+    assert [c.return_value for c in calls] == [6]
+    # x, y and the return value went through transform; each failed
+    assert calls._recorder.failures == 3
+    assert len(calls.hook_errors) == 3 and all(isinstance(e, TypeError) for e in calls.hook_errors)
+    assert calls._recorder.take_unreported() == []  # handed over once
+    assert unraisable == []
+    msgs = [x for x in w if "capture hook failure" in str(x.message)]
+    assert len(msgs) == 1 and msgs[0].filename == __file__, [(str(x.message), x.filename) for x in w]
+
+
+@pytest.mark.parametrize("how", ["function", "no scope (lazy)"])
+def test_hooks_failing_at_the_recursion_limit_print_nothing_and_are_all_in_hook_errors(how, unraisable):
+    """Generators recursing to the limit inside a capture whose ``transform``
+    is Python code (the torture's lazy mode over test_json): the hooks that
+    run out of stack fail, and so does their report; nothing is written as
+    unraisable, every failure the recorder counted is in ``hook_errors``,
+    and the program sees what it sees without the capture."""
+    want = _recurse_to_the_limit()
+    capture = (
+        splice.capture_calls(_rec_gen, transform=lambda v: v)
+        if how == "function"
+        else splice.capture_call(transform=lambda v: None, keep_locals=())
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with capture:
+            got = _recurse_to_the_limit()
+    assert got == want == "recursion"
+    assert unraisable == [], [repr(u.exc_value) for u in unraisable]
+    assert len(capture.hook_errors) == capture._recorder.failures
+    assert all(isinstance(e, RecursionError) for e in capture.hook_errors), capture.hook_errors[:3]
+
+
 def test_recorder_discard_sink_counts_without_keeping():
     rec = _native.Recorder(None, "discard", splice.CallInfo)
     hooks = _native.CaptureHooks(rec, f.__code__, ("x", "y"))

@@ -281,6 +281,10 @@ class Recorder:
         max_calls: int | None = None,
     ) -> Self: ...
     def set_live(self, live: bool) -> None: ...
+    def take_unreported(self) -> list[BaseException]:
+        """Hook failures whose report to the owner's ``_hook_failed``
+        failed in turn (a RecursionError at the recursion limit), handed
+        over once."""
     @property
     def recording(self) -> bool: ...
     @property

@@ -426,7 +426,32 @@ class _BaseCapture(Managed):
 
     def _on_sync(self, active: bool) -> None:
         if not self._lazy:
-            self._recorder.set_live(active)  # stopping forgets the calls still running
+            self._set_live(active)
+
+    def _set_live(self, live: bool) -> None:
+        """Start or stop recording (stopping forgets the calls still
+        running). On stopping, the hook failures the recorder could not
+        report when they happened join :attr:`hook_errors`: a hook that
+        fails at the recursion limit (a ``RecursionError`` in ``transform``)
+        leaves no room to call :meth:`_hook_failed` either."""
+        self._recorder.set_live(live)
+        if live:
+            return
+        kept = [e for e in self._recorder.take_unreported() if not any(e is h for h in self.hook_errors)]
+        for e in kept:
+            release_frames(e)
+            self.hook_errors.append(e)
+        if kept and not self._warned:
+            self._warned = True
+            try:
+                warnings.warn(
+                    f"splice: {len(kept)} capture hook failure(s) ({type(kept[0]).__name__}: {kept[0]}); "
+                    f"the calls were not affected. See .hook_errors",
+                    RuntimeWarning,
+                    stacklevel=owners._user_stacklevel(),  # the user's with statement or call
+                )
+            except Exception:  # warnings turned into errors: stopping must not fail; they are in hook_errors
+                pass
 
     def _on_full(self) -> None:
         """Called by the recorder after the last call ``max_calls`` keeps:
@@ -445,7 +470,7 @@ class _BaseCapture(Managed):
         if not self._lazy or running == self._running:
             return
         self._running = running
-        self._recorder.set_live(running)
+        self._set_live(running)
         if running:
             first_calls.watch(self)
         else:

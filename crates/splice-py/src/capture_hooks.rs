@@ -264,7 +264,15 @@ pub struct Recorder {
     /// The records this capture appended while live, which the collector
     /// tracks again when it stops (`record::DeferredTracking`).
     deferred: Arc<DeferredTracking>,
+    /// Hook failures whose report to the owner failed in turn, kept for the
+    /// owner to collect when it stops (`take_unreported`); at most
+    /// `UNREPORTED_MAX`.
+    unreported: Mutex<Vec<Py<PyAny>>>,
 }
+
+/// How many failures a recorder keeps whose report failed (each holds its
+/// traceback's frames until the capture stops).
+const UNREPORTED_MAX: usize = 64;
 
 impl Drop for Recorder {
     /// A recorder can outlive its capture's stop only without records left
@@ -310,13 +318,24 @@ impl Recorder {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let owner = self.owner.as_ref().and_then(|w| w.bind(py).upgrade());
         if let Some(owner) = owner {
-            let value = err.into_value(py);
-            if let Err(e) = owner.call_method1(intern!(py, "_hook_failed"), (value,)) {
+            let value = err.into_value(py).into_any();
+            let reported = owner.call_method1(intern!(py, "_hook_failed"), (value.clone_ref(py),));
+            if let Err(e) = reported {
                 if !e.is_instance_of::<PyException>(py) {
                     return Err(e);
                 }
-                // The report itself failed: there is nowhere left to put it.
-                e.write_unraisable(py, Some(&owner));
+                // The report failed in turn: most often a RecursionError, a
+                // hook that failed at the recursion limit having no room to
+                // call Python either. Kept for the owner to collect when it
+                // stops (written as unraisable, it printed "Exception ignored
+                // in" under the user's function, and hook_errors missed it).
+                let mut kept = self
+                    .unreported
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if kept.len() < UNREPORTED_MAX {
+                    kept.push(value);
+                }
             }
         }
         Ok(())
@@ -432,6 +451,7 @@ impl Recorder {
             open: Arc::default(),
             stacks: StackSharer::default(),
             deferred: Arc::default(),
+            unreported: Mutex::default(),
         })
     }
 
@@ -443,6 +463,18 @@ impl Recorder {
             self.deferred.track_all(py);
             self.clear();
         }
+    }
+
+    /// The hook failures whose report to the owner failed at the time
+    /// (`report`), handed over once: the owner adds them to its
+    /// `hook_errors` when it stops.
+    fn take_unreported(&self) -> Vec<Py<PyAny>> {
+        std::mem::take(
+            &mut *self
+                .unreported
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// Whether `enter` records a new call right now.

@@ -490,6 +490,11 @@ class Outcome:
     reprs: dict[str, str] = field(default_factory=dict)
     #: wall-clock seconds the child ran
     seconds: float = 0.0
+    #: "Exception ignored ..." messages the child printed (errors that
+    #: sys.unraisablehook got: in a finaliser, a callback, a hook), and the
+    #: first of them
+    unraisable: int = 0
+    first_unraisable: str = ""
 
 
 @dataclass
@@ -521,13 +526,23 @@ def print_table(names: list[str], mode: str, results: dict[tuple[str, str], Outc
             continue
         fails = [t for t in run.failures if t not in base.failures and t not in base.errors]
         errs = [t for t in run.errors if t not in base.errors and t not in base.failures]
+        if run.unraisable > base.unraisable:
+            # an error nothing could raise (a capture hook at the recursion
+            # limit wrote one under the user's function): the tests pass,
+            # but a user sees "Exception ignored in ..." the untouched run
+            # does not print
+            errs.append(
+                f"{run.unraisable - base.unraisable} more 'Exception ignored' message(s) than the "
+                f"untouched run ({run.unraisable} against {base.unraisable}); the first:\n"
+                + run.first_unraisable
+            )
         t.tests += run.tests
         t.failures += len(fails)
         t.errors += len(errs)
         base_note = "crashed" if base.crashed else f"{len(base.failures)}/{len(base.errors)}"
         print(f"{m:<{width}}{run.tests:>7}{len(fails):>6}{len(errs):>5}{'no':>7}{run.functions:>7}   {base_note}")
         for name in fails + errs:
-            print(f"    NEW: {name}")
+            print("    NEW: " + name.replace("\n", "\n      "))
         if run.parity:
             t.parity_lines += run.parity["lines"]
             t.parity_diff += run.parity["differing"]
@@ -542,6 +557,10 @@ def print_table(names: list[str], mode: str, results: dict[tuple[str, str], Outc
         elif fails or errs:
             print("    " + run.details.replace("\n", "\n    "))
     return t
+
+
+#: how CPython's default sys.unraisablehook starts its message
+_UNRAISABLE = "Exception ignored"
 
 
 def run_child(module: str, mode: str, with_parity: bool = False) -> Outcome:
@@ -571,9 +590,15 @@ def run_child(module: str, mode: str, with_parity: bool = False) -> Outcome:
     finally:
         if os.path.exists(path):
             os.unlink(path)
+    stderr = proc.stderr or ""
+    first = stderr.find(_UNRAISABLE)
+    second = stderr.find(_UNRAISABLE, first + 1) if first >= 0 else -1
+    end = min(first + 1500, second if second > 0 else len(stderr))
     return Outcome(
         module,
         mode,
+        unraisable=stderr.count(_UNRAISABLE),
+        first_unraisable="" if first < 0 else stderr[first:end].rstrip(),
         tests=data["tests"],
         failures=data["failures"],
         errors=data["errors"],

@@ -523,6 +523,19 @@ fn arg_values<'py>(
     names: &Bound<'py, PyTuple>,
     _cells: &[bool],
 ) -> PyResult<Vec<Option<Py<PyAny>>>> {
+    // Many arguments: one copy of the locals, not a linear search of the
+    // code's variables per argument (`frame_locals::MANY_VARS`). 3.13+ only:
+    // 3.12's copy would go through the frame's own locals dict, which then
+    // holds every argument until its next sync (a generator suspended at a
+    // `yield` would keep alive what it let go).
+    #[cfg(Py_3_13)]
+    if names.len() > crate::frame_locals::MANY_VARS {
+        let locals = crate::frame_locals::snapshot(py, frame)?;
+        return names
+            .iter()
+            .map(|name| Ok(locals.get_item(&name)?.map(Bound::unbind)))
+            .collect();
+    }
     let mut out = Vec::with_capacity(names.len());
     for name in names.iter() {
         // SAFETY: `frame` is the running frame (borrowed, alive during this

@@ -28,6 +28,15 @@ use pyo3::types::{PyDict, PyString, PyTuple, PyWeakrefReference};
 
 use crate::consts::{CO_OPTIMIZED, HOOK_PREFIX};
 
+/// Past this many variables, 3.12+ reads a frame's variables through one
+/// copy of its locals (the general way), not one `PyFrame_GetVar` each:
+/// that call finds a name by a linear search of the code object's
+/// variables, so reading all of them one by one is quadratic (test_collections'
+/// namedtuple of 150,000 fields took minutes per recorded call). Below it,
+/// the reads one by one cost less than the copy.
+#[cfg(Py_3_12)]
+pub const MANY_VARS: usize = 64;
+
 /// `(slot, name, is a cell or free variable)`: one variable of a layout as
 /// `testing.locals_layout` shows it.
 pub type VarDescription = (usize, Py<PyString>, bool);
@@ -74,6 +83,10 @@ impl LocalsLayout {
         let varnames = code
             .getattr(intern!(py, "co_varnames"))?
             .cast_into::<PyTuple>()?;
+        #[cfg(Py_3_12)]
+        if varnames.len() > MANY_VARS {
+            return Ok(None);
+        }
         let cellvars = code
             .getattr(intern!(py, "co_cellvars"))?
             .cast_into::<PyTuple>()?;
@@ -216,25 +229,23 @@ pub fn snapshot<'py>(
     py: Python<'py>,
     frame: *mut ffi::PyFrameObject,
 ) -> PyResult<Bound<'py, PyDict>> {
-    // 3.13's f_locals is a write-through proxy; PyEval_GetFrameLocals copies
-    // the running frame's locals into a new dict. `frame` is not the running
-    // one when a sys.monitoring callback (a Python function) reports its
-    // return: then the proxy of `frame` is copied.
+    // 3.13's f_locals is a write-through proxy, copied through its items:
+    // PyDict_Update (and PyEval_GetFrameLocals, which uses it) reads a proxy
+    // key by key, each a linear search of the code's variables, quadratic
+    // in their number (this is the way for code with many variables,
+    // `MANY_VARS`). `frame` is the running frame, or the frame a
+    // sys.monitoring callback (a Python function) reports the return of.
     #[cfg(Py_3_13)]
-    let dict = if frame == running_frame() {
-        // SAFETY: a new reference or NULL with an exception.
-        unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyEval_GetFrameLocals())? }
-            .cast_into::<PyDict>()?
-    } else {
+    let dict = {
         // SAFETY: `frame` is a live frame object; PyFrame_GetLocals returns
-        // a new reference (a FrameLocalsProxy) or NULL with an exception.
+        // a new reference (a FrameLocalsProxy, or the dict of a frame that
+        // is not a function's) or NULL with an exception.
         let proxy = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetLocals(frame))? };
-        let dict = PyDict::new(py);
-        // SAFETY: both alive; PyDict_Merge returns -1 with an exception set.
-        if unsafe { ffi::PyDict_Merge(dict.as_ptr(), proxy.as_ptr(), 1) } < 0 {
-            return Err(PyErr::fetch(py));
-        }
-        dict
+        // SAFETY: a live mapping; PyMapping_Items returns a new list of
+        // (key, value) pairs or NULL with an exception.
+        let items =
+            unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyMapping_Items(proxy.as_ptr()))? };
+        PyDict::from_sequence(&items)?
     };
     // 3.11/3.12: the frame's own locals dict, synced; copy it.
     #[cfg(not(Py_3_13))]
@@ -256,11 +267,4 @@ pub fn snapshot<'py>(
         dict.del_item(k)?;
     }
     Ok(dict)
-}
-
-/// The running frame (borrowed), or NULL.
-#[cfg(Py_3_13)]
-fn running_frame() -> *mut ffi::PyFrameObject {
-    // SAFETY: the GIL is held (every caller runs in a hook).
-    unsafe { ffi::PyEval_GetFrame() }
 }

@@ -212,6 +212,12 @@ pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pending_calls, &m)?)?;
     m.add_function(wrap_pyfunction!(locals_layout, &m)?)?;
     m.add_class::<Counter>()?;
+    // how many variables a code object may have and still be read the fast
+    // way (`locals_layout`); None: no limit (3.11 reads frame slots)
+    #[cfg(Py_3_12)]
+    m.add("MANY_VARS", crate::frame_locals::MANY_VARS)?;
+    #[cfg(not(Py_3_12))]
+    m.add("MANY_VARS", py.None())?;
     parent.add_submodule(&m)?;
     m.setattr("__name__", "splice._native.testing")?;
     py.import("sys")?

@@ -8,6 +8,7 @@ from typing import Self, final
 from splice._native import CaptureProbe, LineProbe, Recorder
 
 __all__ = [
+    "MANY_VARS",
     "Counter",
     "code_version",
     "disassemble_instrumented",
@@ -35,6 +36,10 @@ def disassemble_padded(code: CodeType) -> str:
 
 def disassemble_instrumented(code: CodeType, probes: Iterable[LineProbe | CaptureProbe]) -> str:
     """The disassembly of what ``instrument(code, probes)`` builds."""
+
+#: Past this many variables a capture reads a frame's variables through one
+#: copy of its locals mapping (3.12+; None on 3.11, which reads frame slots).
+MANY_VARS: int | None
 
 def locals_layout(code: CodeType) -> list[tuple[int, str, bool]] | None:
     """``(slot, name, is a cell or free variable)`` of each variable a

@@ -80,6 +80,30 @@ MODES = ("none", "pad", "probe", "capture", "lazy")
 #: Seconds one child may run before it is killed and counted as a crash.
 CHILD_TIMEOUT = 900
 
+_HIDDEN_LOCAL = (
+    "a captured generator's frame holds splice's hidden local _splice_call while the call runs "
+    "(documented in splice.capture); on 3.11 the lazy capture instruments a generator at its first "
+    "call, on 3.12+ that call runs the original code"
+)
+
+#: Failures that are documented differences, not defects: the test (its
+#: ``Class.method``) -> (the text its failure must show, why). A failure of
+#: such a test without that text counts as any other; one with it is listed
+#: as a documented difference and not counted.
+DOCUMENTED_DIFFERENCES: dict[str, tuple[str, str]] = {
+    "TestGetGeneratorState.test_getgeneratorlocals": ("'_splice_call'", _HIDDEN_LOCAL),
+    "TestGetGeneratorState.test_getgeneratorlocals_empty": ("'_splice_call'", _HIDDEN_LOCAL),
+    "TestGetCoroutineState.test_getcoroutinelocals": ("'_splice_call'", _HIDDEN_LOCAL),
+}
+
+
+def _documented(test: Any, traceback_text: str) -> str:
+    """Why a failure of ``test`` is a documented difference
+    (:data:`DOCUMENTED_DIFFERENCES`), or "" when it is not one."""
+    key = f"{type(test).__name__}.{getattr(test, '_testMethodName', '')}"
+    shows, why = DOCUMENTED_DIFFERENCES.get(key, ("", ""))
+    return why if shows and shows in traceback_text else ""
+
 
 # --------------------------------------------------------------------------
 # Child side: rewrite, then run the tests.
@@ -455,7 +479,10 @@ def child(module: str, mode: str, out_path: str, with_parity: bool = False) -> N
         "module": module,
         "mode": mode,
         "tests": result.testsRun,
-        "failures": sorted(str(t) for t, _ in result.failures),
+        "failures": sorted(str(t) for t, tb in result.failures if not (mode != "none" and _documented(t, tb))),
+        "documented": sorted(
+            f"{t}: {_documented(t, tb)}" for t, tb in result.failures if mode != "none" and _documented(t, tb)
+        ),
         "errors": sorted([str(t) for t, _ in result.errors] + lazy_errors),
         "skipped": len(result.skipped),
         "details": stream.getvalue()[-4000:] if (result.failures or result.errors) else "",
@@ -495,6 +522,8 @@ class Outcome:
     #: first of them
     unraisable: int = 0
     first_unraisable: str = ""
+    #: failures that are documented differences (DOCUMENTED_DIFFERENCES)
+    documented: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -543,6 +572,8 @@ def print_table(names: list[str], mode: str, results: dict[tuple[str, str], Outc
         print(f"{m:<{width}}{run.tests:>7}{len(fails):>6}{len(errs):>5}{'no':>7}{run.functions:>7}   {base_note}")
         for name in fails + errs:
             print("    NEW: " + name.replace("\n", "\n      "))
+        for name_and_why in run.documented:
+            print(f"    documented difference, not counted: {name_and_why}")
         if run.parity:
             t.parity_lines += run.parity["lines"]
             t.parity_diff += run.parity["differing"]
@@ -599,6 +630,7 @@ def run_child(module: str, mode: str, with_parity: bool = False) -> Outcome:
         mode,
         unraisable=stderr.count(_UNRAISABLE),
         first_unraisable="" if first < 0 else stderr[first:end].rstrip(),
+        documented=data.get("documented", []),
         tests=data["tests"],
         failures=data["failures"],
         errors=data["errors"],

@@ -437,20 +437,14 @@ class _BaseCapture(Managed):
         self._recorder.set_live(live)
         if live:
             return
-        kept = [e for e in self._recorder.take_unreported() if not any(e is h for h in self.hook_errors)]
-        for e in kept:
-            release_frames(e)
-            self.hook_errors.append(e)
-        if kept and not self._warned:
-            self._warned = True
+        for e in self._recorder.take_unreported():
+            if any(e is h for h in self.hook_errors):
+                continue  # its report failed after adding it (the warning raised)
             try:
-                warnings.warn(
-                    f"splice: {len(kept)} capture hook failure(s) ({type(kept[0]).__name__}: {kept[0]}); "
-                    f"the calls were not affected. See .hook_errors",
-                    RuntimeWarning,
-                    stacklevel=owners._user_stacklevel(),  # the user's with statement or call
-                )
-            except Exception:  # warnings turned into errors: stopping must not fail; they are in hook_errors
+                # the warning, if it is the first, at the user's with
+                # statement or call (one frame below: _hook_failed warns)
+                self._hook_failed(e, stacklevel=owners._user_stacklevel() + 1)
+            except Exception:  # warnings turned into errors: stopping must not fail; e is in hook_errors
                 pass
 
     def _on_full(self) -> None:
@@ -564,7 +558,11 @@ class _BaseCapture(Managed):
         return probe
 
     # hooks
-    def _hook_failed(self, e: BaseException) -> None:
+    def _hook_failed(self, e: BaseException, stacklevel: int = 2) -> None:
+        """Add ``e`` to :attr:`hook_errors`; warn for the first. Called by
+        the native hooks (``stacklevel`` 2 is then the captured function)
+        and, for failures that could not be reported then, when the capture
+        stops (:meth:`_set_live`)."""
         release_frames(e)  # kept in hook_errors: splice's frames must not keep the code
         self.hook_errors.append(e)
         if not self._warned:
@@ -573,7 +571,7 @@ class _BaseCapture(Managed):
                 f"splice: a capture hook failed ({type(e).__name__}: {e}); the call "
                 f"was not affected. See .hook_errors",
                 RuntimeWarning,
-                stacklevel=2,  # called from a native hook: 2 is the captured function
+                stacklevel=stacklevel,
             )
 
     @property

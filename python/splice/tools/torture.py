@@ -475,14 +475,15 @@ def child(module: str, mode: str, out_path: str, with_parity: bool = False) -> N
             threading.settrace(None)  # type: ignore[arg-type,unused-ignore]  # typeshed: a function
     if rewrite is not None:
         stats["code_objects"] = rewriter.count
+    documented: dict[str, str] = {}
+    if mode != "none":
+        documented = {str(t): why for t, tb in result.failures if (why := _documented(t, tb))}
     payload = {
         "module": module,
         "mode": mode,
         "tests": result.testsRun,
-        "failures": sorted(str(t) for t, tb in result.failures if not (mode != "none" and _documented(t, tb))),
-        "documented": sorted(
-            f"{t}: {_documented(t, tb)}" for t, tb in result.failures if mode != "none" and _documented(t, tb)
-        ),
+        "failures": sorted(str(t) for t, _ in result.failures if str(t) not in documented),
+        "documented": sorted(f"{name}: {why}" for name, why in documented.items()),
         "errors": sorted([str(t) for t, _ in result.errors] + lazy_errors),
         "skipped": len(result.skipped),
         "details": stream.getvalue()[-4000:] if (result.failures or result.errors) else "",

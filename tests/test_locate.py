@@ -533,13 +533,13 @@ def test_a_method_is_answered_from_its_own_text(tmp_path, monkeypatch):
     module, _, _ = _with_pyc(tmp_path, text)
     code = module.Big.target.__code__
     assert locate_module._matches_bytecode_cache(code, get_source(code))
-    parsed: list[int] = []
+    parsed: list[tuple[int, int]] = []
     real = _native.LocateIndex
 
     class Counting:
-        def __new__(cls, source):
-            parsed.append(source.count("\n"))
-            return real(source)
+        def __new__(cls, source, first_line=1):
+            parsed.append((first_line, source.count("\n")))
+            return real(source, first_line)
 
     monkeypatch.setattr(locate_module._native, "LocateIndex", Counting)
     locate_module._DEF_INDEXES.clear()
@@ -547,9 +547,85 @@ def test_a_method_is_answered_from_its_own_text(tmp_path, monkeypatch):
     locate_module._index.cache_clear()
     assert locate(code, "return y") == [Located(code.co_firstlineno + 2, code.co_firstlineno, "target")]
     assert statement_lines(code) == [Located(code.co_firstlineno + n, code.co_firstlineno, "target") for n in (1, 2)]
-    # One parse, of an excerpt that ends right after the method (at its own
-    # line numbers: the lines above it are empty), not of the 1,200-line class.
-    assert parsed == [code.co_firstlineno + 3]
+    # One parse, of an excerpt that ends right after the method, not of the
+    # 1,200-line class: the `if 1:` that opens its indented block on the
+    # line before it, its three lines and the blank line after them, indexed
+    # at the file's line numbers (no empty lines before it to lex).
+    assert parsed == [(code.co_firstlineno - 1, 5)]
+
+
+def _answers(index, minor: int, file_lines: list[str], text_start: int) -> list:
+    """What ``index`` answers, for every code object it holds: its
+    statements, each line from ``text_start - 2`` on and each line's text
+    (``file_lines``) located in it, its own text, its lines checked (an
+    error's message stands for the answer)."""
+
+    def ask(method, *args):
+        try:
+            return getattr(index, method)(*args)
+        except _native.LocateFailure as e:
+            return f"{type(e).__name__}: {e}"
+
+    out: list = [index.line_count]
+    everything = index.statement_lines(None, None, minor)
+    out.append(everything)
+    for first, name in sorted({(first, name) for _, first, name in everything}):
+        own = ask("statement_lines", first, name, minor)
+        out += [own, ask("own_text", first, name, minor), ask("locate", first, name, None, minor)]
+        lines = [line for line, *_ in own] if isinstance(own, list) else []
+        out.append(ask("check_code_lines", first, name, lines, minor))
+        for line in range(max(first, text_start) - 2, index.line_count + 2):
+            out.append(ask("locate", first, name, line, minor))
+            if 0 < line <= len(file_lines) and file_lines[line - 1].strip():
+                out.append(ask("locate", first, name, file_lines[line - 1].strip(), minor))
+    return out
+
+
+def test_an_excerpt_indexed_at_its_first_line_answers_as_the_padded_excerpt():
+    """``block_excerpt`` cuts a method out without the thousands of empty
+    lines that would keep its line numbers; ``LocateIndex(text, first_line)``
+    must answer every question exactly as the index of the padded text
+    does. Checked on every def and class of several stdlib modules and of
+    one with indented blocks, decorators and nested code."""
+    import ast as ast_module
+    import inspect as inspect_module
+
+    texts = [Path(m.__file__).read_text(encoding="utf-8") for m in (textwrap, linecache, inspect_module)]
+    texts.append(MODEL + "if True:\n    @passthrough\n    def under(x):\n        return [y for y in x]\n")
+    checked = 0
+    for text in texts:
+        file_lines = text.splitlines()
+        for node in ast_module.walk(ast_module.parse(text)):
+            if not isinstance(node, (ast_module.FunctionDef, ast_module.AsyncFunctionDef, ast_module.ClassDef)):
+                continue
+            line = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            cut = _native.block_excerpt(text, line)
+            if cut is None:
+                continue
+            start, end, excerpt, first = cut
+            assert first in (start, start - 1) and not excerpt.startswith("\n")
+            padded = "\n" * (first - 1) + excerpt
+            assert padded == _native.excerpt(text, start, end)
+            try:
+                whole = _native.LocateIndex(padded)
+            except _native.LocateFailure as e:
+                with pytest.raises(_native.LocateFailure) as got:
+                    _native.LocateIndex(excerpt, first)
+                assert str(got.value) == str(e)  # the same error, at the file's line
+                continue
+            at = _native.LocateIndex(excerpt, first)
+            for minor in (11, 13, 15):
+                assert _answers(at, minor, file_lines, first) == _answers(whole, minor, file_lines, first), (line, minor)
+            checked += 1
+    assert checked > 150, checked
+
+
+def test_an_excerpt_cannot_start_before_line_one_or_absurdly_far_down():
+    with pytest.raises(_native.LocateFailure, match="cannot start on line 0"):
+        _native.LocateIndex("x = 1\n", 0)
+    with pytest.raises(_native.LocateFailure, match="cannot start on line"):
+        _native.LocateIndex("x = 1\n", 1 << 40)
+    assert _native.LocateIndex("x = 1\n", 7).statement_lines(None, None, MINOR) == [(7, 1, "<module>")]
 
 
 def test_a_wrong_guess_of_the_def_falls_back_to_larger_texts(tmp_path):

@@ -142,10 +142,12 @@ def stack_module_codes(tops: list[FrameType], filename: str) -> list[CodeType]:
 def code_lines(code: CodeType) -> list[int]:
     """The sorted distinct true line numbers of ``code.co_lines()``."""
 
-def block_excerpt(source: Union[str, bytes], line: int) -> Optional[tuple[int, int, str]]:
+def block_excerpt(source: Union[str, bytes], line: int) -> Optional[tuple[int, int, str, int]]:
     """Lines ``(start, end)`` (end exclusive) of the ``def``/``class`` whose
-    first line or first decorator is ``line``, guessed from indentation, and
-    their :func:`excerpt`; None when ``line`` starts none. ``source`` may be
+    first line or first decorator is ``line``, guessed from indentation,
+    their :func:`excerpt` without the empty lines before it, and the line
+    that text starts on (``LocateIndex(text, first_line)`` indexes it at the
+    file's line numbers); None when ``line`` starts none. ``source`` may be
     the UTF-8 bytes of the text (no conversion of a large ``str``)."""
 
 def is_utf8(data: bytes) -> bool:
@@ -347,7 +349,10 @@ class PycIndex:
 class LocateIndex:
     """The parsed and indexed text of one module or notebook cell."""
 
-    def __new__(cls, source: str) -> Self: ...
+    def __new__(cls, source: str, first_line: int = 1) -> Self:
+        """Parse and index ``source``, a text that starts on line
+        ``first_line`` of its file (an excerpt from :func:`block_excerpt`):
+        line numbers asked and answered are the file's."""
     @property
     def line_count(self) -> int: ...
     def locate(

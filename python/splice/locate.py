@@ -403,7 +403,7 @@ def _block_index(source: Source, code: CodeType) -> Any:
     if hit is not None and hit[0] is text:
         return hit[1]
     cut = _native.block_excerpt(text, code.co_firstlineno)
-    index = None if cut is None else _parsed(cut[2])
+    index = None if cut is None else _parsed(cut[2], cut[3])
     if len(_DEF_INDEXES) >= 64:
         _DEF_INDEXES.clear()
     _DEF_INDEXES[key] = (text, index)
@@ -439,9 +439,9 @@ def _excerpt_index(text: str, start: int, end: int) -> Any:
     return None if cut is None else _parsed(cut)
 
 
-def _parsed(excerpt: str) -> Any:
+def _parsed(excerpt: str, first_line: int = 1) -> Any:
     try:
-        return _native.LocateIndex(excerpt)
+        return _native.LocateIndex(excerpt, first_line)
     except _native.LocateFailure:
         return None
 

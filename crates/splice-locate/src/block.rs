@@ -168,15 +168,20 @@ pub fn block_lines(source: &str, line: u32) -> Option<(u32, u32)> {
     block_in(&mut Lines::new(source.as_bytes()), line)
 }
 
-/// [`block_lines`] and the [`excerpt`] of those lines, with one scan of the
-/// text: `(start, end, excerpt)`.
+/// [`block_lines`] and those lines cut out, with one scan of the text:
+/// `(start, end, text, first_line)`, where `text` is the [`excerpt`] without
+/// the empty lines before it and `first_line` the line number of its first
+/// line (`start`, or `start - 1` for the `if 1:` an indented block gets):
+/// `SourceIndex::new_at(text, first_line)` answers as `SourceIndex::new` of
+/// the whole excerpt does, without lexing thousands of empty lines for a
+/// method far down a file.
 /// `source` is UTF-8 text as bytes (a file as read); None also when the
 /// excerpt is not valid UTF-8.
-pub fn block_excerpt(source: &[u8], line: u32) -> Option<(u32, u32, String)> {
+pub fn block_excerpt(source: &[u8], line: u32) -> Option<(u32, u32, String, u32)> {
     let mut lines = Lines::new(source);
     let (start, end) = block_in(&mut lines, line)?;
-    let text = excerpt_in(&mut lines, start, end)?;
-    Some((start, end, text))
+    let (text, first_line) = excerpt_in(&mut lines, start, end, false)?;
+    Some((start, end, text, first_line))
 }
 
 fn block_in(lines: &mut Lines<'_>, line: u32) -> Option<(u32, u32)> {
@@ -222,10 +227,13 @@ fn block_in(lines: &mut Lines<'_>, line: u32) -> Option<(u32, u32)> {
 /// excerpt parses as a block of its own; None when there is no such line
 /// (an indented line 1) or the lines are not in the text.
 pub fn excerpt(source: &str, start: u32, end: u32) -> Option<String> {
-    excerpt_in(&mut Lines::new(source.as_bytes()), start, end)
+    excerpt_in(&mut Lines::new(source.as_bytes()), start, end, true).map(|(text, _)| text)
 }
 
-fn excerpt_in(lines: &mut Lines<'_>, start: u32, end: u32) -> Option<String> {
+/// The excerpt of lines `[start, end)` and the line number of its first
+/// line: with the empty lines before it (`padded`, first line 1), or
+/// without them.
+fn excerpt_in(lines: &mut Lines<'_>, start: u32, end: u32, padded: bool) -> Option<(String, u32)> {
     let (start, end) = (start as usize, end as usize);
     if start == 0 || end <= start {
         return None;
@@ -241,21 +249,28 @@ fn excerpt_in(lines: &mut Lines<'_>, start: u32, end: u32) -> Option<String> {
         .unwrap_or(lines.src.len());
     // Cut at line starts, so whole characters of UTF-8 text.
     let body = std::str::from_utf8(&lines.src[from..to]).ok()?;
-    let mut out = String::with_capacity(start + body.len() + 8);
-    if indented {
+    // the line the text starts on: the `if 1:` opening an indented block
+    // takes the line before the block
+    let opening = if indented {
         if start < 2 {
             return None;
         }
-        out.extend(std::iter::repeat_n('\n', start - 2));
-        out.push_str("if 1:\n");
+        start - 1
     } else {
-        out.extend(std::iter::repeat_n('\n', start - 1));
+        start
+    };
+    let empty = if padded { opening - 1 } else { 0 };
+    let mut out = String::with_capacity(empty + body.len() + 8);
+    out.extend(std::iter::repeat_n('\n', empty));
+    if indented {
+        out.push_str("if 1:\n");
     }
     out.push_str(body);
     if !out.ends_with(['\n', '\r']) {
         out.push('\n');
     }
-    Some(out)
+    let first_line = if padded { 1 } else { opening as u32 };
+    Some((out, first_line))
 }
 
 #[cfg(test)]
@@ -299,11 +314,62 @@ def top():
         assert_eq!(block_lines(SRC, 3), Some((3, 24)));
         assert_eq!(block_lines(SRC, 24), Some((24, 26)));
         for line in 0..30 {
-            let both = block_excerpt(SRC.as_bytes(), line);
+            // the excerpt without its empty lines, and where it starts
+            let both = block_excerpt(SRC.as_bytes(), line)
+                .map(|(s, e, text, first)| (s, e, "\n".repeat(first as usize - 1) + &text));
             let apart = block_lines(SRC, line)
                 .map(|(s, e)| (s, e, excerpt(SRC, s, e).expect("lines exist")));
             assert_eq!(both, apart, "line {line}");
         }
+    }
+
+    /// The index of an excerpt at its first line answers as the index of
+    /// the excerpt with the empty lines before it (what it replaces).
+    #[test]
+    fn an_excerpt_indexed_at_its_first_line_answers_as_the_padded_one() {
+        use crate::{LineSpec, Scope, SourceIndex};
+        let mut checked = 0;
+        for line in 1..30 {
+            let Some((_, _, text, first)) = block_excerpt(SRC.as_bytes(), line) else {
+                continue;
+            };
+            let padded = "\n".repeat(first as usize - 1) + &text;
+            let (at, whole) = match (SourceIndex::new_at(&text, first), SourceIndex::new(&padded)) {
+                (Ok(a), Ok(w)) => (a, w),
+                (a, w) => {
+                    assert_eq!(a.err(), w.err(), "line {line}");
+                    continue;
+                }
+            };
+            assert_eq!(at.line_count(), whole.line_count());
+            for minor in [11, 15] {
+                assert_eq!(
+                    at.code_objects(minor),
+                    whole.code_objects(minor),
+                    "line {line}"
+                );
+                for code in whole.code_objects(minor) {
+                    let scope = Scope::Function {
+                        firstlineno: code.firstlineno,
+                        name: code.name.clone(),
+                    };
+                    assert_eq!(
+                        at.statement_lines(&scope, minor),
+                        whole.statement_lines(&scope, minor)
+                    );
+                    assert_eq!(at.own_text(&scope, minor), whole.own_text(&scope, minor));
+                    for l in 0..=whole.line_count() + 1 {
+                        assert_eq!(
+                            at.locate(&scope, &LineSpec::Number(l), minor),
+                            whole.locate(&scope, &LineSpec::Number(l), minor),
+                            "line {line}, {l}"
+                        );
+                    }
+                }
+            }
+            checked += 1;
+        }
+        assert!(checked >= 3, "{checked}");
     }
 
     #[test]
@@ -419,10 +485,10 @@ def top():
     #[test]
     fn excerpts_of_bytes_are_whole_characters_or_none() {
         let src = "# é\ndef f():\n    return 'ü'\n";
-        let (start, end, text) = block_excerpt(src.as_bytes(), 2).expect("a def");
+        let (start, end, text, first) = block_excerpt(src.as_bytes(), 2).expect("a def");
         assert_eq!(
-            (start, end, text.as_str()),
-            (2, 4, "\ndef f():\n    return 'ü'\n")
+            (start, end, text.as_str(), first),
+            (2, 4, "def f():\n    return 'ü'\n", 2)
         );
         let mut broken = src.as_bytes().to_vec();
         let at = broken.len() - 4;

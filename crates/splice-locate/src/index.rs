@@ -117,7 +117,9 @@ pub(crate) enum Look {
 }
 
 /// Byte offsets of line starts. Lines end at `\n`, `\r\n` or `\r`, as in
-/// CPython's tokenizer.
+/// CPython's tokenizer. A text that starts on line `base + 1` of its file
+/// (an excerpt) has `base` empty lines before it, all starting at offset 0:
+/// line numbers are the file's, as if those lines were in the text.
 #[derive(Debug, Clone)]
 pub(crate) struct LineTable {
     starts: Vec<u32>,
@@ -126,9 +128,9 @@ pub(crate) struct LineTable {
 }
 
 impl LineTable {
-    fn new(src: &str) -> Self {
+    fn new(src: &str, base: u32) -> Self {
         let bytes = src.as_bytes();
-        let mut starts = vec![0u32];
+        let mut starts = vec![0u32; base as usize + 1];
         let mut i = 0usize;
         while i < bytes.len() {
             match bytes[i] {
@@ -211,17 +213,38 @@ pub struct SourceIndex {
     pub(crate) by_name: HashMap<(u32, String), Vec<usize>>,
 }
 
+/// The last line an excerpt may start on ([`SourceIndex::new_at`]).
+pub const MAX_FIRST_LINE: u32 = 1 << 24;
+
 impl SourceIndex {
     /// Parse and index `source`. Fails with [`LocateError::Parse`] when the
     /// source is not valid Python.
     pub fn new(source: &str) -> Result<SourceIndex, LocateError> {
+        Self::new_at(source, 1)
+    }
+
+    /// Parse and index `source`, a text that starts on line `first_line` of
+    /// its file (an excerpt, `crate::block::block_excerpt`): every line
+    /// number, asked or answered, is the file's, and the answers are those
+    /// of [`SourceIndex::new`] over the text with `first_line - 1` empty
+    /// lines before it, which it costs less than parsing.
+    pub fn new_at(source: &str, first_line: u32) -> Result<SourceIndex, LocateError> {
         if source.len() >= (u32::MAX / 2) as usize {
             return Err(LocateError::Parse {
                 line: 0,
                 message: "the source is larger than 2 GiB".to_string(),
             });
         }
-        match panic::catch_unwind(AssertUnwindSafe(|| Self::build(source))) {
+        if !(1..=MAX_FIRST_LINE).contains(&first_line) {
+            // (the index keeps a few words per line, the empty ones too)
+            return Err(LocateError::Parse {
+                line: 0,
+                message: format!(
+                    "a text cannot start on line {first_line} (1 to {MAX_FIRST_LINE})"
+                ),
+            });
+        }
+        match panic::catch_unwind(AssertUnwindSafe(|| Self::build(source, first_line - 1))) {
             Ok(result) => result,
             Err(payload) => {
                 let what = payload
@@ -250,8 +273,8 @@ impl SourceIndex {
 
     /// Parse and index `source`. Syntax errors are errors, except those
     /// [`accepted_by_newer_python`].
-    fn build(source: &str) -> Result<SourceIndex, LocateError> {
-        let lines = LineTable::new(source);
+    fn build(source: &str, base: u32) -> Result<SourceIndex, LocateError> {
+        let lines = LineTable::new(source, base);
         let parsed = ruff_python_parser::parse_unchecked_source(source, PySourceType::Python);
         if let Some(e) = parsed
             .errors()

@@ -2,7 +2,8 @@
 //!
 //! `splice._native` gets:
 //!
-//! - `LocateIndex(source)`: the parsed, indexed source, with methods
+//! - `LocateIndex(source, first_line=1)`: the parsed, indexed source (which
+//!   starts on line `first_line` of its file), with methods
 //!   `locate(firstlineno, name, spec, minor)`, `statement_lines(firstlineno,
 //!   name, minor)`, `check_code_lines(firstlineno, name, lines, minor)` and
 //!   `own_text(firstlineno, name, minor)`,
@@ -12,8 +13,10 @@
 //!   Results are lists of `(line, owner_firstlineno, owner_name)`.
 //! - `block_excerpt(source, line)`, `top_level_lines(source, line)` and
 //!   `excerpt(source, start, end)`: a statement's lines guessed from
-//!   indentation, and those lines cut out at their own numbers (the crate's
-//!   `block` module), so that a first probe parses one method, not its class.
+//!   indentation, and those lines cut out (the crate's `block` module), so
+//!   that a first probe parses one method, not its class: `excerpt` at
+//!   their own line numbers (empty lines before them, for compiling),
+//!   `block_excerpt` without the empty lines and with the line it starts on.
 //! - `LocateFailure(ValueError)` and its subclass `SourceMismatchFailure`,
 //!   raised with the crate's messages; `python/splice/locate.py` turns them
 //!   into `splice.LocateError` / `splice.SourceMismatchError`.
@@ -108,11 +111,15 @@ pub struct LocateIndex {
 
 #[pymethods]
 impl LocateIndex {
+    /// `first_line`: the line of its file the text starts on (an excerpt
+    /// from `block_excerpt`); line numbers asked and answered are the file's.
     #[new]
-    fn new(py: Python<'_>, source: &str) -> PyResult<Self> {
+    #[pyo3(signature = (source, first_line = 1))]
+    fn new(py: Python<'_>, source: &str, first_line: i64) -> PyResult<Self> {
+        let first_line = u32::try_from(first_line).unwrap_or(0);
         let source = source.to_string();
         let index = py
-            .detach(move || SourceIndex::new(&source))
+            .detach(move || SourceIndex::new_at(&source, first_line))
             .map_err(to_py_err)?;
         Ok(LocateIndex { index })
     }
@@ -191,8 +198,10 @@ fn line_number(line: i64) -> Option<u32> {
 }
 
 /// Lines `(start, end)` (end exclusive) of the `def`/`class` whose first
-/// line or first decorator is `line`, guessed from indentation, and their
-/// excerpt; None when `line` starts none.
+/// line or first decorator is `line`, guessed from indentation, their
+/// excerpt without the lines before it, and the line that excerpt starts on
+/// (`LocateIndex(excerpt, first_line)` indexes it); None when `line` starts
+/// none.
 ///
 /// `source` is a `str`, or `bytes` holding UTF-8 text (a file as read:
 /// no conversion of a large `str` to UTF-8 first).
@@ -201,7 +210,7 @@ fn block_excerpt(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
     line: i64,
-) -> PyResult<Option<(u32, u32, String)>> {
+) -> PyResult<Option<(u32, u32, String, u32)>> {
     let Some(line) = line_number(line) else {
         return Ok(None);
     };

@@ -284,6 +284,53 @@ def test_text_read_directly_is_dropped_when_stale(tmp_path):
         locate(module.f.__code__, "return x")
 
 
+def test_a_file_linecache_holds_as_it_is_on_disk_is_read_directly(tmp_path):
+    """A file linecache read as it still is on disk (an earlier traceback or
+    warning from it) is read directly, as bytes: the same text, without
+    joining linecache's lines and encoding them again for the parser."""
+    module, path = load(tmp_path, MODEL.replace("# scale it", "# scale it \u00e9"))  # not ASCII
+    lines = linecache.getlines(str(path))
+    assert lines and str(path) in linecache.cache
+    locate_module._FILES.pop(str(path), None)
+    source = get_source(module.Attention.forward.__code__)
+    assert source.utf8 == path.read_bytes()
+    assert source.text == "".join(lines)
+    assert source is locate_module._FILES[str(path)]
+    assert locate(module.Attention.forward.__code__, "attn = helper(attn)")[0].line == 25
+
+
+def test_text_linecache_read_before_an_edit_is_still_used(tmp_path):
+    """Where linecache holds a file as it was before an edit on disk, its
+    text is the one the running code came from: the probe goes there, and
+    the edited file on disk does not replace it."""
+    text = "def f(x):\n    y = x + 1\n    return y\n"
+    module, path = load(tmp_path, text)
+    assert linecache.getlines(str(path))
+    path.write_text("# edited\n\n" + text)  # on disk now: f moved two lines down
+    source = get_source(module.f.__code__)
+    assert source.text == text
+    assert locate(module.f.__code__, "return y") == [Located(3, 1, "f")]
+
+
+def test_a_file_the_direct_read_declines_is_not_read_again_on_every_probe(tmp_path, monkeypatch):
+    """A file whose text the direct read leaves to linecache (here: \\r\\n
+    line breaks) is read at most once, not on every probe, while linecache
+    holds that version of it; the text is linecache's."""
+    path = tmp_path / f"splice_crlf_{next(_counter)}.py"
+    path.write_bytes(b"def f(x):\r\n    y = x + 1\r\n    return y\r\n")
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    code = namespace["f"].__code__
+    assert linecache.getlines(str(path))
+    reads = []
+    real = locate_module._read_regular
+    monkeypatch.setattr(locate_module, "_read_regular", lambda p: reads.append(p) or real(p))
+    for _ in range(3):
+        assert get_source(code).text == "def f(x):\n    y = x + 1\n    return y\n"
+    assert reads in ([], [str(path)])
+    assert locate(code, "return y") == [Located(3, 1, "f")]
+
+
 def test_text_read_directly_is_what_linecache_reads():
     """The direct read gives linecache's text, byte for byte, or leaves the
     file to linecache: checked on every third file under the interpreter's

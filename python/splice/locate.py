@@ -5,9 +5,10 @@ by the Rust crate ``splice-locate`` behind ``splice._native``):
 
 - :func:`get_source` reads the source text a code object was compiled from:
   what :mod:`linecache` holds for it first (so IPython/Jupyter cells and code
-  run with ``exec`` whose text was registered in ``linecache.cache`` work),
-  else the file itself, else through linecache and
-  :func:`inspect.getsourcefile`.
+  run with ``exec`` whose text was registered in ``linecache.cache`` work,
+  and a file linecache read before it was edited gives the text the running
+  code came from), read from the file itself when linecache holds no other
+  text for it, else through linecache and :func:`inspect.getsourcefile`.
 - :func:`check_source` raises :class:`~splice.errors.SourceMismatchError` when
   that text is not what the running code was compiled from (the file was
   edited after it was imported), instead of letting a probe land on the wrong
@@ -139,12 +140,23 @@ def get_source(code: CodeType, module_globals: Optional[dict[str, Any]] = None) 
     disk, zip imports when ``module_globals`` is given, IPython/Jupyter cells
     and any text registered in ``linecache.cache``), then under the file name
     :func:`inspect.getsourcefile` finds. Raises :class:`LocateError` when
-    there is none.
+    there is none. A file that linecache has not read, or has read as it is
+    on disk now (the same size and modification time), is read directly
+    (:func:`_read_file`), which gives the same text.
     """
     filename = code.co_filename
-    if filename not in linecache.cache:
+    entry: Any = linecache.cache.get(filename)
+    on_disk = _disk_stat(entry)
+    if entry is None or (on_disk is not None and _DECLINED.get(filename) != on_disk):
+        # Not cached, or cached from the file as it is now: then the
+        # direct read gives the same text (both read that version of the
+        # file), as bytes, which a first probe in a big file needs: joining
+        # linecache's lines and encoding them to UTF-8 for the native parser
+        # cost 0.5-1 ms for transformers' generation/utils.py, which is in
+        # linecache as soon as anything printed a warning or traceback
+        # from it.
         read = _read_file(filename)
-        if read is not None:
+        if read is not None and (entry is None or read.stat == on_disk):
             return read
     lines = linecache.getlines(filename, module_globals)
     if not lines:
@@ -166,6 +178,14 @@ def get_source(code: CodeType, module_globals: Optional[dict[str, Any]] = None) 
     return Source(filename, _joined(filename, lines), _entry_stat(filename, lines))
 
 
+def _disk_stat(entry: Any) -> Optional[tuple[int, float]]:
+    """Size and modification time of the file a linecache entry was read
+    from, or None (no entry, text registered by hand, a lazy entry)."""
+    if entry is None or len(entry) != 4 or entry[1] is None:
+        return None
+    return (entry[0], entry[1])
+
+
 def _entry_stat(filename: str, lines: list[str]) -> Optional[tuple[int, float]]:
     """Size and modification time of the file linecache read ``lines`` from
     (its entry for ``filename`` holds that very list), else None (text
@@ -180,6 +200,11 @@ def _entry_stat(filename: str, lines: list[str]) -> Optional[tuple[int, float]]:
 #: linecache, a file is read once and its text kept until a check finds it
 #: stale (:func:`_checked_source` then reads it again).
 _FILES: dict[str, Source] = {}
+
+#: file name -> size and modification time of the version of it whose text
+#: :func:`_read_file` read and left to linecache, so that a file linecache
+#: holds is not read again on every probe only to be declined again.
+_DECLINED: dict[str, tuple[int, float]] = {}
 
 #: a PEP 263 encoding declaration
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.ASCII)
@@ -205,15 +230,10 @@ def _read_file(filename: str) -> Optional[Source]:
     if read is None:
         return None
     data, st = read
-    if not data or data.startswith(b"\xef\xbb\xbf") or b"\r" in data:
-        return None  # (linecache's text of an empty file differs by version)
-    first = data.find(b"\n")
-    second = data.find(b"\n", first + 1) if first >= 0 else -1
-    for line in (data if second < 0 else data[:second]).split(b"\n")[:2]:  # no copy of the rest
-        m = _CODING.match(line)
-        if m and m.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
-            return None
-    if not _native.is_utf8(data):
+    if not _is_plain_utf8(data):
+        if len(_DECLINED) >= 64:
+            _DECLINED.clear()
+        _DECLINED[filename] = (st.st_size, st.st_mtime)
         return None
     if not data.endswith(b"\n"):  # linecache ends the last line too
         data += b"\n"
@@ -221,6 +241,22 @@ def _read_file(filename: str) -> Optional[Source]:
         _FILES.clear()
     source = _FILES[filename] = Source(filename, None, (st.st_size, st.st_mtime), data)
     return source
+
+
+def _is_plain_utf8(data: bytes) -> bool:
+    """Whether ``data`` is a file's text as linecache reads it, line for
+    line: not empty (linecache's text of an empty file differs by version),
+    no byte-order mark, no ``\r``, no declared encoding other than UTF-8,
+    valid UTF-8."""
+    if not data or data.startswith(b"\xef\xbb\xbf") or b"\r" in data:
+        return False
+    first = data.find(b"\n")
+    second = data.find(b"\n", first + 1) if first >= 0 else -1
+    for line in (data if second < 0 else data[:second]).split(b"\n")[:2]:  # no copy of the rest
+        m = _CODING.match(line)
+        if m and m.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+            return False
+    return _native.is_utf8(data)
 
 
 def _read_regular(path: str) -> Optional[tuple[bytes, os.stat_result]]:

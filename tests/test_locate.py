@@ -858,8 +858,13 @@ def test_damaged_source_text_is_a_locate_failure_never_a_panic():
                 lines.insert(rng.randrange(len(lines) + 1), rng.choice(pieces))
         text = "".join(lines)
         line = rng.randint(0, text.count("\n") + 3)
-        _native.block_excerpt(text, line)
-        _native.block_excerpt(text.encode(), line)
+        cut = _native.block_excerpt(text, line)
+        assert cut == _native.block_excerpt(text.encode(), line)
+        if cut is not None:
+            try:
+                _native.LocateIndex(cut[2], cut[3]).statement_lines(None, None, MINOR)
+            except _native.LocateFailure:
+                pass
         _native.top_level_lines(text, line)
         _native.excerpt(text, line, line + rng.randint(-3, 50))
         try:

@@ -191,9 +191,8 @@ def _entry_stat(filename: str, lines: list[str]) -> Optional[tuple[int, float]]:
     (its entry for ``filename`` holds that very list), else None (text
     registered by hand, an entry replaced since)."""
     entry: Any = linecache.cache.get(filename)
-    if entry is None or len(entry) != 4 or entry[2] is not lines or entry[1] is None:
-        return None
-    return (entry[0], entry[1])
+    stat = _disk_stat(entry)
+    return stat if stat is not None and entry[2] is lines else None
 
 
 #: file name -> the Source read from it by :func:`_read_file`. Like

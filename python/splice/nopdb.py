@@ -278,11 +278,14 @@ class NoPdb:
         capturing to stop at the end of the block.
 
         With no ``function``, ``module`` or ``file``, every pure-Python function
-        (outside splice) is captured. On 3.12+ a scope by name, module or file
-        (or none) instruments each function at its first call in the block,
-        so functions defined later are caught too (splice.first_calls); on
-        3.11 every match is instrumented on entering (seconds with no scope
-        in a large program) and functions created later are not captured.
+        (outside splice) is captured. A scope by name, module or file (or
+        none) instruments each function at its first call in the block, so
+        functions defined later are caught too (splice.first_calls: through
+        ``sys.monitoring`` on 3.12+, through splice's frame evaluator on 3.11,
+        where every Python call is somewhat slower while such a capture is
+        active). With ``SPLICE_EAGER_SCOPES=1`` the scope covers the functions
+        alive when the capture is created (instrumented on entering: seconds
+        with no scope in a large program) and closures they create later.
 
         Args:
             function (~typing.Callable or str, optional): A Python callable or the name

@@ -17,7 +17,8 @@
 //!   basic blocks, where nothing may be inserted) every analysis reads;
 //! - [`assemble`]: model -> raw fields (jump offsets to a fixed point,
 //!   EXTENDED_ARG sizing, caches, tables);
-//! - [`stackdepth`] and [`verify`]: the safety net run on every result;
+//! - [`stackdepth`], [`bound`], [`shadow`] and [`verify`]: the safety net run
+//!   on every result;
 //! - [`pad`]: a NOP at every line start (the assembler's torture test);
 //! - [`probe`]: line probes and call capture spliced into a target;
 //! - [`disasm`]: stable text for snapshots and `python -m splice show`.
@@ -35,6 +36,7 @@ pub mod opcodes;
 pub mod pad;
 pub mod probe;
 pub mod raw;
+pub mod shadow;
 pub mod stackdepth;
 pub mod varint;
 pub mod verify;

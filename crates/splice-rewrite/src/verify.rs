@@ -7,13 +7,16 @@
 //! recomputed over every path, every operand index is checked against its
 //! table, the instruction pairs that CPython's interpreter assumes are
 //! adjacent are checked to still be adjacent, and (3.12+) no unchecked load
-//! can read an unbound local ([`crate::bound`]).
+//! can read an unbound local ([`crate::bound`]) and no instruction uses a
+//! slot as a cell where an inlined comprehension keeps a plain object in it
+//! ([`crate::shadow`]).
 
 use crate::bound;
 use crate::cfg::Cfg;
 use crate::decode;
 use crate::model::OperandCounts;
 use crate::opcodes::ArgKind;
+use crate::shadow;
 use crate::stackdepth;
 use crate::{assemble, Code, RawCode, RewriteError};
 
@@ -98,6 +101,7 @@ fn check(raw: &RawCode) -> Result<u32, RewriteError> {
     if let Some(locals) = code.counts.locals {
         bound::check_loads(&cfg, locals.params, locals.varnames, code.counts.localsplus)?;
     }
+    shadow::check_cell_uses(&cfg)?;
     Ok(depths.max)
 }
 

@@ -12,12 +12,13 @@ use crate::cfg::Cfg;
 use crate::linetable::Location;
 use crate::model::{Code, Handler, Instr, Item, Label};
 use crate::opcodes::{self, OpcodeTable};
+use crate::shadow;
 use crate::stackdepth;
 use crate::RewriteError;
 
 use super::borrow;
 use super::lines::{self, SitePlan};
-use super::scope::TargetVars;
+use super::scope::{Scope, TargetVars, VarKind};
 use super::snippet::{Relocated, Snippet};
 use super::unbound;
 use super::{Report, Site, Target};
@@ -155,6 +156,56 @@ impl Emitter<'_> {
     }
 }
 
+/// Refuse a snippet that uses a cell of the target at a site inside an
+/// inlined comprehension whose own variable of that name is a plain local
+/// ([`crate::shadow`]): the snippet, compiled in the function's scope, would
+/// read the comprehension's plain object as the function's cell and crash
+/// the interpreter. (Every other site of such a line would be fine, but a
+/// probe that ran at some of its line events and not at others would be a
+/// silent surprise; the error names the line and the variable.)
+fn refuse_shadowed_cells(
+    table: &'static OpcodeTable,
+    code: &Code,
+    scope: &Scope,
+    snippet: &Relocated,
+    placement: &Placement,
+) -> Result<(), RewriteError> {
+    let probe = Cfg::new(code)?;
+    let saved = shadow::saved_slots(&probe);
+    if saved.is_empty() || placement.plans.is_empty() {
+        return Ok(());
+    }
+    let used = snippet.slots_used(table);
+    let cells: Vec<u32> = saved
+        .into_iter()
+        .filter(|&s| used.contains(&s))
+        .filter(|&s| {
+            scope
+                .name_at(s)
+                .ok()
+                .and_then(|n| scope.kind(&n))
+                .is_some_and(|k| k != VarKind::Fast)
+        })
+        .collect();
+    if cells.is_empty() {
+        return Ok(());
+    }
+    let shadowed = shadow::shadowed(&probe, &cells)?;
+    for &idx in placement.plans.keys() {
+        if let Some(&slot) = shadowed.get(idx).and_then(|s| s.first()) {
+            let name = scope.name_at(slot)?;
+            let line = probe.instrs[idx].loc.line.unwrap_or(code.firstlineno);
+            return Err(RewriteError::Snippet(format!(
+                "line {line} runs a comprehension whose variable `{name}` hides the function's own `{name}`, \
+                 a variable it shares with a nested or enclosing function; a line event of line {line} fires \
+                 inside the comprehension, where a snippet cannot use that `{name}`. Put the probe on a line \
+                 before or after that statement, or leave `{name}` out of the snippet"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Splice `snippet` into `target` at `site`.
 pub fn apply(
     target: &mut Target,
@@ -175,6 +226,7 @@ pub fn apply(
     )?;
     let code = &mut target.code;
     let placement = place(code, site)?;
+    refuse_shadowed_cells(table, code, &target.scope, &relocated, &placement)?;
     borrow::demote_live_borrows(code, &placement.plans, Some(&relocated.stored_locals))?;
     let site_label = retarget(code, &placement.plans);
     let mut em = Emitter {

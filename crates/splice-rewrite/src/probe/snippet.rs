@@ -260,6 +260,24 @@ fn body_items(table: &OpcodeTable, snippet: &Snippet) -> Result<Vec<Item>, Rewri
 }
 
 impl Relocated {
+    /// The target slots (localsplus indexes) any instruction of the
+    /// relocated body names, plain locals, cells and free variables alike.
+    pub fn slots_used(&self, table: &OpcodeTable) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        for it in &self.body {
+            if let Item::Instr(ins) = it {
+                match table.arg_kind(ins.op) {
+                    Some(ArgKind::Local | ArgKind::Free) => out.push(ins.arg),
+                    Some(ArgKind::LocalPair) => out.extend([ins.arg >> 4, ins.arg & 15]),
+                    _ => {}
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Extract the body of the template function and re-target every
     /// operand onto the target (`vars`, `names`). Labels stay snippet-local
     /// until [`Self::instantiate`].

@@ -1,0 +1,167 @@
+"""A probe on a line with an inlined comprehension (CPython 3.12+, PEP 709)
+whose variable has the name of one of the function's cell or free variables.
+
+Inside such a comprehension the variable's slot holds the comprehension's
+plain values, and a line event of that line fires there on every iteration.
+A snippet naming the variable is compiled in the function's scope, where it
+is a cell: spliced there, it took a plain object for a cell and crashed the
+interpreter (a segfault on 3.12-3.15). splice now refuses such a snippet
+with a ``SnippetError`` that names the line and the variable, and the
+verifier rejects any code that uses that slot as a cell there.
+
+Each probing case runs in a child process, so that a crash is a failed test
+and not the end of the test run.
+"""
+
+from __future__ import annotations
+
+import dis
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from splice._native import testing
+from splice.errors import RewriteError
+
+pytestmark = pytest.mark.skipif(sys.version_info < (3, 12), reason="3.11 does not inline comprehensions")
+
+MODULE = '''\
+def cell(xs):
+    x = 1
+    g = lambda: x
+    ys = [x for x in xs]
+    return ys, g(), x
+
+def outer():
+    x = 10
+    def free(xs):
+        y = x
+        ys = [x for x in xs]
+        return y, ys
+    return free
+free = outer()
+
+def both_cells(xs):
+    x = "outer"
+    fs = [lambda: x for x in xs]
+    return x, [f() for f in fs]
+'''
+
+
+def _run(body: str) -> subprocess.CompletedProcess[str]:
+    script = textwrap.dedent(
+        """
+        import os, sys, tempfile, builtins
+        import splice
+        d = tempfile.mkdtemp()
+        with open(os.path.join(d, "compcells.py"), "w") as fh:
+            fh.write(MODULE)
+        sys.path.insert(0, d)
+        import compcells as m
+        builtins.hits = hits = []
+        def line_of(fn, text):
+            import inspect
+            lines, start = inspect.getsourcelines(fn)
+            return start + next(i for i, l in enumerate(lines) if text in l)
+        """
+    ).replace("MODULE", repr(MODULE)) + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("fn, args", [("cell", "[1, 2]"), ("free", "[1, 2]")])
+@pytest.mark.parametrize("snippet", ["x", "x = x", "del x", "hits.append(x)"])
+def test_a_snippet_naming_the_shadowed_cell_is_refused_and_changes_nothing(fn, args, snippet):
+    r = _run(
+        f"""
+        f = m.{fn}
+        original = f.__code__
+        plain = f({args})
+        line = line_of(f, "ys = [x for x in xs]")
+        try:
+            with splice.breakpoint(f, line=line) as bp:
+                bp.exec({snippet!r})
+                f({args})
+        except splice.SnippetError as e:
+            print("refused:", e)
+        assert f.__code__ is original
+        assert f({args}) == plain
+        print("ok", hits)
+        """
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "refused: line " in r.stdout, r.stdout
+    assert "comprehension whose variable `x` hides the function's own `x`" in r.stdout
+    assert "Put the probe on a line before or after that statement" in r.stdout
+    assert r.stdout.rstrip().endswith("ok []")
+
+
+def test_a_snippet_not_naming_it_runs_at_every_iteration():
+    # the line's first event and one per iteration, as sys.settrace reports
+    r = _run(
+        """
+        f = m.cell
+        with splice.breakpoint(f, line=line_of(f, "ys = [x for x in xs]")) as bp:
+            bp.exec("hits.append(len(xs))")
+            print(f([1, 2, 3]))
+        print(hits)
+        """
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.splitlines() == ["([1, 2, 3], 1, 1)", "[3, 3, 3, 3]"]
+
+
+def test_the_cell_is_usable_again_after_the_comprehension():
+    # the restoring STORE_FAST ends the shadowing: the next line reads and
+    # rebinds the function's cell, which the closure then sees
+    r = _run(
+        """
+        f = m.cell
+        with splice.breakpoint(f, line=line_of(f, "return ys, g(), x")) as bp:
+            bp.exec("hits.append(x); x = x + 41")
+            print(f([1, 2]))
+        print(hits)
+        print(f([1, 2]))
+        """
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.splitlines() == ["([1, 2], 42, 42)", "[1]", "([1, 2], 1, 1)"]
+
+
+def test_a_comprehension_variable_that_is_a_cell_too_is_not_refused():
+    # both are cells: the slot holds a cell inside the comprehension as well
+    # (the comprehension's own, shared by its lambdas)
+    r = _run(
+        """
+        f = m.both_cells
+        with splice.breakpoint(f, line=line_of(f, "fs = [lambda: x for x in xs]")) as bp:
+            bp.exec("hits.append(x)")
+            print(f([1, 2, 3]))
+        print(hits)
+        """
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.splitlines() == ["('outer', [3, 3, 3])", "['outer', 1, 2, 3]"]
+
+
+def _cell(xs):
+    x = 1
+    g = lambda: x  # noqa: E731
+    ys = [x for x in xs if x]
+    return ys, g()
+
+
+def test_the_verifier_rejects_a_cell_read_inside_the_comprehension():
+    code = _cell.__code__
+    testing.verify_code(code)  # CPython's own code passes
+    ins = list(dis.get_instructions(code))
+    save = next(k for k, i in enumerate(ins) if i.opname == "LOAD_FAST_AND_CLEAR")
+    slot = ins[save].arg
+    # the filter's read of the comprehension's x, inside the loop: made a
+    # LOAD_DEREF, what a snippet compiled in the function's scope would do
+    read = next(i for i in ins[save:] if i.opname in ("LOAD_FAST", "LOAD_FAST_BORROW") and i.arg == slot)
+    raw = bytearray(code.co_code)
+    raw[read.offset] = dis.opmap["LOAD_DEREF"]
+    with pytest.raises(RewriteError, match="as a cell inside an inlined comprehension"):
+        testing.verify_code(code.replace(co_code=bytes(raw)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import pytest
 
@@ -219,11 +220,14 @@ class _Stack(torch.nn.Module):
         return x
 
 
-def test_torch_compile_runs_hooked_functions_eagerly_and_inline_exec_compiled():
-    """Dynamo cannot model splice's hook constants (it raised AssertionError
-    inside the compiled model); while such a probe is active the function is
-    marked like torch._dynamo.skip, so the call runs eagerly and is captured.
-    An inline exec has no such constants and is compiled with the model."""
+def test_torch_compile_runs_probed_functions_eagerly_and_keeps_nothing_after_exit():
+    """While a probe is active the function is marked like torch._dynamo.skip,
+    so Dynamo graph-breaks at calls to it and the call runs eagerly, probe
+    included. Dynamo cannot model splice's hook constants (it raised
+    AssertionError inside the compiled model), and a graph traced in the
+    block with an inline exec inlined into it kept the exec after the block
+    exited: Dynamo guards an inlined module's forward by the module, not by
+    its __code__ (the compiled model went on returning zeros)."""
     torch.manual_seed(0)
     model, x = _Stack(), torch.randn(2, 8)
     ref = model(x)
@@ -236,8 +240,38 @@ def test_torch_compile_runs_hooked_functions_eagerly_and_inline_exec_compiled():
         torch.compile(_Stack(), backend="eager")(x)
     assert len(seen) == 3
     assert "_torchdynamo_disable" not in _Blk.forward.__dict__  # unmarked on exit
+    torch._dynamo.reset()  # the graph of _Stack.forward is traced inside the next block
+    compiled = torch.compile(model, backend="eager")
     with splice.breakpoint(_Blk.forward, line="out = attn * 2") as bp:
         bp.exec("attn = attn * 0")
-        assert "_torchdynamo_disable" not in _Blk.forward.__dict__  # compiled, not skipped
-        zero = torch.compile(model, backend="eager")(x)
+        assert _Blk.forward._torchdynamo_disable is True
+        zero = compiled(x)
     assert torch.equal(zero, torch.zeros_like(zero))
+    assert "_torchdynamo_disable" not in _Blk.forward.__dict__
+    assert torch.equal(compiled(x), ref)  # the graph traced in the block kept no exec
+    assert torch.equal(torch.compile(model, backend="eager")(x), ref)
+
+
+def _traced_inner(x):
+    h = torch.tanh(x)
+    return h + 1
+
+
+def _traced_outer(x):
+    return _traced_inner(x) * 2
+
+
+def test_heap_search_warning_names_torch_compile_as_a_possible_holder():
+    """torch.compile keeps a reference to the code objects it traced where
+    the collector does not show it, so probes on such a function search the
+    heap; the warning must not send the user looking for a reference of
+    their own only."""
+    torch.compile(_traced_outer, backend="eager")(torch.randn(4))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", splice.HeapSearchWarning)
+        for _ in range(2):
+            with splice.breakpoint(_traced_inner, line="return h + 1") as bp:
+                bp.exec("h = h * 3")
+    messages = [str(w.message) for w in seen if issubclass(w.category, splice.HeapSearchWarning)]
+    assert messages, "no HeapSearchWarning: torch no longer holds the traced code object"
+    assert "or torch.compile, which keeps the code it traced" in messages[0]

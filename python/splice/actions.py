@@ -469,10 +469,7 @@ class Condition:
 class AddNote:
     """The hook of the exception note: ``<hook>(text)`` in an ``except:``
     block adds ``text`` to the exception being handled (the call's value is
-    None). A class rather than a function because splice.dynamo leaves code
-    whose constants are literals and types to torch.compile (a function
-    constant would make every breakpoint function run eagerly under it);
-    the handler only runs when the snippet raised. Binding the exception to
+    None). The handler only runs when the snippet raised. Binding the exception to
     a name in the handler instead (``except BaseException as e``) would add
     a local to the target and a cleanup handler to the snippet, which a
     first probe pays for in compiling and rewriting."""

@@ -1,20 +1,25 @@
-"""Keep torch.compile's Dynamo from tracing functions whose probes call hooks.
+"""Keep torch.compile's Dynamo from tracing functions splice has probed.
 
-Dynamo compiles a function by interpreting its bytecode symbolically, and it
-models ``LOAD_CONST`` only for literal constants: the hook objects splice
-loads with ``LOAD_CONST`` (an ``eval`` results list, capture hooks, callbacks,
-hit counters, the instance of a bound-method target) make it raise an
-internal ``AssertionError`` in the middle of the user's compiled model.
-Inline ``exec``/``cond`` snippets are plain bytecode and compile fine.
+Dynamo compiles a function by interpreting its bytecode symbolically and
+caches the graph per code object of the frame it compiled; a function it
+inlines into that graph (a submodule's ``forward``, a helper method) is
+guarded by the function object, not by its ``__code__``. So a graph traced
+while a probe was active would keep the probe's effect after the block
+exits (an ``exec`` that zeroes a tensor, in every later call of the compiled
+model: found by testing, torch 2.15). Dynamo also models ``LOAD_CONST`` only
+for literal constants: the hook objects splice loads with ``LOAD_CONST`` (an
+``eval`` results list, capture hooks, callbacks, hit counters, the instance
+of a bound-method target) made it raise an internal ``AssertionError`` in
+the middle of the user's compiled model.
 
-So while a function runs code with such constants, splice marks it the way
+So while a function runs instrumented code, splice marks it the way
 ``torch._dynamo.skip`` does: the function object gets
 ``_torchdynamo_disable = True`` (Dynamo then graph-breaks at calls to it
-instead of inlining it, and the call runs eagerly, hooks included) and the
-instrumented code object is registered with ``skip_code`` (for a function
-that is itself the compiled entry point). The mark is removed when the
-function's code goes back to code without hooks. Nothing happens unless
-``torch._dynamo`` is already imported.
+instead of inlining it, and the call runs eagerly, probe included, whatever
+code the function runs at the time) and the instrumented code object is
+registered with ``skip_code`` (for a function that is itself the compiled
+entry point). The mark is removed when the function's code goes back to its
+original. Nothing happens unless ``torch._dynamo`` is already imported.
 """
 
 from __future__ import annotations
@@ -26,24 +31,11 @@ from typing import Any
 
 from splice._native import addr as _addr  # id() without its audit event
 
-_LITERALS = (int, float, complex, bool, str, bytes, type(None), type(...), types.CodeType, type)
 _MISSING = object()
-_MSG = "splice: a probe that calls Python hooks is active on this function"
+_MSG = "splice: a probe is active on this function (splice runs probed functions eagerly under torch.compile)"
 
 #: id(function) -> (weakref to it, its previous _torchdynamo_disable, previous message)
 _marked: dict[int, tuple[weakref.ref[types.FunctionType], Any, Any]] = {}
-
-
-def _literal(value: Any) -> bool:
-    if isinstance(value, (tuple, frozenset)):
-        return all(_literal(v) for v in value)
-    return isinstance(value, _LITERALS)
-
-
-def needs_eager(code: types.CodeType) -> bool:
-    """Whether ``code`` loads a constant Dynamo cannot model (read from the
-    end: splice appends its hook objects there)."""
-    return not all(_literal(c) for c in reversed(code.co_consts))
 
 
 #: (torch._dynamo.eval_frame module, its skip_code or None), looked up once per module object
@@ -52,7 +44,7 @@ _skip: tuple[Any, Any] = (None, None)
 
 def _skip_code() -> Any:
     """``torch._dynamo.eval_frame.skip_code``, or None where this torch has
-    none; cached (every commit of a probe with hooks asks, and an import
+    none; cached (every commit of a probe asks, and an import
     statement per ask was a tenth of a torch-level enter+exit's extra cost)."""
     global _skip
     module = sys.modules.get("torch._dynamo.eval_frame")  # torch._dynamo imports it
@@ -72,7 +64,7 @@ def sync(fn: types.FunctionType, code: types.CodeType | None) -> None:
     if entry is not None and entry[0]() is not fn:
         del _marked[key]
         entry = None
-    if dynamo is not None and code is not None and needs_eager(code):
+    if dynamo is not None and code is not None:
         skip = _skip_code()
         if skip is not None:
             try:

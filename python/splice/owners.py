@@ -384,9 +384,13 @@ def _note_held(code: CodeType, found: list[FunctionType], held: int, seconds: fl
         return
     holders = _describe_holders(code, found)
     if len(holders) < held:
+        # torch.compile keeps references to the code objects it traced in
+        # its own C++ structures (found by testing: a function torch.compile
+        # inlined stays held after torch._dynamo.reset())
+        traced = ", or torch.compile, which keeps the code it traced" if "torch._dynamo" in sys.modules else ""
         holders.append(
             f"{held - len(holders)} not shown by the collector (a local variable of a "
-            f"running function, a call of it in progress, or a tuple)"
+            f"running function, a call of it in progress, or a tuple{traced})"
         )
     name = getattr(code, "co_qualname", code.co_name)
     warnings.warn(

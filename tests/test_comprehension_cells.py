@@ -165,3 +165,30 @@ def test_the_verifier_rejects_a_cell_read_inside_the_comprehension():
     raw[read.offset] = dis.opmap["LOAD_DEREF"]
     with pytest.raises(RewriteError, match="as a cell inside an inlined comprehension"):
         testing.verify_code(code.replace(co_code=bytes(raw)))
+
+
+def test_in_the_stdlib_only_the_comprehension_lines_are_refused():
+    # functools._c3_mro: `base` is a cell (a generator expression reads it)
+    # and the variable of three list comprehensions; a snippet reading it
+    # installs on every statement line but those three (the restore after
+    # each comprehension is recognised: the return after them installs)
+    import functools
+    import inspect
+
+    import splice
+
+    src, start = inspect.getsourcelines(functools._c3_mro)
+    refused, installed = [], []
+    for k, text in enumerate(src):
+        try:
+            with splice.breakpoint(functools._c3_mro, line=start + k) as bp:
+                bp.exec("_ = base")
+                installed.append(text.strip())
+        except splice.SnippetError as e:
+            assert "hides the function's own `base`" in str(e)
+            refused.append(text.strip().split(" = ")[0])
+        except splice.LocateError:
+            pass  # no statement starts there
+    assert refused == ["explicit_c3_mros", "abstract_c3_mros", "other_c3_mros"]
+    assert any(t.startswith("return _c3_merge(") for t in installed)
+    assert len(installed) >= 12

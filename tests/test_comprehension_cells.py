@@ -27,7 +27,7 @@ from splice.errors import RewriteError
 
 pytestmark = pytest.mark.skipif(sys.version_info < (3, 12), reason="3.11 does not inline comprehensions")
 
-MODULE = '''\
+MODULE = """\
 def cell(xs):
     x = 1
     g = lambda: x
@@ -47,7 +47,7 @@ def both_cells(xs):
     x = "outer"
     fs = [lambda: x for x in xs]
     return x, [f() for f in fs]
-'''
+"""
 
 
 def _run(body: str) -> subprocess.CompletedProcess[str]:

@@ -170,15 +170,19 @@ fn refuse_shadowed_cells(
     snippet: &Relocated,
     placement: &Placement,
 ) -> Result<(), RewriteError> {
-    let probe = Cfg::new(code)?;
-    let saved = shadow::saved_slots(&probe);
-    if saved.is_empty() || placement.plans.is_empty() {
+    // A scan first: most code has no comprehension that saves a slot the
+    // snippet uses, and then no graph is built.
+    let Some(lfac) = table.known.load_fast_and_clear else {
+        return Ok(()); // 3.11 does not inline comprehensions
+    };
+    if placement.plans.is_empty() || !code.instrs().any(|i| i.op == lfac) {
         return Ok(());
     }
     let used = snippet.slots_used(table);
-    let cells: Vec<u32> = saved
-        .into_iter()
-        .filter(|&s| used.contains(&s))
+    let mut cells: Vec<u32> = code
+        .instrs()
+        .filter(|i| i.op == lfac && used.contains(&i.arg))
+        .map(|i| i.arg)
         .filter(|&s| {
             scope
                 .name_at(s)
@@ -187,9 +191,12 @@ fn refuse_shadowed_cells(
                 .is_some_and(|k| k != VarKind::Fast)
         })
         .collect();
+    cells.sort_unstable();
+    cells.dedup();
     if cells.is_empty() {
         return Ok(());
     }
+    let probe = Cfg::new(code)?;
     let shadowed = shadow::shadowed(&probe, &cells)?;
     for &idx in placement.plans.keys() {
         if let Some(&slot) = shadowed.get(idx).and_then(|s| s.first()) {

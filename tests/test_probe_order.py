@@ -677,3 +677,35 @@ def test_breakpoints_on_one_line_run_in_the_order_they_were_enabled():
         with splice.capture_calls(f) as calls:
             f(2)
     assert out[-1] == "entry" and len(calls) == 1
+
+
+def test_a_breakpoint_does_not_run_inside_another_breakpoints_loop_or_handler():
+    # Probes are spliced one after the other, each in front of what is at
+    # its site; the copy of one snippet carries the probed line, and the
+    # next probe on that line found line events inside it: at the head of
+    # the snippet's loop (so it ran once per iteration of the other's loop)
+    # and under the snippet's own `try` (so the other's `except` caught its
+    # exception, and the function went on as if nothing had raised).
+    def f():
+        b = 1
+        return b
+
+    out = ORDER_OUT
+    out.clear()
+    with splice.breakpoint(f, line="b = 1") as first, splice.breakpoint(f, line="b = 1") as second:
+        first.exec("ORDER_OUT.append('first')")
+        second.exec("for k in range(3):\n    ORDER_OUT.append(('second', k))")
+        first.count_hits()
+        assert f() == 1
+    assert out == ["first", ("second", 0), ("second", 1), ("second", 2)]
+    assert first.hits == 1
+
+    for handler in ("except ValueError:\n    ORDER_OUT.append('second except')",
+                    "finally:\n    ORDER_OUT.append('second finally')"):
+        out.clear()
+        with splice.breakpoint(f, line="b = 1") as first, splice.breakpoint(f, line="b = 1") as second:
+            first.exec("raise ValueError('first')")
+            second.exec("try:\n    ORDER_OUT.append('second body')\n" + handler)
+            with pytest.raises(ValueError, match="first"):
+                f()
+        assert out == [], handler  # typed in one after the other: the first raises, the second never runs

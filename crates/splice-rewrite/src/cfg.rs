@@ -355,6 +355,7 @@ mod tests {
                 }
             }
             out.push(Item::Instr(Instr {
+                spliced: None,
                 op: t.by_name(name).unwrap_or_else(|| panic!("{name}")),
                 arg: 0,
                 target: target.map(Label),

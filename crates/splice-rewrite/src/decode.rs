@@ -266,6 +266,7 @@ pub fn decode(raw: &RawCode) -> Result<Code, RewriteError> {
             })
         });
         items.push(Item::Instr(Instr {
+            spliced: None,
             op: r.op,
             arg: r.arg,
             target: jump_to[i].and_then(|t| label_of[t]),
@@ -300,6 +301,7 @@ mod tests {
             let op = |n: &str| t.by_name(n).unwrap();
             let ins = |name: &str, arg: u32, target: Option<u32>| {
                 Item::Instr(Instr {
+                    spliced: None,
                     op: op(name),
                     arg,
                     target: target.map(Label),

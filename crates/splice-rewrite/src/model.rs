@@ -112,6 +112,28 @@ pub struct Instr {
     pub target: Option<Label>,
     pub loc: Location,
     pub handler: Option<Handler>,
+    /// Set on the instructions of a line probe's copy: later probes on the
+    /// same line never go inside it (see [`Spliced`]). Not encoded in the
+    /// bytes: decoding gives `None`.
+    pub spliced: Option<Spliced>,
+}
+
+/// What a later probe needs to know about an instruction an earlier line
+/// probe spliced in. Probes are applied one after the other; a copy carries
+/// its line, so without the mark the next probe on that line would find
+/// line events inside it (the head of a loop in the snippet) and take the
+/// handler of a `try` in the snippet for its own, which ran one probe's
+/// snippet inside another's loop and exception handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spliced {
+    /// The handler of the place the copy went to, which covers the copy as a
+    /// whole (and a later probe's copy in front of it).
+    pub outer: Option<Handler>,
+    /// Which copy (a number unique within the code object): an edge between
+    /// two instructions of one copy is the snippet's own control flow, an
+    /// edge from one copy into another (an entry probe's copy followed by a
+    /// copy on the first line) is the function's.
+    pub copy: u32,
 }
 
 /// An element of the instruction list.

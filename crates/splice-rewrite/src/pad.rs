@@ -25,6 +25,7 @@ pub fn pad_line_starts(code: &mut Code) -> Result<usize, RewriteError> {
                 let starts_line = ins.loc.line.is_some()
                     && (i == 0 || cfg.instrs[i - 1].loc.line != ins.loc.line);
                 (starts_line && !pinned[i]).then_some(Instr {
+                    spliced: None,
                     op: nop,
                     arg: 0,
                     target: None,

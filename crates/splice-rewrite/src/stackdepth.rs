@@ -208,6 +208,7 @@ mod tests {
                 })
             });
             items.push(Item::Instr(Instr {
+                spliced: None,
                 op: t.by_name(name).unwrap_or_else(|| panic!("{name}")),
                 arg: *arg,
                 target: target.map(Label),

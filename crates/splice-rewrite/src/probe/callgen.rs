@@ -11,6 +11,7 @@ use crate::opcodes::Known;
 /// An instruction without a jump target.
 pub fn plain(op: u8, arg: u32, loc: Location, handler: Option<Handler>) -> Instr {
     Instr {
+        spliced: None,
         op,
         arg,
         target: None,

@@ -128,7 +128,10 @@ impl Emitter<'_> {
         let placement = self.placement;
         let plan = &placement.plans[&idx];
         let loc = Location::line_only(ins.loc.line.unwrap_or(0));
-        let copy = self.copy(code, idx, ins.handler, loc);
+        // In front of an earlier probe's copy, the copy is covered by what
+        // covers that copy as a whole, not by a handler inside it.
+        let handler = ins.spliced.map_or(ins.handler, |s| s.outer);
+        let copy = self.copy(code, idx, handler, loc);
         if plan.all {
             self.out.append(&mut self.pending);
             self.out.extend(copy);
@@ -139,6 +142,7 @@ impl Emitter<'_> {
             let orig = code.new_label();
             let (ploc, phandler) = prev.unwrap_or((ins.loc, ins.handler));
             self.out.push(Item::Instr(Instr {
+                spliced: None,
                 op: self.table.known.jump_forward,
                 arg: 0,
                 target: Some(orig),

@@ -162,7 +162,11 @@ pub fn plan(cfg: &Cfg, lines: &HashSet<i32>) -> BTreeMap<usize, SitePlan> {
         let mut plan = SitePlan::default();
         let mut any_skip = false;
         for e in cfg.predecessors(i) {
-            let f = rule.fires(e, line);
+            // An edge inside an earlier probe's copy (a loop or a handler of
+            // its snippet) is not a line event of the function's line.
+            let inside = matches!((ins.spliced, cfg.instrs[e.from].spliced),
+                (Some(a), Some(b)) if a.copy == b.copy);
+            let f = !inside && rule.fires(e, line);
             any_skip |= !f;
             match (e.kind, f) {
                 (EdgeKind::Fallthrough, true) => plan.fallthrough_fires = true,
@@ -210,6 +214,7 @@ mod tests {
                 }
             }
             out.push(Item::Instr(Instr {
+                spliced: None,
                 op: t.by_name(name).unwrap(),
                 arg: 0,
                 target: target.map(Label),
@@ -295,6 +300,7 @@ mod tests {
             let t = table(v);
             let ins = |name: &str, line: i32, h: bool| {
                 Item::Instr(Instr {
+                    spliced: None,
                     op: t.by_name(name).unwrap(),
                     arg: 0,
                     target: None,

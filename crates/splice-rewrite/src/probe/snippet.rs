@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use crate::cfg::Cfg;
 use crate::linetable::Location;
-use crate::model::{Code, Handler, Instr, Item, Label};
+use crate::model::{Code, Handler, Instr, Item, Label, Spliced};
 use crate::opcodes::{ArgKind, Known, OpcodeTable};
 use crate::{PyVersion, RewriteError};
 
@@ -79,6 +79,7 @@ impl Mapper<'_, '_> {
 
     fn jump_to_end(&self, ins: &Instr) -> Instr {
         Instr {
+            spliced: None,
             op: self.k().jump_forward,
             arg: 0,
             target: Some(END),
@@ -385,6 +386,10 @@ impl Relocated {
                     Item::Instr(i) => {
                         let mut c = i.clone();
                         c.loc = loc;
+                        c.spliced = Some(Spliced {
+                            outer: handler,
+                            copy: end.0,
+                        });
                         c.target = c.target.map(|t| fresh(t, code));
                         c.handler = match i.handler {
                             Some(h) => Some(Handler {

@@ -69,8 +69,13 @@ pub fn check_loads_of(code: &mut Code, deleted: &[u32]) -> usize {
         let second = if hit(b) { check } else { second_op };
         // The split pair keeps the pair's location and handler; a label on
         // the pair now targets its first half.
-        out.push(Item::Instr(plain(first, a, ins.loc, ins.handler)));
-        out.push(Item::Instr(plain(second, b, ins.loc, ins.handler)));
+        // (each half keeps the pair's mark: a split pair of a probe's copy
+        // is still part of the copy)
+        for (op, local) in [(first, a), (second, b)] {
+            let mut half = plain(op, local, ins.loc, ins.handler);
+            half.spliced = ins.spliced;
+            out.push(Item::Instr(half));
+        }
     }
     code.items = out;
     changed

@@ -4,7 +4,9 @@ which code object every function holds at every step."""
 
 import sys
 import threading
+import types
 import warnings
+import weakref
 
 import pytest
 
@@ -443,3 +445,29 @@ def test_arguments_of_the_wrong_type_are_refused_by_name(fake):
     with pytest.raises(splice.TargetError, match=r"5 is an int object"):
         splice.capture_call(5)  # type: ignore[arg-type]
     assert f.__code__ is orig
+
+
+def _copied(a):
+    q = a - 1
+    return q
+
+
+def test_a_function_made_of_the_patched_code_inside_the_block_is_restored():
+    # types.FunctionType(f.__code__, ...) inside the block (or a function
+    # unpickled by value) runs the instrumented code object; it stayed on it
+    # after the exit, hooks in its constants, and later captures of f missed
+    # its calls. The exit now counts the references to the instrumented code
+    # and searches the heap when some are unexplained.
+    base = _copied  # module-level: its code object has no parent node
+    original = weakref.ref(base.__code__)
+    holder = {}
+    with splice.capture_calls(base) as calls:
+        holder["twin"] = types.FunctionType(base.__code__, globals(), "twin")
+        assert holder["twin"](3) == 2
+    assert [r.return_value for r in calls] == [2]
+    assert base.__code__ is original()
+    assert holder["twin"].__code__ is original()
+    with splice.capture_calls(base) as again:
+        base(1)
+        holder["twin"](2)
+    assert [r.return_value for r in again] == [0, 1]

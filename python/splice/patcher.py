@@ -416,13 +416,15 @@ class Patcher:
             c.new_code[_addr(node)] = built
 
     def _adopt_closures(self, c: _Commit) -> None:
-        """Phase 3a: closures created from a patched parent carry code objects
+        """Phase 3a: closures created from a patched parent, and functions
+        made of a patched code object (``types.FunctionType(f.__code__, ...)``
+        inside the block, a function unpickled by value), carry code objects
         we installed; find them so they move along (and are restored)."""
         refresh = [
             n
             for n in c.order
-            if n.parent is not None
-            and c.new_code[_addr(n)] is not n.current
+            if c.new_code[_addr(n)] is not n.current
+            and (n.parent is not None or n.current is not n.original)
             and not _no_other_closures(c, n, self._versions)
         ]
         if not refresh:
@@ -565,9 +567,9 @@ _resolve.made_codes = PATCHER.any_made
 
 
 def _no_other_closures(c: _Commit, n: _Node, versions: Mapping[FunctionType, _native.FuncVersion]) -> bool:
-    """Whether every function running ``n.original`` or ``n.current`` is
-    provably among ``n``'s known owners, so that phase 3a needs no heap
-    search (in a process with torch imported the search takes tens of
+    """Whether every function running ``n.original`` or ``n.current`` (for a
+    node without a parent, ``n.current``) is provably among ``n``'s known
+    owners, so that phase 3a needs no heap search (in a process with torch imported the search takes tens of
     milliseconds, on enter and again on exit).
 
     The proof is a reference count, as in :mod:`splice.owners`: each
@@ -581,16 +583,21 @@ def _no_other_closures(c: _Commit, n: _Node, versions: Mapping[FunctionType, _na
     variable) leaves the count unexplained and the heap is searched, so a
     miscount can only cost a search, never hide an owner."""
     parent = n.parent
-    if parent is None:  # pragma: no cover - phase 3a only looks at children
-        return False
-    holders = [parent.original, parent.current, *parent.built.values()]
-    pnew = c.new_code.get(_addr(parent))
-    if pnew is not None:
-        holders.append(pnew)
-    tuples = {_addr(k.co_consts): k.co_consts for k in holders}
-    del holders, pnew
+    tuples: dict[int, tuple[object, ...]] = {}
+    if parent is not None:
+        holders = [parent.original, parent.current, *parent.built.values()]
+        pnew = c.new_code.get(_addr(parent))
+        if pnew is not None:
+            holders.append(pnew)
+        tuples = {_addr(k.co_consts): k.co_consts for k in holders}
+        del holders, pnew
+        codes = {_addr(n.original): n.original, _addr(n.current): n.current}
+    else:
+        # a root's original code is accounted for when the probe resolves
+        # its owners (splice.resolve); its patched code is handed out only by
+        # the owners' ``__code__``, unless someone made a function of it
+        codes = {_addr(n.current): n.current}
     owners = n.live_owners()
-    codes = {_addr(n.original): n.original, _addr(n.current): n.current}
     for key in list(codes):
         code = codes.pop(key)
         generation = _native.recorded_stack_generation()

@@ -633,3 +633,32 @@ def test_first_calls_of_every_kind_of_function_behave_and_are_recorded_once():
     assert names == {"__init__": 2, "val": 2, "coro": 1, "agen": 1, "counter": 1, "inc": 2, "gen": 1, "<lambda>": 2}
     assert calls.hook_errors == []
     _assert_clean()
+
+
+class _Key:
+    pass
+
+
+def test_splice_s_own_calls_are_not_recorded(tmp_path, monkeypatch):
+    # Entering, committing and leaving call Python functions of the stdlib:
+    # saving a function's version sets an item of a WeakKeyDictionary at each
+    # lazy first call, a file scope compiles its pattern with `re`. A capture
+    # whose scope matched them recorded those calls as the user's, and they
+    # used up its max_calls (the user's second call was never recorded).
+    import weakref
+
+    (tmp_path / "ownmod.py").write_text("".join(f"def fn_{i}(a):\n    return a\n" for i in range(5)))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import ownmod
+
+    d: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    keys = [_Key(), _Key()]
+    with splice.capture_calls("__setitem__", max_calls=3) as calls, \
+         splice.capture_calls(file="*/ownmod.py") as firsts:
+        d[keys[0]] = 1
+        for i in range(5):
+            getattr(ownmod, f"fn_{i}")(i)  # each first call is a commit
+        d[keys[1]] = 2
+    assert [r.args["value"] for r in calls] == [1, 2]
+    assert [r.return_value for r in firsts] == [0, 1, 2, 3, 4]
+    _assert_clean()

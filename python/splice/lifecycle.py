@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Optional, Self
 
 from splice._native import addr as _addr  # id() without its audit event
 from splice.errors import release_frames
-from splice.patcher import PATCHER, Probe
+from splice.patcher import PATCHER, UNRECORDED, Probe
 
 if TYPE_CHECKING:  # pragma: no cover
     from splice.nopdb import NoPdb
@@ -60,7 +60,7 @@ class Managed:
     # public -----------------------------------------------------------------
     def enable(self) -> None:
         """Enable again after :meth:`disable` (objects start enabled)."""
-        with PATCHER.lock:
+        with PATCHER.lock, UNRECORDED:
             if self._enabled:
                 return
             self._enabled = True
@@ -75,7 +75,7 @@ class Managed:
 
     def disable(self) -> None:
         """Disable: remove the probes (the original code is back) until :meth:`enable`."""
-        with PATCHER.lock:
+        with PATCHER.lock, UNRECORDED:
             if not self._enabled:
                 return
             self._enabled = False
@@ -95,7 +95,7 @@ class Managed:
         return bool(self._active)
 
     def __enter__(self) -> Self:
-        with PATCHER.lock:
+        with PATCHER.lock, UNRECORDED:
             try:
                 self._nopdb._hold(self)
             except BaseException:
@@ -120,7 +120,7 @@ class Managed:
         exc_value: Optional[BaseException],
         traceback: Optional[TracebackType],
     ) -> None:
-        with PATCHER.lock:
+        with PATCHER.lock, UNRECORDED:
             try:
                 self.disable()
             finally:
@@ -130,7 +130,7 @@ class Managed:
 def sync(items: Sequence[Managed], changed: Sequence[Managed] = ()) -> None:
     """Bring the installed probes of ``items`` in line with their state, in one
     atomic commit; probes of objects in ``changed`` are rebuilt."""
-    with PATCHER.lock:
+    with PATCHER.lock, UNRECORDED:
         add: list[Probe] = []
         remove: list[Probe] = []
         rebuild: list[Probe] = []

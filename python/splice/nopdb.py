@@ -33,7 +33,7 @@ from splice.breakpoint import Breakpoint
 from splice.capture import CallCapture, CallListCapture
 from splice.errors import release_frames
 from splice.lifecycle import Managed, sync
-from splice.patcher import PATCHER
+from splice.patcher import PATCHER, UNRECORDED
 from splice.resolve import FileArg, FunctionArg, Scope
 
 __all__ = [
@@ -404,7 +404,8 @@ class NoPdb:
         released (:func:`splice.errors.release_frames`), so a caller that
         keeps it does not keep the target's code object."""
         try:
-            return cls(self, Scope(function, module, file, unwrap=unwrap), **kwargs)
+            with UNRECORDED:  # resolving the scope is splice's own work
+                return cls(self, Scope(function, module, file, unwrap=unwrap), **kwargs)
         except BaseException as e:
             release_frames(e)
             raise

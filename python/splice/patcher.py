@@ -288,7 +288,7 @@ class Patcher:
         A probe in ``remove`` that is not active is ignored; a probe in ``add``
         that is already active is treated as changed.
         """
-        with self.lock:
+        with self.lock, UNRECORDED:
             self._commit(list(add), list(remove), list(changed))
 
     def _commit(self, add: list[Probe], remove: list[Probe], changed: list[Probe]) -> None:
@@ -311,7 +311,7 @@ class Patcher:
         instrumented code object), onto the code its node has now; they are
         restored with the node's other owners. Functions running anything
         else are left alone."""
-        with self.lock:
+        with self.lock, UNRECORDED:
             node = self._nodes.get(_addr(original))
             if node is None or node.current is original:
                 return
@@ -557,6 +557,26 @@ class Patcher:
                 f"({node.original.co_freevars} -> {out.co_freevars})"
             )
         return out
+
+
+class _Unrecorded:
+    """While it is entered, no capture records a call this thread starts: the
+    Python functions splice itself calls while it resolves a target, enters,
+    exits or commits (a
+    ``WeakKeyDictionary``'s ``__setitem__`` saving a function's version) were
+    recorded by a capture with no scope, a name scope that matched them, or
+    ``module=weakref``, and used up its ``max_calls``."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _native.pause_recording()
+
+    def __exit__(self, *exc: object) -> None:
+        _native.resume_recording()
+
+
+UNRECORDED = _Unrecorded()
 
 
 #: The process-wide patcher.

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+import splice
 from splice import ScopeError, TargetError
 from splice.resolve import Scope, code_of, owners_of, resolve
 
@@ -236,3 +237,28 @@ def test_match_frame_compat():
     assert Scope(Spy.here).match_frame(b.here()) is True
     assert Scope("here").match_frame(b.here()) is True
     assert Scope("nope").match_frame(b.here()) is False
+
+
+def test_a_module_scope_matches_a_module_imported_frozen():
+    # os, posixpath, codecs... are compiled into the interpreter (3.11+):
+    # their functions' co_filename is "<frozen posixpath>", not __file__, so
+    # module=posixpath matched nothing and said so misleadingly
+    import os
+    import posixpath
+
+    assert posixpath.join.__code__.co_filename == "<frozen posixpath>"
+    with splice.capture_calls(module=posixpath) as calls:
+        os.path.join("a", "b")
+    assert "join" in [r.name for r in calls]
+    with splice.capture_calls("join", module=posixpath) as calls:
+        os.path.join("a", "b")
+    assert [r.return_value for r in calls] == [os.path.join("a", "b")]
+
+
+def test_a_file_scope_naming_a_frozen_module_says_what_to_pass():
+    import posixpath  # noqa: F401
+
+    with pytest.raises(splice.ScopeError, match=r"posixpath is imported frozen .* pass module=posixpath"):
+        splice.capture_calls(file="*/posixpath.py")
+    with pytest.raises(splice.ScopeError, match=r"module sys has no source file"):
+        splice.capture_calls(module=sys)

@@ -891,3 +891,22 @@ def test_damaged_source_text_is_a_locate_failure_never_a_panic():
                     except _native.LocateFailure:
                         pass
     assert parsed > 50 and failed > 50, (parsed, failed)  # both outcomes were exercised
+
+
+def test_a_function_of_a_module_imported_frozen_is_located_in_its_source_file():
+    # os, posixpath, codecs... are compiled into the interpreter; their
+    # functions' co_filename is "<frozen posixpath>", which linecache cannot
+    # read: a breakpoint by line text there raised LocateError. The source is
+    # the module's __file__, checked against the running code as any other.
+    import os
+    import posixpath
+
+    import splice
+
+    assert posixpath.join.__code__.co_filename == "<frozen posixpath>"
+    source = locate_module.get_source(posixpath.join.__code__)
+    assert source.filename == posixpath.__file__
+    with splice.breakpoint(posixpath.join, line="sep = _get_sep(a)") as bp:
+        bp.exec("a = 'zz'")
+        assert os.path.join("x", "y") == "zz/y"
+    assert os.path.join("x", "y") == "x/y"

@@ -169,6 +169,19 @@ def get_source(code: CodeType, module_globals: Optional[dict[str, Any]] = None) 
             if lines:
                 filename = path
     if not lines:
+        # A stdlib module the interpreter froze into itself (os, posixpath,
+        # codecs...): its functions say "<frozen posixpath>", its __file__
+        # names the source it was compiled from. The source is checked
+        # against the running code like any other (check_source).
+        path = _frozen_source(filename)
+        if path is not None:
+            read = _read_file(path)
+            if read is not None:
+                return read
+            lines = linecache.getlines(path)
+            if lines:
+                filename = path
+    if not lines:
         raise LocateError(
             f"no source text for {_describe(code)}: {filename!r} is not a file "
             f"linecache can read. For code compiled from a string, register its "
@@ -176,6 +189,19 @@ def get_source(code: CodeType, module_globals: Optional[dict[str, Any]] = None) 
             f"(len(text), None, text.splitlines(True), filename)"
         )
     return Source(filename, _joined(filename, lines), _entry_stat(filename, lines))
+
+
+def _frozen_source(filename: str) -> Optional[str]:
+    """The source file of the frozen module whose functions' ``co_filename``
+    is ``filename`` (``"<frozen posixpath>"``), if it is imported and says."""
+    if not (filename.startswith("<frozen ") and filename.endswith(">")):
+        return None
+    module = sys.modules.get(filename[len("<frozen ") : -1])
+    spec = getattr(module, "__spec__", None)
+    path = getattr(module, "__file__", None)
+    if spec is None or getattr(spec, "origin", None) != "frozen" or not isinstance(path, str):
+        return None
+    return path
 
 
 def _disk_stat(entry: Any) -> Optional[tuple[int, float]]:

@@ -385,7 +385,8 @@ class Scope:
         function: A Python callable or the name of a Python function. A bound
             method or a callable instance restricts matching to that instance.
         module: Only functions defined in this module (``co_filename ==
-            module.__file__``).
+            module.__file__``; for a stdlib module the interpreter froze into
+            itself, such as ``os`` or ``posixpath``, ``"<frozen os>"``).
         file: Only functions defined in this file: a ``str`` is a glob pattern
             for :meth:`pathlib.PurePath.match`; an ``os.PathLike`` is resolved
             and compared exactly; names like ``<ipython-input-3>`` are compared
@@ -416,6 +417,8 @@ class Scope:
             owners.holder(self, self._fn_code)  # its reference is explained
         if module is not None and not isinstance(module, ModuleType):
             raise TypeError(f"module= must be a module object, not {type(module).__name__}")
+        #: the co_filename of the module's functions
+        self._module_files = _module_filenames(module) if module is not None else frozenset()
         self.file: Optional[Union[str, pathlib.Path]]
         if isinstance(file, PathLike):
             self.file = pathlib.Path(file).resolve()
@@ -461,7 +464,7 @@ class Scope:
             return False
         if self._fn_name is not None and code.co_name != self._fn_name:
             return False
-        if self.module is not None and code.co_filename != getattr(self.module, "__file__", None):
+        if self.module is not None and code.co_filename not in self._module_files:
             return False
         return self._file_matches(code.co_filename)
 
@@ -595,18 +598,61 @@ def _matches_within(scope: Scope, fn: FunctionType) -> bool:
     return False
 
 
+def _module_filenames(module: ModuleType) -> frozenset[str]:
+    """The ``co_filename`` of the functions of ``module``: its ``__file__``,
+    and for a module imported frozen (``os``, ``posixpath``, ``codecs``...:
+    CPython compiles them into the interpreter) ``"<frozen NAME>"``, which its
+    functions carry although ``__file__`` names the source file."""
+    names = set()
+    path = getattr(module, "__file__", None)
+    if isinstance(path, str):
+        names.add(path)
+    spec = getattr(module, "__spec__", None)
+    if spec is not None and getattr(spec, "origin", None) == "frozen":
+        names.add(f"<frozen {spec.name}>")
+    return frozenset(names)
+
+
+def _frozen_modules_matching(file: Union[str, pathlib.Path]) -> list[str]:
+    """Imported frozen modules whose ``__file__`` the ``file=`` pattern names."""
+    out = set()
+    for m in list(sys.modules.values()):
+        spec = getattr(m, "__spec__", None)
+        path = getattr(m, "__file__", None)
+        if spec is None or getattr(spec, "origin", None) != "frozen" or not isinstance(path, str):
+            continue
+        try:
+            hit = pathlib.Path(path).resolve() == file if isinstance(file, pathlib.Path) else pathlib.PurePath(path).match(file)
+        except (ValueError, OSError):
+            continue
+        if hit:
+            out.add(spec.name)  # (os.path is posixpath)
+    return sorted(out)
+
+
 def _nothing_message(scope: Scope) -> str:
     parts = []
     if scope._fn_name is not None:
         parts.append(f"named {scope._fn_name!r}")
+    hint = ""
     if scope.module is not None:
-        parts.append(f"in module {scope.module.__name__} ({getattr(scope.module, '__file__', None)})")
+        path = getattr(scope.module, "__file__", None)
+        parts.append(f"in module {scope.module.__name__}" + (f" ({path})" if path else ""))
+        if not scope._module_files:
+            hint = f"; module {scope.module.__name__} has no source file (a built-in or namespace module has no Python functions)"
     if scope.file is not None:
         parts.append(f"in a file matching {str(scope.file)!r}")
+        frozen = _frozen_modules_matching(scope.file)
+        if frozen:
+            hint += (
+                f"; {', '.join(frozen)} {'is' if len(frozen) == 1 else 'are'} imported frozen (compiled into "
+                f"the interpreter), and {'its' if len(frozen) == 1 else 'their'} functions' files are named "
+                f"'<frozen NAME>': pass "
+                f"module={frozen[0]} or the function itself"
+            )
     what = " ".join(parts) or "at all"
-    hint = ""
     if scope._fn_name is not None and "." in scope._fn_name:
-        hint = "; a name is matched against a function's own name (co_name), e.g. 'forward', not 'Attention.forward'"
+        hint += "; a name is matched against a function's own name (co_name), e.g. 'forward', not 'Attention.forward'"
     return (
         f"no live pure-Python function {what}; splice looks for functions that exist when "
         f"the probe is created (define or import them first){hint}"

@@ -622,7 +622,10 @@ def _frozen_modules_matching(file: Union[str, pathlib.Path]) -> list[str]:
         if spec is None or getattr(spec, "origin", None) != "frozen" or not isinstance(path, str):
             continue
         try:
-            hit = pathlib.Path(path).resolve() == file if isinstance(file, pathlib.Path) else pathlib.PurePath(path).match(file)
+            if isinstance(file, pathlib.Path):
+                hit = pathlib.Path(path).resolve() == file
+            else:
+                hit = pathlib.PurePath(path).match(file)
         except (ValueError, OSError):
             continue
         if hit:
@@ -639,7 +642,10 @@ def _nothing_message(scope: Scope) -> str:
         path = getattr(scope.module, "__file__", None)
         parts.append(f"in module {scope.module.__name__}" + (f" ({path})" if path else ""))
         if not scope._module_files:
-            hint = f"; module {scope.module.__name__} has no source file (a built-in or namespace module has no Python functions)"
+            hint = (
+                f"; module {scope.module.__name__} has no source file "
+                "(a built-in or namespace module has no Python functions)"
+            )
     if scope.file is not None:
         parts.append(f"in a file matching {str(scope.file)!r}")
         frozen = _frozen_modules_matching(scope.file)

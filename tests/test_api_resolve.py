@@ -262,3 +262,27 @@ def test_a_file_scope_naming_a_frozen_module_says_what_to_pass():
         splice.capture_calls(file="*/posixpath.py")
     with pytest.raises(splice.ScopeError, match=r"module sys has no source file"):
         splice.capture_calls(module=sys)
+
+
+@functools.lru_cache(maxsize=None)
+def _cached(x):
+    return x * 3
+
+
+def test_a_c_wrapper_that_names_what_it_wraps_is_unwrapped():
+    # functools.lru_cache's wrapper is written in C: its class's __call__ is
+    # no Python function, but its __wrapped__ is (unwrap=True follows it);
+    # a cached call does not reach the function, so it is not recorded
+    fn, instance = code_of(_cached)
+    assert fn is _cached.__wrapped__ and instance is None
+    _cached.cache_clear()
+    with splice.capture_calls(_cached) as calls:
+        _cached(2), _cached(2), _cached(3)
+    assert [r.return_value for r in calls] == [6, 9]
+    with pytest.raises(TargetError, match=r"it wraps <function _cached .*>: pass that, or unwrap=True"):
+        code_of(_cached, unwrap=False)
+
+
+def test_an_unusable_file_pattern_is_a_scope_error():
+    with pytest.raises(ScopeError, match=r"file='' is not a usable pattern"):
+        splice.capture_calls(file="")

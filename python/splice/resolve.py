@@ -144,7 +144,8 @@ def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
     Handles functions, bound methods (that instance only), ``classmethod``/
     ``staticmethod`` objects, ``property`` (its getter), callable instances
     (their class's ``__call__``, that instance only) and, with ``unwrap``,
-    ``functools.wraps`` chains. Raises :class:`TargetError` for anything else.
+    ``functools.wraps`` chains and wrappers written in C that name what they
+    wrap in ``__wrapped__`` (``functools.lru_cache``). Raises :class:`TargetError` for anything else.
     A function is known by its exact type: a ``Mock(spec=f)``, which passes
     ``isinstance(m, FunctionType)``, is the callable instance it really is.
     """
@@ -169,11 +170,18 @@ def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
     else:
         call = getattr(type(fn), "__call__", None)  # noqa: B004 (the function, not a callable test)
         inner = _unwrap(call, unwrap) if call is not None else None
+        wrapped = getattr(fn, "__wrapped__", None)
+        if type(inner) is not FunctionType and unwrap and wrapped is not None and wrapped is not fn:
+            # a wrapper written in C that says what it wraps
+            # (functools.lru_cache, functools.cache): its calls reach the
+            # function it wraps (on a cache miss, for a cache)
+            return code_of(wrapped, unwrap)
         if type(inner) is not FunctionType:
             raise _not_python(
                 fn,
                 "its class's __call__ is not a Python function"
-                + ("; for a functools.partial, pass its .func" if isinstance(fn, functools.partial) else ""),
+                + ("; for a functools.partial, pass its .func" if isinstance(fn, functools.partial) else "")
+                + (f"; it wraps {wrapped!r}: pass that, or unwrap=True" if wrapped is not None else ""),
             )
         instance = fn
         fn = inner
@@ -423,6 +431,14 @@ class Scope:
         if isinstance(file, PathLike):
             self.file = pathlib.Path(file).resolve()
         elif file is None or isinstance(file, str):
+            if isinstance(file, str):
+                try:
+                    pathlib.PurePath("x.py").match(file)
+                except ValueError as e:
+                    raise ScopeError(
+                        f"file={file!r} is not a usable pattern ({e}): pass a file name ('attention.py'), "
+                        f"a glob pattern ('*/models/attention.py') or a path (pathlib.Path(...))"
+                    ) from None
             self.file = file
         else:
             raise TypeError(f"file= must be a str or a path, not {type(file).__name__}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 import linecache
 import os
+import textwrap
 import warnings
 
 from hypothesis import HealthCheck, event, given, settings
@@ -150,3 +151,36 @@ def test_exec_at_a_line_behaves_as_the_snippet_typed_there(case):
     event(f"a {'generator' if 'yield' in body[-2] else 'cell' if body[0].startswith('peek') else 'plain'} function")
     if any(s.lstrip().startswith(("del ", "except")) for s in snippet):
         event("the snippet unbinds a local (del, except ... as)")
+
+
+def test_a_name_the_source_declares_global_is_assigned_as_the_global(tmp_path, monkeypatch):
+    # `global G` shows in the bytecode only through a store or delete of G;
+    # a function that only reads G (or whose store is dead code the compiler
+    # dropped) left the snippet's `G = ...` a new local, unlike the same
+    # statement typed into the source
+    (tmp_path / "globmod.py").write_text(textwrap.dedent("""
+        G = 0
+        def reads():
+            global G
+            x = G
+            return x, G
+
+        def dead_store():
+            global G
+            x = 1
+            return x
+            G = 5
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import globmod
+
+    import splice
+
+    with splice.breakpoint(globmod.reads, line="x = G") as bp:
+        bp.exec("G = G + 100")
+        assert globmod.reads() == (100, 100)
+    assert globmod.G == 100
+    with splice.breakpoint(globmod.dead_store, line="x = 1") as bp:
+        bp.exec("G = G + 1")
+        assert globmod.dead_store() == 1
+    assert globmod.G == 101

@@ -471,6 +471,42 @@ def _block_index(source: Source, code: CodeType) -> Any:
     return index
 
 
+def declared_globals(code: CodeType) -> frozenset[str]:
+    """The names ``code``'s own body declares ``global`` in its source (not
+    those of functions or classes nested in it); empty when the source or
+    the ``def`` cannot be found. The bytecode shows a ``global`` declaration
+    only through a store or a delete of the name, and a function that only
+    reads it (or whose store the compiler dropped as dead code) leaves no
+    trace of it there."""
+    try:
+        source = get_source(code)
+    except LocateError:
+        return frozenset()
+    text: Union[str, bytes] = source.utf8 if source.utf8 is not None else source.text
+    cut = _native.block_excerpt(text, code.co_firstlineno)
+    if cut is None:
+        return frozenset()
+    try:
+        tree = ast.parse(cut[2])
+    except (SyntaxError, ValueError):
+        return frozenset()
+    defs = [
+        n for n in ast.walk(tree)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == code.co_name
+    ]
+    if not defs:
+        return frozenset()
+    names: set[str] = set()
+    todo: list[ast.AST] = list(defs[0].body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Global):
+            names.update(node.names)
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+    return frozenset(names)
+
+
 #: (id(text), line) -> (text, the index of the def on that line or None).
 #: Not an lru_cache on the text: hashing a 250 KB module's text costs
 #: 0.4 ms the first time, as much as parsing the method; the text kept in

@@ -47,6 +47,7 @@ name into a constant load of the object, so no hook is ever a real global.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from types import CodeType
 from typing import Any, Optional, Union
 
 from splice import _native
+from splice import locate as _locate
 from splice._native import HOOK_PREFIX, LineProbe
 from splice.codecache import PerCode
 from splice.errors import SnippetError, TargetError
@@ -653,6 +655,29 @@ def _build_template(
     for h in hooks:
         if not h.startswith(HOOK_PREFIX) or h.startswith("__"):
             raise ValueError(f"hook name {h!r} must start with {HOOK_PREFIX!r}")
+    tpl = _compiled_template(scope, body, hooks, extra_locals, filename, label)
+    # A new local the target reads as a global may be one its source
+    # declares `global` without a store the bytecode shows: then the
+    # snippet's assignment is the global's, as typed into the source.
+    reads = set(code.co_names) & set(tpl.new_locals)
+    if reads:
+        declared = sorted(reads & _locate.declared_globals(code))
+        if declared:
+            scope = dataclasses.replace(scope, declared_globals=scope.declared_globals + tuple(declared))
+            tpl = _compiled_template(scope, body, hooks, extra_locals, filename, label)
+    return tpl
+
+
+def _compiled_template(
+    scope: ScopeInfo,
+    body: Union[Sequence[ast.stmt], TextSnippet],
+    hooks: Mapping[str, Any],
+    extra_locals: Sequence[str],
+    filename: str,
+    label: str,
+) -> Template:
+    """The template of ``body`` in ``scope``, compiled from its text when it
+    can be, else from its AST."""
     if isinstance(body, TextSnippet):
         found = _compile_text(scope, body.lines, extra_locals, filename)
         if found is not None:

@@ -1269,3 +1269,24 @@ def test_an_exception_at_a_captured_generators_first_resume_does_not_crash():
     done = subprocess.run([sys.executable, "-c", RESUME_RAISES], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-1500:]}"
     assert done.stdout.splitlines() == ["raised at the first resume", "[0, 1]", "[({'n': 2}, None)]"]
+
+
+def _own_prefixed(_splice_call, x=1):
+    _splice_total = _splice_call + x
+    return _splice_total
+
+
+def _own_prefixed_gen(n):
+    _splice_k = n
+    yield _splice_k
+
+
+def test_the_function_s_own_variables_with_splice_s_prefix_are_recorded():
+    # splice leaves its helper locals (`_splice_call`, which a generator's
+    # capture adds) out of the recorded locals by their prefix; a variable
+    # of the function's own with that prefix was left out with them
+    with splice.capture_calls(_own_prefixed) as calls, splice.capture_calls(_own_prefixed_gen) as gens:
+        _own_prefixed(10)
+        list(_own_prefixed_gen(3))
+    assert calls[0].locals == {"_splice_call": 10, "x": 1, "_splice_total": 11}
+    assert gens[0].locals == {"n": 3, "_splice_k": 3}

@@ -18,7 +18,8 @@ What a call costs: at entry, the argument values (a tuple; the
 stack as ``(code, instruction offset)`` pairs (the
 :class:`traceback.StackSummary`, with line numbers and source lines, is built
 when :attr:`CallInfo.stack` is first read); at exit, one snapshot of the
-locals (splice's helper names, which start with ``_splice_``, left out).
+locals (splice's helper names, which start with ``_splice_``, left out; a
+variable of the function's own with that prefix is kept).
 
 Differences from NoPdb (by design):
 

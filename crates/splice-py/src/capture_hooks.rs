@@ -530,7 +530,7 @@ fn arg_values<'py>(
     // `yield` would keep alive what it let go).
     #[cfg(Py_3_13)]
     if names.len() > crate::frame_locals::MANY_VARS {
-        let locals = crate::frame_locals::snapshot(py, frame)?;
+        let locals = crate::frame_locals::snapshot(py, frame, &[])?;
         return names
             .iter()
             .map(|name| Ok(locals.get_item(&name)?.map(Bound::unbind)))
@@ -690,6 +690,9 @@ pub struct CaptureHooks {
     /// Where the running code object keeps its locals (made at the first
     /// return; remade when another code object runs: see `frame_locals`).
     layout: Mutex<Option<Arc<LocalsLayout>>>,
+    /// The function's own variables whose names start with splice's
+    /// prefix: recorded, not taken for helpers (`frame_locals::is_helper`).
+    own_prefixed: Vec<String>,
 }
 
 impl CaptureHooks {
@@ -707,7 +710,7 @@ impl CaptureHooks {
         let layout = match cached {
             Some(l) if l.describes(py, code.as_ptr()) => l,
             _ => {
-                let l = Arc::new(LocalsLayout::of(&code)?);
+                let l = Arc::new(LocalsLayout::of(&code, &self.own_prefixed)?);
                 // the one replaced is dropped after the lock is released
                 let old = self.lock_layout().replace(Arc::clone(&l));
                 drop(old);
@@ -716,7 +719,7 @@ impl CaptureHooks {
         };
         match layout.read(py, frame)? {
             Some(dict) => Ok(dict),
-            None => frame_locals::snapshot(py, frame),
+            None => frame_locals::snapshot(py, frame, &self.own_prefixed),
         }
     }
 
@@ -1057,6 +1060,15 @@ impl CaptureHooks {
         }
         let varnames = code.getattr("co_varnames")?;
         let cellvars = code.getattr("co_cellvars")?;
+        let mut own_prefixed = Vec::new();
+        for attr in ["co_varnames", "co_cellvars", "co_freevars"] {
+            for n in code.getattr(attr)?.cast_into::<PyTuple>()?.iter() {
+                let n: String = n.extract()?;
+                if n.starts_with(crate::consts::HOOK_PREFIX) && !own_prefixed.contains(&n) {
+                    own_prefixed.push(n);
+                }
+            }
+        }
         let mut arg_cells = Vec::with_capacity(argnames.len());
         for (i, n) in argnames.iter().enumerate() {
             if !varnames
@@ -1076,6 +1088,7 @@ impl CaptureHooks {
             argnames: argnames.unbind(),
             arg_cells,
             layout: Mutex::new(None),
+            own_prefixed,
         })
     }
 

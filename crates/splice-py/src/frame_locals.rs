@@ -65,8 +65,8 @@ pub struct LocalsLayout {
 impl LocalsLayout {
     /// The layout of `code` (with no variables when it is not a function
     /// body or its slots do not check out: then the general way is used).
-    pub fn of(code: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let vars = Self::vars(code)?;
+    pub fn of(code: &Bound<'_, PyAny>, own: &[String]) -> PyResult<Self> {
+        let vars = Self::vars(code, own)?;
         Ok(LocalsLayout {
             code: PyWeakrefReference::new(code)?.unbind(),
             code_addr: code.as_ptr() as usize,
@@ -74,7 +74,7 @@ impl LocalsLayout {
         })
     }
 
-    fn vars(code: &Bound<'_, PyAny>) -> PyResult<Option<Vec<Var>>> {
+    fn vars(code: &Bound<'_, PyAny>, own: &[String]) -> PyResult<Option<Vec<Var>>> {
         let py = code.py();
         let flags: u32 = code.getattr(intern!(py, "co_flags"))?.extract()?;
         if flags & CO_OPTIMIZED == 0 {
@@ -118,7 +118,7 @@ impl LocalsLayout {
             if !theirs.eq(&name)? {
                 return Ok(None);
             }
-            if name.to_str()?.starts_with(HOOK_PREFIX) {
+            if is_helper(name.to_str()?, own) {
                 continue;
             }
             vars.push(Var {
@@ -228,6 +228,7 @@ fn insert(dict: &Bound<'_, PyDict>, name: &Py<PyString>, value: &Bound<'_, PyAny
 pub fn snapshot<'py>(
     py: Python<'py>,
     frame: *mut ffi::PyFrameObject,
+    own: &[String],
 ) -> PyResult<Bound<'py, PyDict>> {
     // 3.13's f_locals is a write-through proxy, copied through its items:
     // PyDict_Update (and PyEval_GetFrameLocals, which uses it) reads a proxy
@@ -258,7 +259,7 @@ pub fn snapshot<'py>(
     let mut hidden = Vec::new();
     for (k, _) in dict.iter() {
         if let Ok(s) = k.cast::<PyString>() {
-            if s.to_str().is_ok_and(|s| s.starts_with(HOOK_PREFIX)) {
+            if s.to_str().is_ok_and(|s| is_helper(s, own)) {
                 hidden.push(k);
             }
         }
@@ -267,4 +268,13 @@ pub fn snapshot<'py>(
         dict.del_item(k)?;
     }
     Ok(dict)
+}
+
+/// Whether the variable `name` is one of splice's helpers (`_splice_call`),
+/// left out of recorded locals: a name with splice's prefix that the
+/// function's own code does not have (`own`: its variables with that prefix,
+/// nearly always none). A variable of the user's that starts with the prefix
+/// was left out too, until December 2026.
+pub fn is_helper(name: &str, own: &[String]) -> bool {
+    name.starts_with(HOOK_PREFIX) && !own.iter().any(|o| o == name)
 }

@@ -196,7 +196,7 @@ impl Counter {
 fn locals_layout(
     code: &Bound<'_, PyAny>,
 ) -> PyResult<Option<Vec<crate::frame_locals::VarDescription>>> {
-    Ok(crate::frame_locals::LocalsLayout::of(code)?.describe(code.py()))
+    Ok(crate::frame_locals::LocalsLayout::of(code, &[])?.describe(code.py()))
 }
 
 pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {

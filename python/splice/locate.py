@@ -191,17 +191,25 @@ def get_source(code: CodeType, module_globals: Optional[dict[str, Any]] = None) 
     return Source(filename, _joined(filename, lines), _entry_stat(filename, lines))
 
 
+def frozen_name(module: Any) -> Optional[str]:
+    """The name of ``module`` if it was imported frozen (``os``,
+    ``posixpath``, ``codecs``...: compiled into the interpreter), whose
+    functions' ``co_filename`` is ``"<frozen NAME>"``; else None."""
+    spec = getattr(module, "__spec__", None)
+    if spec is None or getattr(spec, "origin", None) != "frozen":
+        return None
+    name = getattr(spec, "name", None)
+    return name if isinstance(name, str) else None
+
+
 def _frozen_source(filename: str) -> Optional[str]:
     """The source file of the frozen module whose functions' ``co_filename``
     is ``filename`` (``"<frozen posixpath>"``), if it is imported and says."""
     if not (filename.startswith("<frozen ") and filename.endswith(">")):
         return None
     module = sys.modules.get(filename[len("<frozen ") : -1])
-    spec = getattr(module, "__spec__", None)
     path = getattr(module, "__file__", None)
-    if spec is None or getattr(spec, "origin", None) != "frozen" or not isinstance(path, str):
-        return None
-    return path
+    return path if frozen_name(module) is not None and isinstance(path, str) else None
 
 
 def _disk_stat(entry: Any) -> Optional[tuple[int, float]]:

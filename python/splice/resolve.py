@@ -52,6 +52,7 @@ from splice import _native, owners
 from splice._native import addr as _addr  # id() without its audit event
 from splice._native import function_code as _function_code  # f.__code__, unaudited
 from splice.errors import ScopeError, TargetError
+from splice.locate import frozen_name
 
 __all__ = [
     "Scope",
@@ -623,9 +624,9 @@ def _module_filenames(module: ModuleType) -> frozenset[str]:
     path = getattr(module, "__file__", None)
     if isinstance(path, str):
         names.add(path)
-    spec = getattr(module, "__spec__", None)
-    if spec is not None and getattr(spec, "origin", None) == "frozen":
-        names.add(f"<frozen {spec.name}>")
+    frozen = frozen_name(module)
+    if frozen is not None:
+        names.add(f"<frozen {frozen}>")
     return frozenset(names)
 
 
@@ -633,9 +634,8 @@ def _frozen_modules_matching(file: Union[str, pathlib.Path]) -> list[str]:
     """Imported frozen modules whose ``__file__`` the ``file=`` pattern names."""
     out = set()
     for m in list(sys.modules.values()):
-        spec = getattr(m, "__spec__", None)
-        path = getattr(m, "__file__", None)
-        if spec is None or getattr(spec, "origin", None) != "frozen" or not isinstance(path, str):
+        name, path = frozen_name(m), getattr(m, "__file__", None)
+        if name is None or not isinstance(path, str):
             continue
         try:
             if isinstance(file, pathlib.Path):
@@ -645,7 +645,7 @@ def _frozen_modules_matching(file: Union[str, pathlib.Path]) -> list[str]:
         except (ValueError, OSError):
             continue
         if hit:
-            out.add(spec.name)  # (os.path is posixpath)
+            out.add(name)  # (os.path is posixpath)
     return sorted(out)
 
 

@@ -61,6 +61,8 @@ from splice.tools.torture import (
     install_rewriting_hook,
     print_table,
     rewrite_functions,
+    run_watched,
+    write_results,
 )
 
 CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "thirdparty.toml")
@@ -238,8 +240,7 @@ def child(pkg_name: str, mode: str, out_path: str) -> None:
         "outside": outside,
         **stats,
     }
-    with open(out_path, "w") as f:
-        json.dump(payload, f)
+    write_results(out_path, payload)
 
 
 # --------------------------------------------------------------------------
@@ -377,10 +378,10 @@ def run_child(pkg: Package, mode: str, python: str, tree: str) -> Outcome:
         with tempfile.TemporaryDirectory(prefix=f"splice-torture-{pkg.name}-{mode}-") as tmp:
             cwd = os.path.join(tmp, "src")
             _copy_tree(tree, pkg, cwd)
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT, cwd=cwd, env=env)
-            except subprocess.TimeoutExpired:
-                return Outcome(pkg.name, mode, crashed=f"timed out after {CHILD_TIMEOUT}s", seconds=CHILD_TIMEOUT)
+            proc = run_watched(cmd, out, CHILD_TIMEOUT, cwd=cwd, env=env)
+        if proc.killed:
+            tail = (proc.stdout[-1500:] + "\n" + proc.stderr[-1500:]).strip()
+            return Outcome(pkg.name, mode, crashed=f"{proc.killed}\n{tail}", seconds=time.monotonic() - start)
         try:
             with open(out) as f:
                 data = json.load(f)
@@ -388,8 +389,9 @@ def run_child(pkg: Package, mode: str, python: str, tree: str) -> Outcome:
             tail = (proc.stdout[-1500:] + "\n" + proc.stderr[-1500:]).strip()
             return Outcome(pkg.name, mode, crashed=f"exit status {proc.returncode}\n{tail}")
     finally:
-        if os.path.exists(out):
-            os.unlink(out)
+        for leftover in (out, out + ".part"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
     # pytest's own exit statuses: 0 passed, 1 some failed; anything else
     # (interrupted, internal error, usage error, no tests) is not a result
     if data["exit_status"] not in (0, 1):

@@ -80,6 +80,61 @@ MODES = ("none", "pad", "probe", "capture", "lazy")
 #: Seconds one child may run before it is killed and counted as a crash.
 CHILD_TIMEOUT = 900
 
+#: Seconds a child may take to exit once it has written its results. A
+#: child that hangs at interpreter shutdown (a non-daemon thread that never
+#: ends) is killed after this and counted as a crash that says so, instead
+#: of holding the run for the whole CHILD_TIMEOUT.
+EXIT_GRACE = 120
+
+
+@dataclass
+class ChildRun:
+    """What :func:`run_watched` saw of one child process."""
+
+    returncode: Optional[int]
+    stdout: str
+    stderr: str
+    #: why it was killed ("" if it exited by itself)
+    killed: str = ""
+
+
+def write_results(path: str, payload: dict[str, Any]) -> None:
+    """Write a child's results so that the parent sees all of them or none:
+    the parent watches ``path`` to know the results are in."""
+    tmp = path + ".part"
+    with open(tmp, "w") as f:
+        json.dump(payload, f)
+    os.replace(tmp, path)
+
+
+def run_watched(
+    cmd: list[str], results: str, timeout: float, grace: float = EXIT_GRACE, **popen: Any
+) -> ChildRun:
+    """Run ``cmd`` with its output captured; kill it after ``timeout``
+    seconds, or ``grace`` seconds after it wrote ``results`` (a non-empty
+    file: :func:`write_results`) without exiting."""
+    start = time.monotonic()
+    written: Optional[float] = None
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen) as proc:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=2)
+                return ChildRun(proc.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if written is None and os.path.exists(results) and os.path.getsize(results) > 0:
+                written = now
+            if now - start > timeout:
+                why = f"timed out after {timeout:.0f}s"
+            elif written is not None and now - written > grace:
+                why = f"wrote its results, then did not exit within {grace:.0f}s (hung at shutdown)"
+            else:
+                continue
+            proc.kill()
+            out, err = proc.communicate()
+            return ChildRun(proc.returncode, out, err, killed=why)
+
 _HIDDEN_LOCAL = (
     "a captured generator's frame holds splice's hidden local _splice_call while the call runs "
     "(documented in splice.capture); on 3.11 the lazy capture instruments a generator at its first "
@@ -491,8 +546,7 @@ def child(module: str, mode: str, out_path: str, with_parity: bool = False) -> N
     }
     if counter is not None:
         payload["parity"] = parity(counter)
-    with open(out_path, "w") as f:
-        json.dump(payload, f)
+    write_results(out_path, payload)
 
 
 # --------------------------------------------------------------------------
@@ -607,21 +661,20 @@ def run_child(module: str, mode: str, with_parity: bool = False) -> Outcome:
     # files and directories named after the pid or fixed names (argparse's
     # 'packageæ') in the current directory, and the untouched and the
     # rewritten run of one module go in parallel.
+    with tempfile.TemporaryDirectory(prefix=f"splice-torture-{module}-{mode}-") as cwd:
+        proc = run_watched(cmd, path, CHILD_TIMEOUT, cwd=cwd)
     try:
-        with tempfile.TemporaryDirectory(prefix=f"splice-torture-{module}-{mode}-") as cwd:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT, cwd=cwd)
-    except subprocess.TimeoutExpired:
-        os.unlink(path)
-        return Outcome(module, mode, crashed=f"timed out after {CHILD_TIMEOUT}s")
-    try:
+        if proc.killed:
+            return Outcome(module, mode, crashed=f"{proc.killed}\n{(proc.stderr or '')[-1500:]}")
         with open(path) as f:
             data = json.load(f)
     except (OSError, json.JSONDecodeError):
         tail = (proc.stderr or "")[-1500:]
         return Outcome(module, mode, crashed=f"exit status {proc.returncode}\n{tail}")
     finally:
-        if os.path.exists(path):
-            os.unlink(path)
+        for leftover in (path, path + ".part"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
     stderr = proc.stderr or ""
     first = stderr.find(_UNRAISABLE)
     second = stderr.find(_UNRAISABLE, first + 1) if first >= 0 else -1

@@ -13,6 +13,7 @@ import pdb
 import sys
 import threading
 import traceback
+import weakref
 
 import pytest
 
@@ -741,3 +742,64 @@ def test_exec_assigning_a_name_the_function_reads_as_a_global_makes_a_local_of_t
     assert seen == [1000]
     assert SCALE == 10
     assert reads_global(1) == 20
+
+
+# --- a start or an enable that fails part-way --------------------------------
+
+
+def _scaled(x):
+    y = x + 1
+    return y
+
+
+def _only_named_here(x):
+    return x
+
+
+def _no_watch(capture):
+    raise RuntimeError("no tool id (test)")
+
+
+@pytest.mark.parametrize("capture_first", [False, True])
+def test_a_start_that_fails_after_installing_leaves_nothing_installed(monkeypatch, capture_first):
+    """A lazy scope can fail after the commit that installed the instance's
+    other probes (3.12+: every sys.monitoring tool id splice may use is
+    taken): start() must remove those again, and the instance must start
+    once the cause is gone."""
+    orig = weakref.ref(_scaled.__code__)  # (a strong one makes every enter search the heap)
+    dbg = splice.NoPdb()
+    if capture_first:
+        cap = dbg.capture_calls("_only_named_here")
+    bp = dbg.breakpoint(_scaled, line="return y")
+    bp.exec("y = y * 1000")
+    if not capture_first:
+        cap = dbg.capture_calls("_only_named_here")
+    monkeypatch.setattr(splice.capture.first_calls, "watch", _no_watch)
+    with pytest.raises(RuntimeError, match="no tool id"):
+        dbg.start()
+    assert _scaled.__code__ is orig() and _scaled(1) == 2
+    assert not dbg.started and not bp.active and not cap.active
+    monkeypatch.undo()
+    with dbg:
+        assert _scaled(1) == 2000 and cap.active
+    assert _scaled.__code__ is orig()
+
+
+def test_an_enable_that_fails_after_installing_leaves_nothing_installed(monkeypatch):
+    orig = weakref.ref(_scaled.__code__)  # (a strong one makes every enter search the heap)
+    with splice.NoPdb() as dbg:
+        bp = dbg.breakpoint(_scaled, line="return y")
+        bp.exec("y = y * 1000")
+        cap = dbg.capture_calls("_only_named_here")
+        cap.disable()
+        bp.disable()
+        monkeypatch.setattr(splice.capture.first_calls, "watch", _no_watch)
+        with pytest.raises(RuntimeError, match="no tool id"):
+            cap.enable()
+        assert not cap.enabled and not cap.active
+        bp.enable()
+        assert _scaled(1) == 2000
+        monkeypatch.undo()
+        cap.enable()
+        assert cap.active
+    assert _scaled.__code__ is orig() and _scaled(1) == 2

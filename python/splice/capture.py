@@ -467,7 +467,12 @@ class _BaseCapture(Managed):
         self._running = running
         self._set_live(running)
         if running:
-            first_calls.watch(self)
+            try:
+                first_calls.watch(self)
+            except BaseException:  # not watching, so not running
+                self._running = False
+                self._set_live(False)
+                raise
         else:
             first_calls.unwatch(self)
 

@@ -69,8 +69,11 @@ class Managed:
                 sync([self])
             except BaseException as e:
                 self._enabled = False
-                self._nopdb._unregister(self)
-                release_frames(e)
+                try:
+                    sync([self])  # remove what the failed sync installed
+                finally:
+                    self._nopdb._unregister(self)
+                    release_frames(e)
                 raise
 
     def disable(self) -> None:
@@ -150,7 +153,18 @@ def sync(items: Sequence[Managed], changed: Sequence[Managed] = ()) -> None:
                 rebuild.extend(p for p in want if _addr(p) in active_ids)
         if add or remove or rebuild:  # (most syncs of a with block change nothing)
             PATCHER.commit(add, remove, rebuild)
-        for it, want, run in zip(items, wants, running, strict=True):
+        # Every object's record of its installed probes first, so that a
+        # hook that fails below leaves each record true to what the commit
+        # installed: the caller's undo (a sync after turning its state back)
+        # then removes exactly that.
+        for it, want in zip(items, wants, strict=True):
             it._active = want
-            it._on_sync(bool(want))
-            it._on_running(run)
+        first: Optional[BaseException] = None
+        for it, want, run in zip(items, wants, running, strict=True):
+            try:
+                it._on_sync(bool(want))
+                it._on_running(run)
+            except BaseException as e:  # the other objects' hooks still run
+                first = first or e
+        if first is not None:
+            raise first

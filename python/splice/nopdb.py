@@ -119,7 +119,13 @@ class NoPdb:
                 stack.pop()
                 self._started = False
                 self._stack = None
-                release_frames(e)
+                try:
+                    # remove what the failed sync installed (a hook can fail
+                    # after the commit: a lazy scope that finds no
+                    # sys.monitoring tool id) and resume the paused instance
+                    sync(items)
+                finally:
+                    release_frames(e)
                 raise
 
     def stop(self) -> None:

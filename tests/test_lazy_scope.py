@@ -44,6 +44,10 @@ def _tool_events() -> int:
 
 def _assert_clean() -> None:
     assert PATCHER.is_idle()
+    if MONITORING:
+        # the tool id is given back with the last scope
+        assert first_calls._WATCH.tool is None
+        assert "splice" not in [sys.monitoring.get_tool(t) for t in range(6)]
     if LAZY:
         assert _tool_events() == 0
         assert not first_calls._WATCH.watchers
@@ -255,6 +259,94 @@ def test_another_monitoring_tool_keeps_its_events():
         sys.monitoring.set_events(tool, 0)
         sys.monitoring.register_callback(tool, sys.monitoring.events.PY_START, None)
         sys.monitoring.free_tool_id(tool)
+    _assert_clean()
+
+
+def _splice_tool() -> int:
+    (tool,) = [t for t in range(6) if sys.monitoring.get_tool(t) == "splice"]
+    return tool
+
+
+@needs_monitoring
+@needs_lazy
+def test_the_tool_id_is_given_back_when_the_last_scope_exits():
+    def lazyscope_other():
+        return 0
+
+    with splice.capture_calls("lazyscope_other") as calls:
+        held = _splice_tool()
+        with splice.capture_calls("lazyscope_other"):
+            lazyscope_other()
+        assert sys.monitoring.get_tool(held) == "splice"  # (an outer scope still watches)
+    assert len(calls) == 1
+    assert sys.monitoring.get_tool(held) is None
+    sys.monitoring.use_tool_id(held, "test")  # another tool can have it now
+    sys.monitoring.free_tool_id(held)
+    _assert_clean()
+
+
+@needs_monitoring
+@needs_lazy
+def test_cprofile_runs_after_a_scope_that_had_to_take_the_profiler_id():
+    import cProfile
+
+    taken = [t for t in (3, 4) if sys.monitoring.get_tool(t) is None]
+    if len(taken) < 2 or sys.monitoring.get_tool(2) is not None:
+        pytest.skip("sys.monitoring tool ids 2-4 are not all free in this process")
+
+    def lazyscope_other():
+        return 0
+
+    for t in taken:
+        sys.monitoring.use_tool_id(t, "test")
+    try:
+        with splice.capture_calls("lazyscope_other") as calls:
+            assert _splice_tool() == 2
+            lazyscope_other()
+        assert len(calls) == 1
+        profile = cProfile.Profile()
+        profile.enable()  # (raised "Another profiling tool is already active" while splice kept id 2)
+        lazyscope_other()
+        profile.disable()
+    finally:
+        for t in taken:
+            sys.monitoring.free_tool_id(t)
+    _assert_clean()
+
+
+@needs_monitoring
+@needs_lazy
+def test_an_id_freed_and_taken_by_another_tool_while_in_use_is_left_to_that_tool():
+    """Someone frees splice's id while a scope watches (a fixture resetting
+    sys.monitoring) and another tool takes it: the next scope claims an id
+    of its own and records, and the other tool's events are left alone."""
+    seen = []
+
+    def lazyscope_other():
+        return 0
+
+    def lazyscope_next():
+        return 1
+
+    with splice.capture_calls("lazyscope_other"):
+        held = _splice_tool()
+        sys.monitoring.free_tool_id(held)
+        sys.monitoring.use_tool_id(held, "test")
+        try:
+            ret = sys.monitoring.events.PY_RETURN
+            sys.monitoring.register_callback(held, ret, lambda code, offset, value: seen.append(code.co_name))
+            sys.monitoring.set_events(held, ret)
+            with splice.capture_calls("lazyscope_next") as calls:
+                assert _splice_tool() != held
+                lazyscope_next()
+            assert len(calls) == 1
+            assert sys.monitoring.get_tool(held) == "test"
+            assert sys.monitoring.get_events(held) == ret
+        finally:
+            sys.monitoring.set_events(held, 0)
+            sys.monitoring.register_callback(held, sys.monitoring.events.PY_RETURN, None)
+            sys.monitoring.free_tool_id(held)
+    assert "lazyscope_next" in seen
     _assert_clean()
 
 

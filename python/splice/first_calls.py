@@ -120,7 +120,11 @@ class _Watch:
 
     def _claim(self) -> int:
         if self.tool is not None:
-            return self.tool
+            if _M.get_tool(self.tool) == _TOOL_NAME:
+                return self.tool
+            # freed by someone else since (a fixture resetting sys.monitoring),
+            # maybe taken by another tool: not ours to use or to free
+            self.tool = None
         for t in _TOOL_IDS:
             if _M.get_tool(t) is None:
                 _M.use_tool_id(t, _TOOL_NAME)
@@ -140,6 +144,18 @@ class _Watch:
         _M.register_callback(t, E.PY_UNWIND, _on_unwind)
         self.tool = t
         return t
+
+    def _release(self) -> None:
+        """Give the tool id back (no watcher left): another tool, or cProfile
+        (whose id 2 splice takes when 3 and 4 are taken), may need it."""
+        t, self.tool = self.tool, None
+        if t is None or _M.get_tool(t) != _TOOL_NAME:
+            return
+        _M.set_events(t, 0)
+        E = _M.events
+        for event in (E.PY_START, E.PY_RETURN, E.PY_UNWIND):
+            _M.register_callback(t, event, None)
+        _M.free_tool_id(t)
 
     def _events(self) -> None:
         """The global events the state needs now."""
@@ -185,11 +201,12 @@ class _Watch:
                 return
             if not self.watchers:
                 self.frames.clear()
-                if self.tool is not None:
+                if self.tool is not None and _M.get_tool(self.tool) == _TOOL_NAME:
                     for code in self.returning.values():
                         _M.set_local_events(self.tool, code, 0)
                 self.returning.clear()
-            if self.tool is not None:
+                self._release()
+            elif self.tool is not None:
                 self._events()
 
     # -- first calls -------------------------------------------------------------

@@ -490,15 +490,17 @@ class _BaseCapture(Managed):
         installed code and already has this capture's probe."""
         if _addr(code) in self._failed or not wants(self._scope, code):
             return False
-        # Only code splice made can hold this capture's probe. (While the
-        # commit that adds it runs on another thread, `_by_code` has the
-        # code but the registry has no node yet, and `current` is the
-        # original: that call must still be recorded, and the original code
+        # Only code splice made can hold this capture's probe, and the call
+        # is recorded by it only if ``running`` is code made with it: while
+        # the commit that adds it runs on another thread, the installed code
+        # is still the original or another probe's (a breakpoint's), and a
+        # call that starts on it must be recorded here. (The original code
         # must never be disabled.)
+        probe = self._by_code.get(_addr(code))
         return not (
             running is not code
-            and _addr(code) in self._by_code
-            and PATCHER.current(code) is running
+            and probe is not None
+            and PATCHER.carries(running, probe)
             and self.active
         )
 

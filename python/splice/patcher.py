@@ -217,7 +217,9 @@ class Patcher:
         #: and a generator or a frame may still run code from a commit
         #: that has been undone. Weak on both sides, so it explains no
         #: reference in the owner census and keeps nothing alive.
-        self._made: dict[int, tuple[weakref.ref[CodeType], weakref.ref[CodeType]]] = {}
+        #: The third item: the ids of the probes the code object carries
+        #: (:meth:`carries`).
+        self._made: dict[int, tuple[weakref.ref[CodeType], weakref.ref[CodeType], frozenset[int]]] = {}
         #: each owner's version state from before splice first assigned its
         #: ``__code__`` (see :meth:`_set_code`); gone when the function is
         #: back on its original code, or dies
@@ -252,8 +254,16 @@ class Patcher:
         frame (else :meth:`original` is the identity)."""
         return bool(self._by_current) or bool(self._made)
 
-    def _remember_made(self, new: CodeType, original: CodeType) -> None:
-        """Record that ``new`` was made from ``original`` (see ``_made``)."""
+    def carries(self, code: CodeType, probe: Probe) -> bool:
+        """Whether ``code`` is a code object splice made with ``probe`` in it
+        (installed, being installed by a commit on another thread, or left
+        running in a frame)."""
+        made = self._made.get(_addr(code))
+        return made is not None and made[0]() is code and _addr(probe) in made[2]
+
+    def _remember_made(self, new: CodeType, original: CodeType, probes: Iterable[int] = ()) -> None:
+        """Record that ``new`` was made from ``original`` with the probes of
+        those ids (see ``_made``)."""
         made, key = self._made, _addr(new)
         entry = made.get(key)
         if entry is not None and entry[0]() is new:
@@ -263,7 +273,7 @@ class Patcher:
             if made.get(key, (None,))[0] is dead:  # not a newer object with the same id
                 del made[key]
 
-        made[key] = (weakref.ref(new, forget), weakref.ref(original))
+        made[key] = (weakref.ref(new, forget), weakref.ref(original), frozenset(probes))
 
     def current(self, code: CodeType) -> CodeType:
         """The code object currently installed for (original) ``code``."""
@@ -412,7 +422,7 @@ class Patcher:
                 c.fresh.append((node, key, built))
             # known before phase 3 assigns it: another thread may read
             # f.__code__ then, before phase 4 records the node's new state
-            self._remember_made(built, node.original)
+            self._remember_made(built, node.original, key[0])
             c.new_code[_addr(node)] = built
 
     def _adopt_closures(self, c: _Commit) -> None:

@@ -476,6 +476,22 @@ def test_debug_enters_pdb_at_the_line_and_restores_tracing():
     assert sys.gettrace() is None
 
 
+def test_an_assignment_at_the_debugger_prompt_changes_the_local():
+    """As in plain pdb: ``!z = 50`` at the stop changes ``z`` in the frame (on
+    3.11 and 3.12 it changed only the snapshot dict ``f_locals`` gives,
+    which CPython's trace trampoline writes back and splice's direct call
+    of the debugger did not). Also after a step (``n``), where the debugger
+    runs through the trampoline."""
+    line = line_of(f, "z = x + y")
+    with splice.breakpoint(f, line=line) as bp:
+        bp.debug(stdin=io.StringIO("n\n!z = 50\nc\n"), stdout=io.StringIO(), readrc=False)
+        assert f(1, 2) == 100
+    with splice.breakpoint(f, line="return 2 * z") as bp:
+        bp.debug(stdin=io.StringIO("!z = 50\nc\n"), stdout=io.StringIO(), readrc=False)
+        assert f(1, 2) == 100
+    assert sys.gettrace() is None
+
+
 def test_debug_is_not_captured_by_python_code_that_runs_while_it_is_armed():
     # Between the debugger's set_trace (tracing on, in step mode) and its stop
     # at the breakpoint line, Python code can run that is not the user's: a

@@ -189,6 +189,11 @@ def nested_codes(roots: list[CodeType]) -> list[tuple[CodeType, CodeType]]:
     ``co_consts`` (any depth; each child walked once, every occurrence
     listed)."""
 
+def locals_to_fast(frame: FrameType) -> None:
+    """Write ``frame.f_locals`` back into the frame's variables (3.11, 3.12:
+    ``PyFrame_LocalsToFast``, as after a trace function's call); nothing on
+    3.13+, where ``f_locals`` writes through."""
+
 def frame_function(frame: FrameType) -> Optional[FunctionType]:
     """The function ``frame`` runs (read from the interpreter frame on
     3.12+, layout checked), or ``None`` where that is not known."""

@@ -13,6 +13,8 @@ import sys
 from types import FrameType
 from typing import Any, Optional
 
+from splice import _native
+
 __all__ = ["enter_debugger"]
 
 
@@ -51,6 +53,9 @@ def enter_debugger(frame: FrameType, cls: type[bdb.Bdb], kwargs: dict[str, Any])
     try:
         dbg.trace_dispatch(frame, "line", None)
     finally:
+        # what CPython's trace trampoline does after a trace function
+        # returns: an assignment at the prompt reaches the frame (3.11, 3.12)
+        _native.locals_to_fast(frame)
         if not dbg._splice_done and not getattr(dbg, "quitting", False):
             sys.settrace(trace)
         elif sys.gettrace() is not orig_trace:

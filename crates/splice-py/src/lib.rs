@@ -21,6 +21,8 @@
 //!   keyed by identity (`identity`);
 //! - `save_version(f)`, `sync_version(f, saved)`: a function's version
 //!   across splice's `__code__` swaps (`func_version`);
+//! - `locals_to_fast(frame)`, a debugger's assignments written back into
+//!   the frame on 3.11/3.12 (`frame_write`);
 //! - `frame_function(frame)`, the function a frame runs (for a name
 //!   scope's first call of a function, `frame_function`);
 //! - `start_hook_*`: the frame evaluator that sees first calls for lazy
@@ -43,6 +45,7 @@ mod events;
 mod frame311;
 mod frame_function;
 mod frame_locals;
+mod frame_write;
 mod func_version;
 mod heap;
 mod identity;
@@ -73,6 +76,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     heap::register(m)?;
     identity::register(m)?;
     frame_function::register(m)?;
+    frame_write::register(m)?;
     start_hook::register(m)?;
     // The parser's first use on this (usually the main) thread reads
     // /proc/self/maps: pay it at import, not in the first probe.

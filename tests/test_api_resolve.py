@@ -283,6 +283,60 @@ def test_a_c_wrapper_that_names_what_it_wraps_is_unwrapped():
         code_of(_cached, unwrap=False)
 
 
+class _Decorator:
+    """A class-based decorator, the functools.update_wrapper way."""
+
+    def __init__(self, f):
+        self.f = f
+        functools.update_wrapper(self, f)
+
+    def __call__(self, *args):
+        return self.f(*args)
+
+
+@_Decorator
+def _decorated(x):
+    y = x + 1
+    return y
+
+
+def test_a_callable_instance_that_names_what_it_wraps_is_unwrapped():
+    # (its __call__ is a Python function: it was probed, and a line of the
+    # decorated function was "outside function '__call__'")
+    fn, instance = code_of(_decorated)
+    assert fn is _decorated.__wrapped__ and instance is None
+    with splice.capture_calls(_decorated) as calls:
+        _decorated(1)
+    assert [(r.name, dict(r.args)) for r in calls] == [("_decorated", {"x": 1})]
+    with splice.breakpoint(_decorated, line="return y") as bp:
+        ys = bp.eval("y")
+        assert _decorated(1) == 2
+    assert ys == [2]
+    fn, instance = code_of(_decorated, unwrap=False)  # its __call__, on this instance
+    assert fn is _Decorator.__call__ and instance is _decorated
+
+
+class _Dispatching:
+    @functools.singledispatchmethod
+    def meth(self, x):
+        r = "base"
+        return r
+
+    @meth.register
+    def _(self, x: int):
+        return "int"
+
+
+def test_a_singledispatchmethod_reached_through_an_instance_is_its_base_function():
+    # (3.14+: `obj.meth` is a new callable object per access, with a Python
+    # __call__ that dispatches and __wrapped__; it was probed, on that
+    # throwaway object, and never fired)
+    obj = _Dispatching()
+    with splice.capture_calls(obj.meth) as calls:
+        assert obj.meth("a") == "base" and obj.meth(1) == "int"
+    assert [r.return_value for r in calls] == ["base"]
+
+
 def test_an_unusable_file_pattern_is_a_scope_error():
     with pytest.raises(ScopeError, match=r"file='' is not a usable pattern"):
         splice.capture_calls(file="")

@@ -172,11 +172,13 @@ def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
         call = getattr(type(fn), "__call__", None)  # noqa: B004 (the function, not a callable test)
         inner = _unwrap(call, unwrap) if call is not None else None
         wrapped = getattr(fn, "__wrapped__", None)
-        if type(inner) is not FunctionType and unwrap and wrapped is not None and wrapped is not fn:
-            # a wrapper written in C that says what it wraps
-            # (functools.lru_cache, functools.cache): its calls reach the
-            # function it wraps (on a cache miss, for a cache)
-            return code_of(wrapped, unwrap)
+        if unwrap and wrapped is not None and wrapped is not fn:
+            # a wrapper that says what it wraps, as a decorated function
+            # does: written in C (functools.lru_cache, functools.cache: its
+            # calls reach the function it wraps, on a cache miss for a
+            # cache), a class-based decorator that calls
+            # functools.update_wrapper, 3.14's bound singledispatchmethod
+            return code_of(_unwrap(fn, unwrap), unwrap)
         if type(inner) is not FunctionType:
             raise _not_python(
                 fn,

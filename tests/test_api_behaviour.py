@@ -760,6 +760,45 @@ def test_exec_assigning_a_name_the_function_reads_as_a_global_makes_a_local_of_t
     assert reads_global(1) == 20
 
 
+class Rebinds:
+    def __init__(self, name):
+        self.name = name
+
+    def rebind(self, other):
+        me = self.name
+        self = other
+        return me
+
+    def drop(self):
+        me = self.name
+        del self
+        return me
+
+
+@pytest.mark.parametrize("method", ["rebind", "drop"])
+def test_a_bound_method_that_rebinds_its_first_argument_is_refused_and_nothing_changes(method):
+    """A bound method's breakpoint compares the first argument with the
+    instance at the line; after ``self = other`` that fired for the other
+    instance's call, and after ``del self`` it raised UnboundLocalError in
+    the user's function. Refused, saying what works instead."""
+    a, b = Rebinds("a"), Rebinds("b")
+    fn = getattr(Rebinds, method)
+    orig = weakref.ref(fn.__code__)
+    with pytest.raises(splice.TargetError, match=rf"Rebinds.{method} assigns or deletes its argument 'self'"):
+        with splice.breakpoint(getattr(a, method), line="return me") as bp:
+            bp.eval("me")
+    assert fn.__code__ is orig()
+    assert a.rebind(b) == "a" and a.drop() == "a"
+    with splice.breakpoint(fn, line="return me") as bp:  # the function: every instance
+        seen = bp.eval("me")
+        a.rebind(b), b.rebind(a), a.drop()
+    assert seen == (["a", "b"] if method == "rebind" else ["a"])
+    with splice.capture_calls(getattr(a, method)) as calls:  # tested at the call's start
+        a.rebind(b), b.rebind(a), a.drop(), b.drop()
+    assert [r.return_value for r in calls] == ["a"]
+    assert fn.__code__ is orig()
+
+
 # --- a start or an enable that fails part-way --------------------------------
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "event_lines",
     "excerpt",
     "frame_function",
+    "locals_to_fast",
     "is_utf8",
     "functions_in_heap",
     "function_code",
@@ -47,6 +48,7 @@ __all__ = [
     "resume_recording",
     "instrument",
     "code_lines",
+    "rebinds_local",
     "scope_names",
     "stack_module_codes",
     "save_version",
@@ -123,6 +125,10 @@ def disassemble(code: CodeType) -> str:
 def event_lines(code: CodeType) -> list[int]:
     """Sorted lines of ``code`` where a 'line' event can fire, so a probe
     can go (the rewriter's own rule)."""
+
+def rebinds_local(code: CodeType, index: int) -> bool:
+    """Whether an instruction of ``code`` stores into, deletes or clears the
+    local in slot ``index`` (as a plain local or a cell)."""
 
 def scope_names(code: CodeType) -> tuple[list[str], list[str]]:
     """(names ``code`` declares ``global`` -- it stores or deletes them as

@@ -42,9 +42,9 @@ from collections.abc import Callable, Mapping, Sequence
 from types import CodeType, FrameType
 from typing import Any, Optional, Union
 
-from splice import owners
+from splice import _native, owners
 from splice.debugger import enter_debugger
-from splice.errors import SnippetError
+from splice.errors import SnippetError, TargetError
 from splice.patcher import PATCHER
 from splice.resolve import Target
 from splice.snippets import (
@@ -554,9 +554,34 @@ def build_snippet(
         body, h = _noted(body, prefix, _note(scope, actions, cond, lines))
         hooks.update(h)
     if target.instance is not None:
+        if lines is not None:
+            _refuse_rebound_instance(target.code, scope)
         hooks[f"{prefix}self"] = target.instance
         body = [ast.If(test=instance_test(scope, f"{prefix}self"), body=body, orelse=[])]
     return body, hooks
+
+
+def _refuse_rebound_instance(code: CodeType, scope: ScopeInfo) -> None:
+    """Raise :class:`TargetError` when ``code`` assigns or deletes the first
+    argument that a bound method's breakpoint tests at its line: there it
+    may no longer be the instance (the probe would fire for another
+    instance's call, or raise UnboundLocalError after ``del self``)."""
+    positional = scope.posonly + scope.args
+    if positional:
+        name = positional[0]
+    elif scope.varargs:
+        name = scope.varargs
+    else:
+        return  # instance_test says why there is no test
+    if not _native.rebinds_local(code, scope.varnames.index(name)):
+        return
+    raise TargetError(
+        f"{scope.qualname} assigns or deletes its argument {name!r}, which a breakpoint on a "
+        f"bound method (or a callable instance) compares with the instance at the line: "
+        f"there it may be another object. Set the breakpoint on the function "
+        f"({scope.qualname}, every instance's calls) and tell the instance apart in the "
+        f"snippet, or use capture_calls, which tests the instance when the call starts"
+    )
 
 
 def build_snippet_lines(

@@ -6,7 +6,9 @@
 //!   as globals) and the plain locals it ever unbinds (`del x`, the end of
 //!   `except E as x`), for the template (`splice.template`);
 //! - `code_lines(code)`: the sorted distinct lines `co_lines()` reports, for
-//!   the source check (`splice.locate.check_source`).
+//!   the source check (`splice.locate.check_source`);
+//! - `rebinds_local(code, index)`: whether anything stores into or deletes
+//!   a local (a bound method's breakpoint tests its first argument).
 
 use std::collections::BTreeSet;
 
@@ -68,6 +70,25 @@ fn scope_names(code: &Bound<'_, PyAny>) -> PyResult<(Vec<String>, Vec<String>)> 
     Ok((globals, deleted.into_iter().collect()))
 }
 
+/// Whether any instruction of `code` stores into, deletes or clears the
+/// local in slot `index` (as a plain local or as a cell): a breakpoint on
+/// a bound method tests its first argument at the line, which must still
+/// be the argument there (`splice.actions`).
+#[pyfunction]
+fn rebinds_local(code: &Bound<'_, PyAny>, index: u32) -> PyResult<bool> {
+    let raw = code_units(code)?;
+    let table = opcodes::table(raw.version);
+    let instrs = split_instructions(&raw).map_err(rewrite_error)?;
+    Ok(instrs.iter().any(|r| match table.name(r.op) {
+        Some(
+            "STORE_FAST" | "DELETE_FAST" | "LOAD_FAST_AND_CLEAR" | "STORE_DEREF" | "DELETE_DEREF",
+        ) => r.arg == index,
+        Some("STORE_FAST_LOAD_FAST") => r.arg >> 4 == index,
+        Some("STORE_FAST_STORE_FAST") => r.arg >> 4 == index || r.arg & 15 == index,
+        _ => false,
+    }))
+}
+
 /// The sorted distinct true line numbers of `code.co_lines()`.
 #[pyfunction]
 fn code_lines(code: &Bound<'_, PyAny>) -> PyResult<Vec<i32>> {
@@ -87,5 +108,6 @@ fn code_lines(code: &Bound<'_, PyAny>) -> PyResult<Vec<i32>> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scope_names, m)?)?;
     m.add_function(wrap_pyfunction!(code_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(rebinds_local, m)?)?;
     Ok(())
 }

@@ -5,6 +5,7 @@ import importlib
 import linecache
 import pathlib
 import sys
+import zipfile
 import textwrap
 
 import pytest
@@ -340,3 +341,24 @@ def test_a_singledispatchmethod_reached_through_an_instance_is_its_base_function
 def test_an_unusable_file_pattern_is_a_scope_error():
     with pytest.raises(ScopeError, match=r"file='' is not a usable pattern"):
         splice.capture_calls(file="")
+
+
+def test_a_function_imported_from_a_zip_file_is_located_by_its_text(tmp_path, monkeypatch):
+    # (3.11-3.13: linecache reads a zip import's source only through the
+    # module's loader, which it finds in the module's globals; splice did not
+    # pass them, and a line text was "no source text")
+    archive = tmp_path / "zipped.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("splice_zipped_mod.py", "def zipped(x):\n    y = x * 2\n    return y\n")
+    monkeypatch.syspath_prepend(str(archive))
+    monkeypatch.delitem(sys.modules, "splice_zipped_mod", raising=False)
+    import splice_zipped_mod
+
+    try:
+        assert splice_zipped_mod.zipped.__code__.co_filename == str(archive / "splice_zipped_mod.py")
+        with splice.breakpoint(splice_zipped_mod.zipped, line="return y") as bp:
+            ys = bp.eval("y")
+            assert splice_zipped_mod.zipped(4) == 8
+        assert ys == [8]
+    finally:
+        del sys.modules["splice_zipped_mod"]

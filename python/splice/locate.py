@@ -159,6 +159,14 @@ def get_source(code: CodeType, module_globals: Optional[dict[str, Any]] = None) 
         if read is not None and (entry is None or read.stat == on_disk):
             return read
     lines = linecache.getlines(filename, module_globals)
+    if not lines and module_globals is None:
+        # A module imported from a zip file (zipimport) or by another loader
+        # with get_source: linecache reads it through the module's loader,
+        # which it is given only with the module's globals (3.11-3.13; 3.14+
+        # find the loader themselves).
+        found = _module_globals_for(filename)
+        if found is not None:
+            lines = linecache.getlines(filename, found)
     if not lines:
         try:
             path = inspect.getsourcefile(code)
@@ -189,6 +197,20 @@ def get_source(code: CodeType, module_globals: Optional[dict[str, Any]] = None) 
             f"(len(text), None, text.splitlines(True), filename)"
         )
     return Source(filename, _joined(filename, lines), _entry_stat(filename, lines))
+
+
+def _module_globals_for(filename: str) -> Optional[dict[str, Any]]:
+    """The globals of the imported module whose ``__file__`` is ``filename``,
+    when that names no file on disk (a zip import's ``archive.zip/mod.py``);
+    else None. Not for ``<...>`` names or files on disk, which linecache
+    reads without a loader."""
+    if filename.startswith("<") or not os.path.isabs(filename) or os.path.exists(filename):
+        return None
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", None) == filename:
+            namespace = getattr(module, "__dict__", None)
+            return namespace if isinstance(namespace, dict) else None
+    return None
 
 
 def frozen_name(module: Any) -> Optional[str]:

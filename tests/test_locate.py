@@ -759,7 +759,7 @@ def test_the_pyc_is_read_without_unmarshalling_it(tmp_path, monkeypatch):
     locate_module._bytecode_cache.cache_clear()
     forward = module.Attention.forward.__code__
     assert locate_module._matches_bytecode_cache(forward, get_source(forward))
-    assert isinstance(locate_module._bytecode_cache(str(path), *get_source(forward).stat), _native.PycIndex)
+    assert isinstance(locate_module._bytecode_cache(str(path), *get_source(forward).stat)[0], _native.PycIndex)
 
 
 def test_a_pyc_the_index_cannot_read_is_unmarshalled(tmp_path, monkeypatch):
@@ -774,14 +774,15 @@ def test_a_pyc_the_index_cannot_read_is_unmarshalled(tmp_path, monkeypatch):
     monkeypatch.setattr(locate_module._native, "PycIndex", unreadable)
     locate_module._bytecode_cache.cache_clear()
     code = module.f.__code__
-    assert isinstance(locate_module._bytecode_cache(str(path), *get_source(code).stat), dict)
+    assert isinstance(locate_module._bytecode_cache(str(path), *get_source(code).stat)[0], dict)
     assert locate_module._matches_bytecode_cache(code, get_source(code))
     edit(path, "def f(x):\n    y = x + 1\n\n    z = y * 2\n    return z\n")
     py_compile.compile(str(path), cfile=str(pyc), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
     os.utime(pyc, (time.time() + 2, time.time() + 2))
     locate_module._FILES.pop(str(path), None)
     fresh = get_source(code)
-    assert isinstance(locate_module._bytecode_cache(str(path), *fresh.stat), dict)  # header matches the edit
+    assert locate_module._bytecode_cache(str(path), *fresh.stat)[1]  # header matches the edit
+    assert isinstance(locate_module._bytecode_cache(str(path), *fresh.stat)[0], dict)
     assert not locate_module._matches_bytecode_cache(code, fresh)
 
 
@@ -794,6 +795,59 @@ def test_an_edit_after_import_is_caught_though_a_pyc_exists(tmp_path, monkeypatc
     with pytest.raises(SourceMismatchError, match="spans lines 1-4, but the text compiles to lines 1-5"):
         locate(module.f.__code__, 3)
     assert compiles  # decided by the compile, as without a .pyc
+
+
+@pytest.mark.parametrize(
+    "edited",
+    [
+        "def f(x):\n    y = x - 1\n    z = y * 2\n    return z\n",  # an operator
+        "def f(x):\n    z = y * 2\n    y = x + 1\n    return z\n",  # two lines swapped
+        "def f(x):\n    y = x + 10\n    z = y * 2\n    return z\n",  # a constant
+    ],
+)
+def test_an_edit_that_keeps_every_line_in_place_is_caught_when_a_pyc_holds_the_running_code(tmp_path, edited):
+    """The running code is exactly the .pyc's (its header is of the old
+    file), so the edited text must compile to an equal code object; its
+    lines alone fit (the edit kept them), which passed before."""
+    text = "def f(x):\n    y = x + 1\n    z = y * 2\n    return z\n"
+    module, path, _pyc = _with_pyc(tmp_path, text)
+    edit(path, edited)
+    later = time.time() + 3  # (after the .pyc, which _with_pyc dates a second ahead)
+    os.utime(path, (later, later))
+    linecache.checkcache(str(path))
+    code = module.f.__code__
+    assert locate_module._bytecode_verdict(code, get_source(code)) == locate_module._FROM_PYC
+    with pytest.raises(SourceMismatchError, match="the text compiles to other code than the running code"):
+        locate(code, 3)
+
+
+def test_a_file_touched_after_import_is_not_a_mismatch(tmp_path):
+    """The same text with a new modification time (a checkout, `touch`): the
+    .pyc's header no longer matches it, and the fresh compile is equal."""
+    text = "def f(x):\n    y = x + 1\n    z = y * 2\n    return z\n"
+    module, path, pyc = _with_pyc(tmp_path, text)
+    later = time.time() + 5
+    os.utime(path, (later, later))
+    linecache.checkcache(str(path))
+    locate_module._FILES.pop(str(path), None)
+    code = module.f.__code__
+    assert locate_module._bytecode_verdict(code, get_source(code)) == locate_module._FROM_PYC
+    assert locate(code, "z = y * 2") == [Located(3, 1, "f")]
+
+
+@pytest.mark.parametrize("mode", ["CHECKED_HASH", "UNCHECKED_HASH"])
+def test_a_hash_based_pyc_holding_the_running_code_compares_exactly(tmp_path, mode):
+    text = "def f(x):\n    y = x + 1\n    z = y * 2\n    return z\n"
+    module, path, pyc = _with_pyc(tmp_path, text)
+    py_compile.compile(str(path), cfile=str(pyc), invalidation_mode=getattr(py_compile.PycInvalidationMode, mode))
+    locate_module._bytecode_cache.cache_clear()
+    code = module.f.__code__
+    assert locate_module._bytecode_verdict(code, get_source(code)) == locate_module._FROM_PYC
+    assert locate(code, "z = y * 2") == [Located(3, 1, "f")]
+    edit(path, "def f(x):\n    y = x * 1\n    z = y * 2\n    return z\n")
+    locate_module._FILES.pop(str(path), None)
+    with pytest.raises(SourceMismatchError, match="the text compiles to other code than the running code"):
+        locate(code, 3)
 
 
 def test_a_pyc_rewritten_for_the_edited_text_does_not_vouch_for_old_code(tmp_path):

@@ -381,10 +381,18 @@ def check_source(code: CodeType, source: Source) -> None:
     rewriting still passes).
 
     Both are skipped when the module's ``.pyc`` vouches for the text
-    (:func:`_matches_bytecode_cache`): the usual case for installed
-    packages, where the compile was most of a first probe's cost.
+    (:func:`_bytecode_verdict`): the usual case for installed packages,
+    where the compile was most of a first probe's cost. When the ``.pyc``
+    holds the running code but was compiled from another version of the
+    file (its header does not match: the file was edited, or touched, after
+    the import), the running code is known to be exactly the ``.pyc``'s, not
+    rewritten at import, and the fresh compile must give a code object
+    equal to it: an edit that keeps every line in place (``+`` made ``-``,
+    two lines swapped) is caught then. Without such a ``.pyc`` only the
+    lines are compared, and such an edit passes.
     """
-    if _matches_bytecode_cache(code, source):
+    verdict = _bytecode_verdict(code, source)
+    if verdict == _PROVEN:
         return
     lines = _native.code_lines(code)
     try:
@@ -392,6 +400,8 @@ def check_source(code: CodeType, source: Source) -> None:
     except _native.LocateFailure as e:
         raise SourceMismatchError(_mismatch_message(code, source, str(e))) from None
     problem = _compare_with_fresh_compile(code, source, lines)
+    if not problem and verdict == _FROM_PYC:
+        problem = _compare_exactly(code, source)
     if problem:
         raise SourceMismatchError(_mismatch_message(code, source, problem))
 
@@ -629,6 +639,17 @@ def _all_codes(module: CodeType) -> list[CodeType]:
 def _compiled_lines(text: str, filename: str, flags: int) -> Any:
     """(co_firstlineno, co_name, co_qualname) -> list of line sets, for every
     code object compiling ``text`` makes; or the SyntaxError message."""
+    compiled = _compiled_codes(text, filename, flags)
+    if isinstance(compiled, str):
+        return compiled
+    return {key: [frozenset(_native.code_lines(c)) for c in codes] for key, codes in compiled.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_codes(text: str, filename: str, flags: int) -> Union[str, dict[_CodeKey, list[CodeType]]]:
+    """(co_firstlineno, co_name, co_qualname) -> the code objects compiling
+    ``text`` makes; or the SyntaxError message. (Kept for a few texts: the
+    line check and :func:`_compare_exactly` of one probe compile once.)"""
     module = None
     error = ""
     for extra in (0, ast.PyCF_ALLOW_TOP_LEVEL_AWAIT):
@@ -639,10 +660,41 @@ def _compiled_lines(text: str, filename: str, flags: int) -> Any:
             error = f"it no longer compiles ({type(e).__name__}: {e})"
     if module is None:
         return error
-    table: dict[tuple[int, str, str], list[frozenset[int]]] = {}
+    table: dict[_CodeKey, list[CodeType]] = {}
     for c in _all_codes(module):
-        table.setdefault(_code_key(c), []).append(frozenset(_native.code_lines(c)))
+        table.setdefault(_code_key(c), []).append(c)
     return table
+
+
+#: :func:`_bytecode_verdict`: the ``.pyc`` proves the text; the running code
+#: is the ``.pyc``'s, compiled from another version of the file
+_PROVEN = "proven"
+_FROM_PYC = "from the .pyc of another version"
+
+
+def _bytecode_verdict(code: CodeType, source: Source) -> Optional[str]:
+    """:data:`_PROVEN` when the module's ``.pyc`` proves that ``source`` is
+    the text ``code`` was compiled from (:func:`_matches_bytecode_cache`);
+    :data:`_FROM_PYC` when the ``.pyc`` holds a code object equal to
+    ``code`` but its header is not that of the file the text was read from
+    (or it is hash-based); None when it says nothing (no ``.pyc``, or it
+    does not hold the running code)."""
+    if source.stat is None:
+        return None
+    cached = _bytecode_cache(source.filename, *source.stat)
+    if cached is None:
+        return None
+    index, fresh = cached
+    if isinstance(index, dict):
+        holds = any(code == c for c in index.get(_code_key(code), ()))
+    else:
+        try:
+            holds = index.holds(marshal.dumps(code))
+        except ValueError:  # a constant marshal cannot write (code made by hand)
+            return None
+    if not holds:
+        return None
+    return _PROVEN if fresh else _FROM_PYC
 
 
 def _matches_bytecode_cache(code: CodeType, source: Source) -> bool:
@@ -667,17 +719,7 @@ def _matches_bytecode_cache(code: CodeType, source: Source) -> bool:
     differs: no ``.pyc``, a hash-based one, a header that does not match
     the file the text came from, a text of unknown origin, code rewritten
     at import (pytest's asserts)."""
-    if source.stat is None:
-        return False
-    cached = _bytecode_cache(source.filename, *source.stat)
-    if cached is None:
-        return False
-    if isinstance(cached, dict):
-        return any(code == c for c in cached.get(_code_key(code), ()))
-    try:
-        return cached.holds(marshal.dumps(code))
-    except ValueError:  # a constant marshal cannot write (code made by hand)
-        return False
+    return _bytecode_verdict(code, source) == _PROVEN
 
 
 #: (co_firstlineno, co_name, co_qualname): how a fresh code object is matched
@@ -691,10 +733,11 @@ def _code_key(code: CodeType) -> _CodeKey:
 @functools.lru_cache(maxsize=4)
 def _bytecode_cache(
     filename: str, size: int, mtime: float
-) -> Union[None, _native.PycIndex, dict[_CodeKey, list[CodeType]]]:
+) -> Optional[tuple[Union[_native.PycIndex, dict[_CodeKey, list[CodeType]]], bool]]:
     """The code objects of ``filename``'s ``.pyc`` (for this interpreter and
-    optimization level), if its header says it was compiled from a file of
-    ``size`` bytes modified at ``mtime``; else None. Indexed by
+    optimization level), and whether its header says it was compiled from a
+    file of ``size`` bytes modified at ``mtime``; None without a ``.pyc``
+    of this interpreter. Indexed by
     ``PycIndex`` (0.1 ms for the 210 KB ``.pyc`` of transformers'
     generation/utils.py, which ``marshal.loads`` takes 1 ms to build the
     first time); if that cannot read it, unmarshalled into a table of
@@ -710,15 +753,13 @@ def _bytecode_cache(
     if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER:
         return None
     flags, stamp, length = (int.from_bytes(data[i : i + 4], "little") for i in (4, 8, 12))
-    if flags != 0 or stamp != int(mtime) & 0xFFFFFFFF or length != size & 0xFFFFFFFF:
-        return None  # hash-based, or compiled from another version of the file
-    if mtime > written:
-        # The header keeps whole seconds: an edit of the same size within
-        # the second of the import would pass it. Such an edit is newer
-        # than the .pyc itself, whose own time is exact.
-        return None
+    # not fresh: hash-based, or compiled from another version of the file;
+    # or newer than the .pyc itself: the header keeps whole seconds, and an
+    # edit of the same size within the second of the import would pass it,
+    # but such an edit is newer than the .pyc, whose own time is exact
+    fresh = flags == 0 and stamp == int(mtime) & 0xFFFFFFFF and length == size & 0xFFFFFFFF and mtime <= written
     try:
-        return _native.PycIndex(data, 16)
+        return _native.PycIndex(data, 16), fresh
     except ValueError:
         pass
     try:
@@ -730,7 +771,36 @@ def _bytecode_cache(
     table: dict[_CodeKey, list[CodeType]] = {}
     for c in _all_codes(module):
         table.setdefault(_code_key(c), []).append(c)
-    return table
+    return table, fresh
+
+
+def _compare_exactly(code: CodeType, source: Source) -> str:
+    """"" when compiling ``source`` again gives a code object equal to the
+    running ``code`` (``==``: its instructions, constants, names, lines),
+    else what differs. For code known to be exactly what the compiler made
+    (:data:`_FROM_PYC`); the texts tried are those of
+    :func:`_compare_with_fresh_compile`, least first."""
+    flags = code.co_flags & _native.FUTURE_FLAGS
+    texts: list[Optional[str]] = []
+    if code.co_name != "<module>":
+        texts.append(_ask(source, code, "own_text", code.co_firstlineno, code.co_name, MINOR))
+        span = _native.top_level_lines(source.text, code.co_firstlineno)
+        texts.append(None if span is None else _native.excerpt(source.text, *span))
+    texts.append(source.text)
+    error = ""
+    for text in texts:
+        if text is None:
+            continue
+        compiled = _compiled_codes(text, source.filename, flags)
+        if isinstance(compiled, str):
+            error = compiled
+        elif any(fresh == code for fresh in compiled.get(_code_key(code), ())):
+            return ""
+    return error or (
+        "the text compiles to other code than the running code has on the same lines (the "
+        "module was loaded from a .pyc of another version of the file)"
+    )
+
 
 
 def _compare_with_fresh_compile(code: CodeType, source: Source, lines: list[int]) -> str:

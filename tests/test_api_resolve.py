@@ -362,3 +362,14 @@ def test_a_function_imported_from_a_zip_file_is_located_by_its_text(tmp_path, mo
         assert ys == [8]
     finally:
         del sys.modules["splice_zipped_mod"]
+
+
+def test_a_scope_says_whether_it_is_empty_and_which_instance_it_is_for():
+    # (api.md documented both properties; neither existed)
+    assert splice.Scope().is_empty and splice.Scope().instance is None
+    assert not splice.Scope(module=sys.modules[__name__]).is_empty
+    assert not splice.Scope(file="*.py").is_empty
+    scope = splice.Scope(_Decorator.__call__.__get__(_decorated))
+    assert not scope.is_empty and scope.instance is _decorated
+    assert splice.Scope(_Dispatching.meth).instance is None
+    assert splice.Scope("forward").instance is None

@@ -447,6 +447,17 @@ class Scope:
             raise TypeError(f"file= must be a str or a path, not {type(file).__name__}")
         self._resolved: dict[str, bool] = {}
 
+    @property
+    def is_empty(self) -> bool:
+        """Whether no function, module or file narrows it (every function)."""
+        return self.function is None and self.module is None and self.file is None
+
+    @property
+    def instance(self) -> Any:
+        """The instance a bound method or callable instance restricts it to,
+        or None."""
+        return self._fn_self
+
     def __repr__(self) -> str:
         parts = []
         if self.function is not None:

@@ -40,6 +40,8 @@ The lifecycle of the objects that own probes (breakpoints, captures) is
 
 from __future__ import annotations
 
+import sys
+import sysconfig
 import threading
 import warnings
 import weakref
@@ -78,6 +80,40 @@ def replace_code(f: FunctionType, new: CodeType) -> None:
     f.__code__ = new
     if saved is not None:
         _native.sync_version(f, saved)
+    drop_jit_traces()
+
+
+_JIT: Optional[bool] = None
+
+
+def _jit_on() -> bool:
+    """Whether CPython's tier-2 optimizer (the JIT, 3.13+) may run traces
+    here: ``sys._jit.is_enabled()`` on 3.14+; on 3.13, a build configured
+    with the experimental JIT (``PYTHON_JIT`` decides at startup). Asked once."""
+    global _JIT
+    if _JIT is None:
+        jit = getattr(sys, "_jit", None)
+        if jit is not None:
+            _JIT = bool(jit.is_enabled())
+        else:
+            _JIT = sys.version_info[:2] == (3, 13) and "--enable-experimental-jit" in str(
+                sysconfig.get_config_var("CONFIG_ARGS") or ""
+            )
+    return _JIT
+
+
+def drop_jit_traces() -> None:
+    """After ``__code__`` assignments, with the JIT on: throw away every trace
+    it recorded (``sys._clear_internal_caches()``). A trace that went into a
+    function keeps running the code it recorded after the function's
+    ``__code__`` changes: a probe entered while a loop is hot did not fire,
+    and on 3.15 one recorded through the instrumented code (a class's
+    ``__init__``, called by ``C(...)``) ran again after the block, once
+    splice gave the function its original version back, with the
+    instrumented code's constants freed: a crash. Costs tens of
+    microseconds, and the JIT records its traces again."""
+    if _jit_on():
+        sys._clear_internal_caches()  # type: ignore[attr-defined]
 
 
 class Probe:
@@ -333,6 +369,7 @@ class Patcher:
                 if fc is original or f not in self._versions:
                     self._save_version(f)
                 self._set_code(f, node.current)
+                drop_jit_traces()
                 _dynamo.sync(f, node.current)
 
     # -- phases -------------------------------------------------------------
@@ -476,6 +513,9 @@ class Patcher:
             for f, old in reversed(done):
                 self._set_code(f, old)
             raise
+        finally:
+            if done:
+                drop_jit_traces()
 
     def _save_version(self, f: FunctionType) -> None:
         """Remember ``f``'s version state while it is still the one its code

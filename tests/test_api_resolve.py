@@ -3,10 +3,12 @@
 import functools
 import importlib
 import linecache
+import os
 import pathlib
+import subprocess
 import sys
-import zipfile
 import textwrap
+import zipfile
 
 import pytest
 
@@ -373,3 +375,31 @@ def test_a_scope_says_whether_it_is_empty_and_which_instance_it_is_for():
     assert not scope.is_empty and scope.instance is _decorated
     assert splice.Scope(_Dispatching.meth).instance is None
     assert splice.Scope("forward").instance is None
+
+
+def test_a_frozen_function_with_an_assert_takes_line_breakpoints_under_dash_O():
+    # A frozen stdlib module was compiled when the interpreter was built,
+    # asserts kept; under -O the source check compiled its text without
+    # them and refused every line of os._fwalk as "edited after import".
+    if not os._fwalk.__code__.co_filename.startswith("<frozen "):
+        pytest.skip("os is not imported frozen here")
+    child = textwrap.dedent(
+        """
+        import os, sys, tempfile, warnings
+        import splice
+        warnings.simplefilter("ignore", splice.HeapSearchWarning)
+        assert sys.flags.optimize == 1
+        assert any(op == "LOAD_ASSERTION_ERROR" for op in __import__("dis").get_instructions(os._fwalk) for op in [op.opname])
+        top = tempfile.mkdtemp()
+        os.makedirs(os.path.join(top, "sub"))
+        code = os._fwalk.__code__
+        first = min(line for *_, line in code.co_lines() if line and line > code.co_firstlineno)
+        with splice.breakpoint(os._fwalk, line=first) as bp:
+            hits = bp.eval("1")
+            list(os.fwalk(top))
+        print(len(hits))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-O", "-c", child], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout) > 0

@@ -712,9 +712,9 @@ def _count_compiles(monkeypatch) -> list[str]:
     calls: list[str] = []
     real = locate_module._compiled_lines
 
-    def spy(text, filename, flags):
+    def spy(text, filename, flags, optimize=-1):
         calls.append(filename)
-        return real(text, filename, flags)
+        return real(text, filename, flags, optimize)
 
     spy.cache_clear = real.cache_clear  # type: ignore[attr-defined]
     monkeypatch.setattr(locate_module, "_compiled_lines", spy)

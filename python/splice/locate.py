@@ -636,25 +636,28 @@ def _all_codes(module: CodeType) -> list[CodeType]:
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_lines(text: str, filename: str, flags: int) -> Any:
+def _compiled_lines(text: str, filename: str, flags: int, optimize: int = -1) -> Any:
     """(co_firstlineno, co_name, co_qualname) -> list of line sets, for every
     code object compiling ``text`` makes; or the SyntaxError message."""
-    compiled = _compiled_codes(text, filename, flags)
+    compiled = _compiled_codes(text, filename, flags, optimize)
     if isinstance(compiled, str):
         return compiled
     return {key: [frozenset(_native.code_lines(c)) for c in codes] for key, codes in compiled.items()}
 
 
 @functools.lru_cache(maxsize=8)
-def _compiled_codes(text: str, filename: str, flags: int) -> Union[str, dict[_CodeKey, list[CodeType]]]:
+def _compiled_codes(
+    text: str, filename: str, flags: int, optimize: int = -1
+) -> Union[str, dict[_CodeKey, list[CodeType]]]:
     """(co_firstlineno, co_name, co_qualname) -> the code objects compiling
-    ``text`` makes; or the SyntaxError message. (Kept for a few texts: the
-    line check and :func:`_compare_exactly` of one probe compile once.)"""
+    ``text`` makes (``optimize``: :func:`_optimize_of`); or the SyntaxError
+    message. (Kept for a few texts: the line check and
+    :func:`_compare_exactly` of one probe compile once.)"""
     module = None
     error = ""
     for extra in (0, ast.PyCF_ALLOW_TOP_LEVEL_AWAIT):
         try:
-            module = compile(text, filename, "exec", flags | extra, dont_inherit=True)
+            module = compile(text, filename, "exec", flags | extra, dont_inherit=True, optimize=optimize)
             break
         except (SyntaxError, ValueError) as e:
             error = f"it no longer compiles ({type(e).__name__}: {e})"
@@ -774,6 +777,14 @@ def _bytecode_cache(
     return table, fresh
 
 
+def _optimize_of(code: CodeType) -> int:
+    """The ``optimize`` level ``code`` was compiled at, for compiling its
+    text again: a frozen stdlib module's (``<frozen os>``) was compiled when
+    the interpreter was built, keeping its asserts whatever ``-O`` says;
+    any other code, at this interpreter's level (-1)."""
+    return 0 if code.co_filename.startswith("<frozen ") else -1
+
+
 def _compare_exactly(code: CodeType, source: Source) -> str:
     """"" when compiling ``source`` again gives a code object equal to the
     running ``code`` (``==``: its instructions, constants, names, lines),
@@ -791,7 +802,7 @@ def _compare_exactly(code: CodeType, source: Source) -> str:
     for text in texts:
         if text is None:
             continue
-        compiled = _compiled_codes(text, source.filename, flags)
+        compiled = _compiled_codes(text, source.filename, flags, _optimize_of(code))
         if isinstance(compiled, str):
             error = compiled
         elif any(fresh == code for fresh in compiled.get(_code_key(code), ())):
@@ -817,20 +828,20 @@ def _compare_with_fresh_compile(code: CodeType, source: Source, lines: list[int]
     compiled, which decides."""
     flags = code.co_flags & _native.FUTURE_FLAGS
     if code.co_name == "<module>":
-        table = _compiled_lines(source.text, source.filename, flags)
+        table = _compiled_lines(source.text, source.filename, flags, _optimize_of(code))
         return table if isinstance(table, str) else ""  # a module or cell may be compiled piecewise (IPython)
     own = _ask(source, code, "own_text", code.co_firstlineno, code.co_name, MINOR)
     if own is not None:
-        part = _compiled_lines(own, source.filename, flags)
+        part = _compiled_lines(own, source.filename, flags, _optimize_of(code))
         if not isinstance(part, str) and not _fit_problem(code, part, lines):
             return ""
     span = _native.top_level_lines(source.text, code.co_firstlineno)
     cut = None if span is None else _native.excerpt(source.text, *span)
     if cut is not None:
-        part = _compiled_lines(cut, source.filename, flags)
+        part = _compiled_lines(cut, source.filename, flags, _optimize_of(code))
         if not isinstance(part, str) and not _fit_problem(code, part, lines):
             return ""
-    table = _compiled_lines(source.text, source.filename, flags)
+    table = _compiled_lines(source.text, source.filename, flags, _optimize_of(code))
     if isinstance(table, str):
         return table
     return _fit_problem(code, table, lines)

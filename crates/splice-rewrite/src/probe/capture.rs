@@ -16,7 +16,7 @@
 
 use crate::linetable::Location;
 use crate::model::{Handler, Instr, Item};
-use crate::opcodes::{self, Known};
+use crate::opcodes;
 use crate::RewriteError;
 
 use super::callgen::{call_const, plain};
@@ -104,31 +104,6 @@ fn straight_handler_block(
     None
 }
 
-/// The location of the enter hook's call, placed right after the body's
-/// `RESUME`: the line of the first instruction after it that has one, with
-/// no columns. Not the `RESUME`'s own (the `def` line): a tracer would see
-/// a 'line' event on the `def` line that the function does not have (pdb
-/// stopped there twice when stepping into a captured function), and
-/// coverage arcs it does not predict. With the first statement's line, the
-/// event that line has anyway comes before the call, and no other.
-fn entry_location(k: &Known, items: &[Item]) -> Location {
-    items
-        .iter()
-        .filter_map(|it| match it {
-            Item::Instr(i) => Some(i),
-            Item::Label(_) => None,
-        })
-        .skip_while(|i| !k.is_body_start(i.op, i.arg))
-        .skip(1)
-        .find_map(|i| i.loc.line)
-        .map_or(Location::NONE, |line| Location {
-            line: Some(line),
-            end_line: Some(line),
-            col: None,
-            end_col: None,
-        })
-}
-
 /// Splice a capture probe into `target`.
 pub fn apply(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteError> {
     let entry = match (hooks.keep_entry, hooks.enter) {
@@ -184,7 +159,6 @@ pub fn apply(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteErro
             resume_handler = Some((copy, block));
         }
     }
-    let entry_loc = entry_location(k, &old);
     let mut out: Vec<Item> = Vec::with_capacity(old.len() + 32);
     let mut seen_resume = false;
     for item in old {
@@ -221,10 +195,10 @@ pub fn apply(target: &mut Target, hooks: CaptureHooks) -> Result<(), RewriteErro
                 ins.handler = Some(*copy);
             }
         }
+        let loc = ins.loc;
         out.push(Item::Instr(ins));
         if is_body_start {
             seen_resume = true;
-            let loc = entry_loc;
             if let Some(enter) = hooks.enter {
                 let handler = Some(err_handler);
                 let emit = |op: u8, arg: u32| Item::Instr(plain(op, arg, loc, handler));

@@ -27,6 +27,7 @@ Runs the real native rewriter.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -709,3 +710,21 @@ def test_a_breakpoint_does_not_run_inside_another_breakpoints_loop_or_handler():
             with pytest.raises(ValueError, match="first"):
                 f()
         assert out == [], handler  # typed in one after the other: the first raises, the second never runs
+
+
+@pytest.mark.parametrize("capture_first", [False, True])
+def test_a_capture_records_the_arguments_before_a_breakpoint_on_the_first_line_runs(capture_first):
+    """The capture's enter hook comes right after the body's RESUME, before
+    anything a breakpoint puts on the first statement's line, whichever was
+    entered first. (An enter hook given the first statement's line was taken
+    for the start of that line: the breakpoint's ``x = x + 1`` ran first and
+    the capture recorded x=2.)"""
+    with contextlib.ExitStack() as stack:
+        if capture_first:
+            calls = stack.enter_context(splice.capture_calls(plain))
+        bp = stack.enter_context(splice.breakpoint(plain, line="z = x + y"))
+        bp.exec("x = x + 1")
+        if not capture_first:
+            calls = stack.enter_context(splice.capture_calls(plain))
+        assert plain(1, 2) == 8
+    assert [(dict(c.args), c.return_value, c.locals["x"]) for c in calls] == [({"x": 1, "y": 2}, 8, 2)]

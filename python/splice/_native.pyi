@@ -41,6 +41,7 @@ __all__ = [
     "functions_owning",
     "frames_running_here",
     "nested_codes",
+    "Unrecorded",
     "pause_recording",
     "recorded_stack_generation",
     "recorded_stack_refs",
@@ -304,6 +305,15 @@ class Recorder:
     def count(self) -> int: ...
     @property
     def failures(self) -> int: ...
+
+class Unrecorded:
+    """``with Unrecorded():`` pauses recording for the block
+    (:func:`pause_recording`, :func:`resume_recording`), with no Python frame
+    between the block's end and the resume."""
+
+    def __init__(self) -> None: ...
+    def __enter__(self) -> None: ...
+    def __exit__(self, *exc: object) -> None: ...
 
 def pause_recording() -> None:
     """Calls that start on this thread are not recorded by any capture until

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import bdb
 import heapq
+import itertools
 import pdb
-import threading
 import weakref
 from collections.abc import Callable
 from types import CodeType
@@ -63,21 +63,23 @@ class _Slots:
     the same breakpoint again (a new object each time) makes the same
     snippet, which :func:`splice.template.build_template` has compiled."""
 
+    # No lock: each step is one call into C (heappop, heappush, next), which
+    # the GIL makes atomic, so a signal handler that creates a breakpoint
+    # while this thread is inside take() or give() neither waits for itself
+    # (a plain lock deadlocked there) nor gets the number this call gets.
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._free: list[int] = []
-        self._next = 0
+        self._next = itertools.count()
 
     def take(self) -> int:
-        with self._lock:
-            if self._free:
-                return heapq.heappop(self._free)
-            n, self._next = self._next, self._next + 1
-            return n
+        try:
+            return heapq.heappop(self._free)
+        except IndexError:
+            return next(self._next)
 
     def give(self, n: int) -> None:
-        with self._lock:
-            heapq.heappush(self._free, n)
+        heapq.heappush(self._free, n)
 
 
 _bp_ids = _Slots()

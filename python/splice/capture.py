@@ -464,17 +464,22 @@ class _BaseCapture(Managed):
         running = running and not self._full
         if not self._lazy or running == self._running:
             return
-        self._running = running
-        self._set_live(running)
         if running:
+            self._running = True
+            self._set_live(True)
             try:
                 first_calls.watch(self)
-            except BaseException:  # not watching, so not running
-                self._running = False
+            except BaseException:  # not watching (it may have been added before the failure), so not running
                 self._set_live(False)
+                first_calls.unwatch(self)
+                self._running = False
                 raise
         else:
+            # not running only once both are done: interrupted before, a
+            # sync run again (a block's exit) does them again
+            self._set_live(False)
             first_calls.unwatch(self)
+            self._running = False
 
     @property
     def active(self) -> bool:

@@ -10,13 +10,13 @@ in one :func:`sync`, one atomic :meth:`~splice.patcher.Patcher.commit`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Optional, Self
 
 from splice._native import addr as _addr  # id() without its audit event
 from splice.errors import release_frames
-from splice.patcher import PATCHER, UNRECORDED, Probe
+from splice.patcher import PATCHER, RETRIES, UNRECORDED, Probe
 
 if TYPE_CHECKING:  # pragma: no cover
     from splice.nopdb import NoPdb
@@ -81,11 +81,16 @@ class Managed:
         with PATCHER.lock, UNRECORDED:
             if not self._enabled:
                 return
-            self._enabled = False
-            try:
-                sync([self])
-            finally:
-                self._nopdb._unregister(self)
+            settle(self._disable_step)
+
+    def _disable_step(self) -> None:
+        # (interrupted before this runs, the object stays enabled and its
+        # probes in: consistent, and disable() can be called again)
+        self._enabled = False
+        try:
+            sync([self])
+        finally:
+            self._nopdb._unregister(self)
 
     @property
     def enabled(self) -> bool:
@@ -98,23 +103,37 @@ class Managed:
         return bool(self._active)
 
     def __enter__(self) -> Self:
-        with PATCHER.lock, UNRECORDED:
-            try:
-                self._nopdb._hold(self)
-            except BaseException:
-                # starting the instance failed (nothing installed): the
-                # object must not stay registered, or every later start
-                # would try to install it again
+        entered = False
+        try:
+            with PATCHER.lock, UNRECORDED:
                 try:
-                    self.disable()
+                    self._nopdb._hold(self)
+                except BaseException:
+                    # starting the instance failed (nothing installed): the
+                    # object must not stay registered, or every later start
+                    # would try to install it again
+                    try:
+                        self.disable()
+                    except Exception:  # pragma: no cover - the first error is the one to see
+                        pass
+                    raise
+                try:
+                    self.enable()
+                except BaseException:
+                    self._nopdb._release(self)
+                    raise
+                entered = True
+        except BaseException:
+            # The with statement will not call __exit__: leave nothing
+            # enabled (the object would come back the next time its NoPdb
+            # starts). Needed after an interruption as the work ended (the
+            # lock or the recording pause let go), or as enable() started.
+            if entered or self._enabled:
+                try:
+                    self.__exit__(None, None, None)
                 except Exception:  # pragma: no cover - the first error is the one to see
                     pass
-                raise
-            try:
-                self.enable()
-            except BaseException:
-                self._nopdb._release(self)
-                raise
+            raise
         return self
 
     def __exit__(
@@ -125,7 +144,7 @@ class Managed:
     ) -> None:
         with PATCHER.lock, UNRECORDED:
             try:
-                self.disable()
+                settle(self.disable)  # (again if interrupted as it starts)
             finally:
                 self._nopdb._release(self)
 
@@ -151,20 +170,55 @@ def sync(items: Sequence[Managed], changed: Sequence[Managed] = ()) -> None:
             remove.extend(p for p in it._active if _addr(p) not in want_ids)
             if _addr(it) in changed_ids:
                 rebuild.extend(p for p in want if _addr(p) in active_ids)
-        if add or remove or rebuild:  # (most syncs of a with block change nothing)
-            PATCHER.commit(add, remove, rebuild)
-        # Every object's record of its installed probes first, so that a
-        # hook that fails below leaves each record true to what the commit
-        # installed: the caller's undo (a sync after turning its state back)
-        # then removes exactly that.
-        for it, want in zip(items, wants, strict=True):
-            it._active = want
-        first: Optional[BaseException] = None
+        # An exception the commit returns came after it changed functions
+        # (an interruption: a KeyboardInterrupt): the records below are made
+        # first, then it is raised. One it raises may also have come after
+        # (an interruption as the commit returned): each object's record is
+        # then what the registry says is installed, and the hooks do not run.
+        try:
+            interrupted = PATCHER.commit(add, remove, rebuild) if add or remove or rebuild else None
+            # Every object's record of its installed probes first, so that a
+            # hook that fails below leaves each record true to what the commit
+            # installed: the caller's undo (a sync after turning its state
+            # back) then removes exactly that. (Inline: no call between the
+            # commit and these records where an interruption could land.)
+            for it, want in zip(items, wants, strict=True):
+                it._active = want
+        except BaseException:
+            _record_installed(items, wants)
+            raise
         for it, want, run in zip(items, wants, running, strict=True):
             try:
                 it._on_sync(bool(want))
                 it._on_running(run)
             except BaseException as e:  # the other objects' hooks still run
-                first = first or e
-        if first is not None:
-            raise first
+                interrupted = interrupted or e
+        if interrupted is not None:
+            raise interrupted
+
+
+def _record_installed(items: Sequence[Managed], wants: list[list[Probe]]) -> None:
+    """Each object's record of its installed probes, from the registry (after
+    a commit raised: it changed nothing, or finished and was interrupted as
+    it returned)."""
+    installed = PATCHER.installed()
+    for it, want in zip(items, wants, strict=True):
+        probes = {_addr(p): p for p in [*it._active, *want]}
+        it._active = [p for key, p in probes.items() if key in installed]
+
+
+def settle(step: Callable[[], None]) -> None:
+    """Run ``step`` (a sync that removes probes: a block's exit, a disable, a
+    stop) until it has run to its end, then raise the first exception that
+    interrupted it: a KeyboardInterrupt at the exit of a block must not leave
+    the probes in (a commit cut short before it changed anything changes
+    nothing, and the state says they are gone)."""
+    first: Optional[BaseException] = None
+    for _ in range(RETRIES):  # (inline: a call here would be one more place to be interrupted)
+        try:
+            step()
+            break
+        except BaseException as e:
+            first = first or e
+    if first is not None:
+        raise first

@@ -32,7 +32,7 @@ from splice._native import addr as _addr  # id() without its audit event
 from splice.breakpoint import Breakpoint
 from splice.capture import CallCapture, CallListCapture
 from splice.errors import release_frames
-from splice.lifecycle import Managed, sync
+from splice.lifecycle import Managed, settle, sync
 from splice.patcher import PATCHER, UNRECORDED
 from splice.resolve import FileArg, FunctionArg, Scope
 
@@ -143,7 +143,8 @@ class NoPdb:
             self._started = False
             self._stack = None
             self._holders.clear()
-            sync(list(self._items.values()))
+            items = list(self._items.values())
+            settle(lambda: sync(items))
             if was_top and stack:
                 try:
                     sync(list(stack[-1]._items.values()))

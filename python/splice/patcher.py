@@ -83,23 +83,20 @@ def replace_code(f: FunctionType, new: CodeType) -> None:
     drop_jit_traces()
 
 
-_JIT: Optional[bool] = None
-
-
 def _jit_on() -> bool:
     """Whether CPython's tier-2 optimizer (the JIT, 3.13+) may run traces
     here: ``sys._jit.is_enabled()`` on 3.14+; on 3.13, a build configured
-    with the experimental JIT (``PYTHON_JIT`` decides at startup). Asked once."""
-    global _JIT
-    if _JIT is None:
-        jit = getattr(sys, "_jit", None)
-        if jit is not None:
-            _JIT = bool(jit.is_enabled())
-        else:
-            _JIT = sys.version_info[:2] == (3, 13) and "--enable-experimental-jit" in str(
-                sysconfig.get_config_var("CONFIG_ARGS") or ""
-            )
-    return _JIT
+    with the experimental JIT (``PYTHON_JIT`` decides at startup)."""
+    jit = getattr(sys, "_jit", None)
+    if jit is not None:
+        return bool(jit.is_enabled())
+    return sys.version_info[:2] == (3, 13) and "--enable-experimental-jit" in str(
+        sysconfig.get_config_var("CONFIG_ARGS") or ""
+    )
+
+
+#: asked once (the JIT is on or off for the life of the process)
+_JIT = _jit_on()
 
 
 def drop_jit_traces() -> None:
@@ -112,7 +109,7 @@ def drop_jit_traces() -> None:
     splice gave the function its original version back, with the
     instrumented code's constants freed: a crash. Costs tens of
     microseconds, and the JIT records its traces again."""
-    if _jit_on():
+    if _JIT:
         sys._clear_internal_caches()  # type: ignore[attr-defined]
 
 
@@ -225,6 +222,11 @@ class _Commit:
     fresh: list[tuple[_Node, BuildKey, CodeType]] = field(default_factory=list)
     #: names of functions whose __code__ someone else replaced
     foreign: list[str] = field(default_factory=list)
+    #: how many of `removed` were told (phase 6), whether the foreign
+    #: replacements were warned about, the first exception phase 6 raised
+    told: int = 0
+    warned: bool = False
+    tell_error: Optional[BaseException] = None
 
     def plan_of(self, node: _Node) -> list[Probe]:
         """The node's tentative probe list (its current one until changed)."""
@@ -239,11 +241,19 @@ class _Commit:
         return node.children + self.new_children.get(_addr(node), [])
 
 
+#: How many times a step that must finish (a commit's records, a removal) is
+#: run again after an exception interrupted it, before it is given up (each
+#: try is cut short only by another interruption).
+RETRIES = 5
+
+
 class Patcher:
     """The process-wide registry of active probes (see the module docstring)."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        #: a commit is running (on the thread holding the lock)
+        self._committing = False
         self._nodes: dict[int, _Node] = {}
         self._by_current: dict[int, _Node] = {}
         #: every code object splice made and that is still alive, by id: a
@@ -328,28 +338,53 @@ class Patcher:
         add: Sequence[Probe] = (),
         remove: Sequence[Probe] = (),
         changed: Sequence[Probe] = (),
-    ) -> None:
+    ) -> Optional[BaseException]:
         """Add, remove and rebuild probes, atomically (see the module docstring).
 
         A probe in ``remove`` that is not active is ignored; a probe in ``add``
-        that is already active is treated as changed.
+        that is already active is treated as changed. An exception before any
+        function changed is raised (nothing changed); one after (an
+        interruption, a warning turned into an error) is returned once the
+        commit is finished, for the caller to raise after its own records.
         """
         with self.lock, UNRECORDED:
-            self._commit(list(add), list(remove), list(changed))
+            if self._committing:
+                raise SpliceError(
+                    "splice: a probe was entered or exited while splice was changing code on this "
+                    "thread (from a signal handler, or a callback splice runs): do that after the "
+                    "handler returns"
+                )
+            self._committing = True
+            try:
+                return self._commit(list(add), list(remove), list(changed))
+            finally:
+                self._committing = False
 
-    def _commit(self, add: list[Probe], remove: list[Probe], changed: list[Probe]) -> None:
+    def _commit(self, add: list[Probe], remove: list[Probe], changed: list[Probe]) -> Optional[BaseException]:
         """The phases of a commit, in order; only phase 3 changes anything the
-        program can see, and it undoes itself if it fails."""
+        program can see, and it undoes itself if it fails. Once it has
+        changed functions, the commit is finished even if an exception
+        interrupts it (a signal handler's KeyboardInterrupt): that exception
+        is returned, for the caller to raise once its own records are
+        true to the new state too."""
         c = _Commit()
         self._plan(c, add, remove, changed)  # 0. the new probe list of each node
         if not c.touched:
-            return
+            return None
         self._affected(c)  # 1. which nodes are re-planned, children first
         self._build_all(c)  # 2. every new code object (may raise: nothing changed)
         self._adopt_closures(c)  # 3a. closures made from a patched parent
         self._assign(c)  # 3b. assign __code__ (undone on any failure)
-        self._record(c)  # 4. the registry's new state
-        self._finish(c)  # 5. dynamo marks, cleanup, probe callbacks, warnings
+        interrupted: Optional[BaseException] = None
+        for _ in range(RETRIES):  # (each step can run again from its start)
+            try:
+                self._record(c)  # 4. the registry's new state
+                self._settle(c)  # 5. dynamo marks, cleanup
+                self._tell(c)  # 6. probe callbacks, warnings (each once)
+                break
+            except BaseException as e:  # an interruption: finish first
+                interrupted = interrupted or e
+        return interrupted or c.tell_error
 
     def adopt(self, original: CodeType, fns: Iterable[FunctionType]) -> None:
         """Move functions found running ``original``, or code made from it
@@ -509,13 +544,14 @@ class Patcher:
                         c.foreign.append(getattr(f, "__qualname__", repr(f)))
                         node.owners.pop(_addr(f), None)
                         self._versions.pop(f, None)
+            if done and _JIT:  # (inline: no Python call between the last assignment and the return)
+                sys._clear_internal_caches()  # type: ignore[attr-defined]
         except BaseException:
             for f, old in reversed(done):
                 self._set_code(f, old)
+            if done and _JIT:
+                sys._clear_internal_caches()  # type: ignore[attr-defined]
             raise
-        finally:
-            if done:
-                drop_jit_traces()
 
     def _save_version(self, f: FunctionType) -> None:
         """Remember ``f``'s version state while it is still the one its code
@@ -543,7 +579,8 @@ class Patcher:
             self._nodes[_addr(node.original)] = node
         affected = {_addr(n): n for n in c.order}
         for pid, kids in c.new_children.items():
-            affected[pid].children.extend(kids)
+            children = affected[pid].children
+            children.extend(k for k in kids if not any(k is x for x in children))  # (run again if interrupted)
         for node in c.order:
             new = c.new_code[_addr(node)]
             if node.current is not node.original:
@@ -556,10 +593,9 @@ class Patcher:
         for node, key, code in c.fresh:
             node.built[key] = code
 
-    def _finish(self, c: _Commit) -> None:
+    def _settle(self, c: _Commit) -> None:
         """Phase 5: torch.compile marks, forget emptied nodes (children first,
-        so emptied parents go too), tell removed probes, warn about foreign
-        ``__code__`` replacements."""
+        so emptied parents go too). Runs again whole if interrupted."""
         for node in c.order:  # torch.compile must not trace hook constants
             for f in node.live_owners():
                 if _function_code(f) is node.current:
@@ -575,18 +611,38 @@ class Patcher:
                 self._nodes.pop(_addr(node.original), None)
                 if node.parent is not None and node in node.parent.children:
                     node.parent.children.remove(node)
-        for probe in c.removed:
+
+    def _tell(self, c: _Commit) -> None:
+        """Phase 6: tell each removed probe once, warn once about foreign
+        ``__code__`` replacements; the first exception they raise (a warning
+        turned into an error) goes to ``c.tell_error``, after the rest has
+        run. Run again after an interruption, it goes on where it stopped."""
+        while c.told < len(c.removed):
+            probe = c.removed[c.told]
+            c.told += 1  # (first: a probe interrupted in its callback is not told twice)
             try:
-                probe.deactivated()
-            except Exception as e:  # pragma: no cover - a bug in a probe class
-                warnings.warn(f"splice: probe cleanup failed: {e!r}", RuntimeWarning, stacklevel=2)
-        if c.foreign:
-            warnings.warn(
-                "splice: the __code__ of " + ", ".join(sorted(set(c.foreign)))
-                + " was replaced by someone else while instrumented; splice leaves it alone",
-                RuntimeWarning,
-                stacklevel=5,
-            )
+                try:
+                    probe.deactivated()
+                except Exception as e:  # pragma: no cover - a bug in a probe class
+                    warnings.warn(f"splice: probe cleanup failed: {e!r}", RuntimeWarning, stacklevel=2)
+            except BaseException as e:
+                c.tell_error = c.tell_error or e
+        if c.foreign and not c.warned:
+            c.warned = True
+            try:
+                warnings.warn(
+                    "splice: the __code__ of " + ", ".join(sorted(set(c.foreign)))
+                    + " was replaced by someone else while instrumented; splice leaves it alone",
+                    RuntimeWarning,
+                    stacklevel=6,
+                )
+            except BaseException as e:
+                c.tell_error = c.tell_error or e
+
+    def installed(self) -> set[int]:
+        """The ids of every probe in the registry now (what the last finished
+        commit installed)."""
+        return {_addr(p) for node in self._nodes.values() for p in node.probes}
 
     def _build(self, node: _Node, base: CodeType, probes: list[Probe]) -> CodeType:
         """``base`` instrumented with ``probes``; anything but a code object
@@ -609,24 +665,14 @@ class Patcher:
         return out
 
 
-class _Unrecorded:
-    """While it is entered, no capture records a call this thread starts: the
-    Python functions splice itself calls while it resolves a target, enters,
-    exits or commits (a
-    ``WeakKeyDictionary``'s ``__setitem__`` saving a function's version) were
-    recorded by a capture with no scope, a name scope that matched them, or
-    ``module=weakref``, and used up its ``max_calls``."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        _native.pause_recording()
-
-    def __exit__(self, *exc: object) -> None:
-        _native.resume_recording()
-
-
-UNRECORDED = _Unrecorded()
+#: While it is entered, no capture records a call this thread starts: the
+#: Python functions splice itself calls while it resolves a target, enters,
+#: exits or commits (a ``WeakKeyDictionary``'s ``__setitem__`` saving a
+#: function's version) were recorded by a capture with no scope, a name scope
+#: that matched them, or ``module=weakref``, and used up its ``max_calls``.
+#: Native, so that a KeyboardInterrupt cannot land between the block's end
+#: and the resume (``_native.Unrecorded``).
+UNRECORDED = _native.Unrecorded()
 
 
 #: The process-wide patcher.

@@ -236,6 +236,32 @@ fn resume_recording() {
     PAUSED.with(|p| p.set(p.get().saturating_sub(1)));
 }
 
+/// `with Unrecorded():` pauses recording for its block ([`pause_recording`]
+/// at the start, [`resume_recording`] at the end). Written here rather than
+/// in Python so that no Python frame starts between the block's end and the
+/// resume: a signal handler's KeyboardInterrupt, run where a Python
+/// function starts, would skip the resume and leave recording paused on
+/// the thread for good.
+#[pyclass(module = "splice._native", frozen)]
+pub struct Unrecorded;
+
+#[pymethods]
+impl Unrecorded {
+    #[new]
+    fn new() -> Self {
+        Unrecorded
+    }
+
+    fn __enter__(&self) {
+        pause_recording();
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, _exc: &Bound<'_, PyTuple>) {
+        resume_recording();
+    }
+}
+
 /// The shared state of one capture (see the module docs).
 #[pyclass(module = "splice._native", frozen)]
 pub struct Recorder {
@@ -1195,6 +1221,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Recorder>()?;
     m.add_class::<CaptureHooks>()?;
     m.add_class::<OpenCall>()?;
+    m.add_class::<Unrecorded>()?;
     m.add_function(wrap_pyfunction!(pause_recording, m)?)?;
     m.add_function(wrap_pyfunction!(resume_recording, m)?)?;
     Ok(())

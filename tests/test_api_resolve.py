@@ -403,3 +403,29 @@ def test_a_frozen_function_with_an_assert_takes_line_breakpoints_under_dash_O():
     proc = subprocess.run([sys.executable, "-O", "-c", child], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert int(proc.stdout) > 0
+
+
+def test_a_function_from_python_dash_c_takes_breakpoints_by_line_text():
+    # (3.13+ keep `-c` and interactive source for tracebacks; 3.14+ in
+    # linecache._interactive_cache, by code object, not in linecache.cache:
+    # "no source text" there. 3.11 and 3.12 keep it nowhere.)
+    child = textwrap.dedent(
+        """
+        import splice
+        def f(x):
+            y = x * 2
+            return y
+        try:
+            with splice.breakpoint(f, line="y = x * 2") as bp:
+                bp.exec("x = x + 1")
+                print(f(1))
+        except splice.LocateError as e:
+            print(e)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    if hasattr(linecache, "_register_code"):
+        assert proc.stdout.strip() == "4"
+    else:
+        assert "no source text for f" in proc.stdout and "linecache.cache[filename]" in proc.stdout

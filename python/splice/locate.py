@@ -190,6 +190,13 @@ def get_source(code: CodeType, module_globals: Optional[dict[str, Any]] = None) 
             if lines:
                 filename = path
     if not lines:
+        # Code from `python -c` or typed at the interactive prompt (3.14+):
+        # CPython keeps its text for tracebacks by code object, outside
+        # linecache's file cache.
+        from_code = getattr(linecache, "_getlines_from_code", None)
+        if from_code is not None:
+            lines = from_code(code)
+    if not lines:
         raise LocateError(
             f"no source text for {_describe(code)}: {filename!r} is not a file "
             f"linecache can read. For code compiled from a string, register its "

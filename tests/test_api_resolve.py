@@ -8,6 +8,7 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+import warnings
 import zipfile
 
 import pytest
@@ -429,3 +430,19 @@ def test_a_function_from_python_dash_c_takes_breakpoints_by_line_text():
         assert proc.stdout.strip() == "4"
     else:
         assert "no source text for f" in proc.stdout and "linecache.cache[filename]" in proc.stdout
+
+
+def test_probes_on_a_frozen_stdlib_function_give_no_heap_search_warning():
+    # (3.11 and 3.12 build frozen modules' code objects into the interpreter
+    # with a fixed reference count: every enter warned that 999,999,999
+    # references, "a local variable of a running function...", made it
+    # search the heap, and told the user to drop them)
+    import posixpath
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", splice.HeapSearchWarning)
+        for _ in range(3):
+            with splice.breakpoint(posixpath.join, line=None) as bp:
+                seen = bp.eval("a")
+                posixpath.join("x", "y")
+            assert seen == ["x"]

@@ -368,6 +368,12 @@ def find(fn: FunctionType, unexplained: Optional[int] = None) -> list[FunctionTy
 _HELD: dict[int, tuple[weakref.ref[CodeType], int]] = {}
 WARN_AT_SEARCH = 2
 
+#: More unexplained references than this: a code object built into the
+#: interpreter (3.11 and 3.12 deep-freeze the stdlib modules they freeze,
+#: with a fixed count of 999,999,999, or immortal), which nothing the user
+#: holds explains and the warning's advice cannot help: no warning.
+_BUILT_IN_REFS = 1 << 28
+
 
 def _note_held(code: CodeType, found: list[FunctionType], held: int, seconds: float) -> None:
     """Count a search that ``held`` references no function explains made
@@ -380,7 +386,7 @@ def _note_held(code: CodeType, found: list[FunctionType], held: int, seconds: fl
         for k in [k for k, (r, _n) in _HELD.items() if r() is None]:
             del _HELD[k]
     _HELD[key] = (weakref.ref(code), n)
-    if n != WARN_AT_SEARCH:
+    if n != WARN_AT_SEARCH or held >= _BUILT_IN_REFS:
         return
     holders = _describe_holders(code, found)
     if len(holders) < held:

@@ -306,6 +306,7 @@ class Recorder:
     @property
     def failures(self) -> int: ...
 
+@final
 class Unrecorded:
     """``with Unrecorded():`` pauses recording for the block
     (:func:`pause_recording`, :func:`resume_recording`), with no Python frame

@@ -579,7 +579,7 @@ def test_a_method_is_answered_from_its_own_text(tmp_path, monkeypatch):
     text = f"class Big:\n{filler}{target}{filler.replace('def m', 'def n')}"
     module, _, _ = _with_pyc(tmp_path, text)
     code = module.Big.target.__code__
-    assert locate_module._matches_bytecode_cache(code, get_source(code))
+    assert locate_module._bytecode_verdict(code, get_source(code)) == locate_module._PROVEN
     parsed: list[tuple[int, int]] = []
     real = _native.LocateIndex
 
@@ -741,7 +741,7 @@ def test_a_matching_pyc_proves_the_source_without_compiling(tmp_path, monkeypatc
     module, path, _pyc = _with_pyc(tmp_path, MODEL)
     compiles = _count_compiles(monkeypatch)
     forward = module.Attention.forward.__code__
-    assert locate_module._matches_bytecode_cache(forward, get_source(forward))
+    assert locate_module._bytecode_verdict(forward, get_source(forward)) == locate_module._PROVEN
     assert locate(forward, 14) == [Located(14, 12, "forward")]
     assert locate(module.square.__code__, None) == [Located(31, 31, "<lambda>")]
     assert compiles == []
@@ -758,7 +758,7 @@ def test_the_pyc_is_read_without_unmarshalling_it(tmp_path, monkeypatch):
     monkeypatch.setattr(locate_module.marshal, "loads", no_loads)
     locate_module._bytecode_cache.cache_clear()
     forward = module.Attention.forward.__code__
-    assert locate_module._matches_bytecode_cache(forward, get_source(forward))
+    assert locate_module._bytecode_verdict(forward, get_source(forward)) == locate_module._PROVEN
     assert isinstance(locate_module._bytecode_cache(str(path), *get_source(forward).stat)[0], _native.PycIndex)
 
 
@@ -775,7 +775,7 @@ def test_a_pyc_the_index_cannot_read_is_unmarshalled(tmp_path, monkeypatch):
     locate_module._bytecode_cache.cache_clear()
     code = module.f.__code__
     assert isinstance(locate_module._bytecode_cache(str(path), *get_source(code).stat)[0], dict)
-    assert locate_module._matches_bytecode_cache(code, get_source(code))
+    assert locate_module._bytecode_verdict(code, get_source(code)) == locate_module._PROVEN
     edit(path, "def f(x):\n    y = x + 1\n\n    z = y * 2\n    return z\n")
     py_compile.compile(str(path), cfile=str(pyc), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
     os.utime(pyc, (time.time() + 2, time.time() + 2))
@@ -783,7 +783,7 @@ def test_a_pyc_the_index_cannot_read_is_unmarshalled(tmp_path, monkeypatch):
     fresh = get_source(code)
     assert locate_module._bytecode_cache(str(path), *fresh.stat)[1]  # header matches the edit
     assert isinstance(locate_module._bytecode_cache(str(path), *fresh.stat)[0], dict)
-    assert not locate_module._matches_bytecode_cache(code, fresh)
+    assert locate_module._bytecode_verdict(code, fresh) != locate_module._PROVEN
 
 
 def test_an_edit_after_import_is_caught_though_a_pyc_exists(tmp_path, monkeypatch):
@@ -791,7 +791,7 @@ def test_an_edit_after_import_is_caught_though_a_pyc_exists(tmp_path, monkeypatc
     module, path, _pyc = _with_pyc(tmp_path, text)
     edit(path, "def f(x):\n    y = x + 1\n    w = 0\n    z = y * 2\n    return z\n")
     compiles = _count_compiles(monkeypatch)
-    assert not locate_module._matches_bytecode_cache(module.f.__code__, get_source(module.f.__code__))
+    assert locate_module._bytecode_verdict(module.f.__code__, get_source(module.f.__code__)) != locate_module._PROVEN
     with pytest.raises(SourceMismatchError, match="spans lines 1-4, but the text compiles to lines 1-5"):
         locate(module.f.__code__, 3)
     assert compiles  # decided by the compile, as without a .pyc
@@ -858,7 +858,7 @@ def test_a_pyc_rewritten_for_the_edited_text_does_not_vouch_for_old_code(tmp_pat
     edit(path, "def f(x):\n    y = x + 1\n\n    z = y * 2\n    return z\n")
     py_compile.compile(str(path), cfile=str(pyc), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
     os.utime(pyc, (time.time() + 2, time.time() + 2))
-    assert not locate_module._matches_bytecode_cache(module.f.__code__, get_source(module.f.__code__))
+    assert locate_module._bytecode_verdict(module.f.__code__, get_source(module.f.__code__)) != locate_module._PROVEN
     with pytest.raises(SourceMismatchError, match="in this source line 3 is blank"):
         locate(module.f.__code__, 3)
 
@@ -877,7 +877,7 @@ def test_a_same_size_edit_in_the_same_second_is_not_vouched_for(tmp_path):
     os.utime(path, (stamp + 0.7, stamp + 0.7))  # same second, after the .pyc
     linecache.checkcache(str(path))
     code = module.f.__code__
-    assert not locate_module._matches_bytecode_cache(code, get_source(code))
+    assert locate_module._bytecode_verdict(code, get_source(code)) != locate_module._PROVEN
     with pytest.raises(SourceMismatchError):
         locate(code, 3)
 

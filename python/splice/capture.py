@@ -80,7 +80,7 @@ from splice._native import addr as _addr  # id() without its audit event
 from splice._native import function_code as _function_code  # f.__code__, unaudited
 from splice.errors import release_frames
 from splice.lifecycle import Managed, sync
-from splice.patcher import PATCHER, NativeProbe, Probe
+from splice.patcher import PATCHER, UNRECORDED, NativeProbe, Probe
 from splice.resolve import Scope, Site, Target, check_exists, resolve, wants
 from splice.template import HOOK_PREFIX, ScopeInfo, arg_names, build_template, instance_test
 
@@ -96,18 +96,15 @@ _R = TypeVar("_R")
 
 def _unrecorded(method: Callable[_P, _R]) -> Callable[_P, _R]:
     """``method`` with recording paused on the calling thread while it runs
-    (``_native.pause_recording``): splice's formatting of a record, whose
+    (``patcher.UNRECORDED``): splice's formatting of a record, whose
     values' reprs may run Python code. A capture with no scope recorded those
     calls, and printing its own list inside the block appended a record per
     value shown, whose repr showed the value again, until memory ran out."""
 
     @functools.wraps(method)
     def unrecorded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        _native.pause_recording()
-        try:
+        with UNRECORDED:
             return method(*args, **kwargs)
-        finally:
-            _native.resume_recording()
 
     return unrecorded
 

@@ -683,12 +683,31 @@ _FROM_PYC = "from the .pyc of another version"
 
 
 def _bytecode_verdict(code: CodeType, source: Source) -> Optional[str]:
-    """:data:`_PROVEN` when the module's ``.pyc`` proves that ``source`` is
-    the text ``code`` was compiled from (:func:`_matches_bytecode_cache`);
-    :data:`_FROM_PYC` when the ``.pyc`` holds a code object equal to
-    ``code`` but its header is not that of the file the text was read from
-    (or it is hash-based); None when it says nothing (no ``.pyc``, or it
-    does not hold the running code)."""
+    """What the module's ``.pyc`` says about ``source`` and ``code``, without
+    compiling anything.
+
+    :data:`_PROVEN`: ``source`` is the text ``code`` was compiled from. The
+    text was read (by linecache or :func:`_read_file`; ``source.stat``) from
+    a file of the size and modification time the ``.pyc`` header records
+    (the test the import system itself applies), and the ``.pyc`` holds a
+    code object equal to ``code``. (The header's time has whole seconds; a
+    ``.pyc`` older than the text's exact modification time does not prove
+    it, so an edit of the same size within the second of the import is not
+    mistaken for the compiled text.)
+
+    :data:`_FROM_PYC`: the ``.pyc`` holds a code object equal to ``code``
+    but its header is not that of the file the text was read from (or it is
+    hash-based): the running code is exactly the compiler's, from some
+    version of the file.
+
+    None when it says nothing: no ``.pyc``, a text of unknown origin, code
+    rewritten at import (pytest's asserts).
+
+    The ``.pyc`` is not unmarshalled: splice-pyc's ``PycIndex`` finds the
+    code object of the same first line and names in its bytes and compares
+    it with ``marshal.dumps(code)`` (the fields ``==`` on code objects
+    compares, and the qualified name; crates/splice-pyc). Data that reader
+    does not know is unmarshalled and compared with ``==``."""
     if source.stat is None:
         return None
     cached = _bytecode_cache(source.filename, *source.stat)
@@ -705,31 +724,6 @@ def _bytecode_verdict(code: CodeType, source: Source) -> Optional[str]:
     if not holds:
         return None
     return _PROVEN if fresh else _FROM_PYC
-
-
-def _matches_bytecode_cache(code: CodeType, source: Source) -> bool:
-    """Whether the module's ``.pyc`` proves that ``source`` is the text
-    ``code`` was compiled from, without compiling anything: the text was
-    read (by linecache or :func:`_read_file`; ``source.stat``) from a file
-    of the size and modification time the ``.pyc`` header records (the test
-    the import system itself applies), and the ``.pyc`` holds a code object
-    equal to ``code``. The running code came from that file then, or from
-    one with the same text. (The header's time has whole seconds; a
-    ``.pyc`` older than the text's exact modification time is not used, so
-    an edit of the same size within the second of the import is not
-    mistaken for the compiled text.)
-
-    The ``.pyc`` is not unmarshalled: splice-pyc's ``PycIndex`` finds the
-    code object of the same first line and names in its bytes and compares
-    it with ``marshal.dumps(code)`` (the fields ``==`` on code objects
-    compares, and the qualified name; crates/splice-pyc). Data that reader does not
-    know is unmarshalled and compared with ``==``.
-
-    False (fall back to the compile checks) whenever anything is missing or
-    differs: no ``.pyc``, a hash-based one, a header that does not match
-    the file the text came from, a text of unknown origin, code rewritten
-    at import (pytest's asserts)."""
-    return _bytecode_verdict(code, source) == _PROVEN
 
 
 #: (co_firstlineno, co_name, co_qualname): how a fresh code object is matched

@@ -110,6 +110,35 @@ def test_callable_instance_uses_class_call_and_that_instance(mod):
     assert t.code is mod.Model.__call__.__code__ and t.instance is m
 
 
+def test_a_line_missing_from_a_callable_instances_call_says_to_pass_its_forward(mod):
+    """NoPdb's rule puts a breakpoint on a callable instance into its class's
+    ``__call__``; a line of the method the call runs (a ``torch.nn.Module``'s
+    ``forward``) is not there: the error says what to pass instead, and
+    installs nothing."""
+    m = mod.Model(3)
+    original = mod.Model.__call__.__code__
+    for line in ("out = x * self.w", 1):
+        with pytest.raises(splice.LocateError) as e:
+            with splice.breakpoint(m, line=line):
+                pass
+        text = str(e.value)
+        assert "Model.__call__" in text and "Model.forward (every instance)" in text, text
+        assert "bound method .forward" in text, text
+        assert mod.Model.__call__.__code__ is original
+    # the method itself takes the line, for that instance only
+    with splice.breakpoint(m.forward, line="out = x * self.w") as bp:
+        bp.exec("x = x + 100")
+        assert m(1) == 303 and mod.Model(3)(1) == 3
+    assert m(1) == 3
+
+
+def test_a_line_missing_from_a_function_gives_no_instance_hint(mod):
+    with pytest.raises(splice.LocateError) as e:
+        with splice.breakpoint(mod.Model.__call__, line="out = x * self.w"):
+            pass
+    assert "callable instance" not in str(e.value) and "forward (every" not in str(e.value)
+
+
 def test_mock_with_a_function_spec_is_a_callable_instance(mod):
     """``Mock(spec=f)`` passes ``isinstance(m, FunctionType)`` (its
     ``__class__`` is the spec's) while its ``__code__`` is another Mock: it is

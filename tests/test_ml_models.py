@@ -71,6 +71,23 @@ def test_vit_capture_call_sees_block4_attention(vit):
     assert Attention.forward.__code__ is original
 
 
+def test_a_breakpoint_on_a_module_instance_by_a_forward_line_says_to_pass_forward(vit):
+    """An ``nn.Module`` instance is a callable instance: NoPdb's rule probes
+    ``Module._wrapped_call_impl``, where the line is not; the error names
+    ``Attention.forward`` and the bound ``.forward``, and nothing is left
+    patched."""
+    model, _ = vit
+    target = model.blocks[4].attn
+    call_code = torch.nn.Module._wrapped_call_impl.__code__
+    with pytest.raises(splice.LocateError) as e:
+        with splice.breakpoint(target, line=SOFTMAX_LINE):
+            pass
+    text = str(e.value)
+    assert "_wrapped_call_impl" in text and "Attention.forward (every instance)" in text, text
+    assert "timm.layers.attention.Attention instance" in text, text
+    assert torch.nn.Module._wrapped_call_impl.__code__ is call_code
+
+
 def test_vit_capture_by_name_records_exactly_what_nopdb_records(vit):
     """`capture_calls("forward")` over two ViT forwards: every nn.Module
     forward the model runs (lazily instrumented at its first call on 3.12+,

@@ -15,7 +15,7 @@ line means in each kind of scope:
 
 from __future__ import annotations
 
-from types import CodeType
+from types import CodeType, FunctionType
 from typing import Optional, Union
 
 from splice import locate as _locate
@@ -78,10 +78,44 @@ def plan(scope: Scope, line: Union[int, str, None]) -> list[Placement]:
     if line is None:
         return [(t, None) for t in targets]
     if scope._fn is not None:
-        return [(targets[0], lines_in(targets[0].code, line))]
+        try:
+            return [(targets[0], lines_in(targets[0].code, line))]
+        except LocateError as e:
+            hint = _instance_hint(scope)
+            if hint is None:
+                raise
+            raise LocateError(f"{e}\n{hint}") from None
     if scope._fn_name is not None:
         return _plan_by_name(targets, line, scope._fn_name)
     return _plan_in_files(targets, line, scope)
+
+
+def _instance_hint(scope: Scope) -> Optional[str]:
+    """What to pass instead, when the line was looked for in the ``__call__``
+    of a callable instance (NoPdb's rule): a ``torch.nn.Module``'s calls go
+    through ``Module._wrapped_call_impl``, and the line a user means is in
+    the method the call runs, ``forward``. None for any other target."""
+    obj = scope.function
+    if obj is None or scope._fn_self is not obj or scope._fn is None:
+        return None
+    cls = type(obj).__qualname__
+    text = (
+        f"The target, {_describe_instance(obj)}, is called through its class's __call__ "
+        f"({scope._fn.__qualname__}), where splice looks for the line, as NoPdb does."
+    )
+    forward = getattr(type(obj), "forward", None)
+    if isinstance(forward, FunctionType):
+        text += (
+            f" To stop in the method its calls run, pass {cls}.forward (every instance) "
+            f"or the instance's bound method .forward (that instance only)."
+        )
+    return text
+
+
+def _describe_instance(obj: object) -> str:
+    """``a Foo instance`` (not its ``repr``: a model's is its whole tree)."""
+    t = type(obj)
+    return f"a {t.__module__}.{t.__qualname__} instance"
 
 
 def _plan_by_name(targets: list[Target], line: Union[int, str], name: str) -> list[Placement]:

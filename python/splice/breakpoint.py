@@ -143,9 +143,20 @@ class _BreakpointProbe(Probe):
             label=f"breakpoint at {self.site.qualname}",
             extra_locals=extra_locals,
             cache_key=bp._snippet_key(self.target, self.lines),
+            enclosing=self._enclosing(),
         )
         self._cache = (key, tpl)
         return tpl
+
+    def _enclosing(self) -> list[CodeType]:
+        """The code objects around the target's, innermost first (a nested
+        function's site knows its parents)."""
+        out = []
+        site = self.site.parent
+        while site is not None:
+            out.append(site.code)
+            site = site.parent
+        return out
 
     def spec(self, extra_locals: tuple[str, ...]) -> tuple[list[NativeProbe], tuple[str, ...]]:
         tpl = self.template(extra_locals)

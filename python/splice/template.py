@@ -588,6 +588,7 @@ def build_template(
     extra_locals: Sequence[str] = (),
     filename: str = "<splice snippet>",
     cache_key: Any = None,
+    enclosing: Sequence[CodeType] = (),
 ) -> Template:
     """Compile ``body`` (AST statements, or a :class:`TextSnippet`) in a
     template mirroring ``code``.
@@ -606,9 +607,16 @@ def build_template(
     ``cache_key``: a value that determines ``body`` for ``code`` (the caller
     vouches for it); the compiled code is then cached per code object and
     reused with this call's hook objects.
+
+    ``enclosing``: the code objects of the functions ``code`` is nested in
+    (innermost first); a snippet that reads one of their locals which
+    ``code`` itself does not use is a :class:`SnippetError`
+    (:func:`_check_enclosing_reads`).
     """
     if cache_key is None:
-        return _build_template(code, body, hooks, label=label, extra_locals=extra_locals, filename=filename)
+        tpl = _build_template(code, body, hooks, label=label, extra_locals=extra_locals, filename=filename)
+        _check_enclosing_reads(code, tpl.snippet, enclosing, label)
+        return tpl
     key = (cache_key, tuple(sorted(hooks)), tuple(extra_locals), filename)
     per_code = _templates.get(code)
     hit = per_code.get(key) if per_code is not None else None
@@ -616,6 +624,7 @@ def build_template(
         snippet, module, new_locals = hit
         return Template(snippet=snippet, module=module, hooks=dict(hooks), new_locals=new_locals)
     tpl = _build_template(code, body, hooks, label=label, extra_locals=extra_locals, filename=filename)
+    _check_enclosing_reads(code, tpl.snippet, enclosing, label)
     if per_code is None:
         per_code = _templates.set(code, {})
     if len(per_code) >= _TEMPLATES_PER_CODE:
@@ -734,6 +743,69 @@ def _template(
         hooks=dict(hooks),
         new_locals=tuple(n for n in tcode.co_varnames if n not in known),
     )
+
+
+#: opcodes that read or write a name as a global (module or builtin)
+_GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL"})
+#: CO_OPTIMIZED: a function body (class and module bodies are not scopes a
+#: nested function sees)
+_CO_OPTIMIZED = 0x1
+
+
+def _global_names(tcode: CodeType) -> set[str]:
+    """Names ``tcode`` and the functions and comprehensions in it use as
+    globals."""
+    import dis  # only nested targets come here
+
+    names: set[str] = set()
+    todo = [tcode]
+    while todo:
+        c = todo.pop()
+        names.update(i.argval for i in dis.get_instructions(c) if i.opname in _GLOBAL_OPS)
+        todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
+    return names
+
+
+def _comprehension_names(code: CodeType) -> set[str]:
+    """The variables of comprehensions the compiler inlined into ``code``
+    (3.12+, PEP 709): listed among its locals but scoped to the
+    comprehension, so not visible to a nested function. Each inlined
+    comprehension saves the outer value of its variables with
+    ``LOAD_FAST_AND_CLEAR``."""
+    import dis
+
+    return {i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_FAST_AND_CLEAR"}
+
+
+def _check_enclosing_reads(code: CodeType, tcode: CodeType, enclosing: Sequence[CodeType], label: str) -> None:
+    """Raise :class:`SnippetError` if the compiled snippet ``tcode`` uses as a
+    global a name that is a local of a function ``code`` is nested in.
+    Typed into the source, the snippet would read that local through a
+    closure cell; ``code`` has no cell for a name it does not use itself,
+    and splice cannot add one, so the snippet would read a global of that
+    name instead or raise ``NameError`` in the user's call."""
+    scopes = [c for c in enclosing if c.co_flags & _CO_OPTIMIZED]
+    if not scopes:
+        return
+    names = {n for n in _global_names(tcode) if not n.startswith(HOOK_PREFIX)}
+    for outer in scopes:
+        hits = sorted(names & (set(outer.co_varnames) | set(outer.co_cellvars)))
+        if hits:
+            hits = [n for n in hits if n not in _comprehension_names(outer)]
+        if not hits:
+            continue
+        hits = [n for n in hits if n not in _locate.declared_globals(code)]
+        if not hits:
+            continue
+        qual = getattr(code, "co_qualname", code.co_name)
+        outer_qual = getattr(outer, "co_qualname", outer.co_name)
+        raise SnippetError(
+            f"{label}: the snippet reads {hits[0]!r}, a local of the enclosing function "
+            f"{outer_qual} that {qual} does not use itself. Typed into the source it would "
+            f"be read through a closure cell, which {qual} does not have and splice cannot "
+            f"add to a running function. Read it with a probe on {outer_qual} (a breakpoint "
+            f"or a capture there)"
+        )
 
 
 def _check_closures(tcode: CodeType, scope: ScopeInfo, label: str) -> None:

@@ -139,6 +139,25 @@ def test_a_line_missing_from_a_function_gives_no_instance_hint(mod):
     assert "callable instance" not in str(e.value) and "forward (every" not in str(e.value)
 
 
+@pytest.mark.parametrize("kind", ["staticmethod", "classmethod"])
+def test_a_callable_instance_whose_call_is_not_given_the_instance_is_refused(kind):
+    """Its calls do not carry the instance, so a probe limited to it never
+    fired (staticmethod) or the target was refused as not Python
+    (classmethod); the error says what to pass."""
+    ns: dict = {}
+    exec(f"class K:\n    @{kind}\n    def __call__(*a):\n        return a[-1] + 1\n", ns)
+    obj = ns["K"]()
+    with pytest.raises(TargetError) as e:
+        splice.capture_calls(obj)
+    text = str(e.value)
+    assert kind in text and "not given the instance" in text, text
+    fn = ns["K"].__call__ if kind == "staticmethod" else ns["K"].__call__.__func__
+    assert f"K.__call__{'.__func__' if kind == 'classmethod' else ''} to probe every call" in text
+    with splice.capture_calls(fn) as calls:
+        obj(1)
+    assert len(calls) == 1
+
+
 def test_mock_with_a_function_spec_is_a_callable_instance(mod):
     """``Mock(spec=f)`` passes ``isinstance(m, FunctionType)`` (its
     ``__class__`` is the spec's) while its ``__code__`` is another Mock: it is

@@ -179,6 +179,7 @@ def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
             # cache), a class-based decorator that calls
             # functools.update_wrapper, 3.14's bound singledispatchmethod
             return code_of(_unwrap(fn, unwrap), unwrap)
+        _refuse_unbound_call(fn)
         if type(inner) is not FunctionType:
             raise _not_python(
                 fn,
@@ -191,6 +192,27 @@ def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
     if type(fn) is not FunctionType:
         raise _not_python(fn, f"reached from {orig!r}" if fn is not orig else None)
     return fn, instance
+
+
+def _refuse_unbound_call(obj: Any) -> None:
+    """A :class:`TargetError` for a callable instance whose class's
+    ``__call__`` is a ``staticmethod`` or ``classmethod``: its calls do not
+    receive the instance, so a probe cannot be limited to it (it would never
+    fire), and a classmethod's ``__call__`` is no plain function."""
+    cls = type(obj)
+    for klass in cls.__mro__:
+        raw = vars(klass).get("__call__")
+        if raw is None:
+            continue
+        if isinstance(raw, (staticmethod, classmethod)):
+            kind = type(raw).__name__
+            how = f"{cls.__qualname__}.__call__" + (".__func__" if kind == "classmethod" else "")
+            raise TargetError(
+                f"{_a(cls.__qualname__)} instance is called through its class's __call__, a "
+                f"{kind}, which is not given the instance: a probe cannot be limited to this "
+                f"one. Pass {how} to probe every call"
+            )
+        return
 
 
 def owners_of(code: CodeType) -> list[FunctionType]:

@@ -494,3 +494,28 @@ def test_probes_on_a_frozen_stdlib_function_give_no_heap_search_warning():
                 seen = bp.eval("a")
                 posixpath.join("x", "y")
             assert seen == ["x"]
+
+
+def test_code_without_text_says_which_line_numbers_still_work():
+    """A dataclass's generated __init__ (compiled from a string nobody
+    registered): a line spec that cannot be used says which line numbers
+    can, and one of them works."""
+    import dataclasses
+
+    @dataclasses.dataclass
+    class P:
+        x: int
+        y: int = 2
+
+    code = P.__init__.__code__
+    with pytest.raises(splice.LocateError) as e:
+        splice.breakpoint(P.__init__, line="self.x = x")
+    text = str(e.value)
+    usable = [ln for *_, ln in code.co_lines() if ln is not None and ln != code.co_firstlineno]
+    assert usable and "a line number where it has code still works: " in text, text
+    listed = [int(n) for n in text.rsplit("still works: ", 1)[1].split(" (or")[0].split(", ")]
+    assert set(listed) <= set(usable), (listed, usable)
+    with splice.breakpoint(P.__init__, line=listed[0]) as bp:
+        got = bp.eval("x")
+        P(5)
+    assert got == [5]

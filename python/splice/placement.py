@@ -34,20 +34,27 @@ def lines_in(code: CodeType, line: Union[int, str]) -> list[int]:
     place that calls :mod:`splice.locate` for a function scope)."""
     try:
         _locate.get_source(code)
-    except LocateError:
+    except LocateError as e:
         # No source text (e.g. a function typed at the plain REPL): a line
         # number is still usable when the code has instructions on it, as in
         # NoPdb; a line text is not.
+        events = _noevent.event_lines(code) - {code.co_firstlineno}
         if isinstance(line, int):
             own = {ln for *_, ln in code.co_lines() if ln is not None}
             if line in own and line != code.co_firstlineno:
-                if line in _noevent.event_lines(code):
+                if line in events:
                     return [line]
                 raise LocateError(
                     f"line {line} of {getattr(code, 'co_qualname', code.co_name)} has no "
                     f"instruction where a line event fires, so a probe there would never run"
                 ) from None
-        raise
+        if not events:
+            raise
+        usable = ", ".join(str(n) for n in sorted(events)[:12]) + (", ..." if len(events) > 12 else "")
+        raise LocateError(
+            f"{e}\nWithout its text, a line number where it has code still works: {usable} "
+            f"(or no line, for the function's entry)"
+        ) from None
     # Without source=: locate checks the text against the running code and,
     # on a mismatch, re-reads the file once (it may have been edited and
     # reverted since linecache cached it).

@@ -91,7 +91,7 @@ impl SourceIndex {
             }
             return Err(LocateError::CodeLineMismatch {
                 line,
-                scope: self.describe(first),
+                scope: self.named(first),
                 what: self.why_not_code_of(line, first),
             });
         }
@@ -215,6 +215,18 @@ impl SourceIndex {
                 format!("the {what} on line {}", code.firstlineno)
             }
             CodeKind::GenExpr => format!("the generator expression on line {}", code.firstlineno),
+        }
+    }
+
+    /// A scope by kind and name, without the extent the source gives it: for
+    /// "the running code of ...", whose own extent may differ from this
+    /// source's when the file was edited.
+    fn named(&self, c: usize) -> String {
+        let code = &self.codes[c];
+        match code.kind {
+            CodeKind::Function => format!("function '{}'", code.name),
+            CodeKind::Class => format!("class '{}'", code.name),
+            _ => self.describe(c),
         }
     }
 

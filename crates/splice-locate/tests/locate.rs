@@ -286,11 +286,9 @@ fn running_code_must_fit_the_source() {
     let e = edited.check_code_lines(&func(1, "f"), &[1, 2, 3], 12);
     assert_eq!(
         e.as_ref().map_err(|e| e.to_string()),
-        Err(
-            "the running code of function 'f' (lines 1-4) has code on line 2, \
+        Err("the running code of function 'f' has code on line 2, \
              but in this source line 2 is blank"
-                .to_string()
-        )
+            .to_string())
     );
     assert!(e.is_err_and(|e| e.is_source_mismatch()));
 
@@ -300,11 +298,9 @@ fn running_code_must_fit_the_source() {
         nested
             .check_code_lines(&func(1, "f"), &[1, 3], 12)
             .map_err(|e| e.to_string()),
-        Err(
-            "the running code of function 'f' (lines 1-4) has code on line 3, \
+        Err("the running code of function 'f' has code on line 3, \
              but in this source line 3 belongs to function 'g' (lines 2-4)"
-                .to_string()
-        )
+            .to_string())
     );
 }
 

@@ -7,15 +7,23 @@ existing code working: :func:`capture_call`, :func:`capture_calls`,
 :class:`Scope`, :class:`Handle`, ``TraceFunc``.
 """
 
-# First: refuses to load on an interpreter splice does not know (raises
-# UnsupportedVersionError before the native module is imported).
-from splice import (
-    _interpreter,  # noqa: F401
-    fork_safety,  # noqa: F401  (registers the fork handlers)
-)
-from splice.breakpoint import Breakpoint, FrameView
-from splice.capture import CallCapture, CallInfo, CallListCapture
-from splice.errors import (
+import importlib as _importlib
+
+# Loaded by a call, not an import statement, so that they are loaded now even
+# under 3.15's `-X lazy_imports=all` (PEP 810), which makes every import
+# statement below lazy: first the check that refuses an interpreter splice
+# does not know (UnsupportedVersionError before the native module is
+# imported), then the fork handlers (registered when their module loads),
+# then the submodule splice.breakpoint, whose loading binds the package's
+# name `breakpoint` to it: loaded lazily, at first use, it replaced the
+# function `breakpoint` bound below.
+for _module in ("_interpreter", "fork_safety", "breakpoint"):
+    _importlib.import_module(f"splice.{_module}")
+del _module
+
+from splice.breakpoint import Breakpoint, FrameView  # noqa: E402
+from splice.capture import CallCapture, CallInfo, CallListCapture  # noqa: E402
+from splice.errors import (  # noqa: E402
     HeapSearchWarning,
     LocateError,
     RewriteError,
@@ -27,7 +35,7 @@ from splice.errors import (
     TargetError,
     UnsupportedVersionError,
 )
-from splice.nopdb import (
+from splice.nopdb import (  # noqa: E402
     Handle,
     NoPdb,
     TraceFunc,
@@ -36,7 +44,7 @@ from splice.nopdb import (
     capture_calls,
     get_nopdb,
 )
-from splice.resolve import Scope
+from splice.resolve import Scope  # noqa: E402
 
 __all__ = [
     # NoPdb's public names

@@ -71,7 +71,7 @@ def _run(body: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("fn, args", [("cell", "[1, 2]"), ("free", "[1, 2]")])
-@pytest.mark.parametrize("snippet", ["x", "x = x", "del x", "hits.append(x)"])
+@pytest.mark.parametrize("snippet", ["x", "x = x", "del x", "hits.append(x)", "hits.append((lambda: x)())"])
 def test_a_snippet_naming_the_shadowed_cell_is_refused_and_changes_nothing(fn, args, snippet):
     r = _run(
         f"""

@@ -134,6 +134,11 @@ pub struct Spliced {
     /// edge from one copy into another (an entry probe's copy followed by a
     /// copy on the first line) is the function's.
     pub copy: u32,
+    /// A load of a closure's cell: a `LOAD_FAST` (3.13+) of a cell or free
+    /// slot that the snippet's template read as a cell, to build a closure.
+    /// The verifier counts it as a use of the slot as a cell
+    /// ([`crate::shadow`]), which the opcode alone does not tell.
+    pub cell: bool,
 }
 
 /// An element of the instruction list.

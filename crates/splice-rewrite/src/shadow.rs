@@ -24,6 +24,7 @@
 //! variable is a cell too, so the slot holds a cell again).
 
 use crate::cfg::{Cfg, EdgeKind};
+use crate::model::Instr;
 use crate::opcodes::ArgKind;
 use crate::RewriteError;
 
@@ -260,11 +261,16 @@ pub fn check_cell_uses(cfg: &Cfg) -> Result<(), RewriteError> {
         return Ok(());
     }
     let k = &cfg.table.known;
-    let as_cell = |op: u8| op != k.make_cell && cfg.table.arg_kind(op) == Some(ArgKind::Free);
+    // a cell instruction, or a spliced load of a closure's cell (3.13+
+    // reads cells for a closure with LOAD_FAST)
+    let as_cell = |i: &Instr| {
+        (i.op != k.make_cell && cfg.table.arg_kind(i.op) == Some(ArgKind::Free))
+            || i.spliced.is_some_and(|s| s.cell)
+    };
     let mut cells: Vec<u32> = cfg
         .instrs
         .iter()
-        .filter(|i| as_cell(i.op) && saved.contains(&i.arg))
+        .filter(|i| as_cell(i) && saved.contains(&i.arg))
         .map(|i| i.arg)
         .collect();
     cells.sort_unstable();
@@ -274,7 +280,7 @@ pub fn check_cell_uses(cfg: &Cfg) -> Result<(), RewriteError> {
     }
     let shadowed = shadowed(cfg, &cells)?;
     for (i, ins) in cfg.instrs.iter().enumerate() {
-        if as_cell(ins.op) && shadowed[i].contains(&ins.arg) {
+        if as_cell(ins) && shadowed[i].contains(&ins.arg) {
             return Err(RewriteError::Verify(format!(
                 "instruction {i} ({}) uses local {} as a cell inside an inlined comprehension, where that slot holds the comprehension's plain variable",
                 cfg.table.name(ins.op).unwrap_or("?"),
@@ -283,4 +289,71 @@ pub fn check_cell_uses(cfg: &Cfg) -> Result<(), RewriteError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linetable::Location;
+    use crate::model::{Item, Spliced};
+    use crate::opcodes::table;
+    use crate::PyVersion;
+
+    /// `(opcode name, arg, marked as a spliced load of a closure's cell)`.
+    fn items(v: PyVersion, spec: &[(&str, u32, bool)]) -> Vec<Item> {
+        let t = table(v);
+        spec.iter()
+            .map(|(name, arg, cell)| {
+                Item::Instr(Instr {
+                    spliced: cell.then_some(Spliced {
+                        outer: None,
+                        copy: 1,
+                        cell: true,
+                    }),
+                    op: t.by_name(name).unwrap_or_else(|| panic!("{name}")),
+                    arg: *arg,
+                    target: None,
+                    loc: Location::line_only(1),
+                    handler: None,
+                })
+            })
+            .collect()
+    }
+
+    /// 3.13+ builds a closure from a cell with `LOAD_FAST`: a spliced one
+    /// marked as a cell load, inside an inlined comprehension that keeps a
+    /// plain object in that slot, is a cell use there and is rejected; the
+    /// same `LOAD_FAST` unmarked (the comprehension reading its own
+    /// variable) is not.
+    #[test]
+    fn a_marked_cell_load_inside_a_comprehension_is_rejected() {
+        for v in [PyVersion::V313, PyVersion::V314, PyVersion::V315] {
+            let spec = |cell| {
+                items(
+                    v,
+                    &[
+                        ("RESUME", 0, false),
+                        ("LOAD_FAST_AND_CLEAR", 0, false), // save x (a cell)
+                        ("LOAD_CONST", 0, false),
+                        ("STORE_FAST", 0, false), // the comprehension's plain x
+                        ("LOAD_FAST", 0, cell),   // a snippet's closure reads x here
+                        ("POP_TOP", 0, false),
+                        ("STORE_FAST", 0, false), // restore x
+                        ("LOAD_FAST", 0, true),   // after the comprehension: a cell again
+                        ("RETURN_VALUE", 0, false),
+                    ],
+                )
+            };
+            let marked = spec(true);
+            let cfg = Cfg::of_items(v, &marked, &[]).expect("cfg");
+            let e = check_cell_uses(&cfg).expect_err("a cell load in a shadowed slot");
+            assert!(
+                e.to_string().contains("instruction 4 (LOAD_FAST)"),
+                "{v}: {e}"
+            );
+            let plain = spec(false);
+            let cfg = Cfg::of_items(v, &plain, &[]).expect("cfg");
+            check_cell_uses(&cfg).unwrap_or_else(|e| panic!("{v}: {e}"));
+        }
+    }
 }

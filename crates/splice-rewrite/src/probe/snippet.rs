@@ -163,17 +163,35 @@ impl Mapper<'_, '_> {
     /// template's locals are parameters (CPython proved them bound) and on
     /// 3.14+ may be borrowed loads; the target's may be unbound at the site,
     /// and a borrowed reference would not survive a snippet that rebinds it.
+    ///
+    /// On 3.13+ a closure is built from its cells with plain `LOAD_FAST`s of
+    /// cell and free slots (3.12's `LOAD_CLOSURE`): such a load keeps its
+    /// kind and is not checked (a cell object is never unbound).
     fn local(&mut self, ins: &Instr) -> Result<Instr, RewriteError> {
         let k = self.k();
         let v = self.snippet.scope.name_at(ins.arg)?;
+        let want = self.template_kind(&v);
         let mut out = ins.clone();
-        out.arg = self.vars.index_of(&v, VarKind::Fast)?;
-        if k.is_single_local_load(ins.op) {
+        out.arg = self.vars.index_of(&v, want)?;
+        if want != VarKind::Fast {
+            out.spliced = Some(cell_mark());
+        }
+        if want == VarKind::Fast && k.is_single_local_load(ins.op) {
             if let Some(check) = k.load_fast_check {
                 out.op = check;
             }
         }
         Ok(out)
+    }
+
+    /// How the template stores the variable an instruction with a local
+    /// operand names: a cell or free variable (loaded as a closure's cell,
+    /// 3.13+), or a plain local (also when the template has no such name).
+    fn template_kind(&self, name: &str) -> VarKind {
+        match self.snippet.scope.kind(name) {
+            Some(kind @ (VarKind::Cell | VarKind::Free)) => kind,
+            _ => VarKind::Fast,
+        }
     }
 
     /// A superinstruction with two 4-bit local indexes: split into two
@@ -183,27 +201,41 @@ impl Mapper<'_, '_> {
         let k = self.k();
         let a = self.snippet.scope.name_at(ins.arg >> 4)?;
         let b = self.snippet.scope.name_at(ins.arg & 15)?;
-        let ia = self.vars.index_of(&a, VarKind::Fast)?;
-        let ib = self.vars.index_of(&b, VarKind::Fast)?;
-        let check = k.load_fast_check.unwrap_or(k.load_fast);
+        let (wa, wb) = (self.template_kind(&a), self.template_kind(&b));
+        let ia = self.vars.index_of(&a, wa)?;
+        let ib = self.vars.index_of(&b, wb)?;
+        // a plain local's load is checked; a cell's (a closure's) is not
+        let load = |w: VarKind| {
+            if w == VarKind::Fast {
+                k.load_fast_check.unwrap_or(k.load_fast)
+            } else {
+                k.load_fast
+            }
+        };
         let (first, second) = if Some(ins.op) == k.store_fast_store_fast {
             (k.store_fast, k.store_fast)
         } else if Some(ins.op) == k.store_fast_load_fast {
-            (k.store_fast, check)
+            (k.store_fast, load(wb))
         } else if Some(ins.op) == k.load_fast_load_fast
             || Some(ins.op) == k.load_fast_borrow_load_fast_borrow
         {
-            (check, check)
+            (load(wa), load(wb))
         } else {
             return Err(RewriteError::Snippet(format!(
                 "unknown superinstruction {}",
                 self.table.name(ins.op).unwrap_or("?")
             )));
         };
-        Ok(vec![
+        let mut pair = [
             plain(first, ia, ins.loc, ins.handler),
             plain(second, ib, ins.loc, ins.handler),
-        ])
+        ];
+        for (i, w) in pair.iter_mut().zip([wa, wb]) {
+            if w != VarKind::Fast {
+                i.spliced = Some(cell_mark());
+            }
+        }
+        Ok(pair.into())
     }
 
     /// Relocate one template instruction (`next` is the one after it).
@@ -246,6 +278,16 @@ impl Mapper<'_, '_> {
             _ => vec![ins.clone()],
         };
         Ok(Step::Emit(out, 1))
+    }
+}
+
+/// The mark of a relocated load of a closure's cell, kept when the copy is
+/// spliced in (its other fields are set then).
+fn cell_mark() -> Spliced {
+    Spliced {
+        outer: None,
+        copy: 0,
+        cell: true,
     }
 }
 
@@ -389,6 +431,7 @@ impl Relocated {
                         c.spliced = Some(Spliced {
                             outer: handler,
                             copy: end.0,
+                            cell: i.spliced.is_some_and(|s| s.cell),
                         });
                         c.target = c.target.map(|t| fresh(t, code));
                         c.handler = match i.handler {

@@ -12,6 +12,7 @@ other interpreters the module is skipped, and pytest's summary says so.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import warnings
 
@@ -267,6 +268,56 @@ def test_torch_compile_runs_probed_functions_eagerly_and_keeps_nothing_after_exi
     assert "_torchdynamo_disable" not in _Blk.forward.__dict__
     assert torch.equal(compiled(x), ref)  # the graph traced in the block kept no exec
     assert torch.equal(torch.compile(model, backend="eager")(x), ref)
+
+
+_EVALUATOR_CHILD = """
+import torch, splice
+
+class M(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.lin(x).relu()
+
+def breaks(t):
+    print("graph break")
+    return t
+
+m, x = M(), torch.randn(2, 4)
+with splice.capture_calls("forward") as cs:
+    try:  # a fullgraph compile that fails leaves Dynamo's evaluator installed
+        torch.compile(breaks, backend="eager", fullgraph=True)(x)
+    except Exception as e:
+        print("compile failed:", type(e).__name__)
+    m(x)
+first = len(cs)
+with splice.capture_calls("forward") as cs:  # Dynamo's and splice's evaluators both set
+    m(x)
+    torch.compile(m, backend="eager")(x)
+second = len(cs)
+def f(n):
+    return 0 if n == 0 else f(n - 1)
+print("records", first, second, "after", f(50))
+"""
+
+
+@pytest.mark.skipif(
+    sys.version_info >= (3, 12), reason="3.12+ watches first calls with sys.monitoring, not a frame evaluator"
+)
+def test_a_capture_by_name_beside_dynamos_frame_evaluator_keeps_the_process_usable(tmp_path):
+    """3.11: torch.compile's frame evaluator, turned on while splice's was set
+    (a capture by name), took splice's as its previous one while splice's
+    passed frames on to it: each handed every frame to the other until the
+    C stack filled, and every Python call of the process raised
+    RecursionError from then on, the block's exit and atexit included."""
+    path = tmp_path / "evaluators.py"
+    path.write_text(_EVALUATOR_CHILD)
+    r = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "RecursionError" not in r.stderr, r.stdout + r.stderr[-3000:]
+    records = r.stdout.split("records ", 1)[1].split()
+    assert int(records[0]) >= 1 and int(records[1]) >= 1 and records[2:] == ["after", "0"], r.stdout
 
 
 def _traced_inner(x):

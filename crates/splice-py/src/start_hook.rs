@@ -31,7 +31,10 @@
 //! overflowing it (a program that raised `sys.setrecursionlimit` to recurse
 //! deeper than the C stack holds crashes otherwise). When
 //! the last watcher stops, the previous evaluator is put back (only if ours
-//! is still the one installed: torch.compile may have put its own since).
+//! is still the one installed: torch.compile may have put its own since, and
+//! hold ours as its previous: a frame that comes back to ours from the one
+//! it passed it to is evaluated by CPython, so that the two never pass
+//! frames back and forth).
 
 use pyo3::prelude::*;
 
@@ -90,19 +93,39 @@ mod imp {
     const NOT_WANTED: i64 = 0;
     const RECALL: i64 = 2;
 
+    /// Pass `frame` on to the evaluator installed before ours. That one may
+    /// have been installed again since, over ours, and call ours as *its*
+    /// previous (torch.compile's does, when it turns itself on while ours
+    /// is set): each would then hand every frame to the other until the C
+    /// stack filled, and every Python call of the process failed from then
+    /// on. A frame ours already passed on and gets back is evaluated by
+    /// CPython itself (`FORWARDING`).
     unsafe fn previous(
         tstate: *mut ffi::PyThreadState,
         frame: *mut ffi::_PyInterpreterFrame,
         throwflag: c_int,
     ) -> *mut ffi::PyObject {
         let p = PREVIOUS.load(Ordering::Acquire);
-        if p.is_null() || p == splice_eval_frame as EvalFrame as *mut c_void {
+        if p.is_null()
+            || p == splice_eval_frame as EvalFrame as *mut c_void
+            || FORWARDING.with(Cell::get) == frame as usize
+        {
             return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
         }
         // SAFETY: PREVIOUS only ever holds an evaluator read from the
         // interpreter (`_PyInterpreterState_GetEvalFrameFunc`).
         let f: EvalFrame = std::mem::transmute::<*mut c_void, EvalFrame>(p);
-        f(tstate, frame, throwflag)
+        // (a nested frame never has this address while this one is live)
+        let outer = FORWARDING.with(|c| c.replace(frame as usize));
+        let result = f(tstate, frame, throwflag);
+        FORWARDING.with(|c| c.set(outer));
+        result
+    }
+
+    thread_local! {
+        /// The frame this thread's evaluator is passing on to the previous
+        /// one (0: none), so that it is not passed on again if it comes back.
+        static FORWARDING: Cell<usize> = const { Cell::new(0) };
     }
 
     thread_local! {
@@ -181,6 +204,11 @@ mod imp {
                     .as_ptr(),
             );
             return std::ptr::null_mut();
+        }
+        if FORWARDING.with(Cell::get) == frame as usize {
+            // back from the evaluator ours passed it to (see `previous`):
+            // already decided
+            return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
         }
         if throwflag == 0 && ACTIVE.load(Ordering::Relaxed) {
             let f = frame as *mut Frame311;

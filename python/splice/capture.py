@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import copy
 import functools
 import importlib
 import linecache
@@ -638,6 +639,23 @@ class CallCapture(_BaseCapture, CallInfo):
 
     __repr__ = CallInfo.__repr__
 
+    def __copy__(self) -> CallInfo:
+        """A :class:`CallInfo` holding the most recent call's fields (the
+        capture itself cannot be copied: the copy would share its probes)."""
+        return CallInfo(
+            name=self.name,
+            file=self.file,
+            args=self.args,
+            locals=self.locals,
+            globals=self.globals,
+            return_value=self.return_value,
+            exception=self.exception,
+            stack=self.stack,
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CallInfo:
+        return copy.deepcopy(self.__copy__(), memo)
+
 
 class CallListCapture(_BaseCapture, list[CallInfo]):
     """A list of :class:`CallInfo`, one per call, in the order the calls
@@ -665,6 +683,14 @@ class CallListCapture(_BaseCapture, list[CallInfo]):
 
     __repr__ = list.__repr__
     __eq__ = list.__eq__
+
+    def __copy__(self) -> list[CallInfo]:
+        """A plain list of the records so far (the capture itself cannot be
+        copied: the copy would share its probes)."""
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[CallInfo]:
+        return copy.deepcopy(list(self), memo)
     __hash__ = None
 
     @_unrecorded

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Optional, Self
+from typing import TYPE_CHECKING, Any, Optional, Self
 
 from splice._native import addr as _addr  # id() without its audit event
 from splice.errors import release_frames
@@ -43,6 +43,16 @@ class Managed:
         self._enabled = False
         self._active: list[Probe] = []
         self.enable()
+
+    def __copy__(self) -> Any:
+        raise TypeError(
+            f"a {type(self).__name__} cannot be copied: the copy would share its probes, "
+            f"and leaving the copy's block would remove them from the original; create "
+            f"another one instead"
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self.__copy__()
 
     # subclasses -------------------------------------------------------------
     def _wanted(self) -> list[Probe]:

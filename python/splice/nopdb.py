@@ -74,6 +74,15 @@ class NoPdb:
     can be used as a context manager.
     """
 
+    def __copy__(self) -> Any:
+        raise TypeError(
+            "a NoPdb cannot be copied: the copy would share its breakpoints and captures; "
+            "create another NoPdb instead"
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self.__copy__()
+
     def __init__(self) -> None:
         self._started = False
         self._stack: Optional[list[NoPdb]] = None

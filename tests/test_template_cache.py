@@ -6,6 +6,7 @@ ever served from the cache."""
 from __future__ import annotations
 
 import gc
+import sys
 
 import pytest
 
@@ -107,6 +108,30 @@ def test_live_breakpoints_never_share_hook_names():
             two.exec("b = b + 10")
             assert target(1) == 13  # both ran (each with its own hooks)
     assert target(1) == 2
+
+
+def test_a_breakpoint_freed_while_enabled_gives_its_hook_names_back(builds):
+    """A breakpoint made on a NoPdb that stops with it still enabled, then
+    dropped: its slot was never given back, so slot numbers grew without
+    bound and every new breakpoint compiled its snippet again."""
+
+    def once() -> None:
+        with splice.NoPdb() as n:
+            b = n.breakpoint(target, line="return b")
+            b.exec("b = b * 10")
+            assert target(1) == 20
+
+    once()
+    gc.collect()
+    first = len(builds)
+    for _ in range(20):
+        once()
+        gc.collect()
+    assert len(builds) == first  # the same hook names: the cached template
+    slots = sys.modules["splice.breakpoint"]._bp_ids  # (splice.breakpoint is the function)
+    taken = slots.take()
+    slots.give(taken)
+    assert taken < 5, taken
 
 
 def _load_class(path, name: str):

@@ -245,6 +245,16 @@ class Breakpoint(Managed):
             _bp_ids.give(self._id)
             self._id = None
 
+    def __del__(self) -> None:
+        # Freed while enabled (a NoPdb stopped or dropped with it, a
+        # breakpoint never entered): no probe of it can be installed (its
+        # NoPdb holds it while they can), so its hook names are free again.
+        # Kept, they grew without bound, and every new breakpoint missed the
+        # template cache (and, on 3.12+, interned new hook names for good).
+        slot = getattr(self, "_id", None)
+        if slot is not None:
+            _bp_ids.give(slot)
+
     # -- public API ---------------------------------------------------------
 
     def eval(

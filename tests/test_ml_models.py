@@ -270,6 +270,59 @@ def test_torch_compile_runs_probed_functions_eagerly_and_keeps_nothing_after_exi
     assert torch.equal(torch.compile(model, backend="eager")(x), ref)
 
 
+_FIRST_COMPILE_CHILD = """
+import sys, torch, splice
+assert "torch._dynamo" not in sys.modules  # the first torch.compile imports it
+
+class Blk(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        h = self.lin(x)
+        out = h * 2
+        return out
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList([Blk(), Blk()])
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x).tanh()
+        return x
+
+torch.manual_seed(0)
+net, x = Net().eval(), torch.randn(3, 8)
+ref = net(x)
+with splice.capture_call(Blk.forward) as call:
+    compiled = torch.compile(net, backend="eager")  # imports torch._dynamo
+    inside = compiled(x)
+assert torch.equal(inside, ref) and tuple(call.locals["h"].shape) == (3, 8)
+torch._dynamo.reset()
+with splice.breakpoint(Blk.forward, line="out = h * 2") as bp:
+    bp.exec("h = h * 0")
+    zero = torch.compile(net, backend="eager")
+    assert torch.equal(zero(x), torch.zeros_like(ref).tanh())
+assert torch.equal(zero(x), ref), "the graph traced in the block kept the exec"
+print("ok")
+"""
+
+
+def test_the_first_torch_compile_inside_a_block_runs_the_probed_function_eagerly(tmp_path):
+    """``import torch`` does not import ``torch._dynamo``: the first
+    ``torch.compile`` inside the block does. splice marked probed functions
+    for Dynamo only when it was imported already, so the compiled model
+    failed inside Dynamo on a capture's hook constants, and kept a
+    breakpoint's exec after the block."""
+    path = tmp_path / "first_compile.py"
+    path.write_text(_FIRST_COMPILE_CHILD)
+    r = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr[-3000:]
+
+
 _EVALUATOR_CHILD = """
 import torch, splice
 

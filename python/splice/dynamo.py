@@ -19,7 +19,14 @@ instead of inlining it, and the call runs eagerly, probe included, whatever
 code the function runs at the time) and the instrumented code object is
 registered with ``skip_code`` (for a function that is itself the compiled
 entry point). The mark is removed when the function's code goes back to its
-original. Nothing happens unless ``torch._dynamo`` is already imported.
+original. Nothing happens unless ``torch`` is imported. ``import torch``
+does not import ``torch._dynamo``; the first ``torch.compile`` call does,
+often inside the block. The function mark needs no part of torch; for the
+``skip_code`` registration (without which Dynamo compiled the probed
+function's own frame after the graph break, and failed on the hook
+constants), a finder on ``sys.meta_path`` waits for
+``torch._dynamo.eval_frame`` to load and registers the code objects of the
+functions marked then (:class:`_EvalFrameWatch`).
 """
 
 from __future__ import annotations
@@ -55,6 +62,84 @@ def _skip_code() -> Any:
     return _skip[1]
 
 
+class _EvalFrameWatch:
+    """A ``sys.meta_path`` finder, there while functions are marked before
+    ``torch._dynamo`` is imported: when ``torch._dynamo.eval_frame`` loads,
+    the instrumented code of every function marked at that moment is
+    registered with its ``skip_code``. The module's spec and loader are the
+    real ones (the wrapper only runs the real loader's ``exec_module``, then
+    the registration); the finder removes itself then."""
+
+    _TARGET = "torch._dynamo.eval_frame"
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != self._TARGET:
+            return None
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _RegisteringLoader(spec.loader)
+        return spec
+
+
+class _RegisteringLoader:
+    """The real loader of ``torch._dynamo.eval_frame``, followed by the
+    ``skip_code`` registration of :class:`_EvalFrameWatch`."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def create_module(self, spec: Any) -> Any:
+        create = getattr(self.real, "create_module", None)
+        return create(spec) if create is not None else None
+
+    def exec_module(self, module: Any) -> None:
+        # the module sees its real loader, as if splice were not there
+        module.__loader__ = self.real
+        if getattr(module, "__spec__", None) is not None:
+            module.__spec__.loader = self.real
+        _unwatch()
+        self.real.exec_module(module)
+        skip = getattr(module, "skip_code", None)
+        if skip is None:
+            return
+        for ref, _, _ in list(_marked.values()):
+            fn = ref()
+            if fn is not None:
+                try:
+                    skip(fn.__code__)
+                except Exception:  # a torch whose skip_code differs: the mark still works
+                    pass
+
+
+_watch: _EvalFrameWatch | None = None
+
+
+def _watch_for_dynamo() -> None:
+    global _watch
+    if _watch is None:
+        _watch = _EvalFrameWatch()
+        sys.meta_path.insert(0, _watch)
+
+
+def _unwatch() -> None:
+    global _watch
+    if _watch is not None:
+        try:
+            sys.meta_path.remove(_watch)
+        except ValueError:
+            pass
+        _watch = None
+
+
 def sync(fn: types.FunctionType, code: types.CodeType | None) -> None:
     """Mark or unmark ``fn`` for the instrumented code it now runs (``None``:
     it runs its original code again). See the module docstring."""
@@ -64,8 +149,10 @@ def sync(fn: types.FunctionType, code: types.CodeType | None) -> None:
     if entry is not None and entry[0]() is not fn:
         del _marked[key]
         entry = None
-    if dynamo is not None and code is not None:
-        skip = _skip_code()
+    if code is not None and (dynamo is not None or "torch" in sys.modules):
+        skip = _skip_code() if dynamo is not None else None
+        if skip is None and "torch._dynamo.eval_frame" not in sys.modules:
+            _watch_for_dynamo()
         if skip is not None:
             try:
                 skip(code)
@@ -82,6 +169,8 @@ def sync(fn: types.FunctionType, code: types.CodeType | None) -> None:
             fn._torchdynamo_disable_msg = _MSG  # type: ignore[attr-defined]
     elif entry is not None:
         del _marked[key]
+        if not _marked:
+            _unwatch()
         for name, old in (("_torchdynamo_disable", entry[1]), ("_torchdynamo_disable_msg", entry[2])):
             if old is _MISSING:
                 fn.__dict__.pop(name, None)

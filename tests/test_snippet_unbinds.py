@@ -75,6 +75,32 @@ CASES = [
             except ZeroDivisionError:
                 return z
      """, "return 1 / x", "del z", "f(0)"),
+    # 3.12+: a comprehension in the snippet whose variable is a local of the
+    # target clears it (LOAD_FAST_AND_CLEAR) until it ends; the target's
+    # handlers read it: refused by the verifier before (RewriteError)
+    ("comprehension over a local in try/finally", """
+        def f(i):
+            try:
+                i += 1
+            finally:
+                r = i
+            return r
+     """, "i += 1", "R = [i for i in range(3)]", "f(1)"),
+    ("comprehension over a parameter in a with block", """
+        def f(x):
+            import contextlib
+            with contextlib.nullcontext():
+                y = x * 2
+            return y + x
+     """, "y = x * 2", "s = sum(x for x in range(3)) + len([x for x in range(4)])", "f(5)"),
+    ("comprehension over a local in an except handler", """
+        def f(x):
+            try:
+                return 1 / x
+            except ZeroDivisionError:
+                x = -1
+                return x
+     """, "x = -1", "t = [x for x in range(2)]", "f(0)"),
 ]
 
 CHILD = r'''

@@ -47,8 +47,9 @@ pub struct Relocated {
     split: Option<(Vec<Item>, Vec<Item>)>,
     /// Plain locals the snippet stores to or deletes (by target index).
     pub stored_locals: Vec<u32>,
-    /// Plain locals the snippet may leave unbound (`DELETE_FAST`), by
-    /// target index: the target's loads of them must check ([`super::unbound`]).
+    /// Plain locals the snippet may leave unbound (`DELETE_FAST`, and
+    /// `LOAD_FAST_AND_CLEAR` of its inlined comprehensions), by target
+    /// index: the target's loads of them must check ([`super::unbound`]).
     pub deleted_locals: Vec<u32>,
 }
 
@@ -377,10 +378,14 @@ impl Relocated {
         }
         let k = &table.known;
         // stored or deleted: borrowed loads of them must own (`borrow`);
-        // deleted (`del x`, the end of an `except ... as x`): loads of
-        // them must check (`unbound`)
+        // deleted (`del x`, the end of an `except ... as x`) or cleared by
+        // an inlined comprehension of the snippet (3.12+: an exception
+        // raised before the comprehension restores its variable leaves the
+        // target's local unbound, in the target's handlers): loads of them
+        // must check (`unbound`), as CPython compiles them in the source
         let stored_locals = locals_of(&body, |op| op == k.store_fast || op == k.delete_fast);
-        let deleted_locals = locals_of(&body, |op| op == k.delete_fast);
+        let deleted_locals =
+            locals_of(&body, |op| op == k.delete_fast || Some(op) == k.load_fast_and_clear);
         let split = split_cold(table.version, &body).map(|(mut hot, cold)| {
             drop_final_jumps(&table.known, &mut hot);
             (hot, cold)

@@ -47,6 +47,12 @@ def both_cells(xs):
     x = "outer"
     fs = [lambda: x for x in xs]
     return x, [f() for f in fs]
+
+def comp_cell(xs):
+    a = [i * 2 for i in xs]
+    f = lambda: i
+    i = 5
+    return a, f()
 """
 
 
@@ -192,3 +198,61 @@ def test_in_the_stdlib_only_the_comprehension_lines_are_refused():
     assert refused == ["explicit_c3_mros", "abstract_c3_mros", "other_c3_mros"]
     assert any(t.startswith("return _c3_merge(") for t in installed)
     assert len(installed) >= 12
+
+
+LOCALS_CRASH = (3, 13) <= sys.version_info < (3, 13, 3)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "bp.callback(lambda view: got.append(sorted(view.locals)))",
+        "got = bp.eval(compile('len(xs)', '<s>', 'eval'))",
+        "got = bp.eval('sorted(locals())')",
+        "got = bp.eval('len(vars())')",
+        "bp.debug()",
+    ],
+)
+def test_reading_the_frames_locals_inside_such_a_comprehension(action):
+    """CPython 3.13.0-3.13.2 crash reading a frame's locals inside an inlined
+    comprehension whose variable is named like one of the function's cell
+    variables (gh-128396, fixed in 3.13.3); a probe on that line runs inside
+    the comprehension at every iteration, so splice refuses actions that read
+    the locals there on those versions. Elsewhere they run (in a child: a
+    crash fails the test)."""
+    r = _run(
+        f"""
+        comp_cell = m.comp_cell
+        got = []
+        try:
+            with splice.breakpoint(comp_cell, line=line_of(comp_cell, "a = [i * 2")) as bp:
+                {action}
+                if "debug" not in {action!r}:
+                    print("result", comp_cell([1, 2, 3]))
+        except splice.SnippetError as e:
+            print("refused:", e)
+        print("ok", comp_cell([1, 2, 3]))
+        """
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    if LOCALS_CRASH:
+        assert "refused:" in r.stdout and "gh-128396" in r.stdout, r.stdout
+    else:
+        assert "refused:" not in r.stdout, r.stdout
+        if "debug" not in action:
+            assert "result ([2, 4, 6], 5)" in r.stdout, r.stdout
+    assert r.stdout.rstrip().endswith("ok ([2, 4, 6], 5)")
+
+
+def test_an_action_that_does_not_read_the_locals_runs_there():
+    r = _run(
+        """
+        comp_cell = m.comp_cell
+        with splice.breakpoint(comp_cell, line=line_of(comp_cell, "a = [i * 2")) as bp:
+            got = bp.eval("len(xs)")
+            comp_cell([1, 2, 3])
+        print("ok", got[:1])
+        """
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.rstrip().endswith("ok [3]")

@@ -21,9 +21,12 @@ budget (within 5% of the hand-typed statement) does not allow.
 from __future__ import annotations
 
 import bdb
+import dis
 import heapq
 import itertools
 import pdb
+import re
+import sys
 import weakref
 from collections.abc import Callable
 from types import CodeType
@@ -44,7 +47,7 @@ from splice.actions import (
     build_snippet,
     build_snippet_lines,
 )
-from splice.errors import release_frames
+from splice.errors import SnippetError, release_frames
 from splice.lifecycle import Managed, sync
 from splice.patcher import PATCHER, NativeProbe, Probe
 from splice.placement import plan
@@ -98,6 +101,55 @@ def _action_key(a: Any) -> tuple[Any, ...]:
     )
 
 
+#: CPython 3.13.0-3.13.2 crash reading a frame's locals inside an inlined
+#: comprehension whose variable has the name of one of the function's cell or
+#: free variables (gh-128396, fixed in 3.13.3): the slot holds the
+#: comprehension's plain value and is read as a cell.
+_LOCALS_CRASH = (3, 13) <= sys.version_info < (3, 13, 3)
+#: words of a snippet that may read its frame's locals
+_LOCALS_WORDS = frozenset({"locals", "vars", "dir", "eval", "exec", "breakpoint", "f_locals"})
+
+
+def _crashing_lines(code: CodeType) -> frozenset[int]:
+    """The lines of ``code`` spanned by an inlined comprehension whose
+    variable is named like one of its cell or free variables (from the
+    location of the comprehension's ``LOAD_FAST_AND_CLEAR``, which is the
+    comprehension's)."""
+    cells = set(code.co_cellvars) | set(code.co_freevars)
+    if not cells:
+        return frozenset()
+    out: set[int] = set()
+    for ins in dis.get_instructions(code):
+        if ins.opname == "LOAD_FAST_AND_CLEAR" and ins.argval in cells:
+            pos = ins.positions
+            if pos is not None and pos.lineno is not None:
+                out.update(range(pos.lineno, (pos.end_lineno or pos.lineno) + 1))
+    return frozenset(out)
+
+
+def _refuse_frame_locals(bp: Breakpoint, code: CodeType, lines: list[int], where: str) -> None:
+    """A :class:`SnippetError` for an action that reads the frame's locals
+    (a callback's view, ``debug()``, a snippet given as a code object, text
+    that calls ``locals()``, ``vars()``, ``dir()``, ``eval``/``exec``) at a
+    line where that crashes this interpreter (:data:`_LOCALS_CRASH`)."""
+    bad = sorted(set(lines) & _crashing_lines(code))
+    if not bad:
+        return
+    for a in [*bp._actions, *([bp._cond] if bp._cond is not None else [])]:
+        text = getattr(a, "text", None)
+        reads = getattr(a, "python_hook", False) or getattr(a, "code", None) is not None
+        if not reads and isinstance(text, str):
+            reads = bool(_LOCALS_WORDS & set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)))
+        if reads:
+            raise SnippetError(
+                f"breakpoint at {where} line {bad[0]}: CPython {sys.version.split()[0]} crashes "
+                f"when a frame's locals are read inside the comprehension on this line, whose "
+                f"variable has the name of a closure variable of the function (CPython "
+                f"gh-128396, fixed in 3.13.3), and {getattr(a, 'label', 'this action')} reads "
+                f"them. Put the probe on another line, or use CPython 3.13.3 or later"
+            )
+
+
 class _BreakpointProbe(Probe):
     """The probe of one breakpoint on one code object: its snippet,
     compiled in that code object's scope (cached per actions version).
@@ -130,6 +182,8 @@ class _BreakpointProbe(Probe):
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         target, lines = self.target, self.lines
+        if _LOCALS_CRASH and lines:
+            _refuse_frame_locals(bp, target.code, lines, self.site.qualname)
         body: Any
         text = bp._snippet_lines(target, lines)
         if text is not None:  # compiled as text if it can be (spares building an AST)

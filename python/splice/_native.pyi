@@ -131,9 +131,11 @@ def rebinds_local(code: CodeType, index: int) -> bool:
     """Whether an instruction of ``code`` stores into, deletes or clears the
     local in slot ``index`` (as a plain local or a cell)."""
 
-def scope_names(code: CodeType) -> tuple[list[str], list[str]]:
+def scope_names(code: CodeType) -> tuple[list[str], list[str], list[str]]:
     """(names ``code`` declares ``global`` -- it stores or deletes them as
-    globals -- in first-use order, plain locals it ever deletes, sorted)."""
+    globals -- in first-use order, plain locals it ever deletes, sorted,
+    plain locals an inlined comprehension clears with
+    ``LOAD_FAST_AND_CLEAR`` (3.12+), sorted)."""
 
 def addr(obj: object) -> int:
     """``id(obj)``, without the ``builtins.id`` audit event (a process with a

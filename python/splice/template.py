@@ -110,6 +110,9 @@ class ScopeInfo:
     frees: tuple[str, ...]
     declared_globals: tuple[str, ...]
     deleted: frozenset[str]
+    #: variables of inlined comprehensions (3.12+) that are not the
+    #: function's own variables (co_varnames lists them: :func:`_hidden`)
+    hidden: frozenset[str]
     class_name: Optional[str]
     future_flags: int
     optimized: bool
@@ -165,7 +168,7 @@ def _scope_cache(code: CodeType) -> ScopeInfo:
     v = code.co_varnames
     # names declared `global` (stored or deleted as globals), plain locals
     # ever unbound (`del x`, the end of `except E as x`): one native pass
-    declared, deleted = _native.scope_names(code)
+    declared, deleted, cleared = _native.scope_names(code)
     i = n + k
     varargs = varkw = None
     if code.co_flags & _native.CO_VARARGS:
@@ -188,11 +191,61 @@ def _scope_cache(code: CodeType) -> ScopeInfo:
         frees=tuple(code.co_freevars),
         declared_globals=tuple(declared),
         deleted=frozenset(deleted),
+        hidden=_hidden(code, cleared) if cleared else frozenset(),
         class_name=_private_class(getattr(code, "co_qualname", code.co_name)),
         future_flags=code.co_flags & _native.FUTURE_FLAGS,
         optimized=bool(code.co_flags & _native.CO_OPTIMIZED),
     )
     return _SCOPES.set(code, info)
+
+
+#: instructions that use a plain local's slot (``argval`` its name, or a
+#: pair of names)
+_LOCAL_OPS = frozenset({
+    "LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_BORROW", "LOAD_FAST_AND_CLEAR", "STORE_FAST",
+    "DELETE_FAST", "LOAD_FAST_LOAD_FAST", "LOAD_FAST_BORROW_LOAD_FAST_BORROW",
+    "STORE_FAST_LOAD_FAST", "STORE_FAST_STORE_FAST",
+})
+
+
+def _hidden(code: CodeType, cleared: Sequence[str]) -> frozenset[str]:
+    """The variables among ``cleared`` that only inlined comprehensions use
+    (3.12+, PEP 709): ``co_varnames`` lists them, but the function has no such
+    variable of its own, and the same name typed into its source means the
+    global. Told by position: every instruction that uses the slot lies in
+    the span of a comprehension that clears it (``LOAD_FAST_AND_CLEAR``
+    carries the comprehension's location). Arguments and cells never are."""
+    import dis  # only functions with inlined comprehensions come here
+
+    own = set(arg_names(code)) | set(code.co_cellvars)
+    names = [n for n in cleared if n not in own]
+    if not names:
+        return frozenset()
+    ins = list(dis.get_instructions(code))
+    spans: dict[str, list[tuple[tuple[int, int], tuple[int, int]]]] = {}
+    for i in ins:
+        p = i.positions
+        if i.opname == "LOAD_FAST_AND_CLEAR" and i.argval in names and p is not None and p.lineno is not None:
+            spans.setdefault(i.argval, []).append(
+                ((p.lineno, p.col_offset or 0), (p.end_lineno or p.lineno, p.end_col_offset or 0))
+            )
+
+    def inside(i: Any, name: str) -> bool:
+        p = i.positions
+        if p is None or p.lineno is None:
+            return False
+        start, end = (p.lineno, p.col_offset or 0), (p.end_lineno or p.lineno, p.end_col_offset or 0)
+        return any(a <= start and end <= b for a, b in spans.get(name, ()))
+
+    hidden = set()
+    for name in names:
+        uses = [
+            i for i in ins
+            if i.opname in _LOCAL_OPS and (i.argval == name or (isinstance(i.argval, tuple) and name in i.argval))
+        ]
+        if all(inside(i, name) for i in uses):
+            hidden.add(name)
+    return frozenset(hidden)
 
 
 def instance_test(info: ScopeInfo, hook: str) -> ast.expr:
@@ -494,6 +547,7 @@ def _shape(scope: ScopeInfo, extra_locals: Sequence[str], mentioned: Optional[fr
     plain = [
         v for v in scope.varnames
         if v not in cells and (v not in args or v in rename) and is_identifier(v) and named(v)
+        and v not in scope.hidden
     ]
     for x in extra_locals:
         if x not in plain and x not in cells and x not in args and is_identifier(x) and named(x):

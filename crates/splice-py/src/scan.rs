@@ -45,9 +45,10 @@ fn name_at(names: &Bound<'_, PyTuple>, i: u32, what: &str) -> PyResult<String> {
 }
 
 /// (names declared `global`, in the order first stored or deleted; plain
-/// locals ever deleted, sorted).
+/// locals ever deleted, sorted; locals an inlined comprehension clears with
+/// `LOAD_FAST_AND_CLEAR`, 3.12+, sorted).
 #[pyfunction]
-fn scope_names(code: &Bound<'_, PyAny>) -> PyResult<(Vec<String>, Vec<String>)> {
+fn scope_names(code: &Bound<'_, PyAny>) -> PyResult<(Vec<String>, Vec<String>, Vec<String>)> {
     let raw = code_units(code)?;
     let known = &opcodes::table(raw.version).known;
     let instrs = split_instructions(&raw).map_err(rewrite_error)?;
@@ -57,6 +58,7 @@ fn scope_names(code: &Bound<'_, PyAny>) -> PyResult<(Vec<String>, Vec<String>)> 
     let varnames = varnames.cast::<PyTuple>()?;
     let mut globals: Vec<String> = Vec::new();
     let mut deleted: BTreeSet<String> = BTreeSet::new();
+    let mut cleared: BTreeSet<String> = BTreeSet::new();
     for r in &instrs {
         if r.op == known.store_global || r.op == known.delete_global {
             let name = name_at(names, r.arg, "co_names")?;
@@ -65,9 +67,18 @@ fn scope_names(code: &Bound<'_, PyAny>) -> PyResult<(Vec<String>, Vec<String>)> 
             }
         } else if r.op == known.delete_fast {
             deleted.insert(name_at(varnames, r.arg, "co_varnames")?);
+        } else if Some(r.op) == known.load_fast_and_clear {
+            // (a cell or free slot is past co_varnames: not a plain local)
+            if let Ok(name) = name_at(varnames, r.arg, "co_varnames") {
+                cleared.insert(name);
+            }
         }
     }
-    Ok((globals, deleted.into_iter().collect()))
+    Ok((
+        globals,
+        deleted.into_iter().collect(),
+        cleared.into_iter().collect(),
+    ))
 }
 
 /// Whether any instruction of `code` stores into, deletes or clears the

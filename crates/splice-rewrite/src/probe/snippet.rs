@@ -384,8 +384,9 @@ impl Relocated {
         // target's local unbound, in the target's handlers): loads of them
         // must check (`unbound`), as CPython compiles them in the source
         let stored_locals = locals_of(&body, |op| op == k.store_fast || op == k.delete_fast);
-        let deleted_locals =
-            locals_of(&body, |op| op == k.delete_fast || Some(op) == k.load_fast_and_clear);
+        let deleted_locals = locals_of(&body, |op| {
+            op == k.delete_fast || Some(op) == k.load_fast_and_clear
+        });
         let split = split_cold(table.version, &body).map(|(mut hot, cold)| {
             drop_final_jumps(&table.known, &mut hot);
             (hot, cold)

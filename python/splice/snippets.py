@@ -227,6 +227,11 @@ def survey(stmts: Sequence[ast.stmt], label: str, target: str) -> frozenset[str]
             # (they are walked again below as parts of the nested scope)
             stack.extend((p, True) for p in _own_parts(node))
         child_own = own and not nested
+        if own and t is ast.GeneratorExp:
+            # a generator (an async one with `async for`) that runs in its
+            # own frame: only its first iterable is evaluated in this one
+            stack.append((node.generators[0].iter, True))
+            child_own = False
         constant = t is ast.Constant
         for field in node._fields:
             v = getattr(node, field, None)

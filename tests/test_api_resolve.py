@@ -519,3 +519,30 @@ def test_code_without_text_says_which_line_numbers_still_work():
         got = bp.eval("x")
         P(5)
     assert got == [5]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 14), reason="PEP 649 annotation functions are new in 3.14")
+def test_a_line_on_a_generated_annotation_function_says_it_has_no_statements(tmp_path):
+    """Not 'the file was probably edited' (SourceMismatchError): the
+    function is generated from the annotations; its entry can be probed."""
+    path = tmp_path / "annotated.py"
+    path.write_text("class Later:\n    pass\n\ndef f(x: Later) -> Later:\n    return x\n")
+    ns: dict = {"__name__": "annotated"}
+    exec(compile(path.read_text(), str(path), "exec"), ns)
+    ann = ns["f"].__annotate__
+    with pytest.raises(splice.LocateError, match="generates to evaluate annotations"):
+        splice.breakpoint(ann, line=4)
+    with splice.capture_call(ann) as call:
+        ns["f"].__annotations__  # noqa: B018 - evaluates them
+    assert call.return_value == {"x": ns["Later"], "return": ns["Later"]}
+
+
+@pytest.mark.skipif(sys.version_info < (3, 15), reason="lazy imports are new in 3.15 (PEP 810)")
+def test_a_lazy_import_in_a_snippet_is_refused_for_what_it_is():
+    def g(x):
+        return x
+
+    with splice.breakpoint(g, line="return x") as bp:
+        with pytest.raises(splice.SnippetSyntaxError, match="only at a module's top level") as e:
+            bp.exec("lazy import csv")
+        assert "try" not in str(e.value)

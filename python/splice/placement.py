@@ -15,6 +15,7 @@ line means in each kind of scope:
 
 from __future__ import annotations
 
+import sys
 from types import CodeType, FunctionType
 from typing import Optional, Union
 
@@ -55,6 +56,15 @@ def lines_in(code: CodeType, line: Union[int, str]) -> list[int]:
             f"{e}\nWithout its text, a line number where it has code still works: {usable} "
             f"(or no line, for the function's entry)"
         ) from None
+    if code.co_name == "__annotate__" and sys.version_info >= (3, 14):
+        # PEP 649: the compiler generates it from the annotations; the
+        # source has no statement of it, and a line check would call the
+        # file edited
+        raise LocateError(
+            f"{getattr(code, 'co_qualname', code.co_name)} is the function CPython generates "
+            f"to evaluate annotations (PEP 649); it has no statements of its own to put a line "
+            f"probe on: probe its entry (no line), or capture_call it"
+        )
     # Without source=: locate checks the text against the running code and,
     # on a mismatch, re-reads the file once (it may have been edited and
     # reverted since linecache cached it).

@@ -80,8 +80,13 @@ def syntax_error(label: str, e: SyntaxError) -> SnippetSyntaxError:
     :class:`SyntaxError`) for a syntax error in the snippet ``label``, with
     the position in the snippet's text."""
     where = f" (snippet line {e.lineno})" if e.lineno else ""
+    msg = e.msg
+    if msg.startswith("lazy import not allowed"):
+        # 3.15 (PEP 810): the compiler names the template's try block, which
+        # the user never wrote; what it refuses is a lazy import in a function
+        msg = "lazy import is allowed only at a module's top level, and a snippet runs in the function"
     return SnippetSyntaxError(
-        f"{label}: {e.msg}{where}",
+        f"{label}: {msg}{where}",
         e.lineno,
         e.offset,
         e.text,

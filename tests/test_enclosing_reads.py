@@ -121,3 +121,42 @@ def test_a_class_body_between_is_not_an_enclosing_scope_but_the_function_around_
         got = bp.eval("x + 1")
         obj.meth(1)
     assert got == [2]
+
+
+GENERIC_SRC = """
+T = "the module global"
+
+def gen[T](x: T) -> T:
+    y = x
+    return y
+
+def uses[T](x: T) -> T:
+    y = x
+    print(T, end="")
+    return y
+
+class K[U]:
+    def m(self, x):
+        return x
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="PEP 695 type parameters are new in 3.12")
+def test_reading_a_type_parameter_the_function_does_not_use_is_refused(tmp_path):
+    """Typed into the source, `T` is the type parameter (a closure variable
+    of the function); splice read the module's global `T` instead."""
+    path = tmp_path / "generic.py"
+    path.write_text(GENERIC_SRC)
+    ns: dict = {"__name__": "generic"}
+    exec(compile(GENERIC_SRC, str(path), "exec"), ns)
+    with splice.breakpoint(ns["gen"], line="y = x") as bp:
+        with pytest.raises(SnippetError, match="'T', a type parameter of gen"):
+            bp.eval("T")
+    with splice.breakpoint(ns["K"].m, line="return x") as bp:
+        with pytest.raises(SnippetError, match="'U', a type parameter of K"):
+            bp.eval("U")
+    # a function that uses its type parameter has the cell: the snippet reads it
+    with splice.breakpoint(ns["uses"], line="y = x") as bp:
+        got = bp.eval("T")
+        ns["uses"](1)
+    assert got == list(ns["uses"].__type_params__)

@@ -198,6 +198,7 @@ class _BreakpointProbe(Probe):
             extra_locals=extra_locals,
             cache_key=bp._snippet_key(self.target, self.lines),
             enclosing=self._enclosing(),
+            type_params=self._type_params(),
         )
         self._cache = (key, tpl)
         return tpl
@@ -210,6 +211,26 @@ class _BreakpointProbe(Probe):
         while site is not None:
             out.append(site.code)
             site = site.parent
+        return out
+
+    def _type_params(self) -> dict[str, str]:
+        """The PEP 695 type parameters in the target's scope (name -> the
+        function or class that declares them): the function's own, and
+        those of the classes its qualified name goes through (3.12+)."""
+        if not self.site.functions:  # (3.11 has no __type_params__: empty)
+            return {}
+        fn = self.site.functions[0]
+        out = {getattr(t, "__name__", ""): fn.__qualname__ for t in getattr(fn, "__type_params__", ())}
+        parts = fn.__qualname__.split(".")[:-1]
+        if "<locals>" not in parts:
+            obj: Any = fn.__globals__
+            for k, part in enumerate(parts):
+                obj = obj.get(part) if isinstance(obj, dict) else getattr(obj, part, None)
+                if not isinstance(obj, type):
+                    break
+                for t in getattr(obj, "__type_params__", ()):
+                    out.setdefault(getattr(t, "__name__", ""), ".".join(parts[: k + 1]))
+        out.pop("", None)
         return out
 
     def spec(self, extra_locals: tuple[str, ...]) -> tuple[list[NativeProbe], tuple[str, ...]]:

@@ -643,6 +643,7 @@ def build_template(
     filename: str = "<splice snippet>",
     cache_key: Any = None,
     enclosing: Sequence[CodeType] = (),
+    type_params: Mapping[str, str] = {},
 ) -> Template:
     """Compile ``body`` (AST statements, or a :class:`TextSnippet`) in a
     template mirroring ``code``.
@@ -665,11 +666,12 @@ def build_template(
     ``enclosing``: the code objects of the functions ``code`` is nested in
     (innermost first); a snippet that reads one of their locals which
     ``code`` itself does not use is a :class:`SnippetError`
-    (:func:`_check_enclosing_reads`).
+    (:func:`_check_enclosing_reads`); ``type_params``: likewise for the PEP
+    695 type parameters in scope (name -> what declares it).
     """
     if cache_key is None:
         tpl = _build_template(code, body, hooks, label=label, extra_locals=extra_locals, filename=filename)
-        _check_enclosing_reads(code, tpl.snippet, enclosing, label)
+        _check_enclosing_reads(code, tpl.snippet, enclosing, label, type_params)
         return tpl
     key = (cache_key, tuple(sorted(hooks)), tuple(extra_locals), filename)
     per_code = _templates.get(code)
@@ -678,7 +680,7 @@ def build_template(
         snippet, module, new_locals = hit
         return Template(snippet=snippet, module=module, hooks=dict(hooks), new_locals=new_locals)
     tpl = _build_template(code, body, hooks, label=label, extra_locals=extra_locals, filename=filename)
-    _check_enclosing_reads(code, tpl.snippet, enclosing, label)
+    _check_enclosing_reads(code, tpl.snippet, enclosing, label, type_params)
     if per_code is None:
         per_code = _templates.set(code, {})
     if len(per_code) >= _TEMPLATES_PER_CODE:
@@ -831,7 +833,13 @@ def _comprehension_names(code: CodeType) -> set[str]:
     return {i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_FAST_AND_CLEAR"}
 
 
-def _check_enclosing_reads(code: CodeType, tcode: CodeType, enclosing: Sequence[CodeType], label: str) -> None:
+def _check_enclosing_reads(
+    code: CodeType,
+    tcode: CodeType,
+    enclosing: Sequence[CodeType],
+    label: str,
+    type_params: Mapping[str, str] = {},
+) -> None:
     """Raise :class:`SnippetError` if the compiled snippet ``tcode`` uses as a
     global a name that is a local of a function ``code`` is nested in.
     Typed into the source, the snippet would read that local through a
@@ -839,9 +847,18 @@ def _check_enclosing_reads(code: CodeType, tcode: CodeType, enclosing: Sequence[
     and splice cannot add one, so the snippet would read a global of that
     name instead or raise ``NameError`` in the user's call."""
     scopes = [c for c in enclosing if c.co_flags & _CO_OPTIMIZED]
-    if not scopes:
+    if not scopes and not type_params:
         return
     names = {n for n in _global_names(tcode) if not n.startswith(HOOK_PREFIX)}
+    qual = getattr(code, "co_qualname", code.co_name)
+    for name in sorted(names & set(type_params)):
+        raise SnippetError(
+            f"{label}: the snippet reads {name!r}, a type parameter of {type_params[name]} "
+            f"that {qual} does not use itself. Typed into the source it would be read "
+            f"through a closure cell, which {qual} does not have and splice cannot add to a "
+            f"running function. Read it in a function that uses it, or pass it in: "
+            f"{type_params[name]}'s __type_params__ holds it"
+        )
     for outer in scopes:
         hits = sorted(names & (set(outer.co_varnames) | set(outer.co_cellvars)))
         if hits:
@@ -851,7 +868,6 @@ def _check_enclosing_reads(code: CodeType, tcode: CodeType, enclosing: Sequence[
         hits = [n for n in hits if n not in _locate.declared_globals(code)]
         if not hits:
             continue
-        qual = getattr(code, "co_qualname", code.co_name)
         outer_qual = getattr(outer, "co_qualname", outer.co_name)
         raise SnippetError(
             f"{label}: the snippet reads {hits[0]!r}, a local of the enclosing function "

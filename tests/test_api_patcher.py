@@ -377,7 +377,9 @@ def test_threads_probes_each_fire_and_nothing_is_called_foreign():
         sys.setswitchinterval(interval)
     assert errors == []
     assert missed == []
-    assert [str(w.message) for w in caught if "splice" in str(w.message)] == []
+    # (a HeapSearchWarning may come: the other threads are running f while
+    # a probe is entered, which splice cannot count; not what this tests)
+    assert [str(w.message) for w in caught if "replaced by someone else" in str(w.message)] == []
     assert f.__code__ is orig
 
 
@@ -393,7 +395,10 @@ def test_foreign_code_replacement_is_left_alone(fake):
             bp.eval("z")
             f.__code__ = other.__code__
             bp.exec("z = z")
-        assert any("replaced by someone else" in str(x.message) for x in w)
+        foreign = [x for x in w if "replaced by someone else" in str(x.message)]
+        assert foreign
+        # reported at the user's line, not inside splice
+        assert all(x.filename == __file__ for x in foreign), [x.filename for x in foreign]
     assert f.__code__ is other.__code__
     f.__code__ = orig
 

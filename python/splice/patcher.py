@@ -634,7 +634,7 @@ class Patcher:
                     "splice: the __code__ of " + ", ".join(sorted(set(c.foreign)))
                     + " was replaced by someone else while instrumented; splice leaves it alone",
                     RuntimeWarning,
-                    stacklevel=6,
+                    stacklevel=_owners._user_stacklevel(),  # the user's line, not splice's
                 )
             except BaseException as e:
                 c.tell_error = c.tell_error or e

@@ -6,6 +6,7 @@ declarations, ``del``, ``except ... as``, EXTENDED_ARG operands)."""
 from __future__ import annotations
 
 import dis
+import sys
 import importlib
 from types import CodeType
 from typing import Iterator
@@ -34,26 +35,31 @@ def _codes() -> list[CodeType]:
     return out
 
 
-def _python_scope_names(code: CodeType) -> tuple[list[str], list[str]]:
+def _python_scope_names(code: CodeType) -> tuple[list[str], list[str], list[str]]:
     declared: list[str] = []
     deleted: set[str] = set()
+    cleared: set[str] = set()
     for ins in dis.get_instructions(code):
         if ins.opname in ("STORE_GLOBAL", "DELETE_GLOBAL") and ins.argval not in declared:
             declared.append(ins.argval)
         elif ins.opname == "DELETE_FAST":
             deleted.add(ins.argval)
-    return declared, sorted(deleted)
+        elif ins.opname == "LOAD_FAST_AND_CLEAR" and ins.arg < len(code.co_varnames):
+            cleared.add(ins.argval)  # (a cell or free slot is past co_varnames)
+    return declared, sorted(deleted), sorted(cleared)
 
 
 def test_scope_names_agree_with_dis_on_stdlib_code():
     codes = _codes()
     assert len(codes) > 1000
-    some = 0
+    some = cleared = 0
     for code in codes:
         want = _python_scope_names(code)
         assert _native.scope_names(code) == want, code
         some += bool(want[0] or want[1])
+        cleared += bool(want[2])
     assert some > 10  # the stdlib has global declarations and `except ... as`
+    assert cleared > 10 or sys.version_info < (3, 12)  # and inlined comprehensions
 
 
 def test_code_lines_agree_with_co_lines_on_stdlib_code():
@@ -68,7 +74,7 @@ def test_scope_names_read_extended_arg_operands():
     src += "    x = 1\n    del x\n    try:\n        pass\n    except Exception as e:\n        pass\n"
     ns: dict = {}
     exec(compile(src, "<t>", "exec"), ns)
-    declared, deleted = _native.scope_names(ns["f"].__code__)
+    declared, deleted, _ = _native.scope_names(ns["f"].__code__)
     assert declared == names
     assert deleted == ["e", "x"]
 

@@ -546,3 +546,14 @@ def test_a_lazy_import_in_a_snippet_is_refused_for_what_it_is():
         with pytest.raises(splice.SnippetSyntaxError, match="only at a module's top level") as e:
             bp.exec("lazy import csv")
         assert "try" not in str(e.value)
+
+
+def test_a_scope_of_splices_own_files_says_splice_never_probes_itself():
+    import splice.patcher as own
+
+    for kw in ({"file": "*/splice/patcher.py"}, {"module": own}):
+        with pytest.raises(ScopeError, match="splice never probes its own code"):
+            splice.capture_calls(**kw)
+    with pytest.raises(ScopeError) as e:
+        splice.capture_calls(file="*/no_such_file_here.py")
+    assert "its own code" not in str(e.value)

@@ -537,6 +537,18 @@ def _is_own(code: CodeType) -> bool:
     return code.co_filename.startswith(_SPLICE_ROOT)
 
 
+def _names_splice(scope: Scope) -> bool:
+    """Whether ``scope``'s module or file is one of splice's own."""
+    module = getattr(scope.module, "__name__", None)
+    if type(module) is str and (module == "splice" or module.startswith("splice.")):
+        return True
+    if scope.file is None:
+        return False
+    own = pathlib.Path(_SPLICE_ROOT)
+    files = [own / "__init__.py", *own.glob("*.py"), *own.glob("*/*.py")]
+    return any(scope._file_matches(str(f)) for f in files)
+
+
 def resolve(scope: Scope) -> list[Target]:
     """The code objects ``scope`` covers, as :class:`Target` objects (original
     code objects, even while patched). Raises :class:`ScopeError` if none.
@@ -708,6 +720,8 @@ def _nothing_message(scope: Scope) -> str:
                 f"module={frozen[0]} or the function itself"
             )
     what = " ".join(parts) or "at all"
+    if _names_splice(scope):
+        hint += "; splice never probes its own code"
     if scope._fn_name is not None and "." in scope._fn_name:
         hint += "; a name is matched against a function's own name (co_name), e.g. 'forward', not 'Attention.forward'"
     return (

@@ -10,6 +10,7 @@ import asyncio
 import functools
 import io
 import pdb
+import subprocess
 import sys
 import threading
 import traceback
@@ -858,3 +859,33 @@ def test_an_enable_that_fails_after_installing_leaves_nothing_installed(monkeypa
         cap.enable()
         assert cap.active
     assert _scaled.__code__ is orig() and _scaled(1) == 2
+
+
+def test_a_probe_entered_from_a_finalizer_at_interpreter_shutdown_works(tmp_path):
+    """A ``__del__`` that runs while the interpreter shuts down enters a
+    probe: nothing can be imported then (``sys.meta_path`` is None), and the
+    owner search imported ``gc`` (ImportError on 3.11/3.12)."""
+    script = tmp_path / "shutdown_del.py"
+    script.write_text(
+        "import splice\n"
+        "def f(n):\n"
+        "    y = n * 2\n"
+        "    return y\n"
+        "class D:\n"
+        "    def __del__(self):\n"
+        "        try:\n"
+        "            with splice.breakpoint(f, line='return y') as b:\n"
+        "                got = b.eval('y')\n"
+        "                f(4)\n"
+        "            print('del ok', got, f.__code__ is ORIG)\n"
+        "        except Exception as e:\n"
+        "            print('in __del__ at shutdown:', type(e).__name__, e)\n"
+        "ORIG = f.__code__\n"  # (held: makes the enter search the heap)
+        "keep = D()\n"
+        "with splice.breakpoint(f, line='return y') as bp:\n"
+        "    bp.eval('y')\n"
+        "    f(1)\n"
+    )
+    r = subprocess.run([sys.executable, "-W", "ignore", str(script)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "del ok [8] True" in r.stdout, r.stdout + r.stderr[-2000:]

@@ -8,7 +8,18 @@ use std::collections::HashSet;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyTuple};
+
+/// The `gc` module, imported once: a probe entered from a `__del__` while
+/// the interpreter shuts down cannot import anything (`sys.meta_path` is
+/// None by then), and its owner search failed with ImportError.
+static GC: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+fn gc(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    GC.get_or_try_init(py, || py.import("gc").map(Bound::unbind))
+        .map(|m| m.bind(py))
+}
 
 /// Every tracked object, listed by `gc.get_objects()`, kept only for as long
 /// as it takes to pick the functions out of it, without running any Python
@@ -21,7 +32,7 @@ fn scan_heap<'py>(
     py: Python<'py>,
     mut keep: impl FnMut(&Bound<'py, PyAny>) -> bool,
 ) -> PyResult<Vec<Py<PyAny>>> {
-    let objects = py.import("gc")?.getattr("get_objects")?.call0()?;
+    let objects = gc(py)?.getattr("get_objects")?.call0()?;
     let list = objects.cast::<PyList>()?;
     let mut out = Vec::new();
     for o in list.iter() {
@@ -42,7 +53,7 @@ fn scan_heap<'py>(
 /// (reported as a reference the collector does not show).
 #[pyfunction]
 pub fn referrers_but_tuples(py: Python<'_>, obj: Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
-    let found = py.import("gc")?.getattr("get_referrers")?.call1((obj,))?;
+    let found = gc(py)?.getattr("get_referrers")?.call1((obj,))?;
     let list = found.cast::<PyList>()?;
     let mut out = Vec::new();
     for o in list.iter() {
@@ -120,5 +131,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions_owning, m)?)?;
     m.add_function(wrap_pyfunction!(nested_codes, m)?)?;
     m.add_function(wrap_pyfunction!(referrers_but_tuples, m)?)?;
+    gc(m.py())?; // now, while imports work
     Ok(())
 }

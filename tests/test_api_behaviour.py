@@ -307,6 +307,24 @@ def test_exception_from_a_snippet_propagates_from_the_breakpoint_line_with_a_not
     assert g(1) == 4
 
 
+def _walk(node):
+    out = node["v"]
+    return out
+
+
+def test_an_exception_through_the_same_snippet_in_several_frames_carries_its_note_once():
+    """The snippet calls its own probed function: the exception raised at the
+    deepest level passes through the same snippet in every frame (it had one
+    identical note per frame, a thousand at the recursion limit)."""
+    tree = {"v": 1, "child": {"v": 2, "child": {"v": 3, "child": None}}}
+    with splice.breakpoint(_walk, line="return out") as bp:
+        bp.exec("out = out + _walk(node['child'])")
+        with pytest.raises(TypeError) as e:
+            _walk(tree)
+    notes = [n for n in e.value.__notes__ if n.startswith("splice:")]
+    assert len(notes) == 1, notes
+
+
 def test_callback_exception_propagates():
     def boom(view):
         raise RuntimeError("from callback")

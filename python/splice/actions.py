@@ -478,7 +478,12 @@ class AddNote:
 
     def __new__(cls, note: str) -> None:  # type: ignore[misc]
         exc = sys.exception()
-        if exc is not None:
+        # once: an exception that leaves the same snippet in several frames
+        # (a snippet calling its own probed function) got one copy per frame
+        if exc is None:
+            return
+        notes = getattr(exc, "__notes__", None)
+        if not (type(notes) is list and note in notes):
             exc.add_note(note)
 
 

@@ -557,3 +557,15 @@ def test_a_scope_of_splices_own_files_says_splice_never_probes_itself():
     with pytest.raises(ScopeError) as e:
         splice.capture_calls(file="*/no_such_file_here.py")
     assert "its own code" not in str(e.value)
+
+
+def test_a_target_whose_attribute_lookup_raises_is_a_target_error():
+    class Odd:
+        def __call__(self, x):
+            return x
+
+        def __getattr__(self, name):
+            raise RuntimeError(f"no {name} here")
+
+    with pytest.raises(TargetError, match="raised RuntimeError: no __wrapped__ here"):
+        splice.capture_calls(Odd())

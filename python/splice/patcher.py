@@ -351,8 +351,8 @@ class Patcher:
             if self._committing:
                 raise SpliceError(
                     "splice: a probe was entered or exited while splice was changing code on this "
-                    "thread (from a signal handler, or a callback splice runs): do that after the "
-                    "handler returns"
+                    "thread (from a signal handler, a gc callback or a finalizer the collector ran "
+                    "meanwhile, or a callback splice runs): do that after the handler returns"
                 )
             self._committing = True
             try:

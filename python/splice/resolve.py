@@ -51,7 +51,7 @@ from typing import Any, Optional, Union
 from splice import _native, owners
 from splice._native import addr as _addr  # id() without its audit event
 from splice._native import function_code as _function_code  # f.__code__, unaudited
-from splice.errors import ScopeError, TargetError
+from splice.errors import ScopeError, SpliceError, TargetError
 from splice.locate import frozen_name
 
 __all__ = [
@@ -139,6 +139,22 @@ def _unwrap(fn: Any, unwrap: bool) -> Any:
 
 
 def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
+    """:func:`_code_of`; an exception the object's own attribute lookups
+    raise (a ``__getattr__`` that raises something other than
+    AttributeError) becomes a :class:`TargetError` that says so."""
+    try:
+        return _code_of(fn, unwrap)
+    except SpliceError:
+        raise
+    except Exception as e:
+        raise TargetError(
+            f"splice cannot tell which function a {type(fn).__qualname__} object runs: looking up "
+            f"its attributes (__call__, __wrapped__, __func__) raised {type(e).__name__}: {e}. "
+            f"Pass the function itself"
+        ) from e
+
+
+def _code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
     """The pure-Python function behind the callable ``fn`` and the instance
     calls must be made on to count (``None`` for any instance).
 
@@ -178,7 +194,7 @@ def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
             # calls reach the function it wraps, on a cache miss for a
             # cache), a class-based decorator that calls
             # functools.update_wrapper, 3.14's bound singledispatchmethod
-            return code_of(_unwrap(fn, unwrap), unwrap)
+            return _code_of(_unwrap(fn, unwrap), unwrap)
         _refuse_unbound_call(fn)
         if type(inner) is not FunctionType:
             raise _not_python(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bdb
 import dis
 import heapq
+import inspect
 import itertools
 import pdb
 import re
@@ -224,12 +225,15 @@ class _BreakpointProbe(Probe):
         parts = fn.__qualname__.split(".")[:-1]
         if "<locals>" not in parts:
             obj: Any = fn.__globals__
-            for k, part in enumerate(parts):
-                obj = obj.get(part) if isinstance(obj, dict) else getattr(obj, part, None)
-                if not isinstance(obj, type):
-                    break
-                for t in getattr(obj, "__type_params__", ()):
-                    out.setdefault(getattr(t, "__name__", ""), ".".join(parts[: k + 1]))
+            try:  # (a class attribute lookup may run the user's code)
+                for k, part in enumerate(parts):
+                    obj = obj.get(part) if isinstance(obj, dict) else inspect.getattr_static(obj, part, None)
+                    if not isinstance(obj, type):
+                        break
+                    for t in getattr(obj, "__type_params__", ()):
+                        out.setdefault(getattr(t, "__name__", ""), ".".join(parts[: k + 1]))
+            except Exception:
+                pass
         out.pop("", None)
         return out
 
@@ -326,9 +330,12 @@ class Breakpoint(Managed):
         # NoPdb holds it while they can), so its hook names are free again.
         # Kept, they grew without bound, and every new breakpoint missed the
         # template cache (and, on 3.12+, interned new hook names for good).
-        slot = getattr(self, "_id", None)
-        if slot is not None:
-            _bp_ids.give(slot)
+        try:
+            slot = self._id
+            if slot is not None:
+                _bp_ids.give(slot)
+        except Exception:  # (half built, or at interpreter shutdown)
+            pass
 
     # -- public API ---------------------------------------------------------
 

@@ -569,3 +569,15 @@ def test_a_target_whose_attribute_lookup_raises_is_a_target_error():
 
     with pytest.raises(TargetError, match="raised RuntimeError: no __wrapped__ here"):
         splice.capture_calls(Odd())
+
+
+def test_a_line_in_none_of_many_functions_of_a_name_lists_ten_and_counts_the_rest():
+    ns: dict = {}
+    src = "".join(f"class C{i}:\n    def many(self):\n        return {i}\n" for i in range(15))
+    exec(compile(src, "<many>", "exec"), ns)
+    with pytest.raises(splice.LocateError) as e:
+        splice.breakpoint("many", line=99999)
+    lines = str(e.value).splitlines()
+    assert "none of the 15 functions named 'many'" in lines[0], lines[0]
+    items = [ln for ln in lines if ln.startswith("  - ")]
+    assert len(items) == 11 and items[-1] == "  - ... and 5 more", items

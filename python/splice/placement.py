@@ -148,10 +148,18 @@ def _plan_by_name(targets: list[Target], line: Union[int, str], name: str) -> li
         return out
     if len(errors) == 1:
         raise errors[0]
+    # (a name like "forward" matches thousands of functions in an ML process)
+    shown = [f"  - {e}" for e in errors[:_SHOWN]]
+    if len(errors) > _SHOWN:
+        shown.append(f"  - ... and {len(errors) - _SHOWN} more")
     raise LocateError(
         f"line {line!r} is in none of the {len(targets)} functions named "
-        f"{name!r}:\n" + "\n".join(f"  - {e}" for e in errors)
+        f"{name!r}:\n" + "\n".join(shown)
     )
+
+
+#: why-nots listed when a line is in none of the functions of a name
+_SHOWN = 10
 
 
 def _plan_in_files(targets: list[Target], line: Union[int, str], scope: Scope) -> list[Placement]:

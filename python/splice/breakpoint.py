@@ -218,9 +218,9 @@ class _BreakpointProbe(Probe):
         """The PEP 695 type parameters in the target's scope (name -> the
         function or class that declares them): the function's own, and
         those of the classes its qualified name goes through (3.12+)."""
-        if not self.site.functions:  # (3.11 has no __type_params__: empty)
+        fn = self.site.functions[0] if self.site.functions else None
+        if fn is None or not hasattr(fn, "__type_params__"):  # (none before 3.12)
             return {}
-        fn = self.site.functions[0]
         out = {getattr(t, "__name__", ""): fn.__qualname__ for t in getattr(fn, "__type_params__", ())}
         parts = fn.__qualname__.split(".")[:-1]
         if "<locals>" not in parts:

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import dis
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -215,8 +216,6 @@ def _hidden(code: CodeType, cleared: Sequence[str]) -> frozenset[str]:
     global. Told by position: every instruction that uses the slot lies in
     the span of a comprehension that clears it (``LOAD_FAST_AND_CLEAR``
     carries the comprehension's location). Arguments and cells never are."""
-    import dis  # only functions with inlined comprehensions come here
-
     own = set(arg_names(code)) | set(code.co_cellvars)
     names = [n for n in cleared if n not in own]
     if not names:
@@ -803,16 +802,11 @@ def _template(
 
 #: opcodes that read or write a name as a global (module or builtin)
 _GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL"})
-#: CO_OPTIMIZED: a function body (class and module bodies are not scopes a
-#: nested function sees)
-_CO_OPTIMIZED = 0x1
 
 
 def _global_names(tcode: CodeType) -> set[str]:
     """Names ``tcode`` and the functions and comprehensions in it use as
     globals."""
-    import dis  # only nested targets come here
-
     names: set[str] = set()
     todo = [tcode]
     while todo:
@@ -820,17 +814,6 @@ def _global_names(tcode: CodeType) -> set[str]:
         names.update(i.argval for i in dis.get_instructions(c) if i.opname in _GLOBAL_OPS)
         todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
     return names
-
-
-def _comprehension_names(code: CodeType) -> set[str]:
-    """The variables of comprehensions the compiler inlined into ``code``
-    (3.12+, PEP 709): listed among its locals but scoped to the
-    comprehension, so not visible to a nested function. Each inlined
-    comprehension saves the outer value of its variables with
-    ``LOAD_FAST_AND_CLEAR``."""
-    import dis
-
-    return {i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_FAST_AND_CLEAR"}
 
 
 def _check_enclosing_reads(
@@ -846,12 +829,15 @@ def _check_enclosing_reads(
     closure cell; ``code`` has no cell for a name it does not use itself,
     and splice cannot add one, so the snippet would read a global of that
     name instead or raise ``NameError`` in the user's call."""
-    scopes = [c for c in enclosing if c.co_flags & _CO_OPTIMIZED]
+    # (class bodies are not scopes a nested function sees)
+    scopes = [c for c in enclosing if c.co_flags & _native.CO_OPTIMIZED]
     if not scopes and not type_params:
         return
     names = {n for n in _global_names(tcode) if not n.startswith(HOOK_PREFIX)}
     qual = getattr(code, "co_qualname", code.co_name)
-    for name in sorted(names & set(type_params)):
+    params = sorted(names & set(type_params))
+    if params:
+        name = params[0]
         raise SnippetError(
             f"{label}: the snippet reads {name!r}, a type parameter of {type_params[name]} "
             f"that {qual} does not use itself. Typed into the source it would be read "
@@ -860,12 +846,12 @@ def _check_enclosing_reads(
             f"{type_params[name]}'s __type_params__ holds it"
         )
     for outer in scopes:
-        hits = sorted(names & (set(outer.co_varnames) | set(outer.co_cellvars)))
+        # (an inlined comprehension's variable is listed among the locals
+        # but scoped to the comprehension: ScopeInfo.hidden)
+        own = (set(outer.co_varnames) - ScopeInfo.from_code(outer).hidden) | set(outer.co_cellvars)
+        hits = sorted(names & own)
         if hits:
-            hits = [n for n in hits if n not in _comprehension_names(outer)]
-        if not hits:
-            continue
-        hits = [n for n in hits if n not in _locate.declared_globals(code)]
+            hits = [n for n in hits if n not in _locate.declared_globals(code)]
         if not hits:
             continue
         outer_qual = getattr(outer, "co_qualname", outer.co_name)

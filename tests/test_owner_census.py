@@ -808,3 +808,78 @@ def test_an_audit_hook_refusing_tb_frame_leaves_the_error_as_it_was(tmp_path):
     '''))
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "LocateError True", done.stdout + done.stderr
+
+
+@pytest.fixture
+def exit_searches(monkeypatch):
+    """Counts the patcher's heap searches for functions running a code
+    object it installed (the real search still runs)."""
+    calls: list[list[str]] = []
+    real = owners.search_many
+
+    def spy(codes):
+        calls.append([c.co_qualname for c in codes])
+        return real(codes)
+
+    monkeypatch.setattr(owners, "search_many", spy)
+    return calls
+
+
+def test_kept_views_frames_cost_no_search_at_exit(mod, exit_searches):
+    """A kept FrameView also holds its frame, which runs the instrumented
+    code object: each such frame is one reference the exit's census counts,
+    so leaving the block does not search the heap (it took 13-18 ms with
+    torch imported), and the function gets its own code back."""
+    gc.collect()
+    original = weakref.ref(mod.scale.__code__)
+    views: list[splice.FrameView] = []
+    for i in range(5):
+        with splice.breakpoint(mod.scale, line="return y") as bp:
+            bp.callback(views.append)
+            mod.scale(1, i)
+            mod.scale(2, i)
+        assert mod.scale.__code__ is original()
+    assert len(views) == 10
+    assert all(v.frame.f_code is not original() for v in views)  # the instrumented code
+    assert exit_searches == []
+
+
+def test_kept_views_do_not_hide_a_function_made_of_the_patched_code(mod, exit_searches):
+    """The frames of kept views explain only their own references: a
+    function made inside the block from the patched code object is still
+    an unexplained one, found by the search, and restored at exit."""
+    gc.collect()
+    original = weakref.ref(mod.scale.__code__)
+    views: list[splice.FrameView] = []
+    with splice.breakpoint(mod.scale, line="return y") as bp:
+        bp.callback(views.append)
+        mod.scale(1, 1)
+        twin = types.FunctionType(mod.scale.__code__, mod.__dict__, "twin")
+        twin(2, 2)
+    assert len(views) == 2 and views[0].frame is not views[1].frame
+    assert exit_searches != []
+    assert mod.scale.__code__ is original()
+    assert twin.__code__ is original()
+
+
+def test_kept_views_of_a_generator_still_restore_it(mod, exit_searches):
+    """A generator's frame is referenced by the generator too: such views
+    are not counted, the exit searches the heap as before, and both the
+    function and a twin made in the block are restored."""
+    src = "def gen(n):\n    for i in range(n):\n        yield i * 2\n"
+    ns: dict = {}
+    linecache.cache["<census_gen>"] = (len(src), None, src.splitlines(True), "<census_gen>")
+    try:
+        exec(compile(src, "<census_gen>", "exec"), ns)
+        gen = ns["gen"]
+        original = weakref.ref(gen.__code__)
+        views: list[splice.FrameView] = []
+        with splice.breakpoint(gen, line=3) as bp:
+            bp.callback(views.append)
+            assert list(gen(2)) == [0, 2]
+            twin = types.FunctionType(gen.__code__, ns, "twin")
+        assert len(views) == 2
+        assert exit_searches != []
+        assert gen.__code__ is original() and twin.__code__ is original()
+    finally:
+        linecache.cache.pop("<census_gen>", None)

@@ -64,6 +64,7 @@ __all__ = [
     "search",
     "search_many",
     "unexplained_refs",
+    "view_frame_refs",
 ]
 
 #: splice objects that hold a code object in an attribute (see
@@ -154,6 +155,33 @@ def registered_refs(code: CodeType) -> int:
         if s is not None and (getattr(s, "_fn_code", None) is code or getattr(s, "code", None) is code):
             n += 1
     return n
+
+
+#: inspect.CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR: code whose frames
+#: a generator object also references (and, on 3.11, its ``gi_code``)
+_RESUMABLE = 0x20 | 0x80 | 0x200
+
+
+def view_frame_refs(original: CodeType, code: CodeType) -> int:
+    """References to ``code`` from the frames of live views registered for
+    ``original`` (:class:`~splice.actions.FrameView`: a breakpoint callback's
+    view keeps the frame it was given, which runs the instrumented code):
+    one per distinct frame whose ``f_code`` is ``code``, whether it has
+    returned or still runs (a frame object shares its call's reference; a
+    finished one keeps it). Not for generators and coroutines, whose
+    objects hold more references to it (it counts 0 for them: a search)."""
+    if code.co_flags & _RESUMABLE:
+        return 0
+    key = _addr(original)
+    with _HOLDERS_LOCK:
+        refs = _HOLDERS.get(key)
+        held = [r() for r in refs.values()] if refs else []
+    frames: set[int] = set()
+    for h in held:
+        frame = getattr(h, "frame", None)
+        if type(frame) is FrameType and frame.f_code is code:
+            frames.add(_addr(frame))
+    return len(frames)
 
 
 def _running_module_refs(code: CodeType) -> int:

@@ -694,7 +694,8 @@ def _no_other_closures(c: _Commit, n: _Node, versions: Mapping[FunctionType, _na
     node, counted once per tuple since ``code.replace`` may share one; an
     attribute or cache entry of ``n``; this commit's new code; a known
     owner's ``__code__`` or saved version state; a registered Site or Scope;
-    a node of a stack that capture records keep, see :mod:`splice.owners`).
+    the frame of a kept FrameView; a node of a stack that capture records
+    keep, see :mod:`splice.owners`).
     Any other reference (a closure nobody found, a running frame, a user's
     variable) leaves the count unexplained and the heap is searched, so a
     miscount can only cost a search, never hide an owner."""
@@ -726,6 +727,8 @@ def _no_other_closures(c: _Commit, n: _Node, versions: Mapping[FunctionType, _na
         explained += sum(1 for f in owners if _function_code(f) is code)
         explained += sum(1 for f in owners if getattr(versions.get(f), "code", None) is code)
         explained += _owners.registered_refs(code)
+        if n.current is code:  # frames of it that views from callbacks keep
+            explained += _owners.view_frame_refs(n.original, code)
         del code  # no local may hold it while it is counted
         held = _owners.held_refs(n, "original" if key == _addr(n.original) else "current")
         if _native.recorded_stack_generation() != generation:

@@ -102,3 +102,63 @@ def test_eval_results_are_a_plain_list() -> None:
         f(1)
         f(2)
     assert type(values) is list and values == [2, 4]
+
+
+def test_unhashable_variables_keep_the_code_hashable() -> None:
+    """``variables=`` values that cannot be hashed (a list, a dict) are read
+    through an identity-hashed holder, not put in ``co_consts`` as they are
+    (which made ``hash(f.__code__)`` raise: pdb on 3.14+ and cloudpickle
+    then failed); the snippet still sees the very objects given."""
+    f = make_scale(3)
+    sink: list[int] = []
+    cfg = {"k": 10}
+    with splice.breakpoint(f, line="return y + 1") as bp:
+        bp.exec("sink.append(y * cfg['k'])", {"sink": sink, "cfg": cfg})
+        hash(f.__code__)
+        cache: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        cache[f.__code__] = 1
+        cloudpickle.dumps(f)
+        assert f(2) == 7
+        cfg["k"] = 100  # the same dict, read at each hit
+        assert f(1) == 4
+    assert sink == [60, 300]
+
+
+class EqModel:
+    """Instances compare equal (so hash() raises), as a dataclass with
+    ``eq=True`` does."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, w: int) -> None:
+        self.w = w
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EqModel) and other.w == self.w
+
+    def forward(self, a: int) -> int:
+        b = a * self.w
+        return b + 1
+
+
+@pytest.mark.parametrize("kind", ["breakpoint", "capture_call"])
+def test_an_unhashable_instance_filter_keeps_the_code_hashable(kind: str) -> None:
+    """The instance of a bound-method target that cannot be hashed is read
+    through a holder too; the filter still tells instances apart by
+    identity (an equal instance does not fire)."""
+    mine, other = EqModel(2), EqModel(2)
+    assert mine == other
+    if kind == "breakpoint":
+        probe = splice.breakpoint(mine.forward, line="return b + 1")
+        seen = probe.eval("b")
+    else:
+        probe = splice.capture_call(mine.forward)
+    with probe:
+        hash(EqModel.forward.__code__)
+        cloudpickle.dumps(EqModel.forward)
+        assert other.forward(5) == 11
+        assert mine.forward(3) == 7
+    if kind == "breakpoint":
+        assert seen == [6]
+    else:
+        assert probe.args["a"] == 3 and probe.return_value == 7

@@ -561,8 +561,9 @@ def build_snippet(
     if target.instance is not None:
         if lines is not None:
             _refuse_rebound_instance(target.code, scope)
-        hooks[f"{prefix}self"] = target.instance
-        body = [ast.If(test=instance_test(scope, f"{prefix}self"), body=body, orelse=[])]
+        test, h = instance_test(scope, f"{prefix}self", target.instance)
+        hooks.update(h)
+        body = [ast.If(test=test, body=body, orelse=[])]
     return body, hooks
 
 

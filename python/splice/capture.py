@@ -352,10 +352,11 @@ def _instance_entry_probe(
 ) -> tuple[NativeProbe, tuple[str, ...]]:
     """An entry probe ``if <first argument> is <instance>: enter()``."""
     info = ScopeInfo.from_code(target.code)
-    hooks = {f"{HOOK_PREFIX}self": target.instance, f"{HOOK_PREFIX}enter": enter}
+    test, hooks = instance_test(info, f"{HOOK_PREFIX}self", target.instance)
+    hooks[f"{HOOK_PREFIX}enter"] = enter
     body: list[ast.stmt] = [
         ast.If(
-            test=instance_test(info, f"{HOOK_PREFIX}self"),
+            test=test,
             body=[ast.Expr(ast.Call(ast.Name(f"{HOOK_PREFIX}enter", ast.Load()), [], []))],
             orelse=[],
         )

@@ -254,6 +254,56 @@ def survey(stmts: Sequence[ast.stmt], label: str, target: str) -> frozenset[str]
     return frozenset(names)
 
 
+class Held:
+    """A value a probe reads as ``<hook>.value`` rather than as a constant of
+    the rewritten code: hashing a code object hashes its constants, and a
+    constant that cannot be hashed (a list, a dict, an instance of a
+    dataclass with ``eq=True``) makes the whole code object unhashable,
+    which breaks the tools that hash code objects (3.14+ bdb and so pdb,
+    which key a ``WeakKeyDictionary`` by ``frame.f_code``; cloudpickle). A
+    ``Held`` hashes by identity."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<splice held {type(self.value).__name__}>"
+
+
+#: Types whose hash cannot fail and runs no Python code: their values are
+#: constants of the rewritten code as they are (one load, no attribute).
+_PLAIN_CONSTANTS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+_IDENTITY_HASHES = (object.__hash__, type.__hash__)
+
+
+def constant_ref(hook: str, value: Any) -> tuple[ast.expr, Any]:
+    """How a probe reads ``value``: an expression of the template (which
+    loads the ``hook`` global, made a constant by the rewriter) and the
+    object to give the hook. Values hashed by identity (most objects: a
+    function, a module, an ``nn.Module``) or plain scalars are the constant
+    itself; any other is read through a :class:`Held`, so that the
+    rewritten code object stays hashable and hashing it runs no user
+    code."""
+    kind = type(value)
+    if kind in _PLAIN_CONSTANTS or getattr(kind, "__hash__", None) in _IDENTITY_HASHES:
+        return ast.Name(hook, ast.Load()), value
+    return ast.Attribute(ast.Name(hook, ast.Load()), "value", ast.Load()), Held(value)
+
+
+class _HeldLoads(ast.NodeTransformer):
+    """Replaces each load of the named hooks by ``<hook>.value``."""
+
+    def __init__(self, held: set[str]) -> None:
+        self.held = held
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if node.id in self.held and isinstance(node.ctx, ast.Load):
+            return ast.copy_location(ast.Attribute(ast.Name(node.id, ast.Load()), "value", ast.Load()), node)
+        return node
+
+
 def rename_variables(
     stmts: Sequence[ast.stmt],
     variables: Mapping[str, Any],
@@ -261,7 +311,9 @@ def rename_variables(
     label: str,
 ) -> dict[str, Any]:
     """Replace each load of a ``variables=`` name in ``stmts`` (in place) by a
-    hook name ``<prefix><name>``; return ``{hook name: value}``.
+    hook name ``<prefix><name>`` (``<prefix><name>.value`` for a value read
+    through a :class:`Held`, see :func:`constant_ref`); return
+    ``{hook name: value}``.
 
     A snippet that binds such a name (assignment, ``del``, ``global``, a loop or
     comprehension target, a lambda argument) is rejected, and so is a use inside
@@ -318,4 +370,12 @@ def rename_variables(
 
     for stmt in stmts:
         visit(ast.Module(body=[stmt], type_ignores=[]), 0)
-    return {prefix + k: v for k, v in variables.items()}
+    hooks: dict[str, Any] = {}
+    for k, v in variables.items():
+        _, hooks[prefix + k] = constant_ref(prefix + k, v)
+    held = {name for name, v in hooks.items() if type(v) is Held}
+    if held:
+        loads = _HeldLoads(held)
+        for stmt in stmts:
+            loads.visit(stmt)
+    return hooks

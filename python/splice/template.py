@@ -60,7 +60,7 @@ from splice import locate as _locate
 from splice._native import HOOK_PREFIX, LineProbe
 from splice.codecache import PerCode
 from splice.errors import SnippetError, TargetError
-from splice.snippets import is_identifier, survey, syntax_error
+from splice.snippets import constant_ref, is_identifier, survey, syntax_error
 
 __all__ = [
     "HOOK_PREFIX",
@@ -247,26 +247,27 @@ def _hidden(code: CodeType, cleared: Sequence[str]) -> frozenset[str]:
     return frozenset(hidden)
 
 
-def instance_test(info: ScopeInfo, hook: str) -> ast.expr:
-    """AST of the test "the first argument is the object ``hook`` names": the
-    instance filter of a bound-method or callable-instance target. Raises
-    :class:`TargetError` for a function without positional arguments."""
+def instance_test(info: ScopeInfo, hook: str, instance: Any) -> tuple[ast.expr, dict[str, Any]]:
+    """AST of the test "the first argument is ``instance``" (the instance
+    filter of a bound-method or callable-instance target) and its hook,
+    ``{hook: the object}`` (the instance, or a :class:`~splice.snippets.Held`
+    of it when it does not hash by identity, see
+    :func:`~splice.snippets.constant_ref`). Raises :class:`TargetError` for a
+    function without positional arguments."""
+    ref, held = constant_ref(hook, instance)
+    hooks = {hook: held}
     positional = info.posonly + info.args
     if positional:
-        return ast.Compare(
-            left=ast.Name(positional[0], ast.Load()),
-            ops=[ast.Is()],
-            comparators=[ast.Name(hook, ast.Load())],
-        )
+        return ast.Compare(left=ast.Name(positional[0], ast.Load()), ops=[ast.Is()], comparators=[ref]), hooks
     if info.varargs:
         first = ast.Subscript(ast.Name(info.varargs, ast.Load()), ast.Constant(0), ast.Load())
         return ast.BoolOp(
             op=ast.And(),
             values=[
                 ast.Name(info.varargs, ast.Load()),
-                ast.Compare(left=first, ops=[ast.Is()], comparators=[ast.Name(hook, ast.Load())]),
+                ast.Compare(left=first, ops=[ast.Is()], comparators=[ref]),
             ],
-        )
+        ), hooks
     raise TargetError(
         f"{info.qualname} takes no positional argument, so calls on one instance "
         f"cannot be told apart; pass the function (not a bound method)"

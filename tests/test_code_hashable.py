@@ -162,3 +162,29 @@ def test_an_unhashable_instance_filter_keeps_the_code_hashable(kind: str) -> Non
         assert seen == [6]
     else:
         assert probe.args["a"] == 3 and probe.return_value == 7
+
+
+SEEN: list[int] = []
+
+
+def _seen(view: Any) -> None:
+    """A callback cloudpickle pickles by reference (a module-level
+    function): a copy that calls it records here."""
+    SEEN.append(view.locals["x"])
+
+
+def test_a_copy_by_value_never_runs_the_callbacks() -> None:
+    """A copy of a probed function made by value carries splice's hooks; a
+    copied callback (or debugger) hook is never live, inside the block or
+    after it, as a copied capture records nothing (it kept calling the
+    user's callback for good, and `debug()` opened pdb in the copy after
+    the block)."""
+    f = make_scale(3)
+    SEEN.clear()
+    with splice.breakpoint(f, line="return y + 1") as bp:
+        bp.callback(_seen)
+        copy = cloudpickle.loads(cloudpickle.dumps(f))
+        assert copy(5) == 16
+        assert f(1) == 4
+    assert copy(6) == 19
+    assert SEEN == [1]

@@ -143,6 +143,15 @@ class HookState:
         self.live = False
         self.hits = 0
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A probed function copied by value (cloudpickle pickles closures and
+        # `__main__` functions with their constants, hooks included) gets a
+        # state that is never live: its callbacks and debugger never run,
+        # inside the block or after it, in this process or another, as a
+        # copied capture records nothing. (Inline snippets are code and run
+        # in the copy.)
+        return (HookState, ())
+
 
 def frame_hook(fn: Callable[[FrameType], Any], state: HookState, counts: bool) -> Callable[[], Any]:
     """The hook object injected code calls (with no arguments, from inside the

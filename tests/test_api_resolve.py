@@ -581,3 +581,62 @@ def test_a_line_in_none_of_many_functions_of_a_name_lists_ten_and_counts_the_res
     assert "none of the 15 functions named 'many'" in lines[0], lines[0]
     items = [ln for ln in lines if ln.startswith("  - ")]
     assert len(items) == 11 and items[-1] == "  - ... and 5 more", items
+
+
+RELOADED_V1 = "def f(a):\n    b = a * 2\n    return b + 1\n"
+RELOADED_V2 = "def f(a):\n    # a comment moves the code down\n    b = a * 5\n    return b + 1\n"
+
+
+@pytest.mark.parametrize("scope", ["module", "file"])
+def test_a_module_or_file_scope_skips_functions_from_before_a_reload(tmp_path, monkeypatch, scope):
+    """After an edit and ``importlib.reload``, a function object from before
+    the reload that is still alive shares the module's globals, so it is in
+    the module's scope; its code no longer matches the file. It is skipped
+    (as a scope by name skips it) and the current function is probed; it
+    made every module/file breakpoint a SourceMismatchError that advised
+    the reload already done."""
+    path = tmp_path / "reloaded_mod.py"
+    path.write_text(RELOADED_V1)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    import reloaded_mod
+
+    try:
+        old_f = reloaded_mod.f
+        path.write_text(RELOADED_V2)
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+        importlib.reload(reloaded_mod)
+        assert reloaded_mod.f is not old_f
+        kw = {"module": reloaded_mod} if scope == "module" else {"file": str(path)}
+        with splice.breakpoint(line=4, **kw) as bp:
+            bp.exec("b = b + 100")
+            assert reloaded_mod.f(1) == 106
+            assert old_f(1) == 3
+        assert reloaded_mod.f(1) == 6
+        assert reloaded_mod.f(1) == 6
+    finally:
+        sys.modules.pop("reloaded_mod", None)
+
+
+@pytest.mark.parametrize("scope", ["module", "file"])
+def test_a_line_no_function_owns_in_an_edited_file_is_a_source_mismatch(tmp_path, monkeypatch, scope):
+    """A module or file scope's line that no live function owns, in a file
+    edited since the import (not reloaded), is a SourceMismatchError that
+    says so, not "module-level code, which has already run": here the
+    function moved four lines down, and line 6 is its first statement."""
+    path = tmp_path / "edited_mod.py"
+    path.write_text(RELOADED_V1)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    import edited_mod
+
+    try:
+        path.write_text("# four lines\n# added\n# on\n# top\n" + RELOADED_V1)
+        kw = {"module": edited_mod} if scope == "module" else {"file": str(path)}
+        with pytest.raises(splice.SourceMismatchError, match="edited after the code was loaded"):
+            with splice.breakpoint(line=6, **kw):
+                pass
+        assert edited_mod.f(1) == 3
+    finally:
+        sys.modules.pop("edited_mod", None)

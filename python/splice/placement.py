@@ -21,7 +21,7 @@ from typing import Optional, Union
 
 from splice import locate as _locate
 from splice import noevent as _noevent
-from splice.errors import LocateError
+from splice.errors import LocateError, SourceMismatchError
 from splice.resolve import Scope, Target, resolve
 
 __all__ = ["Placement", "lines_in", "plan", "with_events"]
@@ -162,6 +162,21 @@ def _plan_by_name(targets: list[Target], line: Union[int, str], name: str) -> li
 _SHOWN = 10
 
 
+def _mismatch_of(targets: list[Target], source: _locate.Source) -> Optional[SourceMismatchError]:
+    """The error that says the file was edited, when none of (the first
+    few of) its live functions matches ``source``: a line that no function
+    owns in an edited file is more likely a moved line than module-level
+    code. None when one matches."""
+    first: Optional[SourceMismatchError] = None
+    for t in targets[:8]:
+        try:
+            _locate.check_source(t.code, source)
+            return None
+        except SourceMismatchError as e:
+            first = first or e
+    return first
+
+
 def _plan_in_files(targets: list[Target], line: Union[int, str], scope: Scope) -> list[Placement]:
     """``module=`` / ``file=`` without a function: ``line`` located in each
     file; the breakpoint goes into the live functions that run it."""
@@ -170,6 +185,7 @@ def _plan_in_files(targets: list[Target], line: Union[int, str], scope: Scope) -
         by_file.setdefault(t.code.co_filename, []).append(t)
     out: list[Placement] = []
     errors: list[LocateError] = []
+    stale: list[SourceMismatchError] = []
     for fname, ts in by_file.items():
         try:
             source = _locate.get_source(ts[0].code)
@@ -182,14 +198,24 @@ def _plan_in_files(targets: list[Target], line: Union[int, str], scope: Scope) -
         for t in ts:
             lines = sorted({loc.line for loc in found if loc.owned_by(t.code)})
             if lines:
-                _locate.check_source(t.code, source)
+                try:
+                    _locate.check_source(t.code, source)
+                except SourceMismatchError as e:
+                    # A function from before the file was edited and its
+                    # module reloaded (reload keeps the module's dict, and
+                    # so its old functions' globals), still alive somewhere:
+                    # skipped, as a scope by name skips it, when the line's
+                    # current function is there too.
+                    stale.append(e)
+                    continue
                 try:
                     out.append((t, with_events(t.code, lines, line)))
                 except LocateError as e:
                     errors.append(e)
         if not any(loc.owned_by(t.code) for loc in found for t in ts):
             errors.append(
-                LocateError(
+                _mismatch_of(ts, source)
+                or LocateError(
                     f"{fname}: line {line!r} is not inside a live function (it is module-level "
                     f"code or a class body, which has already run, or its function no longer "
                     f"exists); splice can only break inside functions"
@@ -197,6 +223,8 @@ def _plan_in_files(targets: list[Target], line: Union[int, str], scope: Scope) -
             )
     if out:
         return out
+    if stale:
+        raise stale[0]
     if errors:
         if len(errors) == 1:
             raise errors[0]

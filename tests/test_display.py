@@ -105,3 +105,41 @@ def test_plain_repr_is_nopdbs() -> None:
         attention(2, 3, "m")
     assert repr(calls) == repr(ncalls)
     assert repr(CallInfo()) == repr(nopdb.CallInfo())
+
+
+class NotYetShaped:
+    """A value whose ``shape`` raises until it is known, as the shape of a
+    torch ``UninitializedParameter`` (``nn.LazyLinear``) before its first
+    forward; its ``repr`` fails too (reprlib then names the instance)."""
+
+    dtype = "float32"
+
+    @property
+    def shape(self) -> Any:
+        raise RuntimeError("shape not known yet")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr either")
+
+
+def test_a_value_whose_shape_raises_does_not_break_the_display() -> None:
+    """The display of a call, and of a list of calls, still renders (the
+    value's cell names the instance) when a recorded value's ``shape``
+    raises; it raised out of ``_repr_html_`` (a formatter traceback in the
+    notebook cell)."""
+
+    def f(x: Any) -> int:
+        return 1
+
+    with splice.capture_call(f) as call:
+        f(NotYetShaped())
+    cells = _cells(call._repr_html_())
+    i = cells.index("x")
+    assert cells[i + 1] == "test_display.NotYetShaped"
+    assert cells[i + 2].startswith("&lt;NotYetShaped instance at 0x")
+    with splice.capture_calls(f) as calls:
+        f(NotYetShaped())
+        f([NotYetShaped(), 2])
+    page = calls._repr_html_()
+    assert "x=&lt;NotYetShaped instance at 0x" in page
+    assert page.count("<tr><td>") == 2

@@ -43,19 +43,42 @@ def type_name(value: Any) -> str:
     return t.__qualname__ if mod == "builtins" else f"{mod.split('.')[0]}.{t.__qualname__}"
 
 
-def summary(value: Any) -> str:
-    """A one-line text summary of ``value`` (not escaped)."""
-    shape = getattr(value, "shape", None)
-    dtype = getattr(value, "dtype", None)
-    if shape is not None and dtype is not None and not isinstance(value, type):
+def _attr(value: Any, name: str) -> Any:
+    """``getattr(value, name, None)``, None also when the attribute raises: a
+    property of a recorded value (the ``shape`` of a torch
+    ``UninitializedParameter`` before its first forward) must not break the
+    display of the whole call."""
+    try:
+        return getattr(value, name, None)
+    except Exception:
+        return None
+
+
+def _array_summary(value: Any) -> Optional[str]:
+    """``shape ..., dtype ...(, device ...)`` for a tensor or an array, None
+    for anything else or when describing it raises."""
+    shape = _attr(value, "shape")
+    dtype = _attr(value, "dtype")
+    if shape is None or dtype is None or isinstance(value, type):
+        return None
+    try:
         try:
-            dims = tuple(int(d) for d in shape)
+            dims: Any = tuple(int(d) for d in shape)
         except (TypeError, ValueError):
-            dims = None
-        text = f"shape {dims if dims is not None else shape}, dtype {dtype}"
-        device = getattr(value, "device", None)
+            dims = shape
+        text = f"shape {dims}, dtype {dtype}"
+        device = _attr(value, "device")
         if device is not None and not callable(device):
             text += f", device {device}"
+        return text
+    except Exception:
+        return None
+
+
+def summary(value: Any) -> str:
+    """A one-line text summary of ``value`` (not escaped)."""
+    text = _array_summary(value)
+    if text is not None:
         return text
     if isinstance(value, (tuple, list)) and any(_is_array(v) for v in value[:8]):
         # e.g. a module's (output, weights): the shapes, not the values
@@ -148,21 +171,17 @@ def calls_html(calls: Sequence[CallInfo], kind: str) -> str:
 
 
 def _is_array(value: Any) -> bool:
-    return (
-        getattr(value, "shape", None) is not None
-        and getattr(value, "dtype", None) is not None
-        and not isinstance(value, type)
-    )
+    return _attr(value, "shape") is not None and _attr(value, "dtype") is not None and not isinstance(value, type)
 
 
 def summary_short(value: Any) -> str:
     """A tensor as ``Tensor(1, 12, 9, 9)``, anything else as :func:`summary`
     cut to 40 characters: for one-line rows."""
-    shape = getattr(value, "shape", None)
-    if shape is not None and getattr(value, "dtype", None) is not None and not isinstance(value, type):
+    shape = _attr(value, "shape")
+    if shape is not None and _attr(value, "dtype") is not None and not isinstance(value, type):
         try:
             return f"{type(value).__name__}{tuple(int(d) for d in shape)}"
-        except (TypeError, ValueError):
+        except Exception:
             pass
     text = summary(value)
     return text if len(text) <= 40 else text[:37] + "..."

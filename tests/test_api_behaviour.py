@@ -563,6 +563,36 @@ def test_debug_quit_does_not_break_the_function():
     assert sys.gettrace() is None
 
 
+def test_a_debugger_whose_prompt_raises_opens_once_and_the_exception_goes_on():
+    """A debugger that cannot prompt (ipykernel raises
+    StdinNotImplementedError when the frontend has no stdin) raises at the
+    stop: the exception goes on into the function, untraced, and the
+    debugger does not open a second time for that exception's event (it
+    did: tracing was turned back on after the failed stop)."""
+    prompts = []
+
+    class NoStdin(pdb.Pdb):
+        def cmdloop(self, intro=None):
+            prompts.append(1)
+            raise RuntimeError("no stdin")
+
+    def g(x):
+        try:
+            y = x * 2
+        except RuntimeError as e:
+            seen.append((str(e), sys.gettrace()))
+            y = -1
+        return y + 1
+
+    seen: list = []
+    with splice.breakpoint(g, line="y = x * 2") as bp:
+        bp.debug(NoStdin, stdout=io.StringIO(), readrc=False)
+        assert g(2) == 0
+    assert prompts == [1]
+    assert seen == [("no stdin", None)]
+    assert sys.gettrace() is None
+
+
 def test_hits():
     line = line_of(f, "return 2 * z")
     with splice.breakpoint(f, line=line) as bp:

@@ -50,15 +50,21 @@ def enter_debugger(frame: FrameType, cls: type[bdb.Bdb], kwargs: dict[str, Any])
         dbg._splice_armed = False
     # Stop at the breakpoint line now (as NoPdb does from its trace function);
     # tracing is off meanwhile so the debugger does not step into itself.
+    stopped = False
     try:
         dbg.trace_dispatch(frame, "line", None)
+        stopped = True
     finally:
         # what CPython's trace trampoline does after a trace function
         # returns: an assignment at the prompt reaches the frame (3.11, 3.12)
         _native.locals_to_fast(frame)
-        if not dbg._splice_done and not getattr(dbg, "quitting", False):
+        if stopped and not dbg._splice_done and not getattr(dbg, "quitting", False):
             sys.settrace(trace)
-        elif sys.gettrace() is not orig_trace:
+        elif not stopped or sys.gettrace() is not orig_trace:
+            # The debugger raised (its prompt could not read: ipykernel's
+            # StdinNotImplementedError without a stdin): it is done, and the
+            # exception goes on into the user's code untraced; with tracing
+            # back on, the debugger stopped again on that exception's event.
             restore()
 
 

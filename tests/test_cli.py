@@ -9,6 +9,7 @@ import pickle
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -224,6 +225,204 @@ def test_script_use_of_splice_is_independent(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "own 2 2" in r.stdout
     assert "calls: 2" in r.stderr
+
+
+def test_output_paths_are_relative_to_the_launch_directory(tmp_path):
+    # the script changes directory before the report is written (at exit)
+    (tmp_path / "elsewhere").mkdir()
+    s = tmp_path / "chdir.py"
+    s.write_text("import os\ndef work(a):\n    return a * 2\nwork(3)\nos.chdir('elsewhere')\n")
+    r = splice("run", "-q", "--json", "o.json", "--pickle", "o.pkl", "--capture", "chdir.py:work", "chdir.py",
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o.json").is_file() and (tmp_path / "o.pkl").is_file()
+    assert not list((tmp_path / "elsewhere").iterdir())
+    assert json.loads((tmp_path / "o.json").read_text())["probes"][0]["hits"] == 1
+
+
+def _package(tmp_path: Path) -> None:
+    pkg = tmp_path / "mpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("def helper(x):\n    return x + 1\n")
+    (pkg / "__main__.py").write_text(
+        "import mpkg\ndef mainfn(y):\n    return mpkg.helper(y) * 2\nprint('mpkg main', mainfn(1))\n")
+
+
+def test_module_mode_package_and_its_main(tmp_path):
+    # -m PKG runs PKG/__main__.py: PKG:f is the package (__init__.py), PKG.__main__:f or __main__:f the main
+    _package(tmp_path)
+    out = tmp_path / "o.json"
+    r = splice("run", "--capture", "mpkg:helper", "--capture", "mpkg.__main__:mainfn", "--capture", "__main__:mainfn",
+               "--json", str(out), "-m", "mpkg", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "mpkg main 4" in r.stdout and "ERROR" not in r.stderr
+    doc = json.loads(out.read_text())
+    check_schema(doc)
+    helper, main1, main2 = doc["probes"]
+    assert helper["status"] == "installed" and helper["installed"][0]["module"] == "mpkg" and helper["hits"] == 1
+    for p in (main1, main2):
+        assert p["status"] == "installed" and p["installed"][0]["module"] == "__main__" and p["hits"] == 1
+        assert p["installed"][0]["file"] == str(tmp_path / "mpkg" / "__main__.py")
+    # a function of __main__.py named through the package: one error, and how to name it
+    r = splice("run", "--capture", "mpkg:mainfn", "--json", str(out), "-m", "mpkg", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("no function 'mainfn'") == 2  # said once at import, once in the summary
+    assert "name it mpkg.__main__:mainfn" in r.stderr
+    p = json.loads(out.read_text())["probes"][0]
+    assert p["status"] == "error" and p["hits"] == 0
+
+
+def test_main_target_names_the_script(tmp_path):
+    r = splice("run", "--capture", "__main__:combine", "script.py")
+    assert r.returncode == 0, r.stderr
+    assert "in __main__: combine" in r.stderr and "calls: 1" in r.stderr
+
+
+def test_failed_import_of_a_target_says_why(tmp_path):
+    (tmp_path / "bpkg").mkdir()
+    (tmp_path / "bpkg" / "__init__.py").write_text("")
+    (tmp_path / "bpkg" / "broken.py").write_text("def f():\n    return 1\nraise ImportError('broken on purpose')\n")
+    (tmp_path / "use.py").write_text("try:\n    import bpkg.broken\nexcept ImportError as e:\n    print('caught', e)\n")
+    out = tmp_path / "o.json"
+    r = splice("run", "--capture", "bpkg.broken:f", "--capture", "bpkg/broken.py:f", "--json", str(out), "use.py",
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "caught broken on purpose" in r.stdout
+    by_name, by_path = json.loads(out.read_text())["probes"]
+    assert by_name["status"] == by_path["status"] == "not_found"
+    assert by_name["message"] == ("the import of module bpkg.broken failed (ImportError: broken on purpose), "
+                                  "so its functions never existed")
+    assert by_path["message"] == by_name["message"]
+    assert "never imported" not in r.stderr
+
+
+def test_run_directory_and_zip_application(tmp_path):
+    app = tmp_path / "appdir"
+    app.mkdir()
+    (app / "__main__.py").write_text(
+        "import sys\ndef go(x):\n    return x + 1\n"
+        "print('app', __name__, go(len(sys.argv)), sys.argv, sys.path[0], __file__, __package__)\n")
+    zipped = tmp_path / "app.zip"
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.write(app / "__main__.py", "__main__.py")
+    for target in ("appdir", "app.zip"):
+        expected = plain(target, "a", cwd=tmp_path)
+        assert expected.returncode == 0, expected.stderr
+        out = tmp_path / "o.json"
+        r = splice("run", "--capture", "__main__:go", "--break", "__main__", "--line", "return x + 1",
+                   "--eval", "x", "--json", str(out), target, "a", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == expected.stdout  # what `python appdir a` prints
+        cap, brk = json.loads(out.read_text())["probes"]
+        assert cap["hits"] == 1 and cap["calls"][0]["args"]["x"]["repr"] == "2"
+        assert brk["hits"] == 1 and brk["evals"][0]["values"][0]["repr"] == "2"
+    # the directory's __main__.py is a file: it can be named by path too
+    r = splice("run", "--capture", "appdir/__main__.py:go", "appdir", cwd=tmp_path)
+    assert r.returncode == 0 and "calls: 1" in r.stderr, r.stderr
+    (tmp_path / "empty").mkdir()
+    r = splice("run", "empty", cwd=tmp_path)
+    assert r.returncode == plain("empty", cwd=tmp_path).returncode == 1
+    assert "can't find '__main__' module" in r.stderr
+
+
+def test_exit_status_of_sys_exit_true(tmp_path):
+    (tmp_path / "ex.py").write_text("import sys\nsys.exit(True)\n")
+    out = tmp_path / "o.json"
+    r = splice("run", "--json", str(out), "ex.py", cwd=tmp_path)
+    assert r.returncode == plain("ex.py", cwd=tmp_path).returncode == 1
+    doc = json.loads(out.read_text())
+    check_schema(doc)
+    assert doc["run"]["exit_status"] == 1 and doc["run"]["exit_status"] is not True
+    assert doc["processes"][0]["exit_status"] == 1 and type(doc["processes"][0]["exit_status"]) is int
+    assert "(exit status 1)" in r.stderr
+
+
+def test_summary_says_where_the_calls_not_shown_are():
+    r = splice("run", "--show", "0", "--capture", "mathlib:softmax", "script.py")
+    assert r.returncode == 0, r.stderr
+    assert "(2 more calls not shown: --show 2 shows them all, --json FILE writes every call)" in r.stderr
+    assert "in --json)" not in r.stderr
+
+
+def test_break_on_module_level_code_of_the_script():
+    for line in ("1", "import mathlib", "if __name__ == \"__main__\":"):
+        r = splice("run", "--break", "script.py", "--line", line, "script.py")
+        assert r.returncode == 2, r.stderr
+        assert "is module-level code of the script" in r.stderr
+        assert "has already run" not in r.stderr
+        assert "(functions there: combine, main)" in r.stderr
+        assert "argv=" not in r.stdout
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc (Linux)")
+def test_out_dir_that_cannot_be_used(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for bad, why in (("/proc/nope", "No such file or directory"), (str(afile), "not a directory")):
+        r = splice("run", "--out-dir", bad, "--capture", "mathlib:softmax", "script.py")
+        assert r.returncode == 2, r.stderr
+        assert f"python -m splice run: cannot use --out-dir {bad}: " in r.stderr and why in r.stderr
+        assert "Traceback" not in r.stderr and "argv=" not in r.stdout
+    r = splice("run", "--no-follow-children", "--out-dir", str(tmp_path / "od"), "script.py")
+    assert r.returncode == 2 and "--no-follow-children writes none" in r.stderr
+    assert not (tmp_path / "od").exists()
+
+
+# -- merge -------------------------------------------------------------------------
+
+
+def _bad_records(record: dict) -> dict[str, dict]:
+    """Copies of a good record file's data, each broken in one way."""
+    def broken(change) -> dict:
+        d = json.loads(json.dumps(record))
+        change(d)
+        return d
+
+    return {
+        "process null": broken(lambda d: d.update(process=None)),
+        "no probes": broken(lambda d: d["process"].pop("probes")),
+        "pid text": broken(lambda d: d["process"].update(pid="12")),
+        "calls text": broken(lambda d: d["process"]["probes"][0].update(calls="oops")),
+        "value null": broken(lambda d: d["process"]["probes"][0]["calls"][0].update(return_value=None)),
+        "run list": broken(lambda d: d.update(run=[])),
+    }
+
+
+def test_merge_skips_a_record_of_the_wrong_structure(tmp_path):
+    good = tmp_path / "good"
+    r = splice("run", "-q", "--out-dir", str(good), "--capture", "mathlib:softmax", "script.py")
+    assert r.returncode == 0, r.stderr
+    (record_file,) = good.glob("*.splice-proc.json")
+    record = json.loads(record_file.read_text())
+    for i, (what, data) in enumerate(_bad_records(record).items()):
+        bad = tmp_path / f"bad{i}"
+        bad.mkdir()
+        (bad / "pid1-vm.splice-proc.json").write_text(json.dumps(data))
+        r = splice("merge", str(bad))
+        assert r.returncode == 1, (what, r.stderr)
+        assert "Traceback" not in r.stderr, what
+        assert f"skipped {bad / 'pid1-vm.splice-proc.json'}: not a valid splice process file (" in r.stderr, what
+        r = splice("merge", str(good), str(bad))  # the good record is still merged
+        assert r.returncode == 0 and "skipped" in r.stderr and "calls: 2" in r.stderr, (what, r.stderr)
+
+
+# -- doctor ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("/nonexistent/path",), "no such directory: /nonexistent/path"),
+        (("script.py",), "script.py is not a directory"),
+        (("--limit", "0", "."), "--limit must be at least 1"),
+        (("--limit=-5", "."), "--limit must be at least 1"),
+    ],
+)
+def test_doctor_refuses_arguments_that_check_nothing(args, message):
+    r = splice("doctor", *args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert f"python -m splice doctor: error: {message}" in r.stderr
+    assert "code objects" not in r.stdout
 
 
 # -- show ------------------------------------------------------------------------

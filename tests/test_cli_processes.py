@@ -138,6 +138,19 @@ def test_no_follow_children(tmp_path):
     assert "processes:" not in r.stderr
 
 
+def test_main_target_follows_the_script_into_spawned_children(tmp_path):
+    # __main__:work names the script run gives (as mp_jobs.py:work does), so the
+    # spawn children that run it again as __mp_main__ are probed too
+    out = tmp_path / "o.json"
+    r = splice("run", "--capture", "__main__:work", "--json", str(out), "mp_jobs.py", "spawn", "pool")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    check_schema(doc)
+    assert doc["probes"][0]["target"] == "__main__:work"
+    assert doc["probes"][0]["hits"] == 8 == len(stdout_json(r)["calls"])
+    assert all(p["reported"] and not p["probes"][0]["errors"] for p in doc["processes"])
+
+
 # -- subprocess children: ranks, scripts re-executed, sitecustomize chained --------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 COMMANDS = {
     "run": "run a script (or -m module) as __main__ with probes from the command line",
@@ -24,6 +25,43 @@ def version_text() -> str:
 
     where = os.path.dirname(splice.__file__ or "?")
     return f"splice {splice.__version__} (CPython {platform.python_version()}, {where})"
+
+
+def _doctor_problem(argv: list[str]) -> str | None:
+    """What is wrong with ``doctor``'s arguments that its own parser lets
+    through, or ``None``. A path that is not a directory, or a ``--limit``
+    below 1, would make ``doctor`` check nothing and still report success.
+    (Malformed options are left to doctor's parser, which reports them.)"""
+    import argparse
+    import os
+
+    class _Mirror(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            raise argparse.ArgumentError(None, message)
+
+    p = _Mirror(add_help=False, exit_on_error=False)  # doctor's options, as text
+    p.add_argument("paths", nargs="*")
+    p.add_argument("--limit")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-h", "--help", action="store_true")
+    try:
+        ns, _ = p.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return None
+    if ns.help:
+        return None
+    for path in ns.paths:
+        if not os.path.exists(path):
+            return f"no such directory: {path}"
+        if not os.path.isdir(path):
+            return f"{path} is not a directory: doctor checks the .py files under the directories given"
+    try:
+        limit = int(ns.limit) if ns.limit is not None else None
+    except ValueError:
+        return None
+    if limit is not None and limit < 1:
+        return f"--limit must be at least 1 (the number of code objects to check), not {limit}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return show.main(rest)
     if cmd == "doctor":
+        problem = _doctor_problem(rest)
+        if problem is not None:  # a command-line error: status 2, as argparse gives
+            print(f"python -m splice doctor: error: {problem}", file=sys.stderr)
+            return 2
         from splice.tools import doctor
 
         return doctor.main(rest)

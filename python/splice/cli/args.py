@@ -161,7 +161,7 @@ _RUN_VALUED = {"--capture", "--break", "--line", "--cond", "--eval", "--exec", "
 def _run_parser() -> _Parser:
     p = _Parser(
         prog="python -m splice run",
-        usage="python -m splice run [options] (script.py | -m module) [args...]",
+        usage="python -m splice run [options] (script.py | -m module | DIR | app.zip) [args...]",
         description="Run a script as __main__ with splice probes set from the command line; "
         "print a summary of what they recorded at exit.",
         allow_abbrev=False,
@@ -220,6 +220,12 @@ def parse_run_args(argv: Sequence[str]) -> RunOptions:
     for name in ("max_calls", "width", "show"):
         if getattr(ns, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must not be negative")
+    if ns.out_dir is not None and not ns.follow_children:
+        # the directory holds the record files of the processes a run follows;
+        # this process's own records are reported at exit (and by --json)
+        parser.error("--out-dir holds the record files of the processes run follows (for 'python -m splice "
+                     "merge'); --no-follow-children writes none: use --json FILE for this process's records, "
+                     "or drop --no-follow-children")
     return RunOptions(
         probes=probes, script=script, module=module, args=rest, json=ns.json, pickle=ns.pickle,
         max_calls=ns.max_calls, width=max(ns.width, 20), show=ns.show, quiet=ns.quiet,

@@ -415,6 +415,7 @@ def session_with_hook(probes: list[ProbeSpec], max_calls: int) -> tuple[Session,
         wants_name=session.wants,
         wants_origin=lambda name, origin: bool(session.matching(name, pathlib.Path(origin) if origin else None)),
         after=session.on_module,
+        failed=session.on_import_failed,
     )
     finder.install()
     return session, finder

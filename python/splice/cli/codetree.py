@@ -19,7 +19,7 @@ from typing import Any
 
 from splice._native import CO_OPTIMIZED
 
-__all__ = ["compile_file", "function_codes", "stand_ins", "rebuild"]
+__all__ = ["all_codes", "compile_file", "function_codes", "stand_ins", "rebuild"]
 
 
 def compile_file(path: str) -> CodeType:
@@ -36,6 +36,12 @@ def _walk(code: CodeType) -> Iterator[CodeType]:
         c = stack.pop()
         yield c
         stack.extend(k for k in reversed(c.co_consts) if type(k) is CodeType)
+
+
+def all_codes(module_code: CodeType) -> list[CodeType]:
+    """``module_code`` and every code object nested in it (functions, class
+    bodies, comprehensions)."""
+    return list(_walk(module_code))
 
 
 def function_codes(module_code: CodeType) -> list[CodeType]:

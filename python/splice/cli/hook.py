@@ -4,7 +4,8 @@
 may be a target it asks the finders after it for the spec (exactly what the
 import system would do next) and, if the spec's module is a target, wraps its
 loader so that right after ``exec_module`` (the module's functions now
-exist, the importer has not got the module yet) the probes are created.
+exist, the importer has not got the module yet) the probes are created
+(or, if the module's code raised, the failure is noted for the report).
 Modules that cannot be targets are not touched: ``find_spec`` returns
 ``None`` at once when only module-name targets were given, and otherwise
 returns the other finders' spec unchanged.
@@ -20,17 +21,21 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any, Optional
 
-__all__ = ["ProbeFinder"]
+__all__ = ["ProbeFinder", "real_loader"]
 
 
 class _LoaderProxy:
     """Delegates to the real loader; calls ``after(module)`` once the module
-    has executed. The real loader is put back on the module and its spec
-    before the module's code runs, so the module never sees the proxy."""
+    has executed, or ``failed(module, exc)`` if its code raised (the import
+    fails as it would have). The real loader is put back on the module and
+    its spec before the module's code runs, so the module never sees the
+    proxy."""
 
-    def __init__(self, loader: Any, after: Callable[[ModuleType], None]) -> None:
+    def __init__(self, loader: Any, after: Callable[[ModuleType], None],
+                 failed: Optional[Callable[[ModuleType, BaseException], None]] = None) -> None:
         self._loader = loader
         self._after = after
+        self._failed = failed
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
@@ -45,8 +50,20 @@ class _LoaderProxy:
             spec.loader = self._loader
         if getattr(module, "__loader__", None) is self:
             module.__loader__ = self._loader
-        self._loader.exec_module(module)
+        try:
+            self._loader.exec_module(module)
+        except BaseException as e:
+            if self._failed is not None:  # so the report can say why the target never appeared
+                self._failed(module, e)
+            raise
         self._after(module)
+
+
+def real_loader(loader: Any) -> Any:
+    """``loader`` itself, or the loader a :class:`ProbeFinder` wrapped in it
+    (code that only reads a spec, as ``run`` does for its ``__main__``, never
+    calls ``exec_module``, so the wrapper must not show)."""
+    return loader._loader if isinstance(loader, _LoaderProxy) else loader
 
 
 class ProbeFinder:
@@ -57,10 +74,12 @@ class ProbeFinder:
         wants_name: Callable[[str], bool],
         wants_origin: Callable[[str, Optional[str]], bool],
         after: Callable[[ModuleType], None],
+        failed: Optional[Callable[[ModuleType, BaseException], None]] = None,
     ) -> None:
         self._wants_name = wants_name
         self._wants_origin = wants_origin
         self._after = after
+        self._failed = failed
         self._busy = threading.local()
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Optional[ModuleSpec]:
@@ -95,7 +114,7 @@ class ProbeFinder:
         if origin is not None:
             origin = os.path.realpath(origin)
         if self._wants_origin(fullname, origin):
-            found.loader = _LoaderProxy(loader, self._after)  # type: ignore[assignment]  # duck-typed Loader
+            found.loader = _LoaderProxy(loader, self._after, self._failed)  # type: ignore[assignment]  # duck-typed Loader
         return found
 
     def invalidate_caches(self) -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from splice.cli.args import ProbeSpec
+from splice.cli.records import process_problem
 from splice.cli.targets import TargetSpec
 
 __all__ = [
@@ -193,7 +194,8 @@ def load_processes(dirs: Iterable[str], run_id: Optional[str] = None, skip_keys:
     """The processes recorded in ``dirs`` (only those of ``run_id`` if given):
     a record file gives a reported process (its ``process`` object, with its
     ``run``), a start marker without a record an unreported one. Also
-    returns the problems met (unreadable files), as messages."""
+    returns the problems met (unreadable files, or files whose structure is
+    not a process record's), as messages."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     problems: list[str] = []
     skip = set(skip_keys)
@@ -218,6 +220,10 @@ def load_processes(dirs: Iterable[str], run_id: Optional[str] = None, skip_keys:
                 continue
             rid = str(data.get("run_id"))
             if run_id is not None and rid != run_id:
+                continue
+            shape = process_problem(data, name.endswith(RECORD_SUFFIX))
+            if shape is not None:  # JSON of another shape: skipped, as an unreadable file is
+                problems.append(f"{path}: not a valid splice process file ({shape})")
                 continue
             proc = dict(data["process"])
             if proc.get("key") in skip:

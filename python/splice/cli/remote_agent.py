@@ -192,6 +192,7 @@ class Agent:
             wants_origin=lambda name, origin: bool(
                 session.matching(name, pathlib.Path(origin) if origin else None)),
             after=session.on_module,
+            failed=session.on_import_failed,
         )
         try:
             self.finder.install()

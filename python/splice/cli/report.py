@@ -48,6 +48,8 @@ def _status(state: ProbeState) -> str:
 
 def _not_found_message(state: ProbeState, main_name: str) -> str:
     t = state.spec.target
+    if state.import_failed is not None:
+        return f"{state.import_failed}, so its functions never existed"
     if t.module is not None:
         msg = f"module {t.module} was never imported"
         if t.module in sys.modules:
@@ -292,7 +294,9 @@ def _probe_body(p: dict[str, Any], w: Any, show: int, ind: str = "    ") -> None
             else:
                 w(f"{ind}    return {format_value(c['return_value'])}\n")
         if len(calls) > show:
-            w(f"{ind}({len(calls) - show} more calls in --json)\n")
+            # true whether or not --json was given (the summary cannot tell)
+            w(f"{ind}({len(calls) - show} more calls not shown: --show {len(calls)} shows them all, "
+              f"--json FILE writes every call)\n")
     else:
         for ev in p["evals"]:
             vals = ev["values"]

@@ -4,7 +4,8 @@ Set-up follows ``python script.py`` / ``python -m module`` (and ``runpy``):
 ``sys.argv`` is the script and its arguments, ``sys.path[0]`` the script's
 directory (``-m``: the current directory, as ``python -m`` does), a fresh
 ``__main__`` module with ``__file__``, ``__loader__``, ``__spec__`` as Python
-sets them.
+sets them. A directory or zip application runs its ``__main__.py`` as
+``python DIR`` does (the entry is ``sys.path[0]``).
 
 Probes on the script's own functions are spliced into its code before it runs
 (:mod:`splice.cli.codetree`); probes on other modules are created by the
@@ -23,7 +24,9 @@ re-raised for Python to handle; any other uncaught exception is printed with
 from __future__ import annotations
 
 import builtins
+import errno
 import io
+import linecache
 import os
 import pathlib
 import platform
@@ -34,15 +37,17 @@ import tempfile
 import traceback
 import types
 import uuid
+import zipimport
 from collections.abc import Callable, Sequence
 from importlib.machinery import SourceFileLoader
 from typing import Any, Optional
 
 import splice
+from splice._native import CO_OPTIMIZED
 from splice.cli import codetree
-from splice.cli.args import RunOptions, parse_run_args
+from splice.cli.args import ProbeSpec, RunOptions, parse_run_args
 from splice.cli.child import ProcessRecorder, session_with_hook
-from splice.cli.hook import ProbeFinder
+from splice.cli.hook import ProbeFinder, real_loader
 from splice.cli.procs import (
     ENV_DIR,
     ENV_REEXEC,
@@ -63,7 +68,7 @@ from splice.cli.report import (
     write_pickle,
 )
 from splice.cli.session import Session
-from splice.cli.targets import module_file
+from splice.cli.targets import available, module_file
 from splice.patcher import PATCHER
 
 __all__ = ["main"]
@@ -74,11 +79,12 @@ def _err(msg: str) -> None:
 
 
 def _exit_status(code: Any) -> int:
-    """The process exit status for ``SystemExit(code)``, as Python computes it."""
+    """The process exit status for ``SystemExit(code)``, as Python computes it
+    (an ``int`` subclass such as ``True`` counts as its integer value)."""
     if code is None:
         return 0
     if isinstance(code, int):
-        return code
+        return int(code)
     return 1
 
 
@@ -95,12 +101,61 @@ class _Main:
         self.path0 = path0
 
 
+def _is_path_entry(path: str) -> bool:
+    """Whether ``python PATH`` runs ``PATH`` as a ``sys.path`` entry (a
+    directory or a zip file, whose ``__main__`` module is run) rather than
+    as a source file: CPython asks the path hooks, as this does."""
+    if os.path.isdir(path):
+        return True
+    try:
+        zipimport.zipimporter(path)
+    except (zipimport.ZipImportError, OSError):
+        return False
+    return True
+
+
+def _path_entry(opts: RunOptions, path: str, abspath: str) -> _Main | int:
+    """``python DIR`` / ``python app.zip``: the entry becomes ``sys.path[0]``
+    and its ``__main__`` module runs (``runpy``'s own lookup, as
+    ``runpy.run_path`` does), named ``__main__``."""
+    sys.path[0] = abspath  # where runpy looks for __main__ (_exec_main sets it again)
+    try:
+        mod_name, spec, code = runpy._get_main_module_details()  # type: ignore[attr-defined]
+    except ImportError as e:
+        print(f"{sys.executable}: {e}", file=sys.stderr)
+        return 1
+    spec.loader = real_loader(spec.loader)
+    g = {
+        "__name__": "__main__",
+        "__doc__": None,
+        "__file__": spec.origin,
+        "__loader__": spec.loader,
+        "__spec__": spec,
+        "__package__": spec.parent,
+        "__cached__": spec.cached,
+        "__builtins__": builtins,
+    }
+    # a zip member has no file of its own: its path stays as Python names it,
+    # and linecache reads its text through the loader (--line needs it)
+    file = pathlib.Path(spec.origin) if spec.origin else None
+    if file is not None and file.is_file():
+        file = file.resolve()
+    elif spec.origin:
+        linecache.lazycache(spec.origin, g)
+    return _Main(code, g, file, mod_name, [path, *opts.args], abspath)
+
+
 def _script(opts: RunOptions) -> _Main | int:
     path = opts.script
     assert path is not None
     abspath = os.path.abspath(path)
-    if not os.path.isfile(abspath):
+    if not os.path.exists(abspath):
         _err(f"can't open file {abspath!r}: no such file")
+        return 2
+    if _is_path_entry(abspath):
+        return _path_entry(opts, path, abspath)
+    if not os.path.isfile(abspath):
+        _err(f"can't open file {abspath!r}: not a regular file, a directory or a zip file")
         return 2
     try:
         code = codetree.compile_file(abspath)
@@ -130,6 +185,7 @@ def _module(opts: RunOptions) -> _Main | int:
     except ImportError as e:
         print(f"{sys.executable}: {e}", file=sys.stderr)
         return 1
+    spec.loader = real_loader(spec.loader)
     g = {
         "__name__": "__main__",
         "__doc__": None,
@@ -146,26 +202,84 @@ def _module(opts: RunOptions) -> _Main | int:
 
 def _prepare_main(session: Session, main: _Main) -> Optional[str]:
     """Splice the probes that target the script into its code; an error
-    message if one cannot be set (the script has not started yet)."""
-    names = {main.name, main.name.rsplit(".__main__", 1)[0]} if main.name else {None}
+    message if one cannot be set (the script has not started yet).
+
+    The script is named by its path, ``__main__``, or with ``-m`` by the
+    module's name. For a package (``-m pkg``) that name is ``pkg.__main__``:
+    ``pkg:func`` is the package's ``__init__.py``, probed by the import
+    hook like any other module."""
+    _hint_package_main(session, main)
     states = []
-    for n in names:
+    for n in (main.name, "__main__"):
         for s in session.matching(n, main.file):
             if s not in states:
                 states.append(s)
     if not states:
         return None
     if main.file is None:
-        return f"{main.name} has no source file to set probes in"
+        return f"{main.name or 'the script'} has no source file to set probes in"
     keep = codetree.stand_ins(main.code, main.globals)  # alive while planning
     for s in states:
         try:
             session.install(s, main.file, None, "__main__")
         except Exception as e:
-            return f"{s.spec.describe()}: {type(e).__name__}: {e}"
+            return _module_level_problem(s.spec, main) or f"{s.spec.describe()}: {type(e).__name__}: {e}"
     main.code = codetree.rebuild(main.code, PATCHER.current)
     del keep
     return None
+
+
+def _hint_package_main(session: Session, main: _Main) -> None:
+    """With ``-m pkg``, a ``pkg:FUNC`` that failed in ``pkg/__init__.py``
+    while ``FUNC`` is defined in ``pkg/__main__.py``: say how to name that
+    one (the error itself was reported when the package was imported)."""
+    if not main.name or not main.name.endswith(".__main__"):
+        return
+    package = main.name[: -len(".__main__")]
+    defined = {getattr(c, "co_qualname", c.co_name) for c in codetree.function_codes(main.code)}
+    for s in session.states:
+        t = s.spec.target
+        if t.module == package and t.qualname in defined and s.errors and not s.installs:
+            note = (f"{t.qualname} is defined in {main.file}, which -m {package} runs as __main__: "
+                    f"name it {main.name}:{t.qualname} ({package}:... is the package's __init__.py)")
+            s.errors.append(note)
+            _err(f"{s.spec.describe()}: {note}")
+
+
+def _line_numbers(spec: ProbeSpec, file: pathlib.Path) -> list[int]:
+    """The lines ``--line`` names in ``file``: the number, or every line
+    whose text (stripped) is the text given."""
+    if isinstance(spec.line, int):
+        return [spec.line]
+    lines = linecache.getlines(str(file))  # also a zip application's __main__.py
+    return [i for i, src in enumerate(lines, 1) if src.strip() == spec.line]
+
+
+def _module_level_problem(spec: ProbeSpec, main: _Main) -> Optional[str]:
+    """Why a ``--break`` on the script failed, when its line is module-level
+    code of the script (or a class body): splice's own message says such
+    code "has already run", which is not so for a script that has not
+    started; ``None`` when the line is not such code."""
+    if spec.kind != "break" or spec.line is None or main.file is None:
+        return None
+    in_functions: set[Optional[int]] = set()
+    elsewhere: set[Optional[int]] = set()
+    for c in codetree.all_codes(main.code):
+        lines = {line for _, _, line in c.co_lines()}
+        if c.co_flags & CO_OPTIMIZED:
+            # a function's first line is its `def` (or decorator), which
+            # runs in the code around it, not in the function
+            in_functions.update(lines - {c.co_firstlineno})
+        else:
+            elsewhere.update(lines)
+    top = [n for n in _line_numbers(spec, main.file) if n in elsewhere and n not in in_functions]
+    if not top:
+        return None
+    return (f"{spec.describe()}: line {top[0]} of {main.file} is module-level code of the script (a statement "
+            f"outside any function body, a def line, or a class body): it runs once, as the script starts, "
+            f"and splice can only break inside functions. Break at a line of a function's body instead "
+            f"(--break {spec.target.where}:FUNCTION --line ...){available(main.file)}, or move this code "
+            f"into a function")
 
 
 def _finisher(session: Session, finder: ProbeFinder, run_info: dict[str, Any], opts: RunOptions,
@@ -225,16 +339,24 @@ def _finisher(session: Session, finder: ProbeFinder, run_info: dict[str, Any], o
 def _follow_children(opts: RunOptions) -> tuple[RunConfig, Optional[str]]:
     """Prepare the output directory and the environment every child
     inherits (docs/cli.md, "Child processes"); the config and the temporary
-    directory to remove at the end (``None`` with ``--out-dir``)."""
+    directory to remove at the end (``None`` with ``--out-dir``). Raises
+    :class:`OSError` (nothing changed) if the directory cannot be used."""
     if opts.out_dir:
-        directory = os.path.abspath(opts.out_dir)
+        directory = opts.out_dir  # made absolute at launch
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise NotADirectoryError(errno.ENOTDIR, "it exists and is not a directory")
         os.makedirs(directory, exist_ok=True)
         temp = None
     else:
         directory = temp = tempfile.mkdtemp(prefix="splice-run-")
     config = RunConfig(uuid.uuid4().hex[:12], directory, os.getpid(), list(opts.probes), opts.max_calls,
                        opts.width, f"{sys.version_info[0]}.{sys.version_info[1]}")
-    config.save()
+    try:
+        config.save()
+    except OSError:
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+        raise
     boot = os.path.join(os.path.dirname(os.path.abspath(splice.__file__ or "")), "_bootstrap")
     old = os.environ.get("PYTHONPATH", "")
     if old.split(os.pathsep)[0] != boot:
@@ -246,11 +368,13 @@ def _follow_children(opts: RunOptions) -> tuple[RunConfig, Optional[str]]:
 
 def _probe_imported(session: Session) -> None:
     """Probe the target modules imported before the run (by splice, site, or
-    ``-m``'s parent packages): the import hook only sees later imports."""
+    ``-m``'s parent packages): the import hook only sees later imports.
+    Modules the hook already handled (probed, or failed with an error
+    already reported) are left alone."""
     for mod in list(sys.modules.values()):
         if isinstance(mod, types.ModuleType) and mod.__name__ != "__main__":
             if session.matching(mod.__name__, module_file(mod) if session._file_targets else None):
-                if not any(i.module == mod.__name__ for s in session.states for i in s.installs):
+                if mod.__name__ not in session.seen_modules:
                     session.on_module(mod)
 
 
@@ -287,10 +411,26 @@ def _exec_main(main_: _Main, run_info: dict[str, Any]) -> int:
     return 0
 
 
+def _paths_at_launch(opts: RunOptions) -> None:
+    """Make the output paths absolute now: the script may ``os.chdir``
+    before they are written (at exit)."""
+    for name in ("json", "pickle", "out_dir"):
+        value = getattr(opts, name)
+        if value:
+            setattr(opts, name, os.path.abspath(value))
+
+
+def _stop(session: Session, finder: ProbeFinder) -> None:
+    """Take the probes and the import hook away (the script will not run)."""
+    finder.remove()
+    session.stop()
+
+
 def main(argv: Sequence[str]) -> int:
     """Entry point of ``python -m splice run`` (returns the exit status, or
     re-raises the script's ``SystemExit``/``KeyboardInterrupt``)."""
     opts = parse_run_args(argv)
+    _paths_at_launch(opts)
     session, finder = session_with_hook(opts.probes, opts.max_calls)
     run_info: dict[str, Any] = {
         "argv": None,
@@ -301,18 +441,24 @@ def main(argv: Sequence[str]) -> int:
     }
     main_ = _module(opts) if opts.module is not None else _script(opts)
     if isinstance(main_, int):
-        finder.remove()
-        session.stop()
+        _stop(session, finder)
         return main_
+    if main_.file is not None:
+        session.retarget_main(main_.file)  # before run.json is written: children see the file
     _probe_imported(session)
     problem = _prepare_main(session, main_)
     if problem is not None:
-        finder.remove()
-        session.stop()
+        _stop(session, finder)
         _err(problem)
         return 2
     run_info["argv"] = list(main_.argv)
-    config, temp = _follow_children(opts) if opts.follow_children else (None, None)
+    try:
+        config, temp = _follow_children(opts) if opts.follow_children else (None, None)
+    except OSError as e:
+        _stop(session, finder)
+        what = f"--out-dir {opts.out_dir}" if opts.out_dir else "the run's temporary directory"
+        _err(f"cannot use {what}: {e.strerror or e}")
+        return 2
     holder: list[ProcessRecorder] = []
     finish = _finisher(session, finder, run_info, opts, lambda: holder[0] if holder else None, config, temp)
     recorder = ProcessRecorder(session, config, "main", "main", main_finish=finish)

@@ -17,7 +17,7 @@ from typing import Any, Optional
 from splice.breakpoint import Breakpoint
 from splice.capture import CallListCapture
 from splice.cli.args import ProbeSpec
-from splice.cli.targets import QualScope, available, module_file, scope_for
+from splice.cli.targets import QualScope, TargetSpec, available, module_file, scope_for
 from splice.lifecycle import Managed, sync
 from splice.nopdb import NoPdb
 from splice.patcher import PATCHER
@@ -101,6 +101,9 @@ class ProbeState:
     spec: ProbeSpec
     installs: list[Install] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # why the target module never existed, when its code raised as it was
+    # imported: "the import of module M failed (ImportError: ...)"
+    import_failed: Optional[str] = None
 
 
 def _where(code: CodeType, at: Any) -> dict[str, Any]:
@@ -120,8 +123,24 @@ class Session:
         self.max_calls = max_calls
         self.nopdb = _CliNoPdb()
         self.nopdb.start()
+        self._index_targets()
+        #: modules :meth:`on_module` has seen (set or failed: not tried again at start)
+        self.seen_modules: set[str] = set()
+
+    def _index_targets(self) -> None:
         self._file_targets = {s.spec.target.file for s in self.states if s.spec.target.file is not None}
         self._module_targets = {s.spec.target.module for s in self.states if s.spec.target.module is not None}
+
+    def retarget_main(self, file: pathlib.Path) -> None:
+        """Make every ``__main__:FUNC`` target a target on ``file``, the
+        file ``run`` runs as ``__main__``: the same as naming it by path
+        (also in the child processes that run that file), and the only
+        name for a zip application's ``__main__.py``."""
+        for s in self.states:
+            t = s.spec.target
+            if t.module == "__main__":
+                s.spec.target = TargetSpec(t.text, file=file, qualname=t.qualname)
+        self._index_targets()
 
     # -- matching -------------------------------------------------------------
 
@@ -193,6 +212,8 @@ class Session:
         Never raises: a failure is recorded and reported on stderr at once."""
         name = getattr(module, "__name__", None)
         file = module_file(module)
+        if name:
+            self.seen_modules.add(name)
         for state in self.matching(name, file):
             if file is None:
                 self._fail(state, f"module {name} has no source file")
@@ -201,6 +222,20 @@ class Session:
                 self.install(state, file, module, name or str(file))
             except Exception as e:
                 self._fail(state, f"in module {name}: {type(e).__name__}: {e}")
+
+    def on_import_failed(self, module: ModuleType, exc: BaseException) -> None:
+        """A target module's code raised while it was imported: note why,
+        for the probes on it that are not set anywhere yet."""
+        name = getattr(module, "__name__", None)
+        try:
+            why = " ".join(str(exc).split())
+        except Exception:
+            why = "<str() failed>"
+        why = why if len(why) <= 300 else why[:297] + "..."
+        exc_text = f"{type(exc).__qualname__}: {why}" if why else type(exc).__qualname__
+        for state in self.matching(name, module_file(module)):
+            if not state.installs:
+                state.import_failed = f"the import of module {name} failed ({exc_text})"
 
     def _fail(self, state: ProbeState, msg: str) -> None:
         state.errors.append(msg)

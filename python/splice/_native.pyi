@@ -4,7 +4,7 @@ package uses. Tests and tools use :mod:`splice._native.testing`."""
 from collections.abc import Callable, Iterable, Mapping
 from traceback import StackSummary
 from types import CodeType, FrameType, FunctionType
-from typing import Any, Literal, Optional, Self, Union, final
+from typing import Any, Literal, Optional, Self, Union, final, overload
 
 from typing_extensions import disjoint_base
 
@@ -41,6 +41,7 @@ __all__ = [
     "functions_owning",
     "frames_running_here",
     "nested_codes",
+    "Retrying",
     "Unrecorded",
     "pause_recording",
     "recorded_stack_generation",
@@ -307,6 +308,21 @@ class Recorder:
     def count(self) -> int: ...
     @property
     def failures(self) -> int: ...
+
+@final
+class Retrying:
+    """``__exit__ = Retrying(_exit, tries)``: a method (bound as a function
+    is) whose call runs ``_exit`` again, up to ``tries`` times, while an
+    exception interrupts it, then raises the first exception. Native, so
+    that a signal handler's ``KeyboardInterrupt`` cannot land before the
+    retrying starts."""
+
+    def __new__(cls, func: Callable[..., Any], tries: int) -> Self: ...
+    @overload
+    def __get__(self, instance: None, owner: Optional[type] = None, /) -> Retrying: ...
+    @overload
+    def __get__(self, instance: object, owner: Optional[type] = None, /) -> Callable[..., Any]: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
 @final
 class Unrecorded:

@@ -274,20 +274,7 @@ class Breakpoint(Managed):
         #: the slot of the hook names; held from creation while enabled
         self._id: Optional[int] = _bp_ids.take()
         try:
-            self._actions: list[Action] = []
-            self._version = 0
-            self._state = HookState()
-            self._counter: Optional[CountHits] = None
-            self._cond = Condition(cond) if cond is not None else None
-            self._sites = plan(scope, line)
-            self._probes = [_BreakpointProbe(self, t, lines) for t, lines in self._sites]
-            # Surface errors of the condition and of an instance filter now (an
-            # empty breakpoint cannot fail otherwise: it is compiled when an
-            # action is added).
-            if self._cond is not None or any(t.instance is not None for t, _ in self._sites):
-                for p in self._probes:
-                    p.template(())
-            Managed.__init__(self, nopdb)
+            self._setup(cond, nopdb)  # (a call: no loop directly in a `try`, see lifecycle._plan_sync)
         except BaseException:
             self._give_slot()
             raise
@@ -318,6 +305,22 @@ class Breakpoint(Managed):
 
     enable.__doc__ = Managed.enable.__doc__
     disable.__doc__ = Managed.disable.__doc__
+
+    def _setup(self, cond: Optional[SnippetSource], nopdb: NoPdb) -> None:
+        self._actions: list[Action] = []
+        self._version = 0
+        self._state = HookState()
+        self._counter: Optional[CountHits] = None
+        self._cond = Condition(cond) if cond is not None else None
+        self._sites = plan(self.scope, self.line)
+        self._probes = [_BreakpointProbe(self, t, lines) for t, lines in self._sites]
+        # Surface errors of the condition and of an instance filter now (an
+        # empty breakpoint cannot fail otherwise: it is compiled when an
+        # action is added).
+        if self._cond is not None or any(t.instance is not None for t, _ in self._sites):
+            for p in self._probes:
+                p.template(())
+        Managed.__init__(self, nopdb)
 
     def _give_slot(self) -> None:
         if self._id is not None:

@@ -170,44 +170,50 @@ class _Watch:
 
     def watch(self, w: FirstCallWatcher) -> None:
         with self.lock:
-            if any(x is w for x in self.watchers):  # (a capture list compares as a list)
-                return
-            if _EVAL_HOOK:
-                self.watchers = (*self.watchers, w)
-                # code objects decided for the earlier watchers are asked again
-                _native.start_hook_restart()
-                _native.start_hook_install(_on_frame)
-                return
-            tool = self._claim()
+            self._watch(w)  # (a call: no loop directly in a `with` block, see lifecycle._plan_sync)
+
+    def _watch(self, w: FirstCallWatcher) -> None:
+        if any(x is w for x in self.watchers):  # (a capture list compares as a list)
+            return
+        if _EVAL_HOOK:
             self.watchers = (*self.watchers, w)
-            # code objects disabled for the earlier watchers may be wanted now
-            _M.restart_events()
-            self._events()
-            del tool
+            # code objects decided for the earlier watchers are asked again
+            _native.start_hook_restart()
+            _native.start_hook_install(_on_frame)
+            return
+        tool = self._claim()
+        self.watchers = (*self.watchers, w)
+        # code objects disabled for the earlier watchers may be wanted now
+        _M.restart_events()
+        self._events()
+        del tool
 
     def unwatch(self, w: FirstCallWatcher) -> None:
         with self.lock:
-            if not any(x is w for x in self.watchers):
-                return
-            self.watchers = tuple(x for x in self.watchers if x is not w)
-            for key in [k for k, hs in self.frames.items() if any(x is w for x, _ in hs)]:
-                hs = [(x, h) for x, h in self.frames[key] if x is not w]
-                if hs:
-                    self.frames[key] = hs
-                else:
-                    del self.frames[key]
-            if not self.watchers and _EVAL_HOOK:
-                _native.start_hook_uninstall()
-                return
-            if not self.watchers:
-                self.frames.clear()
-                if self.tool is not None and _M.get_tool(self.tool) == _TOOL_NAME:
-                    for code in self.returning.values():
-                        _M.set_local_events(self.tool, code, 0)
-                self.returning.clear()
-                self._release()
-            elif self.tool is not None:
-                self._events()
+            self._unwatch(w)  # (a call: no loop directly in a `with` block, see lifecycle._plan_sync)
+
+    def _unwatch(self, w: FirstCallWatcher) -> None:
+        if not any(x is w for x in self.watchers):
+            return
+        self.watchers = tuple(x for x in self.watchers if x is not w)
+        for key in [k for k, hs in self.frames.items() if any(x is w for x, _ in hs)]:
+            hs = [(x, h) for x, h in self.frames[key] if x is not w]
+            if hs:
+                self.frames[key] = hs
+            else:
+                del self.frames[key]
+        if not self.watchers and _EVAL_HOOK:
+            _native.start_hook_uninstall()
+            return
+        if not self.watchers:
+            self.frames.clear()
+            if self.tool is not None and _M.get_tool(self.tool) == _TOOL_NAME:
+                for code in self.returning.values():
+                    _M.set_local_events(self.tool, code, 0)
+            self.returning.clear()
+            self._release()
+        elif self.tool is not None:
+            self._events()
 
     # -- first calls -------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional, Self
 
+from splice import _native
 from splice._native import addr as _addr  # id() without its audit event
 from splice.errors import release_frames
 from splice.patcher import PATCHER, RETRIES, UNRECORDED, Probe
@@ -113,40 +114,26 @@ class Managed:
         return bool(self._active)
 
     def __enter__(self) -> Self:
-        entered = False
         try:
             with PATCHER.lock, UNRECORDED:
-                try:
-                    self._nopdb._hold(self)
-                except BaseException:
-                    # starting the instance failed (nothing installed): the
-                    # object must not stay registered, or every later start
-                    # would try to install it again
-                    try:
-                        self.disable()
-                    except Exception:  # pragma: no cover - the first error is the one to see
-                        pass
-                    raise
-                try:
-                    self.enable()
-                except BaseException:
-                    self._nopdb._release(self)
-                    raise
-                entered = True
+                self._nopdb._hold(self)
+                self.enable()
         except BaseException:
             # The with statement will not call __exit__: leave nothing
             # enabled (the object would come back the next time its NoPdb
-            # starts). Needed after an interruption as the work ended (the
-            # lock or the recording pause let go), or as enable() started.
-            if entered or self._enabled:
-                try:
-                    self.__exit__(None, None, None)
-                except Exception:  # pragma: no cover - the first error is the one to see
-                    pass
+            # starts) and nothing holding the NoPdb started (a breakpoint
+            # made outside any block would then fire). Whatever failed or
+            # was interrupted (starting the instance, enable(), the lock or
+            # the recording pause letting go), __exit__'s steps, disable
+            # and release, each do what is left and nothing more.
+            try:
+                self.__exit__(None, None, None)
+            except BaseException:  # (a second interruption): the first error is the one to see
+                pass
             raise
         return self
 
-    def __exit__(
+    def _exit(
         self,
         exc_type: Optional[type[BaseException]],
         exc_value: Optional[BaseException],
@@ -154,32 +141,25 @@ class Managed:
     ) -> None:
         with PATCHER.lock, UNRECORDED:
             try:
-                settle(self.disable)  # (again if interrupted as it starts)
+                self.disable()
             finally:
                 self._nopdb._release(self)
+
+    #: The block's exit runs again whole if an exception interrupts it (a
+    #: signal handler's KeyboardInterrupt lands on any instruction, the first
+    #: one of a call too): native, so that no Python instruction runs before
+    #: that is taken care of; both steps do only what is left (see
+    #: splice._native.Retrying). The first exception is raised once it ran
+    #: to its end.
+    __exit__ = _native.Retrying(_exit, RETRIES)
 
 
 def sync(items: Sequence[Managed], changed: Sequence[Managed] = ()) -> None:
     """Bring the installed probes of ``items`` in line with their state, in one
     atomic commit; probes of objects in ``changed`` are rebuilt."""
     with PATCHER.lock, UNRECORDED:
-        add: list[Probe] = []
-        remove: list[Probe] = []
-        rebuild: list[Probe] = []
-        wants: list[list[Probe]] = []
-        running: list[bool] = []
-        changed_ids = {_addr(c) for c in changed}
-        for it in items:
-            run = it._enabled and it._nopdb._is_running()
-            want = list(it._wanted()) if run else []
-            running.append(run)
-            wants.append(want)
-            active_ids = {_addr(a) for a in it._active}
-            want_ids = {_addr(w) for w in want}
-            add.extend(p for p in want if _addr(p) not in active_ids)
-            remove.extend(p for p in it._active if _addr(p) not in want_ids)
-            if _addr(it) in changed_ids:
-                rebuild.extend(p for p in want if _addr(p) in active_ids)
+        # (a call, not the loop itself: see _plan_sync)
+        add, remove, rebuild, wants, running = _plan_sync(items, changed)
         # An exception the commit returns came after it changed functions
         # (an interruption: a KeyboardInterrupt): the records below are made
         # first, then it is raised. One it raises may also have come after
@@ -207,6 +187,39 @@ def sync(items: Sequence[Managed], changed: Sequence[Managed] = ()) -> None:
             raise interrupted
 
 
+def _plan_sync(
+    items: Sequence[Managed], changed: Sequence[Managed]
+) -> tuple[list[Probe], list[Probe], list[Probe], list[list[Probe]], list[bool]]:
+    """What :func:`sync` commits: the probes to add, remove and rebuild, and
+    each object's wanted probes and running state.
+
+    A function of its own so that no loop runs directly inside a ``with`` or
+    ``try`` block of splice: CPython 3.12-3.14 leave the back edge of some
+    loops there (a loop ending in an ``if``) out of the block's exception
+    table, and a KeyboardInterrupt a signal handler raises on that
+    instruction (a loop's back edge checks for signals) skips the block's
+    ``__exit__``: the lock stayed held, recording stayed paused for good
+    (``tests/test_interrupts.py``, the no-holes test)."""
+    add: list[Probe] = []
+    remove: list[Probe] = []
+    rebuild: list[Probe] = []
+    wants: list[list[Probe]] = []
+    running: list[bool] = []
+    changed_ids = {_addr(c) for c in changed}
+    for it in items:
+        run = it._enabled and it._nopdb._is_running()
+        want = list(it._wanted()) if run else []
+        running.append(run)
+        wants.append(want)
+        active_ids = {_addr(a) for a in it._active}
+        want_ids = {_addr(w) for w in want}
+        add.extend(p for p in want if _addr(p) not in active_ids)
+        remove.extend(p for p in it._active if _addr(p) not in want_ids)
+        if _addr(it) in changed_ids:
+            rebuild.extend(p for p in want if _addr(p) in active_ids)
+    return add, remove, rebuild, wants, running
+
+
 def _record_installed(items: Sequence[Managed], wants: list[list[Probe]]) -> None:
     """Each object's record of its installed probes, from the registry (after
     a commit raised: it changed nothing, or finished and was interrupted as
@@ -217,6 +230,10 @@ def _record_installed(items: Sequence[Managed], wants: list[list[Probe]]) -> Non
         it._active = [p for key, p in probes.items() if key in installed]
 
 
+#: one item per try of a step that must finish (see :func:`settle`)
+_TRIES = tuple(range(RETRIES))
+
+
 def settle(step: Callable[[], None]) -> None:
     """Run ``step`` (a sync that removes probes: a block's exit, a disable, a
     stop) until it has run to its end, then raise the first exception that
@@ -224,7 +241,7 @@ def settle(step: Callable[[], None]) -> None:
     the probes in (a commit cut short before it changed anything changes
     nothing, and the state says they are gone)."""
     first: Optional[BaseException] = None
-    for _ in range(RETRIES):  # (inline: a call here would be one more place to be interrupted)
+    for _ in _TRIES:  # (inline: a call here would be one more place to be interrupted)
         try:
             step()
             break

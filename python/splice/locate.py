@@ -340,15 +340,22 @@ def _read_regular(path: str) -> Optional[tuple[bytes, os.stat_result]]:
             return None
         data = os.read(fd, st.st_size + 1)
         if len(data) > st.st_size:  # it grew since: read to the end
-            parts = [data]
-            while parts[-1]:
-                parts.append(os.read(fd, 1 << 16))
-            data = b"".join(parts)
+            data = _read_rest(fd, data)
         return data, st
     except OSError:
         return None
     finally:
         os.close(fd)
+
+
+def _read_rest(fd: int, first: bytes) -> bytes:
+    """``first`` and the rest of the file ``fd`` reads. (A function: no loop
+    directly in a ``try`` block, whose ``finally`` a KeyboardInterrupt on the
+    loop's back edge would skip on 3.12-3.14; see lifecycle._plan_sync.)"""
+    parts = [first]
+    while parts[-1]:
+        parts.append(os.read(fd, 1 << 16))
+    return b"".join(parts)
 
 
 #: file name -> (the line list linecache gave, its length, its text)

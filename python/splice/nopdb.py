@@ -28,12 +28,13 @@ from collections.abc import Callable, Iterable
 from types import CodeType, FrameType, ModuleType, TracebackType
 from typing import Any, Optional, TypeVar, Union
 
+from splice import _native
 from splice._native import addr as _addr  # id() without its audit event
 from splice.breakpoint import Breakpoint
 from splice.capture import CallCapture, CallListCapture
 from splice.errors import release_frames
 from splice.lifecycle import Managed, settle, sync
-from splice.patcher import PATCHER, UNRECORDED
+from splice.patcher import PATCHER, RETRIES, UNRECORDED
 from splice.resolve import FileArg, FunctionArg, Scope
 
 __all__ = [
@@ -118,16 +119,19 @@ class NoPdb:
                 raise RuntimeError("nopdb has already been started")
             stack = _thread_stack()
             prev = stack[-1] if stack else None
-            stack.append(self)
-            self._stack = stack
-            self._started = True
-            items = (list(prev._items.values()) if prev is not None else []) + list(self._items.values())
-            try:
+            items: list[Managed] = []
+            try:  # (the state too: an interruption after any of it is undone below)
+                stack.append(self)
+                self._stack = stack
+                self._started = True
+                items = (list(prev._items.values()) if prev is not None else []) + list(self._items.values())
                 sync(items)
             except BaseException as e:
-                stack.pop()
+                if stack and stack[-1] is self:
+                    stack.pop()
                 self._started = False
                 self._stack = None
+                items = (list(prev._items.values()) if prev is not None else []) + list(self._items.values())
                 try:
                     # remove what the failed sync installed (a hook can fail
                     # after the commit: a lazy scope that finds no
@@ -145,15 +149,16 @@ class NoPdb:
         with PATCHER.lock:
             if not self._started:
                 raise RuntimeError("nopdb has not been started")
+            self._stop()
+
+    def _stop(self) -> None:
+        """:meth:`stop`'s work, which can run again from its start when an
+        exception interrupted it (it does again what is left: :meth:`_release`
+        retries it, and only clears the holders at the very end)."""
+        with PATCHER.lock:
             stack = self._stack or []
             was_top = bool(stack) and stack[-1] is self
-            if self in stack:
-                stack.remove(self)
-            self._started = False
-            self._stack = None
-            self._holders.clear()
-            items = list(self._items.values())
-            settle(lambda: sync(items))
+            settle(lambda: self._stop_step(stack))
             if was_top and stack:
                 try:
                     sync(list(stack[-1]._items.values()))
@@ -163,6 +168,16 @@ class NoPdb:
                         RuntimeWarning,
                         stacklevel=2,
                     )
+
+    def _stop_step(self, stack: list[NoPdb]) -> None:
+        """Leave the thread's stack, stop, remove the probes, then forget the
+        holders (last: until then a retry of :meth:`_release` stops again)."""
+        if any(x is self for x in stack):
+            stack.remove(self)
+        self._started = False
+        self._stack = None
+        sync(list(self._items.values()))
+        self._holders.clear()
 
     def _ensure_started(self) -> None:
         if self._started and not self._is_running():
@@ -186,31 +201,56 @@ class NoPdb:
             if self._started and not self._holders:
                 self._ensure_started()  # started by start(): not ours to stop
                 return
-            self._ensure_started()
+            # held before it starts: interrupted after the start, the
+            # block's clean-up (its __exit__) releases it and so stops it
             self._holders.append(item)
+            try:
+                self._ensure_started()
+            except BaseException:
+                # (also when the start finished and the exception came as
+                # it returned: the last holder gone, the instance stops)
+                self._release(item)
+                raise
 
     def _release(self, item: Managed) -> None:
         """Leaving ``item``'s ``with`` block: stop this instance if it was
         the last block holding it started (see :meth:`_hold`)."""
         with PATCHER.lock:
-            for i, held in enumerate(self._holders):
-                if held is item:
-                    del self._holders[i]
-                    if not self._holders and self._started:
-                        self.stop()
-                    return
+            if not self._holds(item):
+                return  # (released already: this runs again if interrupted)
+            if len(self._holders) == 1:
+                # the last block: stop, which forgets the holder only at its
+                # end, so that a run cut short runs again whole
+                self._stop()
+            else:
+                self._drop_holder(item)
+
+    def _holds(self, item: Managed) -> bool:
+        # (a function: no loop directly in a `with` block, see lifecycle._plan_sync)
+        return any(h is item for h in self._holders)
+
+    def _drop_holder(self, item: Managed) -> None:
+        for i, held in enumerate(self._holders):
+            if held is item:
+                del self._holders[i]
+                return
 
     def __enter__(self) -> NoPdb:
         self.start()
         return self
 
-    def __exit__(
+    def _exit(
         self,
         exc_type: Optional[type[BaseException]],
         exc_value: Optional[BaseException],
         traceback: Optional[TracebackType],
     ) -> None:
         self.stop()
+
+    #: Stopped whatever interrupts it, as Managed.__exit__
+    #: (splice._native.Retrying; run again after it stopped, stop() raises
+    #: "not started", and the first exception is the one raised).
+    __exit__ = _native.Retrying(_exit, RETRIES)
 
     def add_callback(self, scope: Scope, callback: TraceFunc, events: Iterable[str]) -> Handle:
         """Not supported: NoPdb's raw trace-function callbacks need

@@ -112,11 +112,17 @@ def holder(obj: Any, code: CodeType) -> None:
             refs[obj_key] = weakref.ref(obj)
         _registered += 1
         if _registered % 1024 == 0:  # the holders of other code objects
-            for k, v in list(_HOLDERS.items()):
-                _forget_dead(v)
-                if not v:
-                    del _HOLDERS[k]
-                    _PRUNE_AT.pop(k, None)
+            _forget_all_dead()
+
+
+def _forget_all_dead() -> None:
+    """Drop dead holders of every code object, and emptied entries. (A
+    function: no loop directly in a `with` block, see lifecycle._plan_sync.)"""
+    for k, v in list(_HOLDERS.items()):
+        _forget_dead(v)
+        if not v:
+            del _HOLDERS[k]
+            _PRUNE_AT.pop(k, None)
 
 
 def _prune(code_key: int, refs: dict[int, weakref.ref[Any]]) -> None:
@@ -451,18 +457,12 @@ def _describe_holders(code: CodeType, found: list[FunctionType]) -> list[str]:
         known.update(_HOLDERS.get(_addr(code), {}))
     running: set[int] = set()
     tops: list[Any] = list(sys._current_frames().values())
-    top: Any = None
     try:
-        for top in tops:
-            f: Optional[FrameType] = top
-            while f is not None:
-                running.add(_addr(f))
-                f = f.f_back
+        _add_frame_ids(tops, running)  # (a call: no loop directly in a `try`, see lifecycle._plan_sync)
     finally:
         # this thread's top frame is this one: holding it would make a
         # cycle that keeps `code` referenced until the next collection
         tops.clear()
-        top = None
     out: list[str] = []
     for r in _native.referrers_but_tuples(code):  # (a tuple may be half built)
         t = type(r)
@@ -495,6 +495,15 @@ def _describe_holders(code: CodeType, found: list[FunctionType]) -> list[str]:
         else:
             out.append(f"a {t.__module__}.{t.__qualname__} object")
     return out
+
+
+def _add_frame_ids(tops: list[Any], ids: set[int]) -> None:
+    """The ids of every frame on the stacks whose top frames are ``tops``."""
+    for top in tops:
+        f: Optional[FrameType] = top
+        while f is not None:
+            ids.add(_addr(f))
+            f = f.f_back
 
 
 def _describe_dict(d: dict[Any, Any]) -> str:

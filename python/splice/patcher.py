@@ -227,6 +227,9 @@ class _Commit:
     told: int = 0
     warned: bool = False
     tell_error: Optional[BaseException] = None
+    #: phase 3b finished: the functions run the new code, and the commit
+    #: must be finished (recorded) whatever interrupts it
+    assigned: bool = False
 
     def plan_of(self, node: _Node) -> list[Probe]:
         """The node's tentative probe list (its current one until changed)."""
@@ -254,6 +257,12 @@ class Patcher:
         self.lock = threading.RLock()
         #: a commit is running (on the thread holding the lock)
         self._committing = False
+        #: the commit that assigns code or records it now; one that an
+        #: exception cut short between its assignments and the end of its
+        #: records (a signal handler's KeyboardInterrupt lands on any
+        #: instruction of Python code) is finished by the next commit or
+        #: registry read (:meth:`_finish_inflight`)
+        self._inflight: Optional[_Commit] = None
         self._nodes: dict[int, _Node] = {}
         self._by_current: dict[int, _Node] = {}
         #: every code object splice made and that is still alive, by id: a
@@ -356,6 +365,7 @@ class Patcher:
                 )
             self._committing = True
             try:
+                self._finish_inflight()
                 return self._commit(list(add), list(remove), list(changed))
             finally:
                 self._committing = False
@@ -374,7 +384,14 @@ class Patcher:
         self._affected(c)  # 1. which nodes are re-planned, children first
         self._build_all(c)  # 2. every new code object (may raise: nothing changed)
         self._adopt_closures(c)  # 3a. closures made from a patched parent
-        self._assign(c)  # 3b. assign __code__ (undone on any failure)
+        self._inflight = c  # (from here, what an interruption cuts short is finished later)
+        self._assign(c)  # 3b. assign __code__ (undone on any failure before its end)
+        return self._finish(c)
+
+    def _finish(self, c: _Commit) -> Optional[BaseException]:
+        """Phases 4-6 of a commit whose assignments are done; each step runs
+        again from its start if an exception interrupts it. What interrupted
+        them, or what phase 6 raised, is returned."""
         interrupted: Optional[BaseException] = None
         for _ in range(RETRIES):  # (each step can run again from its start)
             try:
@@ -384,7 +401,22 @@ class Patcher:
                 break
             except BaseException as e:  # an interruption: finish first
                 interrupted = interrupted or e
+        self._inflight = None
         return interrupted or c.tell_error
+
+    def _finish_inflight(self) -> None:
+        """Finish the commit an exception cut short after its assignments
+        (its records, marks and callbacks; each step can run again), or
+        forget one that changed nothing (its assignments were undone, or
+        had not started). Without this, functions kept code the registry
+        did not know it had given them: patched for good, and treated as
+        replaced by someone else. What interrupted it was raised then."""
+        c = self._inflight
+        if c is None:
+            return
+        if c.assigned:
+            self._finish(c)  # (an exception there went to the user already)
+        self._inflight = None
 
     def adopt(self, original: CodeType, fns: Iterable[FunctionType]) -> None:
         """Move functions found running ``original``, or code made from it
@@ -538,14 +570,18 @@ class Patcher:
                     if fc is node.current or fc is node.original:
                         if fc is node.original or f not in self._versions:
                             self._save_version(f)
-                        self._set_code(f, new)
+                        # listed first: an interruption inside _set_code,
+                        # after the assignment, is undone too (undoing one
+                        # that did not happen assigns what f has)
                         done.append((f, fc))
+                        self._set_code(f, new)
                     else:
                         c.foreign.append(getattr(f, "__qualname__", repr(f)))
                         node.owners.pop(_addr(f), None)
                         self._versions.pop(f, None)
             if done and _JIT:  # (inline: no Python call between the last assignment and the return)
                 sys._clear_internal_caches()  # type: ignore[attr-defined]
+            c.assigned = True  # (last: an exception before it undoes the assignments)
         except BaseException:
             for f, old in reversed(done):
                 self._set_code(f, old)
@@ -641,8 +677,12 @@ class Patcher:
 
     def installed(self) -> set[int]:
         """The ids of every probe in the registry now (what the last finished
-        commit installed)."""
-        return {_addr(p) for node in self._nodes.values() for p in node.probes}
+        commit installed; a commit an exception cut short after its
+        assignments is finished first)."""
+        with self.lock:
+            if not self._committing:
+                self._finish_inflight()
+            return {_addr(p) for node in self._nodes.values() for p in node.probes}
 
     def _build(self, node: _Node, base: CodeType, probes: list[Probe]) -> CodeType:
         """``base`` instrumented with ``probes``; anything but a code object

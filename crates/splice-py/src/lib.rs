@@ -54,6 +54,7 @@ mod locate;
 mod probes;
 mod pyc;
 mod record;
+mod retrying;
 mod scan;
 mod start_hook;
 mod testing;
@@ -78,6 +79,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     frame_function::register(m)?;
     frame_write::register(m)?;
     start_hook::register(m)?;
+    retrying::register(m)?;
     // The parser's first use on this (usually the main) thread reads
     // /proc/self/maps: pay it at import, not in the first probe.
     splice_locate::prepare_thread();

@@ -174,8 +174,10 @@ def view_frame_refs(original: CodeType, code: CodeType) -> int:
     view keeps the frame it was given, which runs the instrumented code):
     one per distinct frame whose ``f_code`` is ``code``, whether it has
     returned or still runs (a frame object shares its call's reference; a
-    finished one keeps it). Not for generators and coroutines, whose
-    objects hold more references to it (it counts 0 for them: a search)."""
+    finished one keeps it), except frames running on this thread, which
+    ``_native.frames_running_here`` counts. Not for generators and
+    coroutines, whose objects hold more references to it (it counts 0 for
+    them: a search)."""
     if code.co_flags & _RESUMABLE:
         return 0
     key = _addr(original)
@@ -187,6 +189,14 @@ def view_frame_refs(original: CodeType, code: CodeType) -> int:
         frame = getattr(h, "frame", None)
         if type(frame) is FrameType and frame.f_code is code:
             frames.add(_addr(frame))
+    if frames:
+        # those running on this thread are counted as running here
+        # (_native.frames_running_here) by the callers that count those
+        here: set[int] = set()
+        tops: list[Any] = [sys._current_frames().get(threading.get_ident())]
+        _add_frame_ids([t for t in tops if t is not None], here)
+        tops.clear()
+        frames -= here
     return len(frames)
 
 

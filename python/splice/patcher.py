@@ -769,6 +769,10 @@ def _no_other_closures(c: _Commit, n: _Node, versions: Mapping[FunctionType, _na
         explained += _owners.registered_refs(code)
         if n.current is code:  # frames of it that views from callbacks keep
             explained += _owners.view_frame_refs(n.original, code)
+        # calls of it in progress on this thread: a capture that reaches its
+        # max_calls inside the call removes its probe there (the exit then
+        # searched the heap: 70 ms per block with torch imported)
+        explained += _native.frames_running_here(code)
         del code  # no local may hold it while it is counted
         held = _owners.held_refs(n, "original" if key == _addr(n.original) else "current")
         if _native.recorded_stack_generation() != generation:

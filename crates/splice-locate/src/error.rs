@@ -74,15 +74,14 @@ pub enum LocateError {
         nearest: Nearest,
     },
 
-    /// The `def`/`class` header (or a decorator) of the scope itself.
-    #[error(
-        "line {line} is the header of {of}, not a statement in it; its first statement \
-         starts on line {body_line} (use line=None to stop when it is entered)"
-    )]
+    /// The `def`/`class` header (or a decorator) of the scope itself;
+    /// `body_line` is its first statement, `None` when its body is only a
+    /// docstring.
+    #[error("{}", header_message(*.line, .of, *.body_line))]
     Header {
         line: u32,
         of: String,
-        body_line: u32,
+        body_line: Option<u32>,
     },
 
     /// A statement owned by another code object nested in the scope.
@@ -93,7 +92,8 @@ pub enum LocateError {
         scope: String,
     },
 
-    /// A line outside the scope's lines.
+    /// A line outside the scope's lines; `owner` says what it is instead
+    /// ("is blank", "belongs to class 'Net' (lines 1-6)").
     #[error("line {line} is outside {scope}{}", in_owner(.owner))]
     Outside {
         line: u32,
@@ -254,7 +254,7 @@ fn clause_message(
 
 fn in_owner(owner: &Option<String>) -> String {
     match owner {
-        Some(o) => format!("; it belongs to {o}"),
+        Some(o) => format!("; it {o}"),
         None => String::new(),
     }
 }
@@ -268,4 +268,17 @@ fn closest_suffix(closest: &[(u32, String)]) -> String {
         .map(|(line, text)| format!("line {line} {}", Quoted::new(text)))
         .collect();
     format!("; closest: {}", parts.join(", "))
+}
+
+fn header_message(line: u32, of: &str, body_line: Option<u32>) -> String {
+    match body_line {
+        Some(b) => format!(
+            "line {line} is the header of {of}, not a statement in it; its first statement \
+             starts on line {b} (use line=None to stop when it is entered)"
+        ),
+        None => format!(
+            "line {line} is the header of {of}, not a statement in it; it has no statements \
+             besides its docstring (use line=None to stop when it is entered)"
+        ),
+    }
 }

@@ -286,17 +286,27 @@ impl SourceIndex {
         }
         if c != 0 {
             if line < code.first_line || line > code.last_line {
+                // a blank or comment line between two functions belongs to
+                // no statement: say what it is (the statement around it, a
+                // class, would be named as its owner)
+                let what = match self.look.get(line as usize).copied() {
+                    Some(Look::Blank) => Some("is blank".to_string()),
+                    Some(Look::Comment) => Some("is a comment".to_string()),
+                    _ => self
+                        .owner_of_line(line)
+                        .map(|o| format!("belongs to {}", self.describe(o))),
+                };
                 return Err(LocateError::Outside {
                     line,
                     scope: self.describe(c),
-                    owner: self.owner_of_line(line).map(|o| self.describe(o)),
+                    owner: what,
                 });
             }
             if line <= code.header_end {
                 return Err(LocateError::Header {
                     line,
                     of: self.describe(c),
-                    body_line: self.first_statement(c).unwrap_or(code.header_end + 1),
+                    body_line: self.first_statement(c),
                 });
             }
         }

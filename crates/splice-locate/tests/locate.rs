@@ -370,6 +370,39 @@ def f(a,
     );
 }
 
+/// A function whose body is only a docstring: the header's message points
+/// at no line (the docstring's line is refused too), only at entry.
+#[test]
+fn the_header_of_a_docstring_only_function_suggests_entry() {
+    let src = "def hook(self):\n    \"\"\"Only a docstring.\n\n    More.\n    \"\"\"\n";
+    let ix = index(src);
+    let f = func(1, "hook");
+    assert_eq!(
+        err(ix.locate(&f, &LineSpec::Number(1), 12)),
+        "line 1 is the header of function 'hook' (lines 1-5), not a statement in it; it has \
+         no statements besides its docstring (use line=None to stop when it is entered)"
+    );
+}
+
+/// A blank line between two methods is outside both, and is said to be
+/// blank (not to belong to the module, as the class statement around it
+/// made it look).
+#[test]
+fn a_blank_line_between_methods_is_said_to_be_blank() {
+    let src =
+        "class Net:\n    def a(self):\n        return 1\n\n    def b(self):\n        return 2\n";
+    let ix = index(src);
+    let b = func(5, "b");
+    assert_eq!(
+        err(ix.locate(&b, &LineSpec::Number(4), 12)),
+        "line 4 is outside function 'b' (lines 5-6); it is blank"
+    );
+    assert_eq!(
+        err(ix.locate(&b, &LineSpec::Number(3), 12)),
+        "line 3 is outside function 'b' (lines 5-6); it belongs to function 'a' (lines 2-3)"
+    );
+}
+
 #[test]
 fn own_text_keeps_the_holder_and_the_headers_around_it() {
     let src = "\

@@ -101,6 +101,22 @@ class _Main:
         self.path0 = path0
 
 
+def _main_globals(spec: Any) -> dict[str, Any]:
+    """The globals of a ``__main__`` module run from ``spec`` (as runpy sets
+    them), its loader the real one, not the probe hook's wrapper."""
+    spec.loader = real_loader(spec.loader)
+    return {
+        "__name__": "__main__",
+        "__doc__": None,
+        "__file__": spec.origin,
+        "__loader__": spec.loader,
+        "__spec__": spec,
+        "__package__": spec.parent,
+        "__cached__": spec.cached,
+        "__builtins__": builtins,
+    }
+
+
 def _is_path_entry(path: str) -> bool:
     """Whether ``python PATH`` runs ``PATH`` as a ``sys.path`` entry (a
     directory or a zip file, whose ``__main__`` module is run) rather than
@@ -124,17 +140,7 @@ def _path_entry(opts: RunOptions, path: str, abspath: str) -> _Main | int:
     except ImportError as e:
         print(f"{sys.executable}: {e}", file=sys.stderr)
         return 1
-    spec.loader = real_loader(spec.loader)
-    g = {
-        "__name__": "__main__",
-        "__doc__": None,
-        "__file__": spec.origin,
-        "__loader__": spec.loader,
-        "__spec__": spec,
-        "__package__": spec.parent,
-        "__cached__": spec.cached,
-        "__builtins__": builtins,
-    }
+    g = _main_globals(spec)
     # a zip member has no file of its own: its path stays as Python names it,
     # and linecache reads its text through the loader (--line needs it)
     file = pathlib.Path(spec.origin) if spec.origin else None
@@ -185,17 +191,7 @@ def _module(opts: RunOptions) -> _Main | int:
     except ImportError as e:
         print(f"{sys.executable}: {e}", file=sys.stderr)
         return 1
-    spec.loader = real_loader(spec.loader)
-    g = {
-        "__name__": "__main__",
-        "__doc__": None,
-        "__file__": spec.origin,
-        "__loader__": spec.loader,
-        "__spec__": spec,
-        "__package__": spec.parent,
-        "__cached__": spec.cached,
-        "__builtins__": builtins,
-    }
+    g = _main_globals(spec)
     file = pathlib.Path(spec.origin).resolve() if spec.has_location and spec.origin else None
     return _Main(code, g, file, mod_name, [spec.origin or opts.module, *opts.args], None)
 

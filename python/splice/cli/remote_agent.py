@@ -138,6 +138,17 @@ def _main_aliases() -> dict[str, types.ModuleType]:
     return out
 
 
+def _patched_now() -> list[tuple[weakref.ref[types.FunctionType], Any, str, str]]:
+    """Every function splice has patched now, with its original code (under
+    ``PATCHER.lock``)."""
+    out = []
+    for node in list(PATCHER._nodes.values()):
+        for f in node.live_owners():
+            if f.__code__ is not node.original:
+                out.append((weakref.ref(f), node.original, node.original.co_qualname, node.original.co_filename))
+    return out
+
+
 class Agent:
     """One attach session inside the target (see the module docstring)."""
 
@@ -195,36 +206,7 @@ class Agent:
             failed=session.on_import_failed,
         )
         try:
-            self.finder.install()
-            aliases = _main_aliases()
-            for state in session.states:
-                t = state.spec.target
-                main = aliases.get(t.module) if t.module is not None else None
-                if main is not None and main.__name__ == "__main__" and t.module not in sys.modules:
-                    file = module_file(main)
-                    if file is None:
-                        session._fail(state, "the target's __main__ has no source file")
-                        continue
-                    try:
-                        session.install(state, file, main, "__main__")
-                    except Exception as e:
-                        session._fail(state, f"in __main__: {type(e).__name__}: {e}")
-            modules: list[Any] = list(sys.modules.values())  # anything may sit in sys.modules
-            for mod in modules:
-                if not isinstance(mod, types.ModuleType):
-                    continue
-                name = getattr(mod, "__name__", None)
-                file = module_file(mod) if session._file_targets else None
-                for state in session.matching(name, file):
-                    if not any(i.file == str(module_file(mod)) for i in state.installs):
-                        try:
-                            f = module_file(mod)
-                            if f is None:
-                                session._fail(state, f"module {name} has no source file")
-                                continue
-                            session.install(state, f, mod, name or str(f))
-                        except Exception as e:
-                            session._fail(state, f"in module {name}: {type(e).__name__}: {e}")
+            self._install_all(session, self.finder)
         except BaseException:
             self.finder.remove()
             session.stop()
@@ -235,6 +217,42 @@ class Agent:
         self.send({"t": "installed", "doc": build(session, self.run_info, self.width)})
         self._thread = threading.Thread(target=self._loop, name="splice-attach-agent", daemon=True)
         self._thread.start()
+
+    def _install_all(self, session: _AgentSession, finder: ProbeFinder) -> None:
+        """Install the finder and set the probes on what is imported already.
+        (A method: no loop directly in ``attach``'s ``try`` body, whose
+        handler CPython 3.12-3.14 can skip when a KeyboardInterrupt lands on
+        a loop's back edge; see splice.lifecycle._plan_sync.)"""
+        finder.install()
+        aliases = _main_aliases()
+        for state in session.states:
+            t = state.spec.target
+            main = aliases.get(t.module) if t.module is not None else None
+            if main is not None and main.__name__ == "__main__" and t.module not in sys.modules:
+                file = module_file(main)
+                if file is None:
+                    session._fail(state, "the target's __main__ has no source file")
+                    continue
+                try:
+                    session.install(state, file, main, "__main__")
+                except Exception as e:
+                    session._fail(state, f"in __main__: {type(e).__name__}: {e}")
+        modules: list[Any] = list(sys.modules.values())  # anything may sit in sys.modules
+        for mod in modules:
+            if not isinstance(mod, types.ModuleType):
+                continue
+            name = getattr(mod, "__name__", None)
+            file = module_file(mod) if session._file_targets else None
+            for state in session.matching(name, file):
+                if not any(i.file == str(module_file(mod)) for i in state.installs):
+                    try:
+                        f = module_file(mod)
+                        if f is None:
+                            session._fail(state, f"module {name} has no source file")
+                            continue
+                        session.install(state, f, mod, name or str(f))
+                    except Exception as e:
+                        session._fail(state, f"in module {name}: {type(e).__name__}: {e}")
 
     # -- the agent thread ------------------------------------------------------------
 
@@ -341,14 +359,8 @@ class Agent:
 
     def _patched(self) -> list[tuple[weakref.ref[types.FunctionType], Any, str, str]]:
         """Every function splice has patched now, with its original code."""
-        out = []
         with PATCHER.lock:
-            for node in list(PATCHER._nodes.values()):
-                for f in node.live_owners():
-                    if f.__code__ is not node.original:
-                        out.append((weakref.ref(f), node.original, node.original.co_qualname,
-                                    node.original.co_filename))
-        return out
+            return _patched_now()  # (a call: no loop directly in a `with`, see lifecycle._plan_sync)
 
     def detach(self, reason: str, by: str) -> bool:
         """Remove every probe (idempotent, any thread), check each patched

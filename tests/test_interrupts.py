@@ -18,6 +18,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 import traceback
 import weakref
@@ -177,12 +178,6 @@ def test_an_interruption_anywhere_in_splice_leaves_nothing_patched():
 
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer (POSIX)")
-@pytest.mark.skipif(
-    sys.version_info[:2] == (3, 14),
-    reason="not fixed on 3.14: its with statement calls __enter__ with a CALL that runs signal "
-    "handlers after the call returns, outside the block, so a KeyboardInterrupt there skips "
-    "__exit__ (recording stays paused on the thread, and a lock taken by `with` stays taken)",
-)
 @pytest.mark.parametrize("kind", ["breakpoint", "capture"])
 def test_signals_at_random_times_leave_nothing_patched(kind):
     """A real signal handler raising KeyboardInterrupt at random times (10 to
@@ -320,3 +315,79 @@ def test_a_retrying_method_is_seen_by_the_cycle_collector():
     del Holder
     gc.collect()
     assert ref() is None
+
+
+def _interrupt_right_after_enter(cm, left_entered, interrupts: int = 3000) -> int:
+    """Runs ``with cm: pass`` under a real signal handler that raises
+    KeyboardInterrupt at the first signal after it is armed (a timer every
+    10 us), until ``interrupts`` were raised; returns how many of them left
+    ``cm`` entered (``left_entered()`` true), undoing each."""
+
+    def block():
+        with cm:
+            pass
+
+    armed = [False]
+
+    def handler(signum, frame):
+        if armed[0]:
+            armed[0] = False
+            raise KeyboardInterrupt
+
+    left = seen = 0
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.00001, 0.00001)
+    try:
+        while seen < interrupts:
+            try:
+                armed[0] = True
+                block()
+                armed[0] = False
+            except KeyboardInterrupt:
+                armed[0] = False
+                seen += 1
+                if left_entered():
+                    left += 1
+                    cm.__exit__(None, None, None)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    return left
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer (POSIX)")
+@pytest.mark.parametrize("which", ["PATCHER.lock", "owners lock", "first-call lock", "UNRECORDED"])
+def test_a_signal_right_after_a_native_enter_leaves_nothing_entered(which):
+    """CPython 3.14 runs signal handlers when a native ``__enter__`` returns,
+    before the ``with`` block's handler covers it (gh-148874), so a
+    KeyboardInterrupt there skipped ``__exit__``: ``with PATCHER.lock:``
+    left the lock taken, so that every later probe waited for it, and
+    ``with UNRECORDED:`` left recording paused on the thread for good. The
+    ``with`` objects of splice's library code leave nothing entered now, on
+    every version. On 3.14 the native objects, interrupted in the same
+    loop, are left entered: the loop reaches the window."""
+    from splice import _native, owners
+    from splice.first_calls import _WATCH
+    from splice.patcher import UNRECORDED
+
+    if which == "UNRECORDED":
+        ours, native = UNRECORDED, _native.Unrecorded()
+
+        def entered():
+            return _native.recording_pause_depth() > 0
+
+    else:
+        ours = {"PATCHER.lock": PATCHER.lock, "owners lock": owners._HOLDERS_LOCK, "first-call lock": _WATCH.lock}[which]
+        native = threading.RLock()
+
+        def entered():
+            return ours._recursion_count() > 0 or native._recursion_count() > 0
+
+    assert not entered()
+    assert _interrupt_right_after_enter(ours, entered) == 0
+    if sys.version_info[:2] == (3, 14):
+        assert _interrupt_right_after_enter(native, entered) > 0, (
+            "the native object was never left entered: this CPython no longer has gh-148874's "
+            "window, and splice.enter_guard is not needed on it"
+        )
+    assert not entered()

@@ -46,6 +46,7 @@ __all__ = [
     "pause_recording",
     "recorded_stack_generation",
     "recorded_stack_refs",
+    "recording_pause_depth",
     "referrers_but_tuples",
     "resume_recording",
     "instrument",
@@ -324,11 +325,11 @@ class Retrying:
     def __get__(self, instance: object, owner: Optional[type] = None, /) -> Callable[..., Any]: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
-@final
 class Unrecorded:
     """``with Unrecorded():`` pauses recording for the block
     (:func:`pause_recording`, :func:`resume_recording`), with no Python frame
-    between the block's end and the resume."""
+    between the block's end and the resume. Subclassed by
+    :mod:`splice.enter_guard` on CPython 3.14."""
 
     def __init__(self) -> None: ...
     def __enter__(self) -> None: ...
@@ -341,6 +342,9 @@ def pause_recording() -> None:
 
 def resume_recording() -> None:
     """Ends one :func:`pause_recording`."""
+
+def recording_pause_depth() -> int:
+    """How many :func:`pause_recording` calls on this thread have not ended."""
 
 @final
 class CaptureHooks:

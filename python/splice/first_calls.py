@@ -54,11 +54,11 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from types import CodeType, FrameType
 from typing import Any, Optional, Protocol
 
 from splice import _native
+from splice import enter_guard as _enter_guard
 from splice._native import addr as _addr  # id() without its audit event
 from splice.patcher import PATCHER
 
@@ -108,7 +108,7 @@ class _Watch:
 
     def __init__(self) -> None:
         # reentrant: splice.fork_safety takes it before a fork on the forking thread
-        self.lock = threading.RLock()
+        self.lock = _enter_guard.rlock()
         self.watchers: tuple[FirstCallWatcher, ...] = ()
         self.tool: Optional[int] = None
         #: id(frame) -> (watcher, hooks) recording the call that frame runs

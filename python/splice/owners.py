@@ -47,6 +47,7 @@ from types import AsyncGeneratorType, CellType, CodeType, CoroutineType, FrameTy
 from typing import Any, Optional
 
 from splice import _native
+from splice import enter_guard as _enter_guard
 from splice._native import addr as _addr  # id() without its audit event
 from splice._native import function_code as _function_code  # f.__code__, unaudited
 from splice.errors import HeapSearchWarning
@@ -78,7 +79,7 @@ _registered = 0
 #: per code object, the number of holders at which its dict is pruned next
 _PRUNE_AT: dict[int, int] = {}
 #: Guards ``_HOLDERS`` and its dicts: probes are made on many threads.
-_HOLDERS_LOCK = threading.RLock()
+_HOLDERS_LOCK = _enter_guard.rlock()
 
 #: References the patcher's registry holds to an original code object; the
 #: patcher installs the real function (it imports this module, not the

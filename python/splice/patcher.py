@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import sys
 import sysconfig
-import threading
 import warnings
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,6 +51,7 @@ from typing import Optional, Union
 
 from splice import _native
 from splice import dynamo as _dynamo
+from splice import enter_guard as _enter_guard
 from splice import owners as _owners
 from splice import resolve as _resolve
 from splice._native import CaptureProbe, LineProbe
@@ -254,7 +254,7 @@ class Patcher:
     """The process-wide registry of active probes (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.lock = threading.RLock()
+        self.lock = _enter_guard.rlock()
         #: a commit is running (on the thread holding the lock)
         self._committing = False
         #: the commit that assigns code or records it now; one that an
@@ -710,9 +710,10 @@ class Patcher:
 #: exits or commits (a ``WeakKeyDictionary``'s ``__setitem__`` saving a
 #: function's version) were recorded by a capture with no scope, a name scope
 #: that matched them, or ``module=weakref``, and used up its ``max_calls``.
-#: Native, so that a KeyboardInterrupt cannot land between the block's end
-#: and the resume (``_native.Unrecorded``).
-UNRECORDED = _native.Unrecorded()
+#: Its exit is native, so that a KeyboardInterrupt cannot land between the
+#: block's end and the resume (``_native.Unrecorded``); on 3.14 its enter is
+#: not (:mod:`splice.enter_guard`).
+UNRECORDED = _enter_guard.unrecorded()
 
 
 #: The process-wide patcher.

@@ -236,13 +236,22 @@ fn resume_recording() {
     PAUSED.with(|p| p.set(p.get().saturating_sub(1)));
 }
 
+/// How many [`pause_recording`]s on this thread have not ended: a Python
+/// `__enter__` that an interrupt may cut short right after its pause
+/// compares it with the depth before (`splice.enter_guard`).
+#[pyfunction]
+fn recording_pause_depth() -> u32 {
+    PAUSED.with(|p| p.get())
+}
+
 /// `with Unrecorded():` pauses recording for its block ([`pause_recording`]
 /// at the start, [`resume_recording`] at the end). Written here rather than
 /// in Python so that no Python frame starts between the block's end and the
 /// resume: a signal handler's KeyboardInterrupt, run where a Python
 /// function starts, would skip the resume and leave recording paused on
-/// the thread for good.
-#[pyclass(module = "splice._native", frozen)]
+/// the thread for good. Subclassable for `splice.enter_guard`, whose
+/// Python `__enter__` closes the gap CPython 3.14 leaves after a native one.
+#[pyclass(module = "splice._native", frozen, subclass)]
 pub struct Unrecorded;
 
 #[pymethods]
@@ -1224,5 +1233,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Unrecorded>()?;
     m.add_function(wrap_pyfunction!(pause_recording, m)?)?;
     m.add_function(wrap_pyfunction!(resume_recording, m)?)?;
+    m.add_function(wrap_pyfunction!(recording_pause_depth, m)?)?;
     Ok(())
 }

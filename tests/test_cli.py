@@ -425,6 +425,17 @@ def test_doctor_refuses_arguments_that_check_nothing(args, message):
     assert "code objects" not in r.stdout
 
 
+def test_doctor_on_a_directory_with_no_python_file_is_an_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("x = 1\n")
+    r = splice("doctor", str(tmp_path))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert f"python -m splice doctor: error: no .py file under {tmp_path}: nothing to check" in r.stderr
+    assert "code objects" not in r.stdout
+    (tmp_path / "m.py").write_text("def f():\n    return 1\n")
+    r = splice("doctor", str(tmp_path))
+    assert r.returncode == 0 and "doctor: 2 code objects, 0 mismatches, 0 errors" in r.stdout, (r.stdout, r.stderr)
+
+
 # -- show ------------------------------------------------------------------------
 
 

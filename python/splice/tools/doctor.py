@@ -97,6 +97,11 @@ def run(roots: list[str], limit: int | None, verbose: bool) -> int:
         if verbose and files % 500 == 0:
             print(f"  ... {files} files, {n} code objects", file=sys.stderr)
     elapsed = time.monotonic() - start
+    if files == 0 and unparsable == 0:
+        # a success here would say the code was checked
+        where = ", ".join(roots)
+        print(f"python -m splice doctor: error: no .py file under {where}: nothing to check", file=sys.stderr)
+        return 2
     print(
         f"python {sys.version.split()[0]}: {files} files ({unparsable} not compilable by this "
         f"interpreter, skipped) in {elapsed:.1f}s"

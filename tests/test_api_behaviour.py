@@ -228,6 +228,40 @@ def test_super_and_private_names_in_snippets():
     assert secret == [30]
 
 
+class Private:
+    def plain(self, __a=7):
+        __q = 4
+        y = 1
+        return __q, y
+
+    def shared(self):
+        __c = 4
+        g = lambda: __c  # noqa: E731  (makes __c a cell)
+        y = 1
+        return g(), y
+
+
+def test_snippets_read_and_write_a_methods_private_locals():
+    """A method's private locals are stored mangled (`__q` of `Private` is
+    `_Private__q`); a snippet names them as the source does. Reads were
+    compiled as globals (NameError in the user's call), and a write to a
+    private cell was refused (found by an adversarial run)."""
+    with splice.breakpoint(Private.plain, line="return __q, y", cond="__q == 4") as bp:
+        seen = bp.eval("(__q, __a)")
+        bp.exec("y = __q + __a")
+        r = Private().plain()
+    assert seen == [(4, 7)] and r == (4, 11)
+    with splice.breakpoint(Private.plain, line="y = 1") as bp:
+        bp.exec("__q = 99")
+        r = Private().plain()
+    assert r == (99, 1)
+    with splice.breakpoint(Private.shared, line="return g(), y") as bp:
+        bp.exec("y = __c")
+        bp.exec("__c = 99")
+        r = Private().shared()
+    assert r == (99, 4)
+
+
 class ShadowsSuper:
     def shadowed(self, k):
         class super:  # a local named super that a nested method reads: a cell

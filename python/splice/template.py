@@ -511,8 +511,15 @@ def _shape(scope: ScopeInfo, extra_locals: Sequence[str], mentioned: Optional[fr
     ``__class__``, is left out unless the snippet has a private name or
     names ``super`` or ``__class__``."""
 
+    # The target's private names are stored mangled (`__q` of a method of
+    # `K` is `_K__q`), the snippet's as written.
+    stripped = (scope.class_name or "").lstrip("_")
+    private = f"_{stripped}__" if stripped else None
+
     def named(name: str) -> bool:
-        return mentioned is None or name in mentioned
+        if mentioned is None or name in mentioned:
+            return True
+        return private is not None and name.startswith(private) and "__" + name[len(private):] in mentioned
 
     # Arguments keep their names (super() uses the first); an argument the
     # target unbinds somewhere (`del x`) must not be an argument of the

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import splice
 from splice import SnippetError, _native, template
 from splice.snippets import parse_expression, parse_statements, rename_variables
 from splice.template import ScopeInfo, build_template, skeleton_source
@@ -346,6 +347,23 @@ def test_break_outside_a_loop_names_the_snippet(stmt):
     with pytest.raises(SnippetError, match=rf"exec\('{stmt}'\).*loop"):
         tpl(with_cells, stmt, label=f"exec('{stmt}')")
     tpl(with_cells, f"for i in range(3):\n    {stmt}")  # inside its own loop: fine
+
+
+@pytest.mark.parametrize("stmt", ["break", "continue"])
+def test_break_on_a_line_inside_the_functions_loop_says_the_snippet_cannot_leave_it(stmt):
+    """The line is in a loop of the function, so CPython's "'break' outside
+    loop" read as false (found by an adversarial run)."""
+
+    def f():
+        out = []
+        for i in range(3):
+            out.append(i)
+        return out
+
+    with pytest.raises(SnippetError, match=rf"'{stmt}' outside a loop of the snippet: a snippet cannot {stmt} a loop of the function"):
+        with splice.breakpoint(f, line="out.append(i)") as bp:
+            bp.exec(f"if i == 1: {stmt}")
+    assert f() == [0, 1, 2]
 
 
 def test_lambda_closing_over_a_plain_local_is_rejected():

@@ -43,7 +43,8 @@ class SnippetError(SpliceError, ValueError):
     """A snippet (``cond``, ``eval``, ``exec``) cannot be spliced into the target.
 
     The message names the snippet and the construct (``return``, ``yield``,
-    ``await``, a ``break`` outside a loop, a lambda closing over a local, a
+    ``await``, a ``break``/``continue`` outside a loop of the snippet (a snippet
+    cannot leave the function's loop), a lambda closing over a local, a
     ``variables=`` name that clashes with a local, a syntax error ...).
     """
 

@@ -85,6 +85,14 @@ def syntax_error(label: str, e: SyntaxError) -> SnippetSyntaxError:
         # 3.15 (PEP 810): the compiler names the template's try block, which
         # the user never wrote; what it refuses is a lazy import in a function
         msg = "lazy import is allowed only at a module's top level, and a snippet runs in the function"
+    elif msg in ("'break' outside loop", "'continue' not properly in loop"):
+        # also on a line inside the target's loop: the snippet is compiled
+        # on its own, so a loop of the function is not one of its own
+        word = msg.split("'")[1]
+        msg = (
+            f"'{word}' outside a loop of the snippet: a snippet cannot {word} a loop of the "
+            f"function it runs in, only a loop it contains itself"
+        )
     return SnippetSyntaxError(
         f"{label}: {msg}{where}",
         e.lineno,

@@ -640,3 +640,38 @@ def test_a_line_no_function_owns_in_an_edited_file_is_a_source_mismatch(tmp_path
         assert edited_mod.f(1) == 3
     finally:
         sys.modules.pop("edited_mod", None)
+
+
+def test_generated_code_named_like_a_registered_text_is_probed_by_line_number():
+    """A dataclass's ``__init__`` is compiled from generated text under the
+    name ``<string>``, where CPython 3.13 also registers a ``python -c``
+    command's text. splice compared the two and called the file edited
+    (SourceMismatchError, "reload the module"); a line number works, as
+    for any code without its text (found by an adversarial run). Emulated
+    on every version by registering an unrelated text under that name."""
+    child = textwrap.dedent(
+        """
+        import dataclasses, linecache, splice
+        linecache.cache["<string>"] = (30, None, ["import os\\n", "x = 1\\n", "y = 2\\n"], "<string>")
+
+        @dataclasses.dataclass
+        class D:
+            a: int
+
+        line = min(ln for *_, ln in D.__init__.__code__.co_lines() if ln and ln != D.__init__.__code__.co_firstlineno)
+        with splice.breakpoint(D.__init__, line=line) as bp:
+            bp.exec("a = 100")
+            print(D(1))
+        try:
+            with splice.breakpoint(D.__init__, line="self.a = a"):
+                pass
+        except splice.LocateError as e:
+            print(type(e).__name__, e)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert out[0] == "D(a=100)", proc.stdout
+    assert out[1].startswith("LocateError <string>: the text registered under this name in linecache is not the one"), proc.stdout
+    assert "a line number where it has code still works" in proc.stdout

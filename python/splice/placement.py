@@ -36,26 +36,7 @@ def lines_in(code: CodeType, line: Union[int, str]) -> list[int]:
     try:
         _locate.get_source(code)
     except LocateError as e:
-        # No source text (e.g. a function typed at the plain REPL): a line
-        # number is still usable when the code has instructions on it, as in
-        # NoPdb; a line text is not.
-        events = _noevent.event_lines(code) - {code.co_firstlineno}
-        if isinstance(line, int):
-            own = {ln for *_, ln in code.co_lines() if ln is not None}
-            if line in own and line != code.co_firstlineno:
-                if line in events:
-                    return [line]
-                raise LocateError(
-                    f"line {line} of {getattr(code, 'co_qualname', code.co_name)} has no "
-                    f"instruction where a line event fires, so a probe there would never run"
-                ) from None
-        if not events:
-            raise
-        usable = ", ".join(str(n) for n in sorted(events)[:12]) + (", ..." if len(events) > 12 else "")
-        raise LocateError(
-            f"{e}\nWithout its text, a line number where it has code still works: {usable} "
-            f"(or no line, for the function's entry)"
-        ) from None
+        return _lines_without_source(code, line, e)
     if code.co_name == "__annotate__" and sys.version_info >= (3, 14):
         # PEP 649: the compiler generates it from the annotations; the
         # source has no statement of it, and a line check would call the
@@ -68,9 +49,47 @@ def lines_in(code: CodeType, line: Union[int, str]) -> list[int]:
     # Without source=: locate checks the text against the running code and,
     # on a mismatch, re-reads the file once (it may have been edited and
     # reverted since linecache cached it).
-    found = _locate.locate(code, line)
+    try:
+        found = _locate.locate(code, line)
+    except SourceMismatchError:
+        if not code.co_filename.startswith("<"):
+            raise
+        # A name that is no file: code that exec() or a generator made (a
+        # dataclass's __init__) shares '<string>' with whatever text is
+        # registered under it (3.13 registers a `python -c` command there)
+        qualname = getattr(code, "co_qualname", code.co_name)
+        why = LocateError(
+            f"{code.co_filename}: the text registered under this name in linecache is not the one "
+            f"{qualname} was compiled from (code that exec() or a code generator such as dataclasses "
+            f"makes shares names like '<string>')"
+        )
+        return _lines_without_source(code, line, why)
     lines = sorted({loc.line for loc in found if loc.owned_by(code)})
     return with_events(code, lines, line)
+
+
+def _lines_without_source(code: CodeType, line: Union[int, str], e: LocateError) -> list[int]:
+    """:func:`lines_in` for code whose source text is unknown (``e`` says
+    why; e.g. a function typed at the plain REPL): a line number is still
+    usable when the code has instructions on it, as in NoPdb; a line text
+    is not."""
+    events = _noevent.event_lines(code) - {code.co_firstlineno}
+    if isinstance(line, int):
+        own = {ln for *_, ln in code.co_lines() if ln is not None}
+        if line in own and line != code.co_firstlineno:
+            if line in events:
+                return [line]
+            raise LocateError(
+                f"line {line} of {getattr(code, 'co_qualname', code.co_name)} has no "
+                f"instruction where a line event fires, so a probe there would never run"
+            ) from None
+    if not events:
+        raise e
+    usable = ", ".join(str(n) for n in sorted(events)[:12]) + (", ..." if len(events) > 12 else "")
+    raise LocateError(
+        f"{e}\nWithout its text, a line number where it has code still works: {usable} "
+        f"(or no line, for the function's entry)"
+    ) from None
 
 
 def with_events(code: CodeType, lines: list[int], spec: Union[int, str]) -> list[int]:

@@ -675,3 +675,31 @@ def test_generated_code_named_like_a_registered_text_is_probed_by_line_number():
     assert out[0] == "D(a=100)", proc.stdout
     assert out[1].startswith("LocateError <string>: the text registered under this name in linecache is not the one"), proc.stdout
     assert "a line number where it has code still works" in proc.stdout
+
+
+class _Descriptors:
+    def meth(self, a, s):
+        return a + s
+
+    pm = functools.partialmethod(meth, 5)
+
+    @functools.cached_property
+    def cached(self):
+        return 1
+
+
+def test_descriptor_targets_say_what_to_pass():
+    """A partialmethod reached through its class is functools' forwarding
+    function: a capture on it recorded nothing for calls on instances, and a
+    line probe looked in functools.py. Descriptor objects that hold the
+    function as .func say so (found by an adversarial run)."""
+    with pytest.raises(TargetError, match=r"partialmethod of _Descriptors\.meth .*Pass _Descriptors\.meth"):
+        with splice.capture_calls(_Descriptors.pm):
+            pass
+    for obj in (_Descriptors.__dict__["pm"], _Descriptors.__dict__["cached"]):
+        with pytest.raises(TargetError, match=r"pass its \.func, the Python function it calls"):
+            with splice.capture_calls(obj):
+                pass
+    with splice.capture_calls(_Descriptors.__dict__["pm"].func) as calls:
+        _Descriptors().pm(2)
+    assert [c.return_value for c in calls] == [7]

@@ -545,3 +545,17 @@ def test_arg_names_without_scope_info_match_it():
     # co_varnames order: keyword-only before *args
     assert template.arg_names(shapes.__code__) == ("a", "b", "c", "d", "e", "args", "kw")
     assert set(template.arg_names(shapes.__code__)) == set(inspect.signature(shapes).parameters)
+
+
+class _UsesClassCell:
+    def m(self):
+        r = __class__
+        return r
+
+
+@pytest.mark.parametrize("stmt", ["del __class__", "__class__ = 5"])
+def test_a_snippet_binding_the_class_cell_is_refused_with_what_it_is(stmt):
+    with pytest.raises(SnippetError, match=r"assigns or deletes `__class__`, the implicit closure cell that super\(\) reads"):
+        with splice.breakpoint(_UsesClassCell.m, line="return r") as bp:
+            bp.exec(stmt)
+    assert _UsesClassCell().m() is _UsesClassCell

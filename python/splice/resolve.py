@@ -121,6 +121,13 @@ def _not_python(obj: Any, what: Optional[str] = None) -> TargetError:
         kind = f"{_a(type(obj).__name__)}, not a pure-Python function (it has no CPython bytecode)"
     else:
         kind = f"{_a(type(obj).__name__)} object, not a pure-Python function"
+        try:
+            inner = getattr(obj, "func", None)
+        except Exception:  # (only a hint)
+            inner = None
+        if type(inner) is FunctionType:
+            # functools.cached_property, singledispatchmethod, partialmethod
+            kind += "; pass its .func, the Python function it calls"
     return TargetError(
         f"splice can only instrument pure-Python functions; {name} is {kind}"
         + (f" ({what})" if what else "")
@@ -181,6 +188,7 @@ def _code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
             fn = fn.__func__
         fn = _unwrap(fn, unwrap)
     elif type(fn) is FunctionType:  # exact: a Mock(spec=function) passes isinstance
+        _refuse_partialmethod(fn)
         fn = _unwrap(fn, unwrap)
     elif isinstance(fn, _BUILTIN_TYPES) or isinstance(fn, type) or not callable(fn):
         raise _not_python(fn)
@@ -208,6 +216,22 @@ def _code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
     if type(fn) is not FunctionType:
         raise _not_python(fn, f"reached from {orig!r}" if fn is not orig else None)
     return fn, instance
+
+
+def _refuse_partialmethod(fn: FunctionType) -> None:
+    """A :class:`TargetError` for ``C.pm`` where ``pm`` is a
+    ``functools.partialmethod``: that is functools' own forwarding function
+    (a probe on it lands in functools, and calls on instances never run
+    it: they go through a ``partial`` of the bound method)."""
+    if _function_code(fn).co_name != "_method":  # (no attribute lookups on every target)
+        return
+    pm = getattr(fn, "__partialmethod__", None) or getattr(fn, "_partialmethod", None)  # 3.14+, 3.11-3.13
+    if isinstance(pm, functools.partialmethod) and type(pm.func) is FunctionType:
+        raise TargetError(
+            f"this is the function functools makes for a partialmethod of {pm.func.__qualname__} "
+            f"(reached through the class); calls on instances do not run it. Pass "
+            f"{pm.func.__qualname__} (the partialmethod's .func) to probe the calls it makes"
+        )
 
 
 def _refuse_unbound_call(obj: Any) -> None:

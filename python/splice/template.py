@@ -879,6 +879,12 @@ def _check_closures(tcode: CodeType, scope: ScopeInfo, label: str) -> None:
     target_plain = set(scope.plain_locals)
     for c in tcode.co_cellvars:
         if c not in scope.cells:
+            if c == "__class__":
+                raise SnippetError(
+                    f"{label}: the snippet assigns or deletes `__class__`, the implicit closure "
+                    f"cell that super() reads in a method; splice cannot change it in a running "
+                    f"function. Read it, or bind the value to another name"
+                )
             if c in target_plain:
                 why = f"{c!r} is a plain local of {scope.qualname}"
             else:

@@ -316,7 +316,9 @@ class Retrying:
     is) whose call runs ``_exit`` again, up to ``tries`` times, while an
     exception interrupts it, then raises the first exception. Native, so
     that a signal handler's ``KeyboardInterrupt`` cannot land before the
-    retrying starts."""
+    retrying starts. After a ``RecursionError`` the retries run with the
+    recursion limit raised by 200 for their moment, and it is raised only
+    if no try finished."""
 
     def __new__(cls, func: Callable[..., Any], tries: int) -> Self: ...
     @overload

@@ -90,8 +90,10 @@ class Managed:
     def disable(self) -> None:
         """Disable: remove the probes (the original code is back) until :meth:`enable`."""
         with PATCHER.lock, UNRECORDED:
-            if not self._enabled:
+            if not self._enabled and not self._active:
                 return
+            # (disabled with probes still in: a removal that failed every
+            # try, e.g. out of stack near the recursion limit, is done now)
             settle(self._disable_step)
 
     def _disable_step(self) -> None:

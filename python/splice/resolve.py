@@ -151,8 +151,8 @@ def code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
     AttributeError) becomes a :class:`TargetError` that says so."""
     try:
         return _code_of(fn, unwrap)
-    except SpliceError:
-        raise
+    except (SpliceError, RecursionError, MemoryError):
+        raise  # (the last two: splice itself ran out, not the object's lookups)
     except Exception as e:
         raise TargetError(
             f"splice cannot tell which function a {type(fn).__qualname__} object runs: looking up "

@@ -9,7 +9,11 @@
 //! native code runs no signal handler: the Python function it calls can
 //! be interrupted anywhere and is simply called again (it must do only
 //! what is left to do when it runs again: `Managed._exit`, `NoPdb._exit`).
+//! A `RecursionError` is not transient: the retries after one run with
+//! the recursion limit raised for their moment ([`HEADROOM`]), and it is
+//! not raised once a retry has done the work.
 
+use pyo3::exceptions::PyRecursionError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -74,7 +78,8 @@ impl Retrying {
     }
 
     /// Call the function until a call returns without an exception (at most
-    /// `tries` calls); the first exception, if any, is raised then.
+    /// `tries` calls); the first exception, if any, is raised then (a
+    /// `RecursionError` only if no call returned).
     #[pyo3(signature = (*args, **kwargs))]
     fn __call__(
         &self,
@@ -87,25 +92,83 @@ impl Retrying {
                 "splice: Retrying was cleared",
             ));
         };
+        // the first exception that interrupted a try; a RecursionError
+        // only while no try has finished (splice's own lack of room, not
+        // an event the caller must hear of once the work is done)
         let mut first: Option<PyErr> = None;
+        let mut out_of_room: Option<PyErr> = None;
+        let mut room: Option<Headroom> = None;
+        let mut done: Option<Py<PyAny>> = None;
         for _ in 0..self.tries {
             match func.call(py, args.clone(), kwargs) {
                 Ok(v) => {
-                    return match first {
-                        Some(e) => Err(e),
-                        None => Ok(v),
-                    };
+                    done = Some(v);
+                    break;
+                }
+                Err(e) if e.is_instance_of::<PyRecursionError>(py) => {
+                    if room.is_none() {
+                        // the same depth would fail the same way every try
+                        room = Headroom::give(py);
+                    }
+                    out_of_room.get_or_insert(e);
                 }
                 Err(e) => {
-                    if first.is_none() {
-                        first = Some(e);
-                    }
+                    first.get_or_insert(e);
                 }
             }
         }
-        Err(first.unwrap_or_else(|| {
-            pyo3::exceptions::PyRuntimeError::new_err("splice: Retrying ran nothing")
-        }))
+        if let Some(r) = room {
+            r.take_back(py);
+        }
+        match (first, done, out_of_room) {
+            (Some(e), _, _) => Err(e),
+            (None, Some(v), _) => Ok(v),
+            (None, None, Some(e)) => Err(e),
+            (None, None, None) => Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "splice: Retrying ran nothing",
+            )),
+        }
+    }
+}
+
+/// Frames of room a retry gets after a `RecursionError`: a block exited
+/// near the recursion limit (entered there, or `__exit__` called deeper
+/// than `__enter__`) must still remove its probes, and splice's exit runs
+/// a few dozen Python frames.
+const HEADROOM: i64 = 200;
+
+/// The recursion limit raised by [`HEADROOM`] for the retries, and what to
+/// put back.
+struct Headroom {
+    old: i64,
+}
+
+impl Headroom {
+    /// Raise the limit (process-wide: CPython has no other way; for the
+    /// moments of the retries only). None if that failed.
+    fn give(py: Python<'_>) -> Option<Headroom> {
+        let raise = || -> PyResult<Headroom> {
+            let sys = py.import("sys")?;
+            let old: i64 = sys.call_method0("getrecursionlimit")?.extract()?;
+            sys.call_method1("setrecursionlimit", (old.saturating_add(HEADROOM),))?;
+            Ok(Headroom { old })
+        };
+        raise().ok()
+    }
+
+    /// Put the limit back, unless someone changed it since (a retry that
+    /// set its own); an error doing so is dropped: the exit's own outcome
+    /// is what the caller must see.
+    fn take_back(self, py: Python<'_>) {
+        let restore = || -> PyResult<()> {
+            let sys = py.import("sys")?;
+            let now: i64 = sys.call_method0("getrecursionlimit")?.extract()?;
+            if now == self.old.saturating_add(HEADROOM) {
+                sys.call_method1("setrecursionlimit", (self.old,))?;
+            }
+            Ok(())
+        };
+        let _ = restore();
     }
 }
 

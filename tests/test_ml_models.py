@@ -323,6 +323,34 @@ def test_the_first_torch_compile_inside_a_block_runs_the_probed_function_eagerly
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr[-3000:]
 
 
+def test_a_capture_by_scope_records_no_code_dynamo_generated(tmp_path, monkeypatch):
+    """Dynamo runs a compiled frame as code it generated from the function
+    (same name and file, its own locals: tmp_1...) and resumes after a graph
+    break in ``torch_dynamo_resume_in_...`` functions. A capture by module
+    recorded both as calls of the user's function (found by an adversarial
+    run); an eager call is recorded with the function's own locals."""
+    (tmp_path / "dynamo_scope_mod.py").write_text(
+        "import torch\n"
+        "def g(x):\n"
+        "    a = x * 2\n"
+        "    torch._dynamo.graph_break()\n"
+        "    b = a + 1\n"
+        "    return b.sum()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import dynamo_scope_mod as mod
+
+    compiled = torch.compile(mod.g, backend="eager")
+    t = torch.ones(3)
+    compiled(t)
+    with splice.capture_calls(module=mod) as calls:
+        out = compiled(t)
+        mod.g(t)
+    assert float(out) == 9.0
+    assert [(c.name, sorted(c.locals)) for c in calls] == [("g", ["a", "b", "x"])]
+    assert calls.targets == [mod.g.__code__]
+
+
 _EVALUATOR_CHILD = """
 import torch, splice
 

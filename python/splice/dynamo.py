@@ -62,6 +62,28 @@ def _skip_code() -> Any:
     return _skip[1]
 
 
+def generated(code: types.CodeType) -> bool:
+    """Whether ``code`` is one Dynamo made from a user's function: the
+    transformed code of a frame it compiled (same file and name as the
+    function's, its own locals: ``tmp_1``...) or a resume function after a
+    graph break (``torch_dynamo_resume_in_<name>_at_<line>``). No
+    function's ``__code__``; a capture by name, module or file recorded
+    their calls as the user's function."""
+    if code.co_name.startswith("torch_dynamo_resume_in_"):
+        return True
+    utils = sys.modules.get("torch._dynamo.utils")
+    if utils is None:
+        return False
+    made = getattr(utils, "orig_code_map", None)  # transformed code -> the original
+    ids = getattr(made, "values", None)  # (its id-keyed dict: no audited id() per code)
+    if isinstance(ids, dict):
+        return _addr(code) in ids
+    try:
+        return made is not None and code in made
+    except Exception:  # another torch's map: only a filter
+        return False
+
+
 class _EvalFrameWatch:
     """A ``sys.meta_path`` finder, there while functions are marked before
     ``torch._dynamo`` is imported: when ``torch._dynamo.eval_frame`` loads,

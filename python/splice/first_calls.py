@@ -58,6 +58,7 @@ from types import CodeType, FrameType
 from typing import Any, Optional, Protocol
 
 from splice import _native
+from splice import dynamo as _dynamo
 from splice import enter_guard as _enter_guard
 from splice._native import addr as _addr  # id() without its audit event
 from splice.patcher import PATCHER
@@ -271,6 +272,8 @@ def _wanting(code: CodeType) -> tuple[CodeType, list[FirstCallWatcher]]:
     if not watchers:
         return code, []
     original = PATCHER.original(code)
+    if original is code and _dynamo.generated(code):
+        return code, []  # torch.compile's own code, not the user's function
     return original, [w for w in watchers if w.wants(original, code)]
 
 

@@ -703,3 +703,25 @@ def test_descriptor_targets_say_what_to_pass():
     with splice.capture_calls(_Descriptors.__dict__["pm"].func) as calls:
         _Descriptors().pm(2)
     assert [c.return_value for c in calls] == [7]
+
+
+def test_a_module_imported_from_its_pyc_alone_says_its_source_file_is_missing(tmp_path, monkeypatch):
+    """Its functions name a .py that is not there: the message said to
+    register the text of "code compiled from a string" (found by an
+    adversarial run). A line number still works."""
+    import py_compile
+
+    src = tmp_path / "pyc_only_mod.py"
+    src.write_text("def f(x):\n    y = x + 1\n    return y\n")
+    py_compile.compile(str(src), cfile=str(tmp_path / "pyc_only_mod.pyc"))
+    src.unlink()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import pyc_only_mod as mod
+
+    with pytest.raises(splice.LocateError, match=r"pyc_only_mod\.py does not exist \(a module imported from a \.pyc without its \.py"):
+        with splice.breakpoint(mod.f, line="return y"):
+            pass
+    with splice.breakpoint(mod.f, line=3) as bp:
+        ys = bp.eval("y")
+        mod.f(1)
+    assert ys == [2]

@@ -197,6 +197,14 @@ def get_source(code: CodeType, module_globals: Optional[dict[str, Any]] = None) 
         if from_code is not None:
             lines = from_code(code)
     if not lines:
+        if filename.endswith(".py") and not os.path.exists(filename):
+            # a file that was there at compile time: a module imported from
+            # its .pyc alone, or a file deleted or moved since
+            raise LocateError(
+                f"no source text for {_describe(code)}: {filename} does not exist (a module "
+                f"imported from a .pyc without its .py, or a file moved or deleted since). "
+                f"Put the source file back at that path to probe a line by its text"
+            )
         raise LocateError(
             f"no source text for {_describe(code)}: {filename!r} is not a file "
             f"linecache can read. For code compiled from a string, register its "

@@ -173,8 +173,8 @@ def test_mock_with_a_function_spec_is_a_callable_instance(mod):
 
 
 def test_classmethod_staticmethod_property(mod):
-    [t] = resolve(Scope(mod.Model.make))  # bound to the class
-    assert t.code is mod.Model.__dict__["make"].__func__.__code__ and t.instance is mod.Model
+    [t] = resolve(Scope(mod.Model.make))  # bound to the class: every call (docs/api.md)
+    assert t.code is mod.Model.__dict__["make"].__func__.__code__ and t.instance is None
     [t] = resolve(Scope(mod.Model.__dict__["make"]))  # the classmethod object
     assert t.instance is None
     [t] = resolve(Scope(mod.Model.helper))
@@ -725,3 +725,67 @@ def test_a_module_imported_from_its_pyc_alone_says_its_source_file_is_missing(tm
         ys = bp.eval("y")
         mod.f(1)
     assert ys == [2]
+
+
+class _CmBase:
+    def __init_subclass__(cls, **kw):
+        tag = kw.get("tag")
+        cls.tag = tag
+
+    @classmethod
+    def make(cls, v):
+        r = v
+        return r
+
+    also_make = make
+
+
+class _CmSub(_CmBase):
+    pass
+
+
+def test_a_classmethod_named_through_its_class_covers_every_call():
+    """``Base.make`` is a method bound to the class; splice filtered on
+    ``cls is Base``, so calls through a subclass never fired and a probe on
+    ``Base.__init_subclass__`` (called only with subclasses) never did
+    (found by an adversarial run; NoPdb filters the same way)."""
+    with splice.breakpoint(_CmBase.make, line="return r") as bp:
+        seen = bp.eval("cls.__name__")
+        _CmBase.make(1)
+        _CmSub.make(2)
+        _CmSub().make(3)
+    assert seen == ["_CmBase", "_CmSub", "_CmSub"]
+    with splice.capture_calls(_CmSub.also_make) as calls:
+        _CmBase.make(1)
+        _CmSub.make(2)
+    assert [c.args["v"] for c in calls] == [1, 2]
+    with splice.breakpoint(_CmBase.__init_subclass__, line="cls.tag = tag") as bp:
+        tags = bp.eval("(cls.__name__, tag)")
+
+        class _Tagged(_CmBase, tag=5):
+            pass
+
+    assert tags == [("_Tagged", 5)]
+    with splice.breakpoint(_CmBase.make, line="return r", cond="cls is _CmSub") as bp:
+        seen = bp.eval("v")
+        _CmBase.make(1)
+        _CmSub.make(2)
+    assert seen == [2]
+
+
+def test_a_metaclass_method_bound_to_a_class_still_means_that_class():
+    class Meta(type):
+        def describe(cls, v):
+            r = (cls.__name__, v)
+            return r
+
+    class A(metaclass=Meta):
+        pass
+
+    class B(metaclass=Meta):
+        pass
+
+    with splice.capture_calls(A.describe) as calls:
+        A.describe(1)
+        B.describe(2)
+    assert [c.return_value for c in calls] == [("A", 1)]

@@ -184,6 +184,12 @@ def _code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
     if isinstance(fn, MethodType):
         instance = fn.__self__
         fn = fn.__func__
+        if isinstance(instance, type) and _classmethod_of(instance, fn):
+            # `Base.make`, `Base.__init_subclass__`: the way to name a
+            # classmethod, not a choice of calls (restricted to `cls is
+            # Base`, calls through a subclass never fired, and
+            # __init_subclass__, called only with subclasses, never did)
+            instance = None
         if isinstance(fn, (classmethod, staticmethod)):
             fn = fn.__func__
         fn = _unwrap(fn, unwrap)
@@ -216,6 +222,19 @@ def _code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
     if type(fn) is not FunctionType:
         raise _not_python(fn, f"reached from {orig!r}" if fn is not orig else None)
     return fn, instance
+
+
+def _classmethod_of(cls: type, fn: Any) -> bool:
+    """Whether ``fn`` is the function of a ``classmethod`` in ``cls``'s MRO
+    (rather than a method of its metaclass bound to it)."""
+    mro = getattr(cls, "__mro__", ())
+    name = getattr(fn, "__name__", None)
+    for k in mro:
+        found = k.__dict__.get(name) if isinstance(name, str) else None
+        if isinstance(found, classmethod) and found.__func__ is fn:
+            return True
+    # (stored under another name: `make2 = make` in the class body)
+    return any(isinstance(v, classmethod) and v.__func__ is fn for k in mro for v in list(k.__dict__.values()))
 
 
 def _refuse_partialmethod(fn: FunctionType) -> None:

@@ -42,7 +42,9 @@ Differences from NoPdb (by design):
   outside any ``try`` block without throwing into it; the capture's handler
   is such a ``try``, and the rewriter says so).
 - Calls that run while splice formats a record (its repr, its stack, its
-  notebook display) are not recorded.
+  notebook display) are not recorded, nor calls that run while splice
+  enters, exits or changes code on that thread (a finalizer the garbage
+  collector runs then).
 - Calls on every thread are captured (NoPdb: only the thread that started it).
 - Bounding what is kept (new): ``max_calls=`` (``capture_calls`` keeps the
   first N calls, then stops recording), ``keep_locals=`` (names of the locals

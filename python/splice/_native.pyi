@@ -298,7 +298,8 @@ class Recorder:
         keep: object | None = None,
         max_calls: int | None = None,
     ) -> Self: ...
-    def set_live(self, live: bool) -> None: ...
+    def set_live(self, live: bool, transform: Callable[[Any], Any] | None = None) -> None:
+        """Start recording with ``transform``, or stop (which drops it)."""
     def take_unreported(self) -> list[BaseException]:
         """Hook failures whose report to the owner's ``_hook_failed``
         failed in turn (a RecursionError at the recursion limit), handed

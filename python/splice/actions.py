@@ -135,13 +135,42 @@ def frame_locals(frame: FrameType, variables: Optional[dict[str, Any]] = None) -
 
 class HookState:
     """What a breakpoint's Python-level hooks share: whether the breakpoint
-    is installed (:attr:`live`) and how often they ran (:attr:`hits`)."""
+    is installed (:attr:`live`), how often they ran (:attr:`hits`), and the
+    boxes through which they reach the functions they call (:meth:`box`).
 
-    __slots__ = ("live", "hits")
+    Instrumented code objects hold the hooks in their constants, and the
+    cycle collector does not see code objects: a frame the user kept from
+    a hit (a FrameView in a list the callback appends to) holds that code,
+    whose hook held the callback, which holds the list. Nothing in that
+    cycle was ever freed. So a hook reaches its function through a box that
+    is emptied while the breakpoint is not installed (:meth:`park`; the
+    breakpoint, which the code does not reach, keeps the contents)."""
+
+    __slots__ = ("live", "hits", "boxes")
 
     def __init__(self) -> None:
         self.live = False
         self.hits = 0
+        self.boxes: list[list[Any]] = []
+
+    def box(self, fn: Callable[[FrameType], Any]) -> list[Any]:
+        """A one-item list holding ``fn`` (emptied by :meth:`park`)."""
+        b: list[Any] = [fn]
+        self.boxes.append(b)
+        return b
+
+    def park(self) -> list[tuple[list[Any], Any]]:
+        """Empty every box; what they held, for :meth:`unpark`."""
+        parked = [(b, b[0]) for b in self.boxes if b[0] is not None]
+        for b, _ in parked:
+            b[0] = None
+        return parked
+
+    @staticmethod
+    def unpark(parked: list[tuple[list[Any], Any]]) -> None:
+        """Put back what :meth:`park` took."""
+        for b, fn in parked:
+            b[0] = fn
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A probed function copied by value (cloudpickle pickles closures and
@@ -157,19 +186,24 @@ def frame_hook(fn: Callable[[FrameType], Any], state: HookState, counts: bool) -
     """The hook object injected code calls (with no arguments, from inside the
     target frame): it passes that frame to ``fn`` (and counts the hit if
     ``counts``). While the breakpoint is not installed it does nothing."""
+    box = state.box(fn)
     if not counts:
 
         def hook() -> Any:
             if state.live:
-                return fn(_getframe(1))
+                call = box[0]
+                if call is not None:
+                    return call(_getframe(1))
             return None
 
     else:
 
         def hook() -> Any:
             if state.live:
-                state.hits += 1
-                return fn(_getframe(1))
+                call = box[0]
+                if call is not None:
+                    state.hits += 1
+                    return call(_getframe(1))
             return None
 
     return hook

@@ -310,6 +310,8 @@ class Breakpoint(Managed):
         self._actions: list[Action] = []
         self._version = 0
         self._state = HookState()
+        #: what the hooks call, while the breakpoint is not installed
+        self._parked: list[tuple[list[Any], Any]] = []
         self._counter: Optional[CountHits] = None
         self._cond = Condition(cond) if cond is not None else None
         self._sites = plan(self.scope, self.line)
@@ -458,6 +460,14 @@ class Breakpoint(Managed):
 
     def _on_sync(self, active: bool) -> None:
         self._state.live = active
+        # the hooks' functions, out of the code's reach while not installed
+        # (see HookState)
+        if active:
+            if self._parked:
+                HookState.unpark(self._parked)
+                self._parked = []
+        else:
+            self._parked.extend(self._state.park())
 
     def _schedule(self, action: Action) -> None:
         """Add ``action`` and re-instrument at once; on any error the

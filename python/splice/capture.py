@@ -436,7 +436,9 @@ class _BaseCapture(Managed):
         report when they happened join :attr:`hook_errors`: a hook that
         fails at the recursion limit (a ``RecursionError`` in ``transform``)
         leaves no room to call :meth:`_hook_failed` either."""
-        self._recorder.set_live(live)
+        # (the recorder holds the transform only while recording: see
+        # Recorder.transform)
+        self._recorder.set_live(live, self._transform if live else None)
         if live:
             return
         for e in self._recorder.take_unreported():

@@ -283,7 +283,13 @@ pub struct Recorder {
     sink: Sink,
     /// The record class (`CallInfo`, a `CallRecord` subclass).
     info_type: Py<PyType>,
-    transform: Option<Py<PyAny>>,
+    /// While recording only (`set_live`): the instrumented code objects
+    /// hold the hooks, which reach this recorder, and the cycle collector
+    /// does not see code objects. A transform that reaches the capture's
+    /// list (a method of an object keeping its captures) closed a cycle
+    /// through a recorded exception's traceback, its frame and that code,
+    /// and nothing in it was ever freed. The capture keeps it meanwhile.
+    transform: Mutex<Option<Py<PyAny>>>,
     keep: Option<Py<PyAny>>,
     max_calls: Option<u64>,
     count: AtomicU64,
@@ -325,6 +331,11 @@ impl Recorder {
         // A panic never happens while the lock is held (only HashMap calls
         // run under it), but a poisoned lock must not abort the user's program.
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Slots of the records made while recording (`testing.deferred_slots`).
+    pub fn deferred_slots(&self) -> usize {
+        self.deferred.slots()
     }
 
     /// Calls that entered and have not returned (`testing.pending_calls`).
@@ -376,6 +387,22 @@ impl Recorder {
         Ok(())
     }
 
+    /// The transform now (a new reference: it can be replaced meanwhile).
+    fn current_transform(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.transform
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|t| t.clone_ref(py))
+    }
+
+    fn has_transform(&self) -> bool {
+        self.transform
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
     /// Run `transform` on a kept value; on failure keep the value as is.
     /// Not re-entered on a thread: the calls `transform` itself makes are
     /// recorded with their values as they are (a transform that is itself
@@ -383,7 +410,7 @@ impl Recorder {
     /// with no scope, would otherwise recurse at every value of its own
     /// calls until the recursion limit, again and again).
     fn apply<'py>(&self, py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let Some(t) = &self.transform else {
+        let Some(t) = self.current_transform(py) else {
             return Ok(value);
         };
         let me = self as *const Recorder as usize;
@@ -476,7 +503,7 @@ impl Recorder {
             owner,
             sink,
             info_type,
-            transform: transform.filter(|t| !t.is_none(py)),
+            transform: Mutex::new(transform.filter(|t| !t.is_none(py))),
             keep: keep.filter(|k| !k.is_none(py)),
             max_calls,
             count: AtomicU64::new(0),
@@ -490,14 +517,30 @@ impl Recorder {
         })
     }
 
-    /// Start or stop recording; stopping forgets the calls still running
-    /// and has the collector track the records made meanwhile again.
-    fn set_live(&self, py: Python<'_>, live: bool) {
+    /// Start or stop recording; stopping forgets the calls still running,
+    /// drops the transform (starting gives it again: `transform`) and has
+    /// the collector track the records made meanwhile again.
+    #[pyo3(signature = (live, transform = None))]
+    fn set_live(&self, py: Python<'_>, live: bool, transform: Option<Py<PyAny>>) {
+        let transform = if live {
+            transform.filter(|t| !t.is_none(py))
+        } else {
+            None
+        };
+        // (dropped after the lock is let go: a drop can run Python code)
+        let old = std::mem::replace(
+            &mut *self
+                .transform
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+            transform,
+        );
         self.live.store(live, Ordering::Relaxed);
         if !live {
             self.deferred.track_all(py);
             self.clear();
         }
+        drop(old);
     }
 
     /// The hook failures whose report to the owner failed at the time
@@ -533,7 +576,9 @@ impl Recorder {
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.owner)?;
         visit.call(&self.info_type)?;
-        visit.call(&self.transform)?;
+        if let Ok(t) = self.transform.try_lock() {
+            visit.call(&*t)?;
+        }
         visit.call(&self.keep)?;
         // Never blocks: the lock is only held by hook code that does not
         // allocate Python objects, so a collection cannot start inside it.
@@ -829,7 +874,7 @@ impl CaptureHooks {
         // made by it shows the value before the body changed it in place,
         // and a call suspended in a generator holds what it returned, not
         // the argument itself).
-        if rec.transform.is_some() {
+        if rec.has_transform() {
             for v in values.iter_mut() {
                 if let Some(value) = v.take() {
                     *v = Some(rec.apply(py, value.into_bound(py))?.unbind());
@@ -1025,7 +1070,7 @@ impl CaptureHooks {
         returned: bool,
     ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyAny>)> {
         let rec = self.recorder.get();
-        if rec.transform.is_none() {
+        if !rec.has_transform() {
             return Ok((locals, ret));
         }
         let applied = PyDict::new(py);

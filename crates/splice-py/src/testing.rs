@@ -15,6 +15,7 @@
 //! - `Counter`: a native counting hook (torture's parity mode, line-parity
 //!   tests);
 //! - `pending_calls(recorder)`: calls a capture saw enter and not return.
+//! - `deferred_slots(recorder)`: slots for the records made while recording.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -141,6 +142,13 @@ fn pending_calls(recorder: &Bound<'_, Recorder>) -> usize {
     recorder.get().pending_len()
 }
 
+/// How many slots `recorder` keeps for the records it made while recording
+/// (a record dropped in the block gives its slot to the next one).
+#[pyfunction]
+fn deferred_slots(recorder: &Bound<'_, Recorder>) -> usize {
+    recorder.get().deferred_slots()
+}
+
 /// A native counting hook: `hit()` counts one call. With
 /// `only_when_tracing=True` it counts only calls made while a
 /// `sys.settrace` function is installed (to compare with settrace's line
@@ -209,6 +217,7 @@ pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_code, &m)?)?;
     m.add_function(wrap_pyfunction!(opcode_table, &m)?)?;
     m.add_function(wrap_pyfunction!(stack_effect, &m)?)?;
+    m.add_function(wrap_pyfunction!(deferred_slots, &m)?)?;
     m.add_function(wrap_pyfunction!(pending_calls, &m)?)?;
     m.add_function(wrap_pyfunction!(locals_layout, &m)?)?;
     m.add_class::<Counter>()?;

@@ -19,6 +19,7 @@ __all__ = [
     "opcode_table",
     "pad_code",
     "pending_calls",
+    "deferred_slots",
     "roundtrip_mismatch",
     "stack_effect",
     "verify_code",
@@ -54,6 +55,10 @@ def opcode_table(minor: int) -> list[tuple[int, str, int, str]]:
 
 def stack_effect(op: int, arg: int, jump: bool | None = None) -> int | None:
     """``dis.stack_effect`` as splice's table computes it."""
+
+def deferred_slots(recorder: Recorder) -> int:
+    """How many slots ``recorder`` keeps for the records it made while
+    recording (a record dropped in the block gives its slot to the next)."""
 
 def pending_calls(recorder: Recorder) -> int:
     """Calls the recorder's capture saw enter and not return yet."""

@@ -290,6 +290,9 @@ pub struct Recorder {
     /// through a recorded exception's traceback, its frame and that code,
     /// and nothing in it was ever freed. The capture keeps it meanwhile.
     transform: Mutex<Option<Py<PyAny>>>,
+    /// Whether the capture has a transform at all (read per recorded call
+    /// without taking the lock above).
+    transforms: bool,
     keep: Option<Py<PyAny>>,
     max_calls: Option<u64>,
     count: AtomicU64,
@@ -397,10 +400,7 @@ impl Recorder {
     }
 
     fn has_transform(&self) -> bool {
-        self.transform
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+        self.transforms
     }
 
     /// Run `transform` on a kept value; on failure keep the value as is.
@@ -503,6 +503,7 @@ impl Recorder {
             owner,
             sink,
             info_type,
+            transforms: transform.as_ref().is_some_and(|t| !t.is_none(py)),
             transform: Mutex::new(transform.filter(|t| !t.is_none(py))),
             keep: keep.filter(|k| !k.is_none(py)),
             max_calls,

@@ -5,7 +5,8 @@ Every test module runs against the splice built for the running interpreter
 another test module:
 
 - ``no_leaked_probes`` (autouse): after every test, splice has no probe
-  active and no code object replaced (``PATCHER.is_idle()``);
+  active and no code object replaced (``PATCHER.is_idle()``), and the test
+  left nothing enabled on the thread's default NoPdb;
 - ``fake_instrument``: ``splice.patcher.instrument`` replaced by a fake that
   returns a fresh ``code.replace()`` copy and records the probe specs, so
   the patcher's lifecycle can be tested without any bytecode rewriting;
@@ -32,9 +33,17 @@ def pytest_report_header(config):
 
 @pytest.fixture(autouse=True)
 def no_leaked_probes():
-    """Fail the test that leaves a probe installed (or a code object replaced)."""
+    """Fail the test that leaves a probe installed (or a code object
+    replaced), or a breakpoint or capture enabled on the thread's default
+    NoPdb: the next block started on that NoPdb, in any later test, would
+    install it too (a test that makes one without ``with`` disables it)."""
+    import splice
+
+    before = set(splice.get_nopdb()._items)
     yield
     assert patcher.PATCHER.is_idle(), "a probe leaked"
+    left = [f"{o!r} (enabled={o.enabled})" for k, o in splice.get_nopdb()._items.items() if k not in before]
+    assert not left, f"left registered on the default NoPdb: {left}"
 
 
 class FakeInstrument:

@@ -492,8 +492,12 @@ def test_code_object_eval_and_exec_slow_path():
     f.__globals__.pop("out_list", None)
     assert vals == [6] and out == [3]
     if MINOR < 13:
-        with pytest.raises(SnippetError, match="cannot write a function's locals"):
-            splice.breakpoint(f, line=line).exec(compile("z = 1", "<e>", "exec"))
+        made = splice.breakpoint(f, line=line)
+        try:
+            with pytest.raises(SnippetError, match="cannot write a function's locals"):
+                made.exec(compile("z = 1", "<e>", "exec"))
+        finally:
+            made.disable()  # (made outside a block: enabled on the default NoPdb)
 
 
 @pytest.mark.skipif(MINOR < 13, reason="frame.f_locals writes through from 3.13")

@@ -114,6 +114,10 @@ def test_an_enter_deep_in_a_recursion_leaves_nothing_behind(low_limit):
         cap.__exit__(None, None, None)
     assert failed, "no depth made the enter run out of room: the test did not reach its case"
     assert not any(c.enabled for c in failed)
+    # nor kept by their NoPdb (with their records, for good): a disable cut
+    # short after its sync left them registered, and a later one returned early
+    kept = [c for c in failed if any(o is c for o in splice.get_nopdb()._items.values())]
+    assert not kept, f"{len(kept)} failed captures still registered"
     assert not splice.get_nopdb()._holders
     # an unrelated block afterwards installs and removes only its own probe
     with splice.breakpoint(deep_g) as bp:
@@ -131,9 +135,12 @@ def test_resolving_a_function_deep_in_a_recursion_raises_recursion_error(low_lim
     seen = set()
     for depth in range(60, 150):
         try:
-            _at_depth(depth, lambda: splice.capture_calls(deep_f))
+            made = _at_depth(depth, lambda: splice.capture_calls(deep_f))
         except TargetError as e:
             pytest.fail(f"TargetError at depth {depth}: {e}")
         except RecursionError:
             seen.add(depth)
+        else:
+            made.disable()  # (made outside a block: enabled on the default NoPdb)
     assert seen
+    assert not splice.get_nopdb()._items, "a failed creation left its object registered"

@@ -91,6 +91,10 @@ class Managed:
         """Disable: remove the probes (the original code is back) until :meth:`enable`."""
         with PATCHER.lock, UNRECORDED:
             if not self._enabled and not self._active:
+                # (and still registered only if a disable ran out of stack
+                # after its sync: near the recursion limit, the call that
+                # unregisters it can fail; its NoPdb kept it for good)
+                self._nopdb._unregister(self)
                 return
             # (disabled with probes still in: a removal that failed every
             # try, e.g. out of stack near the recursion limit, is done now)

@@ -59,3 +59,50 @@ def test_the_rust_tables_cover_exactly_the_supported_versions():
     for minor in (10, 16):
         with pytest.raises(UnsupportedVersionError, match=_interpreter.supported_text()):
             testing.opcode_table(minor)
+
+
+_SUBINTERPRETER_SCRIPT = r"""
+import sys
+try:
+    import _interpreters as interpreters
+except ImportError:
+    import _xxsubinterpreters as interpreters
+import splice
+
+def uses(x):
+    return x + 1
+
+code = (
+    "import sys\nsys.path[:0] = %r\n"
+    "try:\n    import splice\nexcept Exception as e:\n"
+    "    print('sub:', type(e).__name__, e, flush=True)\n"
+    "else:\n    print('sub: imported', flush=True)\n"
+) % (sys.path,)
+orig = uses.__code__
+with splice.capture_calls("uses") as calls:
+    if sys.version_info >= (3, 13):
+        iid = interpreters.create("legacy")
+        interpreters.exec(iid, code)
+    else:
+        iid = interpreters.create(isolated=False)
+        interpreters.run_string(iid, code)
+    interpreters.destroy(iid)
+    uses(1)
+print("main:", [c.return_value for c in calls], uses.__code__ is orig, flush=True)
+"""
+
+
+def test_a_subinterpreter_is_refused_and_the_main_interpreters_probes_go_on():
+    """A legacy subinterpreter (sharing the GIL, as mod_wsgi makes) got the
+    main interpreter's native module back, and CPython's per-interpreter
+    type caches then mixed up its types: ``with splice.capture_calls(f)``
+    there raised a TypeError about ``Unrecorded.__enter__`` while the main
+    interpreter had a capture open. ``import splice`` there now raises one
+    clear error, and the main interpreter's capture is unaffected."""
+    out = subprocess.run(
+        [sys.executable, "-c", _SUBINTERPRETER_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("sub: UnsupportedVersionError splice runs only in the main interpreter"), out.stdout
+    assert lines[1] == "main: [2] True", out.stdout

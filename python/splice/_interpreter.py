@@ -7,13 +7,21 @@ of a version it does not know. So ``import splice`` on any other interpreter
 :class:`~splice.errors.UnsupportedVersionError` naming the supported
 versions, instead of failing later with a native error or, worse, guessing.
 The same list is the Rust crate's ``PyVersion::ALL``; a test checks both.
+
+It also refuses a subinterpreter. One with its own GIL cannot load the
+native module at all; a legacy one (sharing the GIL, as mod_wsgi makes)
+would get the main interpreter's native module back, with its types and
+splice's registry of changed functions, and CPython's per-interpreter type
+caches then mix up the types of the two (a ``with`` on a capture found the
+``__enter__`` of another native type).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 import sysconfig
-from typing import Optional
+from typing import Any, Optional
 
 from splice.errors import UnsupportedVersionError
 
@@ -60,6 +68,38 @@ def unsupported_reason(
     return None
 
 
+def subinterpreter_id() -> Optional[int]:
+    """The running interpreter's id when it is not the main interpreter,
+    else None (also when CPython's private interpreters module is missing:
+    then no subinterpreter can have been made through it either)."""
+    interpreters: Any = None
+    for name in ("_interpreters", "_xxsubinterpreters"):  # 3.13+; 3.11, 3.12
+        try:
+            interpreters = importlib.import_module(name)
+            break
+        except ImportError:
+            pass
+    if interpreters is None:
+        return None
+    current, main = interpreters.get_current(), interpreters.get_main()
+    if isinstance(current, tuple):  # 3.13+: (id, how it was made)
+        current, main = current[0], main[0]
+    return None if int(current) == int(main) else int(current)
+
+
+def subinterpreter_reason(interpreter_id: Optional[int]) -> Optional[str]:
+    """Why splice cannot run in subinterpreter ``interpreter_id`` (None: the
+    main interpreter, where it can)."""
+    if interpreter_id is None:
+        return None
+    return (
+        f"splice runs only in the main interpreter; this is subinterpreter {interpreter_id}. Its "
+        f"native part is one per process (the functions it changed, the types of its probes), "
+        f"which a subinterpreter would share with the main interpreter. Import and use splice in "
+        f"the main interpreter; nothing was changed."
+    )
+
+
 def check() -> None:
     """Raise :class:`UnsupportedVersionError` unless splice supports the
     running interpreter (called by ``import splice``)."""
@@ -67,7 +107,7 @@ def check() -> None:
         sys.implementation.name,
         (sys.version_info[0], sys.version_info[1], sys.version_info[2]),
         bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
-    )
+    ) or subinterpreter_reason(subinterpreter_id())
     if reason is not None:
         raise UnsupportedVersionError(reason)
 

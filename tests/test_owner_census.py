@@ -900,3 +900,37 @@ def test_a_capture_reaching_max_calls_needs_no_search(mod, exit_searches):
         assert [c.return_value for c in calls] == [2]
         assert mod.scale.__code__ is original()
     assert exit_searches == []
+
+
+@pytest.mark.skipif(not hasattr(types, "LazyImportType"), reason="lazy imports are 3.15+ (PEP 810)")
+def test_a_module_with_an_unresolved_lazy_import_needs_no_search(tmp_path, monkeypatch, searches):
+    """A lazy import not yet resolved keeps the code of the module that made
+    it, whose constants hold the module's functions' code objects: one
+    reference the collector does not show. Every enter searched the heap,
+    and the second warned the user about a reference they do not hold.
+    Counted now; a twin made from the code is still found."""
+    (tmp_path / "lazymod.py").write_text(
+        "lazy import json\n\ndef other(s):\n    a = s + 1\n    return a\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lazymod
+
+    try:
+        gc.collect()
+        assert sys.getrefcount(lazymod.other.__code__) == 3  # (the lazy import's module code)
+        assert owners.unexplained_refs(lazymod.other) == 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", splice.HeapSearchWarning)
+            for i in range(3):
+                with splice.breakpoint(lazymod.other, line="return a") as bp:
+                    bp.exec("a = -1")
+                    assert lazymod.other(i) == -1
+        assert searches == []
+        twin = types.FunctionType(lazymod.other.__code__, lazymod.__dict__, "twin")
+        assert owners.unexplained_refs(lazymod.other) == 1
+        with splice.breakpoint(lazymod.other, line="return a") as bp:
+            bp.exec("a = -1")
+            assert twin(5) == -1
+        assert searches == ["other"]
+    finally:
+        sys.modules.pop("lazymod", None)

@@ -15,8 +15,10 @@ the functions already in hand are all the owners there are:
   never too large) and, for a nested code object, the ``co_consts`` of its
   parent code object.
 - Also explained: calls of it on the calling thread's stack (one reference
-  per frame) and the stacks capture records keep (their callers' code
-  objects, counted natively per stack node).
+  per frame), the stacks capture records keep (their callers' code
+  objects, counted natively per stack node), and the constants of module
+  code still alive: running, or kept by a lazy import not yet resolved
+  (3.15+).
 - Anything else that holds the code object (a frame of it on another thread
   or in a suspended generator, a cache, a user's variable, an object in a
   heap frozen with :func:`gc.freeze`) makes the count larger than
@@ -40,6 +42,7 @@ import os
 import sys
 import threading
 import time
+import types
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
@@ -201,11 +204,13 @@ def view_frame_refs(original: CodeType, code: CodeType) -> int:
     return len(frames)
 
 
-def _running_module_refs(code: CodeType) -> int:
+def _module_code_refs(fn: FunctionType, code: CodeType) -> int:
     """References to ``code`` from the constants of module code objects
-    still running on some thread (a script's ``__main__``, a module being
-    imported) and of the class bodies nested in them: the module code holds
-    its functions' code objects until it finishes."""
+    still alive, and of the class bodies nested in them: those running on
+    some thread (a script's ``__main__``, a module being imported; the
+    module code holds its functions' code objects until it finishes), and
+    on 3.15+ those a lazy import not yet resolved holds (PEP 810: the
+    ``lazy_import`` object keeps the code that made it, for its errors)."""
     tops: list[Any] = list(sys._current_frames().values())
     try:
         running = _native.stack_module_codes(tops, code.co_filename)
@@ -213,6 +218,9 @@ def _running_module_refs(code: CodeType) -> int:
         # this thread's top frame is this one: holding it would make a
         # cycle that keeps `code` referenced until the next collection
         tops.clear()
+    for held in _lazy_import_module_codes(fn, code.co_filename):
+        if not any(c is held for c in running):
+            running.append(held)
     # Not the constants of function bodies: a closure's reference from its
     # parent's constants is the caller's to count (`explained`), and
     # counting it here too would explain one reference twice.
@@ -220,6 +228,32 @@ def _running_module_refs(code: CodeType) -> int:
     return sum(
         1 for parent, child in _native.nested_codes(running) if child is code and not parent.co_flags & optimized
     )
+
+
+#: The type of a lazy import not yet resolved (3.15+, PEP 810), else None.
+_LAZY_IMPORT: Optional[type] = getattr(types, "LazyImportType", None)
+
+
+def _lazy_import_module_codes(fn: FunctionType, filename: str) -> list[CodeType]:
+    """The code objects of module ``filename`` that unresolved lazy imports
+    in ``fn``'s globals hold (empty before 3.15). Read through the
+    collector's view of each (its referents), which does not resolve it;
+    loading one from the globals by name would import the module."""
+    if _LAZY_IMPORT is None:
+        return []
+    found: list[CodeType] = []
+    for value in list(fn.__globals__.values()):
+        if type(value) is not _LAZY_IMPORT:
+            continue
+        for held in gc.get_referents(value):
+            if (
+                type(held) is CodeType
+                and held.co_name == "<module>"
+                and held.co_filename == filename
+                and not any(c is held for c in found)
+            ):
+                found.append(held)
+    return found
 
 
 def search(code: CodeType) -> list[FunctionType]:
@@ -274,8 +308,9 @@ def unexplained_refs(fn: FunctionType, explained: int = 0) -> int:
     would count as unexplained, which only costs a search)."""
     generation = _native.recorded_stack_generation()
     n = held_refs(fn, "__code__") - 1 - _splice_refs(_function_code(fn)) - explained
-    if n > 0:  # functions of a script (or module) whose code is still running
-        n -= _running_module_refs(_function_code(fn))
+    if n > 0:  # functions of a script (or module) whose code is still
+        # running, or held by a lazy import (3.15+)
+        n -= _module_code_refs(fn, _function_code(fn))
     if n > 0:  # calls of it on this thread's stack (the parent of a nested
         # function probed from inside it): one reference per frame
         n -= _native.frames_running_here(_function_code(fn))

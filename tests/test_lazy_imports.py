@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import weakref
 
 import pytest
 
@@ -39,3 +40,27 @@ def test_breakpoint_stays_the_function_and_the_fork_handlers_load_with_the_packa
         [sys.executable, "-X", "lazy_imports=all", "-c", CHILD], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
+def _lazy_target(x):
+    y = x + 1
+    return y
+
+
+@pytest.mark.parametrize("snippet", ["lazy import os", "lazy from os import path", "lazy from os import *"])
+def test_a_lazy_import_in_a_snippet_says_it_belongs_at_a_modules_top_level(snippet):
+    """CPython names the template's ``try`` block, which the user never
+    wrote ("not allowed inside try/except blocks"); the ``lazy from`` form
+    was left with that message."""
+    import splice
+
+    form = "lazy from ... import" if snippet.startswith("lazy from") else "lazy import"
+    orig = weakref.ref(_lazy_target.__code__)
+    with splice.breakpoint(_lazy_target, line="return y") as bp:
+        with pytest.raises(splice.SnippetSyntaxError) as err:
+            bp.exec(snippet)
+    message = str(err.value)
+    del err
+    assert f"{form} is allowed only at a module's top level" in message
+    assert "try/except" not in message
+    assert _lazy_target.__code__ is orig()

@@ -81,10 +81,11 @@ def syntax_error(label: str, e: SyntaxError) -> SnippetSyntaxError:
     the position in the snippet's text."""
     where = f" (snippet line {e.lineno})" if e.lineno else ""
     msg = e.msg
-    if msg.startswith("lazy import not allowed"):
+    if msg.startswith(("lazy import not allowed", "lazy from ... import not allowed")):
         # 3.15 (PEP 810): the compiler names the template's try block, which
         # the user never wrote; what it refuses is a lazy import in a function
-        msg = "lazy import is allowed only at a module's top level, and a snippet runs in the function"
+        form = "lazy from ... import" if msg.startswith("lazy from") else "lazy import"
+        msg = f"{form} is allowed only at a module's top level, and a snippet runs in the function"
     elif msg in ("'break' outside loop", "'continue' not properly in loop"):
         # also on a line inside the target's loop: the snippet is compiled
         # on its own, so a loop of the function is not one of its own

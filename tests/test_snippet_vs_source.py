@@ -170,6 +170,11 @@ def test_a_name_the_source_declares_global_is_assigned_as_the_global(tmp_path, m
             x = 1
             return x
             G = 5
+
+        def never_uses():
+            global G
+            x = 2
+            return x
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     import globmod
@@ -184,3 +189,9 @@ def test_a_name_the_source_declares_global_is_assigned_as_the_global(tmp_path, m
         bp.exec("G = G + 1")
         assert globmod.dead_store() == 1
     assert globmod.G == 101
+    # declared and never used: not even a name of the code object
+    assert "G" not in globmod.never_uses.__code__.co_names
+    with splice.breakpoint(globmod.never_uses, line="x = 2") as bp:
+        bp.exec("G = 7")
+        assert globmod.never_uses() == 2
+    assert globmod.G == 7

@@ -728,16 +728,29 @@ def _build_template(
         if not h.startswith(HOOK_PREFIX) or h.startswith("__"):
             raise ValueError(f"hook name {h!r} must start with {HOOK_PREFIX!r}")
     tpl = _compiled_template(scope, body, hooks, extra_locals, filename, label)
-    # A new local the target reads as a global may be one its source
-    # declares `global` without a store the bytecode shows: then the
-    # snippet's assignment is the global's, as typed into the source.
-    reads = set(code.co_names) & set(tpl.new_locals)
-    if reads:
-        declared = sorted(reads & _locate.declared_globals(code))
+    # A new local may be a name the target's source declares `global`
+    # without a store the bytecode shows (a function that only reads it, or
+    # never uses it): then the snippet's assignment is the global's, as
+    # typed into the source.
+    if tpl.new_locals:
+        declared = sorted(set(tpl.new_locals) & _declared_globals(code))
         if declared:
             scope = dataclasses.replace(scope, declared_globals=scope.declared_globals + tuple(declared))
             tpl = _compiled_template(scope, body, hooks, extra_locals, filename, label)
     return tpl
+
+
+def _declared_globals(code: CodeType) -> frozenset[str]:
+    """:func:`splice.locate.declared_globals`, once per code object (it
+    parses the function's text)."""
+    hit = _declared.get(code)
+    if hit is None:
+        hit = _declared.set(code, _locate.declared_globals(code))
+    return hit
+
+
+#: The names each target code object's source declares ``global``.
+_declared: PerCode[frozenset[str]] = PerCode()
 
 
 def _compiled_template(

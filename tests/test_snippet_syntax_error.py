@@ -54,3 +54,40 @@ def test_other_snippet_errors_are_not_syntax_errors():
             bp.exec("return 5")
     assert not isinstance(info.value, SyntaxError)
     assert "return" in str(info.value)
+
+
+def test_a_snippets_compile_warning_is_issued_once_at_its_own_line():
+    """The compiler's warnings about a snippet came from each template the
+    snippet was compiled into: at the template's lines (snippet line 1
+    shown as line 3 or 4), and again whenever another action rebuilt the
+    template. Now once, at the snippet's own line, under its name."""
+    import warnings
+    import weakref
+
+    orig = weakref.ref(f.__code__)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        with splice.breakpoint(f, line=LINE) as bp:
+            bp.exec("w = 0\nq = x is 1")
+            bp.eval("z")  # (rebuilds the template with both)
+            bp.exec("y = 2")
+            assert f(1) == 2
+    shown = [(w.category, w.filename, w.lineno) for w in caught if issubclass(w.category, SyntaxWarning)]
+    assert shown == [(SyntaxWarning, "<exec('w = 0 q = x is 1')>", 2)], shown
+    assert "is" in str(next(w.message for w in caught if issubclass(w.category, SyntaxWarning)))
+    assert f.__code__ is orig()
+
+
+def test_a_snippets_compile_warning_made_an_error_refuses_it():
+    """As typed into the source under ``-W error``, the warning stops the
+    compile: scheduling raises it and nothing is patched."""
+    import warnings
+    import weakref
+
+    orig = weakref.ref(f.__code__)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SyntaxWarning)
+        with splice.breakpoint(f, line=LINE) as bp:
+            with pytest.raises(SyntaxWarning):
+                bp.exec("q = x is 2")
+            assert f(1) == 2 and f.__code__ is orig()

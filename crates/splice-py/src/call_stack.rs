@@ -185,7 +185,9 @@ pub fn is_resumable(py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<bool> 
     // reference, never NULL.
     let code =
         unsafe { Bound::from_owned_ptr(py, ffi::PyFrame_GetCode(frame.as_ptr().cast()).cast()) };
-    let flags: i64 = code.getattr(pyo3::intern!(py, "co_flags"))?.extract()?;
+    let flags: i64 = code
+        .getattr(crate::lazy::interned!(py, "co_flags"))?
+        .extract()?;
     Ok(flags & RESUMABLE != 0)
 }
 

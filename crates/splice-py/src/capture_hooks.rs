@@ -48,7 +48,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use pyo3::exceptions::{PyException, PyGeneratorExit, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::gc::PyVisit;
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFrame, PyList, PyString, PyTuple, PyType, PyWeakrefReference};
 use pyo3::PyTraverseError;
@@ -368,7 +367,10 @@ impl Recorder {
         let owner = self.owner.as_ref().and_then(|w| w.bind(py).upgrade());
         if let Some(owner) = owner {
             let value = err.into_value(py).into_any();
-            let reported = owner.call_method1(intern!(py, "_hook_failed"), (value.clone_ref(py),));
+            let reported = owner.call_method1(
+                crate::lazy::interned!(py, "_hook_failed"),
+                (value.clone_ref(py),),
+            );
             if let Err(e) = reported {
                 if !e.is_instance_of::<PyException>(py) {
                     return Err(e);
@@ -1034,7 +1036,7 @@ impl CaptureHooks {
             CallRecord::fill(owner.cast::<CallRecord>()?, fields, Some(recorded))?;
         }
         if full {
-            owner.call_method0(intern!(py, "_on_full"))?;
+            owner.call_method0(crate::lazy::interned!(py, "_on_full"))?;
         }
         Ok(())
     }
@@ -1098,7 +1100,7 @@ fn recordable_exception(py: Python<'_>, exc: &Bound<'_, PyAny>) -> Py<PyAny> {
     let generator_exit = py.get_type::<PyGeneratorExit>();
     if exc.get_type().is(&generator_exit) {
         if let Ok(copy) = exc
-            .getattr(intern!(py, "args"))
+            .getattr(crate::lazy::interned!(py, "args"))
             .and_then(|args| generator_exit.call1(args.cast_into::<PyTuple>()?))
         {
             return copy.unbind();

@@ -22,7 +22,6 @@
 #[cfg(Py_3_12)]
 use pyo3::exceptions::PyNameError;
 use pyo3::ffi;
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyWeakrefReference};
 
@@ -76,22 +75,24 @@ impl LocalsLayout {
 
     fn vars(code: &Bound<'_, PyAny>, own: &[String]) -> PyResult<Option<Vec<Var>>> {
         let py = code.py();
-        let flags: u32 = code.getattr(intern!(py, "co_flags"))?.extract()?;
+        let flags: u32 = code
+            .getattr(crate::lazy::interned!(py, "co_flags"))?
+            .extract()?;
         if flags & CO_OPTIMIZED == 0 {
             return Ok(None);
         }
         let varnames = code
-            .getattr(intern!(py, "co_varnames"))?
+            .getattr(crate::lazy::interned!(py, "co_varnames"))?
             .cast_into::<PyTuple>()?;
         #[cfg(Py_3_12)]
         if varnames.len() > MANY_VARS {
             return Ok(None);
         }
         let cellvars = code
-            .getattr(intern!(py, "co_cellvars"))?
+            .getattr(crate::lazy::interned!(py, "co_cellvars"))?
             .cast_into::<PyTuple>()?;
         let freevars = code
-            .getattr(intern!(py, "co_freevars"))?
+            .getattr(crate::lazy::interned!(py, "co_freevars"))?
             .cast_into::<PyTuple>()?;
         // Slot order (CPython's localsplus): the locals, each cell that is
         // not also a local, then the free variables.
@@ -109,7 +110,7 @@ impl LocalsLayout {
             all.push((n.cast_into::<PyString>()?, true));
         }
         // CPython's own name of each slot must be ours.
-        let name_of = intern!(py, "_varname_from_oparg");
+        let name_of = crate::lazy::interned!(py, "_varname_from_oparg");
         let mut vars = Vec::with_capacity(all.len());
         for (slot, (name, deref)) in all.into_iter().enumerate() {
             let Ok(theirs) = code.call_method1(name_of, (slot,)) else {

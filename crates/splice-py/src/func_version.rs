@@ -40,9 +40,9 @@
 use std::ffi::{c_char, c_void};
 use std::mem::{offset_of, size_of};
 
+use crate::lazy::ForkSafeOnce;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 use thiserror::Error;
 
@@ -110,7 +110,7 @@ impl Writer {
     }
 }
 
-static SUPPORT: PyOnceLock<Support> = PyOnceLock::new();
+static SUPPORT: ForkSafeOnce<Support> = ForkSafeOnce::new();
 
 fn support(py: Python<'_>) -> &Support {
     SUPPORT.get_or_init(py, || decide(py))

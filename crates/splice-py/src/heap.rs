@@ -6,15 +6,15 @@
 
 use std::collections::HashSet;
 
+use crate::lazy::ForkSafeOnce;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyTuple};
 
 /// The `gc` module, imported once: a probe entered from a `__del__` while
 /// the interpreter shuts down cannot import anything (`sys.meta_path` is
 /// None by then), and its owner search failed with ImportError.
-static GC: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+static GC: ForkSafeOnce<Py<PyModule>> = ForkSafeOnce::new();
 
 fn gc(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     GC.get_or_try_init(py, || py.import("gc").map(Bound::unbind))
@@ -101,7 +101,7 @@ pub fn nested_codes<'py>(
     let mut out = Vec::new();
     let mut seen: HashSet<usize> = HashSet::new();
     let mut stack: Vec<Bound<'py, PyAny>> = Vec::new();
-    let co_consts = pyo3::intern!(py, "co_consts");
+    let co_consts = crate::lazy::interned!(py, "co_consts");
     for root in roots {
         if !seen.insert(root.as_ptr() as usize) {
             continue;

@@ -78,9 +78,11 @@ fn stack_module_codes<'py>(
     for top in tops {
         let top = top.cast_into::<pyo3::types::PyFrame>()?.into_any();
         for_each_code(py, top, |code| {
-            if code.getattr(pyo3::intern!(py, "co_name"))?.eq("<module>")?
+            if code
+                .getattr(crate::lazy::interned!(py, "co_name"))?
+                .eq("<module>")?
                 && code
-                    .getattr(pyo3::intern!(py, "co_filename"))?
+                    .getattr(crate::lazy::interned!(py, "co_filename"))?
                     .eq(filename)?
                 && !out.iter().any(|c| c.is(&code))
             {

@@ -50,6 +50,7 @@ mod func_version;
 mod heap;
 mod identity;
 mod instrument;
+mod lazy;
 mod locate;
 mod probes;
 mod pyc;
@@ -83,5 +84,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The parser's first use on this (usually the main) thread reads
     // /proc/self/maps: pay it at import, not in the first probe.
     splice_locate::prepare_thread();
+    // pyo3's own interned names (`PyOnceLock`s, not fork-safe: see `lazy`)
+    // that splice reaches: a type's name, qualified name and module (also
+    // in every failed conversion's message). Made now, at import, so that
+    // no later first use can leave one half made in a forked child.
+    let ty = m.py().get_type::<pyo3::types::PyModule>();
+    ty.name()?;
+    ty.qualname()?;
+    ty.module()?;
     Ok(())
 }

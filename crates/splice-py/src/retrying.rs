@@ -13,13 +13,14 @@
 //! the recursion limit raised for their moment ([`HEADROOM`]), and it is
 //! not raised once a retry has done the work.
 
+use crate::lazy::ForkSafeOnce;
 use pyo3::exceptions::PyRecursionError;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
-static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+/// `types.MethodType` (see `crate::lazy` for why not `PyOnceLock`).
+static METHOD_TYPE: ForkSafeOnce<Py<PyType>> = ForkSafeOnce::new();
 
 /// `__exit__ = Retrying(_exit, tries)`: a descriptor, bound like a function.
 /// Seen by the cycle collector (`__traverse__`/`__clear__`): a class holds
@@ -71,7 +72,14 @@ impl Retrying {
             Some(o) if o.is_none() => Ok(slf.clone().into_any().unbind()),
             // types.MethodType, a C type: binding runs no Python code
             Some(o) => Ok(METHOD_TYPE
-                .import(py, "types", "MethodType")?
+                .get_or_try_init(py, || {
+                    py.import("types")?
+                        .getattr("MethodType")?
+                        .cast_into::<PyType>()
+                        .map(Bound::unbind)
+                        .map_err(PyErr::from)
+                })?
+                .bind(py)
                 .call1((slf, o))?
                 .unbind()),
         }

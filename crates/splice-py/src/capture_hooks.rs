@@ -42,6 +42,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::thread_exit;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -367,9 +369,10 @@ impl Recorder {
         let owner = self.owner.as_ref().and_then(|w| w.bind(py).upgrade());
         if let Some(owner) = owner {
             let value = err.into_value(py).into_any();
-            let reported = owner.call_method1(
+            let reported = thread_exit::call_method(
+                &owner,
                 crate::lazy::interned!(py, "_hook_failed"),
-                (value.clone_ref(py),),
+                &PyTuple::new(py, [value.clone_ref(py)])?,
             );
             if let Err(e) = reported {
                 if !e.is_instance_of::<PyException>(py) {
@@ -420,7 +423,8 @@ impl Recorder {
             return Ok(value);
         }
         IN_TRANSFORM.with(|s| s.borrow_mut().push(me));
-        let out = t.bind(py).call1((&value,));
+        let out =
+            PyTuple::new(py, [&value]).and_then(|args| thread_exit::call(t.bind(py), &args, None));
         IN_TRANSFORM.with(|s| {
             let mut s = s.borrow_mut();
             if let Some(i) = s.iter().rposition(|&r| r == me) {
@@ -1036,7 +1040,11 @@ impl CaptureHooks {
             CallRecord::fill(owner.cast::<CallRecord>()?, fields, Some(recorded))?;
         }
         if full {
-            owner.call_method0(crate::lazy::interned!(py, "_on_full"))?;
+            thread_exit::call_method(
+                &owner,
+                crate::lazy::interned!(py, "_on_full"),
+                &PyTuple::empty(py),
+            )?;
         }
         Ok(())
     }

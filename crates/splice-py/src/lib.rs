@@ -59,6 +59,7 @@ mod retrying;
 mod scan;
 mod start_hook;
 mod testing;
+mod thread_exit;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -14,6 +14,7 @@
 //! not raised once a retry has done the work.
 
 use crate::lazy::ForkSafeOnce;
+use crate::thread_exit;
 use pyo3::exceptions::PyRecursionError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -108,7 +109,7 @@ impl Retrying {
         let mut room: Option<Headroom> = None;
         let mut done: Option<Py<PyAny>> = None;
         for _ in 0..self.tries {
-            match func.call(py, args.clone(), kwargs) {
+            match thread_exit::call(func.bind(py), args, kwargs).map(Bound::unbind) {
                 Ok(v) => {
                     done = Some(v);
                     break;

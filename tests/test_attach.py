@@ -214,6 +214,25 @@ def test_ctrl_c_detaches():
         assert "stopped by Ctrl-C" in out and "__code__ is the original object again" in out
 
 
+def test_a_child_the_target_forks_while_attached_runs_unprobed_and_leaves_the_session_alone():
+    """The child inherited the probes with no agent thread to remove them
+    (patched for good), and its exit ran the parent's atexit detach over
+    the inherited socket: the attacher reported the parent detached after
+    1 s, checked in the child. The child now removes them at the fork, and
+    leaves quietly."""
+    with Target([str(FIX / "fork_target.py")]) as t:
+        r = attach(str(t.pid), "--break", "tests/attach_fixtures/fork_target.py:compute",
+                   "--line", "total = z + 1", "--exec", "z = z + 1000", "--duration", "3")
+        assert r.returncode == 0, r.stderr + r.stdout
+        assert "stopped by --duration 3" in r.stdout, r.stdout
+        assert f"checked in process {t.pid}" in r.stdout, r.stdout
+        children = [line for line in t.lines if line.startswith("child=")]
+        assert len(children) == 3, t.lines[-10:]
+        assert all(" orig=True" in c and int(c.split(" v=")[1].split()[0]) < 1000 for c in children), children
+        changed = [s for s in t.status() if int(s["v"]) >= 1000]
+        assert changed, "the --exec never changed what the parent computed"
+
+
 # -- guaranteed detach ---------------------------------------------------------------------
 
 

@@ -138,6 +138,18 @@ def test_no_follow_children(tmp_path):
     assert "processes:" not in r.stderr
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+def test_no_follow_children_leaves_a_forked_child_untouched():
+    """A forked child inherited the patched code (its memory is the
+    parent's), although the option says children run untouched; the probes
+    are taken away in it at the fork now."""
+    r = splice("run", "--no-follow-children", "--break", "fork_plain.py:f", "--line", "return y",
+               "--exec", "y = y + 1000", "fork_plain.py")
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if line.startswith(("parent", "child"))]
+    assert lines == ["parent before 1002", "child 2", "parent after 1002"], r.stdout
+
+
 def test_main_target_follows_the_script_into_spawned_children(tmp_path):
     # __main__:work names the script run gives (as mp_jobs.py:work does), so the
     # spawn children that run it again as __mp_main__ are probed too

@@ -413,6 +413,48 @@ class Agent:
     def _at_exit(self) -> None:
         self.detach("the target process is exiting", "atexit")
 
+    def _leave_forked_child(self) -> None:
+        """In a child the target forked: the session is the parent's. The
+        child has no agent thread to remove its probes, and its exit ran
+        the parent's atexit detach over the inherited socket (the attacher
+        reported the parent detached, and checked in the wrong process).
+        Remove the probes here, quietly: no message, the inherited socket
+        closed without a shutdown (the parent's connection stays up)."""
+        self._detached = True  # (no lock: another thread may have held it at the fork)
+        _AGENTS.pop(self.token, None)
+        try:
+            atexit.unregister(self._at_exit)
+        except Exception:
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if self.finder is not None:
+            self.finder.remove()
+        if self.session is not None:
+            self.session.stop()
+
+
+def _after_fork_in_child() -> None:
+    """``os.register_at_fork`` handler: every live agent leaves the child
+    (:meth:`Agent._leave_forked_child`); a failure is never raised into the
+    target's fork."""
+    agents = list(_AGENTS.values())
+    _leave_all(agents)
+
+
+def _leave_all(agents: list[Agent]) -> None:
+    for agent in agents:
+        try:
+            agent._leave_forked_child()
+        except Exception:
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 def start(sock: socket.socket, token: str, config: dict[str, Any]) -> None:
     """Entry point of the bootstrap script (target's main thread): attach

@@ -318,7 +318,7 @@ def _proc_line(p: dict[str, Any]) -> str:
     elif p["state"] == "running":
         end = "  DID NOT REPORT (still running when the run ended)"
     else:
-        end = "  DID NOT REPORT (killed, or left before its records were written)"
+        end = "  DID NOT REPORT (killed, or left before its records were written; see docs/cli.md, Who reported)"
     argv = "" if p.get("how") == "fork" else "  " + _argv_text(p.get("argv") or [])  # a fork: its parent's
     return f"  {label:<22} ({more}){argv}{end}\n"
 

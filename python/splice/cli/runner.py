@@ -460,4 +460,21 @@ def main(argv: Sequence[str]) -> int:
     recorder = ProcessRecorder(session, config, "main", "main", main_finish=finish)
     holder.append(recorder)
     recorder.start()  # atexit (and, following children: fork hook, os._exit)
+    if not opts.follow_children and hasattr(os, "register_at_fork"):
+        _leave_forked_children_untouched(session, finder)
     return _exec_main(main_, run_info)
+
+
+def _leave_forked_children_untouched(session: Session, finder: ProbeFinder) -> None:
+    """``--no-follow-children``: a forked child would inherit the patched
+    code (its memory is the parent's); the probes and the import hook are
+    taken away in it right after the fork, so that it runs untouched as a
+    new interpreter does."""
+
+    def in_child() -> None:
+        try:
+            _stop(session, finder)
+        except Exception:
+            pass  # (never raised into the program's fork)
+
+    os.register_at_fork(after_in_child=in_child)

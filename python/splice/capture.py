@@ -661,6 +661,10 @@ class CallCapture(_BaseCapture, CallInfo):
     def __deepcopy__(self, memo: dict[int, Any]) -> CallInfo:
         return copy.deepcopy(self.__copy__(), memo)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the :class:`CallInfo` of its call, as it is copied."""
+        return self.__copy__().__reduce__()
+
 
 class CallListCapture(_BaseCapture, list[CallInfo]):
     """A list of :class:`CallInfo`, one per call, in the order the calls
@@ -696,6 +700,12 @@ class CallListCapture(_BaseCapture, list[CallInfo]):
 
     def __deepcopy__(self, memo: dict[int, Any]) -> list[CallInfo]:
         return copy.deepcopy(list(self), memo)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as a plain list of the records so far, as it is copied
+        (returned from a multiprocessing worker, for example)."""
+        return (list, (list(self),))
+
     __hash__ = None
 
     @_unrecorded

@@ -55,6 +55,12 @@ class Managed:
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         return self.__copy__()
 
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"a {type(self).__name__} cannot be pickled: it is bound to this process's probes; "
+            f"pickle what it recorded instead"
+        )
+
     # subclasses -------------------------------------------------------------
     def _wanted(self) -> list[Probe]:
         """The probes this object needs installed right now (while running)."""

@@ -84,6 +84,12 @@ class NoPdb:
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         return self.__copy__()
 
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "a NoPdb cannot be pickled: it is bound to this process's probes; pickle what its "
+            "captures recorded instead"
+        )
+
     def __init__(self) -> None:
         self._started = False
         self._stack: Optional[list[NoPdb]] = None

@@ -17,8 +17,8 @@
 //! The unwind must also be able to leave the call into Python: a call
 //! through pyo3 goes through a `extern "C"` declaration, which Rust treats as
 //! never unwinding, and the unwinder gives up there (and aborts). [`call`]
-//! calls `PyObject_Call` through a `"C-unwind"` declaration instead, with
-//! the guard in the same frame: the calls into Python that can take that
+//! calls `PyObject_Call` through a `"C-unwind"` function pointer instead,
+//! with the guard in the same frame: the calls into Python that can take that
 //! long (a capture's `transform`, its failure report, a full capture's
 //! removal, a block's `__exit__`) go through it.
 

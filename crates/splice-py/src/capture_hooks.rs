@@ -77,6 +77,14 @@ struct Entry {
     stack: Frames,
 }
 
+impl Entry {
+    /// The user's values it holds, to let go of through
+    /// `thread_exit::release` (its stack holds code objects only).
+    fn into_values(self) -> impl Iterator<Item = Py<PyAny>> {
+        self.values.into_iter().flatten()
+    }
+}
+
 /// An open call of the pending map.
 struct Pending {
     /// Strong reference: while we hold it, no other frame can get its address
@@ -441,15 +449,23 @@ impl Recorder {
     }
 
     /// Drop every pending entry (outside the lock: dropping a frame can run
-    /// finalisers that call a captured function).
-    fn clear(&self) {
+    /// finalisers that call a captured function; and through
+    /// `thread_exit::release`, as they can wait for the GIL).
+    fn clear(&self, py: Python<'_>) {
         let old = std::mem::take(&mut *self.pending());
-        drop(old);
+        let mut values: Vec<Py<PyAny>> = Vec::new();
+        for (_, pending) in old {
+            values.push(pending.frame);
+            values.extend(pending.entry.into_values());
+        }
         // The frames of open generator calls keep their `OpenCall`s: their
         // entries are emptied, so that nothing of the capture outlives it.
         let open = std::mem::take(&mut *self.open.lock());
-        let entries: Vec<Option<Entry>> = open.values().map(|s| s.take()).collect();
-        drop((open, entries));
+        for entry in open.values().filter_map(|s| s.take()) {
+            values.extend(entry.into_values());
+        }
+        drop(open);
+        crate::thread_exit::release(py, values);
         self.stacks.clear();
     }
 }
@@ -545,9 +561,9 @@ impl Recorder {
         self.live.store(live, Ordering::Relaxed);
         if !live {
             self.deferred.track_all(py);
-            self.clear();
+            self.clear(py);
         }
-        drop(old);
+        crate::thread_exit::release(py, old.into_iter().collect());
     }
 
     /// The hook failures whose report to the owner failed at the time

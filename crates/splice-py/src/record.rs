@@ -291,7 +291,7 @@ impl CallRecord {
             ),
             None => (None, None),
         };
-        let old = {
+        let (old_fields, old_args, old_stack) = {
             let mut r = record.try_borrow_mut()?;
             (
                 r.replace_fields(fields),
@@ -299,7 +299,15 @@ impl CallRecord {
                 std::mem::replace(&mut r.recorded_stack, recorded_stack),
             )
         };
-        drop(old);
+        // The previous call's values (a capture_call keeps only the last):
+        // their finalizers run here, inside a hook (see `thread_exit`).
+        let mut values: Vec<Py<PyAny>> = old_fields.into_iter().flatten().collect();
+        if let Some((args, rest)) = old_args {
+            values.push(args.into_any());
+            values.extend(rest);
+        }
+        crate::thread_exit::release(record.py(), values);
+        drop(old_stack);
         Ok(())
     }
 

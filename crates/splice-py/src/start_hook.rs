@@ -254,7 +254,8 @@ mod imp {
         let code_b = Bound::from_borrowed_ptr(py, code);
         let func_b = Bound::from_borrowed_ptr(py, func);
         IN_CALLBACK.with(|c| c.set(true));
-        let answer = cb.call1((&code_b, &func_b));
+        let answer = PyTuple::new(py, [&code_b, &func_b])
+            .and_then(|args| crate::thread_exit::call(&cb, &args, None));
         IN_CALLBACK.with(|c| c.set(false));
         let answer = match answer {
             Ok(v) => v.extract::<i64>().unwrap_or(1),
@@ -336,7 +337,7 @@ mod imp {
         if varkw {
             kwargs.update(local(next)?.cast::<PyDict>()?.as_mapping())?;
         }
-        func.call(PyTuple::new(py, positional)?, Some(&kwargs))
+        crate::thread_exit::call(func, &PyTuple::new(py, positional)?, Some(&kwargs))
     }
 
     pub fn install(py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<bool> {

@@ -20,11 +20,14 @@
 //! calls `PyObject_Call` through a `"C-unwind"` function pointer instead,
 //! with the guard in the same frame: the calls into Python that can take that
 //! long (a capture's `transform`, its failure report, a full capture's
-//! removal, a block's `__exit__`) go through it.
+//! removal, a block's `__exit__`, the 3.11 frame evaluator's callback and
+//! its re-run of a first call) go through it, and [`release`] lets go of
+//! the user's values a hook replaces or forgets (whose finalizers can wait
+//! for the GIL) the same way.
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 /// `PyObject_Call` as a `"C-unwind"` function: a forced unwind may leave
 /// it. Not a second `extern` declaration of the symbol: LLVM keeps one
@@ -71,6 +74,32 @@ pub fn call<'py>(
     });
     // SAFETY: as above.
     unsafe { Bound::from_owned_ptr_or_err(py, out) }
+}
+
+/// `Py_DecRef` as a `"C-unwind"` function (see [`py_object_call`]).
+fn py_dec_ref() -> unsafe extern "C-unwind" fn(*mut ffi::PyObject) {
+    type DecC = unsafe extern "C" fn(*mut ffi::PyObject);
+    type DecUnwind = unsafe extern "C-unwind" fn(*mut ffi::PyObject);
+    let c: DecC = ffi::Py_DecRef;
+    // SAFETY: as in `py_object_call`.
+    std::hint::black_box(unsafe { std::mem::transmute::<DecC, DecUnwind>(c) })
+}
+
+/// Let go of `objects` (values of the user's program, whose finalizers can
+/// run Python code that waits for the GIL) in one deallocation a thread
+/// exit can unwind through: they are moved into a list, which is released
+/// through `Py_DecRef` under the guard. (A drop in Rust would release each
+/// through pyo3-ffi's `"C"` declarations, where the unwinder gives up.)
+pub fn release(py: Python<'_>, objects: Vec<Py<PyAny>>) {
+    if objects.is_empty() {
+        return;
+    }
+    let Ok(list) = PyList::new(py, objects) else {
+        return; // (no memory for the list: the objects went with the error)
+    };
+    let ptr = list.into_ptr();
+    // SAFETY: `ptr` is the one reference this function owns.
+    HangOnThreadExit::call(|| unsafe { py_dec_ref()(ptr) });
 }
 
 /// `obj.name(*args)` through [`call`].

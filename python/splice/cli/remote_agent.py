@@ -370,7 +370,6 @@ class Agent:
             if self._detached:
                 return False
             self._detached = True
-        _AGENTS.pop(self.token, None)
         try:
             atexit.unregister(self._at_exit)
         except Exception:
@@ -380,6 +379,9 @@ class Agent:
             self.finder.remove()
         if self.session is not None:
             self.session.stop()
+        # (only now: a child forked while the probes were being removed
+        # still finds the agent, and removes what it inherited)
+        _AGENTS.pop(self.token, None)
         restored = []
         for ref, original, qualname, file in patched:
             f = ref()

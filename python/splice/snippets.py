@@ -149,17 +149,10 @@ def _compile_warnings(src: str, mode: str) -> tuple[tuple[type[Warning], str, in
             ours.append((w.category, str(w.message), w.lineno))
         else:  # (another thread's, while the filters were ours)
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-    if ours:
-        _WARNED[0] = True
     return tuple(ours)
 
 
 _ALONE = "<splice snippet alone>"
-#: whether any snippet's text gave a compile warning in this process: until
-#: one does, templates compile without :class:`warnings.catch_warnings`,
-#: whose exit resets every module's once-per-place warning registry (a
-#: warning the program already showed would show again)
-_WARNED = [False]
 
 
 def quiet_compile(source: Union[str, ast.Module], filename: str, flags: int) -> CodeType:
@@ -168,7 +161,7 @@ def quiet_compile(source: Union[str, ast.Module], filename: str, flags: int) -> 
     which :func:`show_compile_warnings` reports at its own lines (here they
     came at the template's, once per rebuild; ``codeop`` silences the
     interactive console's compiles the same way)."""
-    if not _WARNED[0] or not _can_catch_warnings():
+    if not _can_catch_warnings():
         code: CodeType = compile(source, filename, "exec", flags=flags, dont_inherit=True)
         return code
     with warnings.catch_warnings():

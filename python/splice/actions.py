@@ -52,7 +52,6 @@ from splice.snippets import (
     parse_expression,
     parse_statements,
     rename_variables,
-    show_compile_warnings,
     snippet_label,
     statement_lines,
 )
@@ -277,8 +276,6 @@ class Eval(Action):
         # (text is parsed when a template needs it: the breakpoint compiles
         # its templates when the action is scheduled, which raises any error)
         self.text = None if isinstance(expression, CodeType) else expression
-        if self.text is not None:
-            show_compile_warnings(self.text, "eval", self.label)
 
     def hook(self, prefix: str, state: HookState, counts: bool) -> tuple[str, Callable[[], Any]]:
         code, variables, results = self.code, self.variables, self.results
@@ -333,8 +330,6 @@ class Exec(Action):
         self.text = None if isinstance(code, CodeType) else code
         if isinstance(code, CodeType):
             self._check_code_object(code)
-        else:
-            show_compile_warnings(code, "exec", self.label)
 
     def hook(self, prefix: str, state: HookState, counts: bool) -> tuple[str, Callable[[], Any]]:
         code, variables = self.code, self.variables
@@ -487,8 +482,6 @@ class Condition:
         # (parsed when a template needs it; the breakpoint compiles its
         # templates at once when it has a condition, which raises any error)
         self.text = None if isinstance(cond, CodeType) else cond
-        if self.text is not None:
-            show_compile_warnings(self.text, "eval", self.label)
 
     def wrap(self, body: list[ast.stmt], prefix: str, state: HookState) -> Stmts:
         """``if <cond>: <body>`` and the hook it needs, if any."""

@@ -13,12 +13,10 @@ scope.
 from __future__ import annotations
 
 import ast
-import functools
 import keyword
 import re
 import sys
 import textwrap
-import warnings
 from collections.abc import Mapping, Sequence
 from types import CodeType
 from typing import Any, Optional, Union
@@ -30,9 +28,7 @@ __all__ = [
     "is_identifier",
     "parse_expression",
     "parse_statements",
-    "quiet_compile",
     "rename_variables",
-    "show_compile_warnings",
     "snippet_label",
     "statement_lines",
     "survey",
@@ -106,76 +102,6 @@ def syntax_error(label: str, e: SyntaxError) -> SnippetSyntaxError:
         getattr(e, "end_lineno", None),
         getattr(e, "end_offset", None),
     )
-
-
-def show_compile_warnings(text: Union[str, bytes], mode: str, label: str) -> None:
-    """Issue the warnings CPython's compiler gives for the snippet's own
-    text (a ``SyntaxWarning`` such as ``"is" with 'int' literal`` or an
-    invalid escape sequence), at the snippet's own lines, under the name
-    ``<label>``, once per snippet and place (the ``default`` action).
-    ``mode`` is ``"eval"`` (``eval``, ``cond``) or ``"exec"``. The templates
-    a snippet is compiled into warn nothing (:func:`quiet_compile`): they
-    compile it again at other lines, once per rebuild."""
-    try:
-        src = _source_text(text, label)
-    except (SnippetError, TypeError):
-        return  # (refused later, with the error that says why)
-    src = src.strip() if mode == "eval" else textwrap.dedent(src)
-    for category, message, lineno in _compile_warnings(src, mode):
-        warnings.warn_explicit(message, category, f"<{label}>", lineno, registry=_SHOWN)
-
-
-#: the warnings registry of :func:`show_compile_warnings`: a snippet's
-#: warning at a place shows once under the ``default`` action
-_SHOWN: dict[Any, Any] = {}
-
-
-@functools.lru_cache(maxsize=256)
-def _compile_warnings(src: str, mode: str) -> tuple[tuple[type[Warning], str, int], ...]:
-    """(category, message, line) of each warning compiling ``src`` alone
-    gives (before a syntax error, if any: the error is the template's to
-    report). Another thread's warning recorded meanwhile is issued again."""
-    if not _can_catch_warnings():
-        return ()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            compile(src, _ALONE, mode, flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
-        except (SyntaxError, ValueError):
-            pass
-    ours: list[tuple[type[Warning], str, int]] = []
-    for w in caught:
-        if w.filename == _ALONE:
-            ours.append((w.category, str(w.message), w.lineno))
-        else:  # (another thread's, while the filters were ours)
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-    return tuple(ours)
-
-
-_ALONE = "<splice snippet alone>"
-
-
-def quiet_compile(source: Union[str, ast.Module], filename: str, flags: int) -> CodeType:
-    """``compile(source, filename, "exec", flags, dont_inherit=True)`` of a
-    template, without the compiler's warnings: they are about the snippet,
-    which :func:`show_compile_warnings` reports at its own lines (here they
-    came at the template's, once per rebuild; ``codeop`` silences the
-    interactive console's compiles the same way)."""
-    if not _can_catch_warnings():
-        code: CodeType = compile(source, filename, "exec", flags=flags, dont_inherit=True)
-        return code
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SyntaxWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        code = compile(source, filename, "exec", flags=flags, dont_inherit=True)
-    return code
-
-
-def _can_catch_warnings() -> bool:
-    """Whether :class:`warnings.catch_warnings` works: at interpreter
-    shutdown (a probe entered from a finalizer) ``sys.modules`` no longer
-    has ``warnings``, which it looks up."""
-    return sys.modules.get("warnings") is warnings
 
 
 def parse_expression(text: Union[str, bytes], label: str) -> ast.expr:

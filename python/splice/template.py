@@ -60,7 +60,7 @@ from splice import locate as _locate
 from splice._native import HOOK_PREFIX, LineProbe
 from splice.codecache import PerCode
 from splice.errors import SnippetError, TargetError
-from splice.snippets import constant_ref, is_identifier, quiet_compile, survey, syntax_error
+from splice.snippets import constant_ref, is_identifier, survey, syntax_error
 
 __all__ = [
     "HOOK_PREFIX",
@@ -773,7 +773,7 @@ def _compiled_template(
     shape = _shape(scope, extra_locals, survey(stmts, label, scope.qualname))
     module = shape.tree(stmts)
     try:
-        compiled = quiet_compile(module, filename, scope.future_flags)
+        compiled = compile(module, filename, "exec", flags=scope.future_flags, dont_inherit=True)
     except SyntaxError as e:
         raise syntax_error(label, e) from None
     except ValueError as e:  # e.g. a malformed AST from a caller
@@ -799,7 +799,7 @@ def _compile_text(
     shape = _shape(scope, extra_locals, names)
     text = shape.text(lines)
     try:
-        compiled = quiet_compile(text, filename, scope.future_flags)
+        compiled = compile(text, filename, "exec", flags=scope.future_flags, dont_inherit=True)
     except (SyntaxError, ValueError):
         return None  # the AST path raises the error, located in the snippet
     tcode = _find_code(compiled, shape.qualname)

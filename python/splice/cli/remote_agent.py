@@ -442,12 +442,7 @@ def _after_fork_in_child() -> None:
     """``os.register_at_fork`` handler: every live agent leaves the child
     (:meth:`Agent._leave_forked_child`); a failure is never raised into the
     target's fork."""
-    agents = list(_AGENTS.values())
-    _leave_all(agents)
-
-
-def _leave_all(agents: list[Agent]) -> None:
-    for agent in agents:
+    for agent in list(_AGENTS.values()):
         try:
             agent._leave_forked_child()
         except Exception:

@@ -8,6 +8,7 @@ Runs the real native rewriter (``splice._native.instrument``).
 
 import asyncio
 import functools
+import gc
 import io
 import pdb
 import subprocess
@@ -701,17 +702,53 @@ def test_a_suspended_generator_stops_recording_after_exit():
     assert calls == []  # the call ended after the capture was removed
 
 
-def test_a_running_frame_finishes_with_inline_actions_but_python_hooks_stop():
+def test_a_running_frame_finishes_with_inline_statements_but_hooks_and_eval_lists_stop():
     seen = []
+    ran: list[int] = []
     with splice.breakpoint(gen, line="yield i") as bp:
         accs = bp.eval("acc")
+        bp.exec("ran.append(i)", variables={"ran": ran})
         bp.callback(lambda v: seen.append(v.locals["i"]))
         it = gen(3)
         next(it)
     assert list(it) == [1, 2]
-    assert accs == [0, 1, 3]  # documented: inline actions finish the running call
+    assert ran == [0, 1, 2]  # documented: inline statements finish the running call
     assert seen == [0]  # Python-level actions stop at once
-    assert list(gen(3)) == [0, 1, 2] and accs == [0, 1, 3]  # new calls: nothing
+    assert accs == [0]  # and so does an eval list (its sink lets go of it)
+    assert list(gen(3)) == [0, 1, 2] and accs == [0] and ran == [0, 1, 2]  # new calls: nothing
+
+
+def test_an_eval_value_that_refers_to_its_frame_is_freed_after_the_block():
+    """A caught exception evaluated at a hit refers to the hit's frame
+    (its traceback), whose code held the eval list's append: a cycle
+    through a code object, which the collector does not see. The list is
+    reached through a sink that lets go of it at exit."""
+
+    class Payload:
+        pass
+
+    alive: "weakref.WeakSet[Payload]" = weakref.WeakSet()
+
+    def step() -> str:
+        payload = Payload()
+        alive.add(payload)
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError as e:
+            msg = str(e)
+        return msg
+
+    def probe_once() -> int:
+        with splice.breakpoint(step, line="msg = str(e)") as bp:
+            errs = bp.eval("e")
+            frames = bp.eval("__import__('sys')._getframe()")
+            step()
+        assert errs[0].__traceback__ is not None and frames[0].f_code.co_name == "step"
+        return len(errs)
+
+    assert [probe_once() for _ in range(3)] == [1, 1, 1]
+    gc.collect()
+    assert len(alive) == 0
 
 
 def test_after_exit_no_new_call_runs_an_action():

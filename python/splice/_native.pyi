@@ -32,6 +32,7 @@ __all__ = [
     "block_excerpt",
     "disassemble",
     "event_lines",
+    "EvalSink",
     "excerpt",
     "frame_function",
     "locals_to_fast",
@@ -327,6 +328,22 @@ class Retrying:
     @overload
     def __get__(self, instance: object, owner: Optional[type] = None, /) -> Callable[..., Any]: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+@final
+class EvalSink:
+    """Where an inline ``eval`` puts its values: :meth:`appender` is the
+    ``METH_O`` builtin method the spliced code holds as a constant, which
+    appends each value to the list while the sink is attached and drops it
+    while detached (the breakpoint is not installed). Seen by the
+    collector; a pickled copy is detached."""
+
+    def __new__(cls, results: Optional[list[Any]], /) -> Self: ...
+    def appender(self) -> Callable[[Any], None]: ...
+    def append(self, value: Any, /) -> None: ...
+    def detach(self) -> None: ...
+    def attach(self, results: list[Any], /) -> None: ...
+    @property
+    def attached(self) -> bool: ...
 
 class Unrecorded:
     """``with Unrecorded():`` pauses recording for the block

@@ -9,7 +9,7 @@ one target code object, into AST statements and the hook objects they use:
     if <first argument> is <instance>:          # bound-method targets only
         try:
             if <cond>:
-                <append0>(<expression>)  # eval: append0 is the results list's append
+                <append0>(<expression>)  # eval: append0 puts it on the results list
                 attn = attn * 3                 # exec: the statements, inline
                 <hits>.n += 1                   # count_hits: inline, no call
                 <callback hook>()               # callback / debug: Python hooks
@@ -144,14 +144,19 @@ class HookState:
     whose hook held the callback, which holds the list. Nothing in that
     cycle was ever freed. So a hook reaches its function through a box that
     is emptied while the breakpoint is not installed (:meth:`park`; the
-    breakpoint, which the code does not reach, keeps the contents)."""
+    breakpoint, which the code does not reach, keeps the contents). An
+    inline ``eval`` appends through an :class:`~splice._native.EvalSink`,
+    which lets go of its list then too (a caught exception evaluated at a
+    hit refers to the hit's frame through its traceback)."""
 
-    __slots__ = ("live", "hits", "boxes")
+    __slots__ = ("live", "hits", "boxes", "sinks")
 
     def __init__(self) -> None:
         self.live = False
         self.hits = 0
         self.boxes: list[list[Any]] = []
+        #: (sink, the list it appends to) of each inline eval
+        self.sinks: list[tuple[_native.EvalSink, list[Any]]] = []
 
     def box(self, fn: Callable[[FrameType], Any]) -> list[Any]:
         """A one-item list holding ``fn`` (emptied by :meth:`park`)."""
@@ -159,18 +164,31 @@ class HookState:
         self.boxes.append(b)
         return b
 
+    def sink(self, results: list[Any]) -> Callable[[Any], None]:
+        """The ``append`` the spliced code of an inline ``eval`` calls: a
+        new sink for ``results``, detached by :meth:`park` with the boxes."""
+        sink = _native.EvalSink(results)
+        if not self.live:
+            sink.detach()
+        self.sinks.append((sink, results))
+        return sink.appender()
+
     def park(self) -> list[tuple[list[Any], Any]]:
-        """Empty every box; what they held, for :meth:`unpark`."""
+        """Empty every box and detach every sink; what the boxes held, for
+        :meth:`unpark`."""
         parked = [(b, b[0]) for b in self.boxes if b[0] is not None]
         for b, _ in parked:
             b[0] = None
+        for sink, _ in self.sinks:
+            sink.detach()
         return parked
 
-    @staticmethod
-    def unpark(parked: list[tuple[list[Any], Any]]) -> None:
+    def unpark(self, parked: list[tuple[list[Any], Any]]) -> None:
         """Put back what :meth:`park` took."""
         for b, fn in parked:
             b[0] = fn
+        for sink, results in self.sinks:
+            sink.attach(results)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A probed function copied by value (cloudpickle pickles closures and
@@ -294,18 +312,19 @@ class Eval(Action):
         if expr is None:
             return None
         sink = f"{prefix}append"
-        return [f"{sink}((", *expr, "))"], {sink: self.results.append}
+        return [f"{sink}((", *expr, "))"], {sink: state.sink(self.results)}
 
     def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
         if self.code is not None:
             return super().stmts(scope, prefix, state, counts)
-        # `<results.append>(<expr>)` with the bound method as a constant.
+        # `<sink.append>(<expr>)` with the bound method as a constant.
         # Not the list itself (`<results>.append(...)`, which CPython would
         # specialise as list.append, ~30 instructions cheaper per hit): a
         # list in co_consts makes the code object unhashable, and code
         # objects are hashed by bdb (3.14+ pdb), cloudpickle and others.
+        # Not the list's own append either: see HookState.
         sink = f"{prefix}append"
-        hooks: dict[str, Any] = {sink: self.results.append}
+        hooks: dict[str, Any] = {sink: state.sink(self.results)}
         # A fresh tree per build (the template passes edit it): parsing the
         # text again is several times cheaper than copy.deepcopy.
         assert self.text is not None
@@ -423,9 +442,6 @@ class Debug(Action):
 
     def __init__(self, debugger_cls: type[bdb.Bdb], kwargs: dict[str, Any]) -> None:
         super().__init__(f"debug({getattr(debugger_cls, '__name__', debugger_cls)})")
-        self.debugger_cls = debugger_cls
-        self.kwargs = kwargs
-
     def hook(self, prefix: str, state: HookState, counts: bool) -> tuple[str, Callable[[], Any]]:
         cls, kwargs = self.debugger_cls, self.kwargs
 

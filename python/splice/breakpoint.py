@@ -12,8 +12,10 @@ Lifecycle: leaving the ``with`` block (or :meth:`Breakpoint.disable`) restores
 the original code object, so no *new* call runs an action. A frame that was
 already running the instrumented code (a suspended generator, a long loop in
 another thread) finishes that call with the inline actions (``cond``,
-``eval``, ``exec`` as text) still in its code; Python-level actions
-(``callback``, ``debug``, code-object snippets) check a flag and stop at once.
+``exec`` as text) still in its code; Python-level actions (``callback``,
+``debug``, code-object snippets) check a flag and stop at once, and an
+``eval`` list gets no more values (its sink lets go of the list: see
+:class:`splice.actions.HookState`).
 Stopping inline actions too would cost a check per hit, which the hot-loop
 budget (within 5% of the hand-typed statement) does not allow.
 """
@@ -463,9 +465,8 @@ class Breakpoint(Managed):
         # the hooks' functions, out of the code's reach while not installed
         # (see HookState)
         if active:
-            if self._parked:
-                HookState.unpark(self._parked)
-                self._parked = []
+            self._state.unpark(self._parked)
+            self._parked = []
         else:
             self._parked.extend(self._state.park())
 

@@ -41,6 +41,7 @@ mod code;
 mod consts;
 mod disassemble;
 mod errors;
+mod eval_sink;
 mod events;
 mod frame311;
 mod frame_function;
@@ -68,6 +69,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     instrument::register(m)?;
     disassemble::register(m)?;
     events::register(m)?;
+    eval_sink::register(m)?;
     scan::register(m)?;
     record::register(m)?;
     capture_hooks::register(m)?;

@@ -55,6 +55,7 @@ __all__ = [
     "rebinds_local",
     "scope_names",
     "stack_module_codes",
+    "stands_alone",
     "save_version",
     "start_hook_install",
     "start_hook_installed",
@@ -169,6 +170,10 @@ def is_utf8(data: bytes) -> bool:
 def top_level_lines(source: str, line: int) -> Optional[tuple[int, int]]:
     """Lines ``(start, end)`` of the top-level statement holding ``line``,
     guessed from indentation; None when ``line`` is not in ``source``."""
+
+def stands_alone(text: str, expression: bool) -> bool:
+    """Whether a snippet's text parses by itself, as one expression or as
+    statements (the text path pastes it into a template's text)."""
 
 def excerpt(source: str, start: int, end: int) -> Optional[str]:
     """Lines ``[start, end)`` of ``source`` at their own line numbers, the

@@ -37,6 +37,7 @@ from __future__ import annotations
 import ast
 import bdb
 import dis
+import inspect
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import CodeType, FrameType
@@ -85,6 +86,15 @@ Lines = Optional[tuple[list[str], dict[str, Any]]]
 
 _getframe = sys._getframe
 _MINOR = sys.version_info[1]
+
+
+def _check_source(value: Any, kind: str) -> None:
+    """A :class:`TypeError` now, when the action is scheduled, unless
+    ``value`` is a snippet's text or code object (``snippet_label`` refuses
+    every other type but ``None``, which it shows as empty)."""
+    if value is None:
+        what = f"{kind}()" if kind != "cond" else "cond="
+        raise TypeError(f"{what} takes Python source as a str or bytes, or a code object; not None")
 
 
 class FrameView:
@@ -287,6 +297,7 @@ class Eval(Action):
 
     def __init__(self, expression: SnippetSource, variables: Optional[dict[str, Any]], results: list[Any]) -> None:
         super().__init__(snippet_label("eval", expression))
+        _check_source(expression, "eval")
         self.variables = _variables(variables, self.label)
         self.results = results
         self.code = expression if isinstance(expression, CodeType) else None
@@ -340,6 +351,7 @@ class Exec(Action):
 
     def __init__(self, code: SnippetSource, variables: Optional[dict[str, Any]]) -> None:
         super().__init__(snippet_label("exec", code))
+        _check_source(code, "exec")
         self.variables = _variables(variables, self.label)
         self.code = code if isinstance(code, CodeType) else None
         self.python_hook = self.code is not None
@@ -442,6 +454,26 @@ class Debug(Action):
 
     def __init__(self, debugger_cls: type[bdb.Bdb], kwargs: dict[str, Any]) -> None:
         super().__init__(f"debug({getattr(debugger_cls, '__name__', debugger_cls)})")
+        if not (isinstance(debugger_cls, type) and issubclass(debugger_cls, bdb.Bdb)):
+            raise TypeError(
+                f"{self.label}: the debugger must be a class derived from bdb.Bdb, such as "
+                f"pdb.Pdb (the default), not {debugger_cls!r}"
+            )
+        try:
+            signature = inspect.signature(debugger_cls)
+        except (TypeError, ValueError):  # no signature to check against
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(**kwargs)
+            except TypeError as e:
+                raise TypeError(
+                    f"{self.label}: the keyword arguments do not fit "
+                    f"{debugger_cls.__qualname__}{signature}: {e}"
+                ) from None
+        self.debugger_cls = debugger_cls
+        self.kwargs = kwargs
+
     def hook(self, prefix: str, state: HookState, counts: bool) -> tuple[str, Callable[[], Any]]:
         cls, kwargs = self.debugger_cls, self.kwargs
 
@@ -494,6 +526,7 @@ class Condition:
 
     def __init__(self, cond: SnippetSource) -> None:
         self.label = snippet_label("cond", cond)
+        _check_source(cond, "cond")
         self.code = cond if isinstance(cond, CodeType) else None
         # (parsed when a template needs it; the breakpoint compiles its
         # templates at once when it has a condition, which raises any error)

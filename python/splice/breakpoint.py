@@ -52,7 +52,7 @@ from splice.actions import (
 )
 from splice.errors import SnippetError, release_frames
 from splice.lifecycle import Managed, sync
-from splice.patcher import PATCHER, NativeProbe, Probe
+from splice.patcher import PATCHER, NativeProbe, Probe, instrument, specs_for
 from splice.placement import plan
 from splice.resolve import Scope, Target
 from splice.template import HOOK_PREFIX, Template, TextSnippet, build_template
@@ -480,11 +480,24 @@ class Breakpoint(Managed):
                 for p in self._probes:
                     p.template(())
                 sync([self], changed=[self])
+                if not self._active:
+                    self._try_rewrite()
             except BaseException as e:
                 self._actions.remove(action)
                 self._version += 1
                 release_frames(e)
                 raise
+
+    def _try_rewrite(self) -> None:
+        """Rewrite each target with this breakpoint's probe alone and throw
+        the result away: for a breakpoint not installed now (made outside a
+        ``with``, or disabled), whose rewrite would otherwise run first when
+        its NoPdb starts. A refusal only the rewriter sees (a comprehension
+        variable that hides a closure variable, on 3.12+) then came from
+        the next ``with`` on that NoPdb, whatever it was for, and from
+        every one after it."""
+        for p in self._probes:
+            instrument(p.site.code, specs_for([p]))
 
     def _snippet_key(self, target: Target, lines: Optional[list[int]]) -> Any:
         """What :meth:`_snippet` depends on besides the hook objects: the

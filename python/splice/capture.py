@@ -384,8 +384,12 @@ class _BaseCapture(Managed):
         max_calls: Optional[int] = None,
         eager: bool = False,
     ) -> None:
-        if max_calls is not None and (not isinstance(max_calls, int) or max_calls < 0):
+        if max_calls is not None and (
+            not isinstance(max_calls, int) or isinstance(max_calls, bool) or max_calls < 0
+        ):
             raise ValueError(f"max_calls must be a non-negative int or None, not {max_calls!r}")
+        if max_calls is not None and max_calls > sys.maxsize:
+            max_calls = sys.maxsize  # more calls than any process makes: no bound
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable, not {type(transform).__name__}")
         self._scope = scope
@@ -600,8 +604,9 @@ def _local_names(keep_locals: Iterable[str]) -> frozenset[str]:
     """``keep_locals`` as a set of names; a str (which would be kept letter
     by letter) or anything but names is refused."""
     if isinstance(keep_locals, (str, bytes)):
+        name = keep_locals if isinstance(keep_locals, str) else keep_locals.decode("utf-8", "replace")
         raise TypeError(
-            f"keep_locals must be a collection of local names, such as [{keep_locals!r}], "
+            f"keep_locals must be a collection of local names (str), such as [{name!r}], "
             f"not a single {type(keep_locals).__name__}"
         )
     try:

@@ -57,7 +57,7 @@ from splice import resolve as _resolve
 from splice._native import CaptureProbe, LineProbe
 from splice._native import addr as _addr  # id() without its audit event
 from splice._native import function_code as _function_code  # f.__code__, unaudited
-from splice.errors import RewriteError, SpliceError
+from splice.errors import RewriteError, SnippetError, SpliceError
 from splice.resolve import Site
 
 __all__ = ["PATCHER", "NativeProbe", "Patcher", "Probe", "instrument", "replace_code"]
@@ -69,8 +69,16 @@ NativeProbe = Union[LineProbe, CaptureProbe]
 def instrument(code: CodeType, probes: Sequence[NativeProbe]) -> CodeType:
     """Build the instrumented copy of ``code`` (``splice._native.instrument``).
 
-    Module-level so the lifecycle tests can replace it with a fake."""
-    return _native.instrument(code, probes)
+    Module-level so the lifecycle tests can replace it with a fake. A
+    snippet the rewriter refuses (its messages name a line) is named with
+    the function and file, which that message lacks."""
+    try:
+        return _native.instrument(code, probes)
+    except SnippetError as e:
+        if type(e) is not SnippetError:
+            raise
+        name = getattr(code, "co_qualname", code.co_name)
+        raise SnippetError(f"{name} ({code.co_filename}): {e}") from None
 
 
 def replace_code(f: FunctionType, new: CodeType) -> None:

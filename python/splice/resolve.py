@@ -220,7 +220,12 @@ def _code_of(fn: Any, unwrap: bool = True) -> tuple[FunctionType, Any]:
         instance = fn
         fn = inner
     if type(fn) is not FunctionType:
-        raise _not_python(fn, f"reached from {orig!r}" if fn is not orig else None)
+        hint = None
+        if fn is not orig:
+            hint = f"reached from {orig!r}"
+            if unwrap and type(getattr(orig, "__func__", orig)) is FunctionType:
+                hint += " through __wrapped__; pass unwrap=False to probe that function itself"
+        raise _not_python(fn, hint)
     return fn, instance
 
 

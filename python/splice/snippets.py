@@ -13,6 +13,7 @@ scope.
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import re
 import sys
@@ -21,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from types import CodeType
 from typing import Any, Optional, Union
 
+from splice import _native
 from splice.errors import SnippetError, SnippetSyntaxError
 
 __all__ = [
@@ -72,6 +74,15 @@ def _source_text(text: Union[str, bytes], label: str) -> str:
             raise SnippetError(f"{label}: the bytes are not UTF-8 text ({e})") from None
     if not isinstance(text, str):
         raise TypeError(f"{label}: expected str, bytes or a code object, not {type(text).__name__}")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise SnippetError(
+                f"{label}: the text holds {text[e.start]!r}, a lone surrogate, which is no "
+                f"character of Python source; inside a string literal, write it as the escape "
+                f"\\u{ord(text[e.start]):04x}"
+            ) from None
     return text
 
 
@@ -131,10 +142,24 @@ def statement_lines(text: Union[str, bytes], label: str) -> Optional[list[str]]:
     (:class:`splice.template.TextSnippet`): what :func:`parse_statements`
     parses, unparsed; None when it has no statement line (the AST path makes
     it a ``pass``)."""
-    lines = textwrap.dedent(_source_text(text, label)).split("\n")
+    dedented = textwrap.dedent(_source_text(text, label))
+    if not _stands_alone(dedented, False):
+        return None
+    lines = dedented.split("\n")
     while lines and not lines[-1]:
         lines.pop()
     return lines or None
+
+
+@functools.lru_cache(maxsize=256)
+def _stands_alone(text: str, expression: bool) -> bool:
+    """Whether ``text`` parses by itself (an expression, or statements).
+    The text path pastes a snippet into the template's own text, where text
+    that does not (an unclosed bracket, a ``)`` that closes the template's,
+    a lone comment) could join the template's lines: ``eval("1), (2")``
+    passed two values, ``eval("0)); a = 1; ((0")`` ran a statement. Such
+    text goes to the AST path, whose parse names the error."""
+    return _native.stands_alone(text, expression)
 
 
 #: a word that makes text inside parentheses mean more than the same text
@@ -152,7 +177,7 @@ def expression_lines(text: Union[str, bytes], label: str) -> Optional[list[str]]
         return None
     if "*" in src and "," in src:
         return None
-    return [src]
+    return [src] if _stands_alone(src, True) else None
 
 
 _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)

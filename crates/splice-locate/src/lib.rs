@@ -39,6 +39,7 @@ pub mod block;
 mod error;
 mod index;
 mod query;
+pub mod snippet;
 
 pub use error::{LocateError, Nearest, Quoted};
 pub use index::{CodeKind, SourceIndex};

@@ -245,12 +245,26 @@ fn excerpt(py: Python<'_>, source: &str, start: i64, end: i64) -> Option<String>
     py.detach(|| block::excerpt(source, start, end))
 }
 
+/// Whether a snippet's text parses by itself: as one expression
+/// (`expression`) or as statements (`splice_locate::snippet`).
+#[pyfunction]
+fn stands_alone(py: Python<'_>, text: &str, expression: bool) -> bool {
+    py.detach(|| {
+        if expression {
+            splice_locate::snippet::is_expression(text)
+        } else {
+            splice_locate::snippet::is_statements(text)
+        }
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_function(wrap_pyfunction!(block_excerpt, m)?)?;
     m.add_function(wrap_pyfunction!(is_utf8, m)?)?;
     m.add_function(wrap_pyfunction!(top_level_lines, m)?)?;
     m.add_function(wrap_pyfunction!(excerpt, m)?)?;
+    m.add_function(wrap_pyfunction!(stands_alone, m)?)?;
     m.add("LocateFailure", py.get_type::<LocateFailure>())?;
     m.add(
         "SourceMismatchFailure",

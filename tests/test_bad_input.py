@@ -113,6 +113,11 @@ def test_max_calls_refuses_a_bool_and_takes_a_huge_int():
     assert [c.return_value for c in calls] == [4]
 
 
+def test_a_huge_line_number_is_named_as_given():
+    with pytest.raises(splice.LocateError, match=r"line 1000000000000000000000000000000 is past the end"):
+        splice.breakpoint(f, line=10**30)
+
+
 def test_keep_locals_as_bytes_suggests_a_list_of_str():
     with pytest.raises(TypeError, match=r"such as \['a'\], not a single bytes"):
         splice.capture_call(f, keep_locals=b"a")  # type: ignore[arg-type]

@@ -81,7 +81,14 @@ fn spec(spec: Option<&Bound<'_, PyAny>>) -> PyResult<LineSpec> {
         if line < 1 {
             return Err(to_py_err(LocateError::BadLineNumber { line }));
         }
-        return Ok(LineSpec::Number(u32::try_from(line).unwrap_or(u32::MAX)));
+        return match u32::try_from(line) {
+            Ok(line) => Ok(LineSpec::Number(line)),
+            // (shown as given: a clamped number in the message is not the
+            // one the user passed)
+            Err(_) => Err(LocateFailure::new_err(format!(
+                "line {spec} is past the end of the source"
+            ))),
+        };
     }
     if let Ok(text) = spec.cast::<PyString>() {
         return Ok(LineSpec::Text(text.to_str()?.to_string()));

@@ -197,19 +197,21 @@ class _Watch:
         if not any(x is w for x in self.watchers):
             return
         self.watchers = tuple(x for x in self.watchers if x is not w)
-        for key in [k for k, hs in self.frames.items() if any(x is w for x, _ in hs)]:
-            hs = [(x, h) for x, h in self.frames[key] if x is not w]
+        # (over a copy, .get and .pop: a finalizer or signal handler that
+        # enters or leaves a lazy scope can run in the middle, on this thread)
+        for key in [k for k, hs in self.frames.copy().items() if any(x is w for x, _ in hs)]:
+            hs = [(x, h) for x, h in self.frames.get(key, ()) if x is not w]
             if hs:
                 self.frames[key] = hs
             else:
-                del self.frames[key]
+                self.frames.pop(key, None)
         if not self.watchers and _EVAL_HOOK:
             _native.start_hook_uninstall()
             return
         if not self.watchers:
             self.frames.clear()
             if self.tool is not None and _M.get_tool(self.tool) == _TOOL_NAME:
-                for code in self.returning.values():
+                for code in self.returning.copy().values():
                     _M.set_local_events(self.tool, code, 0)
             self.returning.clear()
             self._release()

@@ -98,6 +98,10 @@ class NoPdb:
         #: (one entry per block still open): non-empty only while the instance
         #: was started by entering such a block, not by :meth:`start`.
         self._holders: list[Managed] = []
+        #: True while this thread starts or stops the instance: a block
+        #: entered then, on this thread (a finalizer the collector runs, a
+        #: signal handler), neither holds nor starts it (see :meth:`_hold`)
+        self._changing = False
 
     @property
     def started(self) -> bool:
@@ -126,7 +130,9 @@ class NoPdb:
             stack = _thread_stack()
             prev = stack[-1] if stack else None
             items: list[Managed] = []
+            changing = self._changing
             try:  # (the state too: an interruption after any of it is undone below)
+                self._changing = True
                 stack.append(self)
                 self._stack = stack
                 self._started = True
@@ -146,6 +152,8 @@ class NoPdb:
                 finally:
                     release_frames(e)
                 raise
+            finally:
+                self._changing = changing
 
     def stop(self) -> None:
         """Stop this instance: remove its probes (resuming the instance it paused).
@@ -178,12 +186,17 @@ class NoPdb:
     def _stop_step(self, stack: list[NoPdb]) -> None:
         """Leave the thread's stack, stop, remove the probes, then forget the
         holders (last: until then a retry of :meth:`_release` stops again)."""
-        if any(x is self for x in stack):
-            stack.remove(self)
-        self._started = False
-        self._stack = None
-        sync(list(self._items.values()))
-        self._holders.clear()
+        changing = self._changing
+        try:
+            self._changing = True
+            if any(x is self for x in stack):
+                stack.remove(self)
+            self._started = False
+            self._stack = None
+            sync(list(self._items.values()))
+            self._holders.clear()
+        finally:
+            self._changing = changing
 
     def _ensure_started(self) -> None:
         if self._started and not self._is_running():
@@ -204,19 +217,34 @@ class NoPdb:
         :meth:`start` (or ``with NoPdb()``) is left to :meth:`stop`.
         """
         with PATCHER.lock:
+            if self._changing:
+                # This thread is starting or stopping the instance, and the
+                # block is entered from code that runs in the middle of it
+                # (a finalizer the collector runs, a signal handler): it
+                # records nothing, as documented. Held, it restarted an
+                # instance being stopped, whose stop then forgot every
+                # holder: started for good, with no block open.
+                return
             if self._started and not self._holders:
                 self._ensure_started()  # started by start(): not ours to stop
                 return
             # held before it starts: interrupted after the start, the
             # block's clean-up (its __exit__) releases it and so stops it
-            self._holders.append(item)
+            changing = self._changing
             try:
+                # (from here: a block entered between the hold and the
+                # start found the instance stopped and started it, and this
+                # start then failed as started already)
+                self._changing = True
+                self._holders.append(item)
                 self._ensure_started()
             except BaseException:
                 # (also when the start finished and the exception came as
                 # it returned: the last holder gone, the instance stops)
                 self._release(item)
                 raise
+            finally:
+                self._changing = changing
 
     def _release(self, item: Managed) -> None:
         """Leaving ``item``'s ``with`` block: stop this instance if it was

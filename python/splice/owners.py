@@ -122,10 +122,10 @@ def holder(obj: Any, code: CodeType) -> None:
 def _forget_all_dead() -> None:
     """Drop dead holders of every code object, and emptied entries. (A
     function: no loop directly in a `with` block, see lifecycle._plan_sync.)"""
-    for k, v in list(_HOLDERS.items()):
+    for k, v in _HOLDERS.copy().items():
         _forget_dead(v)
         if not v:
-            del _HOLDERS[k]
+            _HOLDERS.pop(k, None)
             _PRUNE_AT.pop(k, None)
 
 
@@ -138,8 +138,10 @@ def _prune(code_key: int, refs: dict[int, weakref.ref[Any]]) -> None:
 
 def _forget_dead(refs: dict[int, weakref.ref[Any]]) -> None:
     """Drop the entries whose holder is gone."""
-    for key in [k for k, r in refs.items() if r() is None]:
-        del refs[key]
+    # (over a copy, popped: a finalizer or signal handler that registers a
+    # holder can run in the middle of this, on this thread)
+    for key in [k for k, r in refs.copy().items() if r() is None]:
+        refs.pop(key, None)
 
 
 def _splice_refs(code: CodeType) -> int:
@@ -156,7 +158,9 @@ def registered_refs(code: CodeType) -> int:
     key = _addr(code)
     with _HOLDERS_LOCK:
         refs = _HOLDERS.get(key)
-        held = [r() for r in refs.values()] if refs else []
+        # (a copy: a finalizer or signal handler that registers a holder
+        # can run during the loop, on this thread)
+        held = [r() for r in refs.copy().values()] if refs else []
         if refs and len(refs) > 8 and 2 * sum(1 for h in held if h is None) > len(refs):
             # most holders are gone (views a user dropped): the next census
             # should not read them again
@@ -187,7 +191,7 @@ def view_frame_refs(original: CodeType, code: CodeType) -> int:
     key = _addr(original)
     with _HOLDERS_LOCK:
         refs = _HOLDERS.get(key)
-        held = [r() for r in refs.values()] if refs else []
+        held = [r() for r in refs.copy().values()] if refs else []  # (copy: see registered_refs)
     frames: set[int] = set()
     for h in held:
         frame = getattr(h, "frame", None)
@@ -463,8 +467,8 @@ def _note_held(code: CodeType, found: list[FunctionType], held: int, seconds: fl
     entry = _HELD.get(key)
     n = entry[1] + 1 if entry is not None and entry[0]() is code else 1
     if len(_HELD) >= 64:
-        for k in [k for k, (r, _n) in _HELD.items() if r() is None]:
-            del _HELD[k]
+        for k in [k for k, (r, _n) in _HELD.copy().items() if r() is None]:
+            _HELD.pop(k, None)  # (copy, pop: see _forget_dead)
     _HELD[key] = (weakref.ref(code), n)
     if n != WARN_AT_SEARCH or held >= _BUILT_IN_REFS:
         return

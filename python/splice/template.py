@@ -691,7 +691,9 @@ def build_template(
     if per_code is None:
         per_code = _templates.set(code, {})
     if len(per_code) >= _TEMPLATES_PER_CODE:
-        per_code.pop(next(iter(per_code)))
+        # (None: a finalizer or signal handler that builds a template can run
+        # between the two, on this thread, and trim the same entry)
+        per_code.pop(next(iter(per_code), None), None)
     per_code[key] = (tpl.snippet, tpl.module, tpl.new_locals)
     return tpl
 

@@ -16,6 +16,7 @@ and not the end of the test run.
 from __future__ import annotations
 
 import dis
+import re
 import subprocess
 import sys
 import textwrap
@@ -97,9 +98,14 @@ def test_a_snippet_naming_the_shadowed_cell_is_refused_and_changes_nothing(fn, a
         """
     )
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "refused: line " in r.stdout, r.stdout
-    assert "comprehension whose variable `x` hides the function's own `x`" in r.stdout
-    assert "Put the probe on a line before or after that statement" in r.stdout
+    if LOCALS_CRASH and "calls hits.append" in r.stdout:
+        # (3.13.0-3.13.2 refuse a call there first: gh-128396, the next test)
+        assert "gh-128396" in r.stdout, r.stdout
+    else:
+        # named with the function and its file (the rewriter's message names the line)
+        assert re.search(r"refused: \S+ \(\S*compcells\.py\): line \d+ runs a comprehension", r.stdout), r.stdout
+        assert "comprehension whose variable `x` hides the function's own `x`" in r.stdout
+        assert "Put the probe on a line before or after that statement" in r.stdout
     assert r.stdout.rstrip().endswith("ok []")
 
 
@@ -109,7 +115,9 @@ def test_a_snippet_not_naming_it_runs_at_every_iteration():
         """
         f = m.cell
         with splice.breakpoint(f, line=line_of(f, "ys = [x for x in xs]")) as bp:
-            bp.exec("hits.append(len(xs))")
+            # (appended without a call: 3.13.0-3.13.2 refuse a call of
+            # anything but a plain builtin on this line, gh-128396)
+            bp.exec("hits[len(hits):] = [len(xs)]")
             print(f([1, 2, 3]))
         print(hits)
         """
@@ -142,7 +150,7 @@ def test_a_comprehension_variable_that_is_a_cell_too_is_not_refused():
         """
         f = m.both_cells
         with splice.breakpoint(f, line=line_of(f, "fs = [lambda: x for x in xs]")) as bp:
-            bp.exec("hits.append(x)")
+            bp.exec("hits[len(hits):] = [x]")  # (no call: see above)
             print(f([1, 2, 3]))
         print(hits)
         """
@@ -211,6 +219,8 @@ LOCALS_CRASH = (3, 13) <= sys.version_info < (3, 13, 3)
         "got = bp.eval('sorted(locals())')",
         "got = bp.eval('len(vars())')",
         "bp.debug()",
+        # a helper of the module that reads its caller's locals
+        "m.show = lambda: len(sys._getframe(1).f_locals); got = bp.eval('show()')",
     ],
 )
 def test_reading_the_frames_locals_inside_such_a_comprehension(action):

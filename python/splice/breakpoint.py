@@ -22,7 +22,9 @@ budget (within 5% of the hand-typed statement) does not allow.
 
 from __future__ import annotations
 
+import ast
 import bdb
+import builtins
 import dis
 import heapq
 import inspect
@@ -30,6 +32,7 @@ import itertools
 import pdb
 import re
 import sys
+import textwrap
 import weakref
 from collections.abc import Callable
 from types import CodeType
@@ -141,16 +144,46 @@ def _refuse_frame_locals(bp: Breakpoint, code: CodeType, lines: list[int], where
     for a in [*bp._actions, *([bp._cond] if bp._cond is not None else [])]:
         text = getattr(a, "text", None)
         reads = getattr(a, "python_hook", False) or getattr(a, "code", None) is not None
+        how = "reads them"
         if not reads and isinstance(text, str):
             reads = bool(_LOCALS_WORDS & set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)))
+            if not reads:
+                called = _called_function(text)
+                if called is not None:
+                    reads = True
+                    how = (
+                        f"calls {called}, which can read them (a helper that reads "
+                        f"sys._getframe(1).f_locals crashed it)"
+                    )
         if reads:
             raise SnippetError(
                 f"breakpoint at {where} line {bad[0]}: CPython {sys.version.split()[0]} crashes "
                 f"when a frame's locals are read inside the comprehension on this line, whose "
                 f"variable has the name of a closure variable of the function (CPython "
-                f"gh-128396, fixed in 3.13.3), and {getattr(a, 'label', 'this action')} reads "
-                f"them. Put the probe on another line, or use CPython 3.13.3 or later"
+                f"gh-128396, fixed in 3.13.3), and {getattr(a, 'label', 'this action')} {how}. "
+                f"Put the probe on another line, or use CPython 3.13.3 or later"
             )
+
+
+#: builtins a snippet may call where reading the frame's locals crashes
+#: (:func:`_refuse_frame_locals`): none of them reads a frame
+_PLAIN_BUILTINS = frozenset(dir(builtins)) - _LOCALS_WORDS - {"globals", "__import__", "help", "input"}
+
+
+def _called_function(text: str) -> Optional[str]:
+    """The first function ``text`` calls that is not a plain builtin
+    (``len``, ``abs``, ...), as written; None if there is none, or if the
+    text does not parse (its error comes from the template)."""
+    try:
+        tree = ast.parse(textwrap.dedent(text))
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            fn = node.func
+            if not (isinstance(fn, ast.Name) and fn.id in _PLAIN_BUILTINS):
+                return ast.unparse(fn)
+    return None
 
 
 class _BreakpointProbe(Probe):

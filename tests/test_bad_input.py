@@ -156,7 +156,8 @@ def test_a_refusal_only_the_rewriter_sees_comes_when_scheduled_outside_a_block()
     orig = weakref.ref(comprehension_hides_a_cell.__code__)
     bp = splice.breakpoint(comprehension_hides_a_cell, line="r = [x * 2 for x in xs]")
     try:
-        with pytest.raises(SnippetError, match=r"^comprehension_hides_a_cell \(.*test_bad_input\.py\): line \d+ runs a comprehension"):
+        named = r"^comprehension_hides_a_cell \(.*test_bad_input\.py\): line \d+ runs a comprehension"
+        with pytest.raises(SnippetError, match=named):
             bp.eval("x")
         with splice.capture_call(other) as call:  # an unrelated block works
             other(1)

@@ -9,9 +9,9 @@ NoPdb stuck started within seconds on every version)."""
 from __future__ import annotations
 
 import sys
-import weakref
+from collections.abc import Callable
 from types import FrameType
-from typing import Any, Callable
+from typing import Any
 
 import splice
 from splice import owners
@@ -57,20 +57,27 @@ def _with_profile(prof: Callable[..., Any], body: Callable[[], None]) -> None:
     assert prof.done, "the profile function never ran the inner block"  # type: ignore[attr-defined]
 
 
-def test_a_block_entered_while_the_default_nopdb_stops_leaves_it_stopped():
-    inner: list[int] = []
+def _capture_g(inner: list[int]) -> Callable[[], None]:
+    """The inner block: a capture of ``g`` around a call of it, whose
+    number of records goes into ``inner``."""
 
     def nested() -> None:
         with splice.capture_calls(g) as calls:
             g(1)
         inner.append(len(calls))
 
+    return nested
+
+
+def test_a_block_entered_while_the_default_nopdb_stops_leaves_it_stopped():
+    inner: list[int] = []
+
     def outer() -> None:
         with splice.breakpoint(f, line="return a") as bp:
             bp.exec("a = -a")
             assert f(1) == -2
 
-    _with_profile(_inside("_stop_step", "sync", nested), outer)
+    _with_profile(_inside("_stop_step", "sync", _capture_g(inner)), outer)
     nopdb = splice.get_nopdb()
     assert inner == [0]  # records nothing, as documented
     # Before: the inner block restarted the instance the outer was stopping,
@@ -87,17 +94,12 @@ def test_a_block_entered_while_the_default_nopdb_stops_leaves_it_stopped():
 def test_a_block_entered_while_the_default_nopdb_starts_records_nothing():
     inner: list[int] = []
 
-    def nested() -> None:
-        with splice.capture_calls(g) as calls:
-            g(1)
-        inner.append(len(calls))
-
     def outer() -> None:
         with splice.capture_calls(f) as calls:
             assert f(1) == 2
         assert [c.return_value for c in calls] == [2]
 
-    _with_profile(_inside("start", "sync", nested), outer)
+    _with_profile(_inside("start", "sync", _capture_g(inner)), outer)
     assert inner == [0]
     assert not splice.get_nopdb().started and splice.get_nopdb()._holders == []
 
@@ -134,4 +136,4 @@ def test_holders_registered_while_the_census_reads_the_holders():
     with splice.capture_calls(f) as calls:
         f(3)
     assert [c.return_value for c in calls] == [4]
-    del keep, added
+    del keep

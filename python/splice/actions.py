@@ -39,6 +39,7 @@ import bdb
 import dis
 import inspect
 import sys
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import CodeType, FrameType
 from typing import Any, Optional, Union
@@ -459,6 +460,12 @@ class Debug(Action):
                 f"{self.label}: the debugger must be a class derived from bdb.Bdb, such as "
                 f"pdb.Pdb (the default), not {debugger_cls!r}"
             )
+        if kwargs.get("backend") == "monitoring":
+            raise TypeError(
+                f"{self.label}: pdb's 'monitoring' backend is not supported here: splice "
+                f"stops the debugger at the breakpoint from inside the function, which that "
+                f"backend sees as a call to step into. Leave backend out, or pass 'settrace'"
+            )
         try:
             signature = inspect.signature(debugger_cls)
         except (TypeError, ValueError):  # no signature to check against
@@ -473,12 +480,14 @@ class Debug(Action):
                 ) from None
         self.debugger_cls = debugger_cls
         self.kwargs = kwargs
+        #: the debuggers this action opened (ended when the breakpoint is removed)
+        self.sessions: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def hook(self, prefix: str, state: HookState, counts: bool) -> tuple[str, Callable[[], Any]]:
-        cls, kwargs = self.debugger_cls, self.kwargs
+        cls, kwargs, sessions = self.debugger_cls, self.kwargs, self.sessions
 
         def start(frame: FrameType) -> None:
-            enter_debugger(frame, cls, kwargs)
+            enter_debugger(frame, cls, kwargs, sessions)
 
         return f"{prefix}dbg", frame_hook(start, state, counts)
 

@@ -53,6 +53,7 @@ from splice.actions import (
     build_snippet,
     build_snippet_lines,
 )
+from splice.debugger import finish
 from splice.errors import SnippetError, release_frames
 from splice.lifecycle import Managed, sync
 from splice.patcher import PATCHER, NativeProbe, Probe, instrument, specs_for
@@ -502,6 +503,9 @@ class Breakpoint(Managed):
             self._parked = []
         else:
             self._parked.extend(self._state.park())
+            for a in self._actions:
+                if isinstance(a, Debug):
+                    finish(a.sessions)
 
     def _schedule(self, action: Action) -> None:
         """Add ``action`` and re-instrument at once; on any error the

@@ -3,13 +3,24 @@
 This is the only place splice installs a trace function: the debugger's own,
 while it is open. On continue (with no breakpoint of the debugger's own left)
 or quit, the trace function that was there before (usually none) and every
-frame's ``f_trace`` are restored.
+frame's ``f_trace`` are restored; a debugger still tracing this thread when
+its breakpoint is removed (one continued with a breakpoint of its own) is
+ended then (:func:`finish`).
+
+One debugger per thread at a time: a hit while one traces the thread (the
+user stepped onto the line, or continued to one of the debugger's own
+breakpoints) stops that one, once per run of the line; a hit from code run
+at its prompt (``p f(5)``) runs through. The debugger never stops in
+splice's own frames (``skip``).
 """
 
 from __future__ import annotations
 
 import bdb
+import inspect
 import sys
+import threading
+import weakref
 from types import FrameType
 from typing import Any, Optional
 
@@ -17,10 +28,62 @@ from splice import _native
 
 __all__ = ["enter_debugger"]
 
+_MINOR = sys.version_info[1]
 
-def enter_debugger(frame: FrameType, cls: type[bdb.Bdb], kwargs: dict[str, Any]) -> None:
+#: per thread, ``at``: (id of the frame, line) of the last stop of a
+#: debugger opened here, until the next line event or breakpoint hit;
+#: ``prompt``: whether such a debugger's prompt is open
+_LAST_STOP = threading.local()
+
+
+def _running_session() -> Any:
+    """The debugger :func:`enter_debugger` opened that traces this thread
+    now and has not finished, or None."""
+    owner: Any = getattr(sys.gettrace(), "__self__", None)
+    if getattr(owner, "_splice_session", False) and not owner._splice_done:
+        return owner
+    return None
+
+
+#: modules a debugger opened here never stops in: splice's own frames (the
+#: hook that opens it, a lazy scope's first-call watch) run inside the
+#: user's, and stepping (``s``) stopped in them
+_SKIP = ("splice", "splice.*")
+
+
+def enter_debugger(
+    frame: FrameType, cls: type[bdb.Bdb], kwargs: dict[str, Any], sessions: Optional[weakref.WeakSet[Any]] = None
+) -> None:
     """Start ``cls(**kwargs)`` on ``frame``, stopped at the breakpoint line; on
-    continue or quit, the previous trace function (usually none) is restored."""
+    continue or quit, the previous trace function (usually none) is restored.
+
+    When a debugger this function opened is already tracing this thread
+    (the user stepped onto the breakpoint line, or continued with a
+    breakpoint of the debugger's own left), that debugger stops here
+    instead, unless it has just stopped on this very line: a second one
+    nested in it showed each such line twice and, saving the first as "the
+    previous trace function", left it installed for good.
+
+    ``sessions``: where the debugger is registered, for :func:`finish`."""
+    if getattr(_LAST_STOP, "prompt", False):
+        return
+    last, _LAST_STOP.at = getattr(_LAST_STOP, "at", None), None
+    if last == (id(frame), frame.f_lineno):
+        # The debugger has just stopped on this line (its line event comes
+        # before the line's code, this hook included), and the user went on
+        # from there: stepping, or continuing. Stopping again showed the
+        # line twice for one run of it.
+        return
+    running = _running_session()
+    if running is not None:
+        running.splice_stop(frame)
+        return
+    if _MINOR < 13:
+        # a fresh snapshot of the locals for the write-back below: one a
+        # callback's view made earlier, which a debugger that never reads
+        # them leaves as it was, undid every assignment since (or unbound a
+        # variable assigned since)
+        frame.f_locals  # noqa: B018
     orig_trace = sys.gettrace()
     saved: list[tuple[FrameType, Any]] = []
     f: Optional[FrameType] = frame
@@ -34,9 +97,20 @@ def enter_debugger(frame: FrameType, cls: type[bdb.Bdb], kwargs: dict[str, Any])
                 fr.f_trace = tr
             except Exception:  # pragma: no cover
                 pass
+        saved.clear()  # (the frames of the hit, with their locals, go now)
         sys.settrace(orig_trace)
 
+    if _MINOR >= 14 and "backend" not in kwargs and _takes_backend(cls):
+        # (pdb.set_default_backend("monitoring") would otherwise apply:
+        # see actions.Debug, which refuses that backend when given)
+        kwargs = {**kwargs, "backend": "settrace"}
     dbg = _restoring(cls, restore)(**kwargs)
+    dbg.skip = set(dbg.skip or ()) | set(_SKIP)
+    dbg._splice_restore = restore
+    dbg._splice_thread = threading.get_ident()
+    dbg._splice_hit = (frame.f_code, frame.f_lineno)
+    if sessions is not None:
+        sessions.add(dbg)
     # From set_trace (tracing on, stepping) until the stop below, Python code
     # that is not the user's can run: a weakref callback or finalizer of
     # something the GC frees there, a signal handler. Armed, the debugger
@@ -52,9 +126,11 @@ def enter_debugger(frame: FrameType, cls: type[bdb.Bdb], kwargs: dict[str, Any])
     # tracing is off meanwhile so the debugger does not step into itself.
     stopped = False
     try:
+        dbg._splice_at_hit = True
         dbg.trace_dispatch(frame, "line", None)
         stopped = True
     finally:
+        dbg._splice_at_hit = False
         # what CPython's trace trampoline does after a trace function
         # returns: an assignment at the prompt reaches the frame (3.11, 3.12)
         _native.locals_to_fast(frame)
@@ -66,6 +142,44 @@ def enter_debugger(frame: FrameType, cls: type[bdb.Bdb], kwargs: dict[str, Any])
             # exception goes on into the user's code untraced; with tracing
             # back on, the debugger stopped again on that exception's event.
             restore()
+            dbg._splice_done = True
+        if dbg._splice_done:
+            _drop_frames(dbg)
+
+
+def _drop_frames(dbg: Any) -> None:
+    """Let a finished debugger go of the frames it still names: pdb keeps
+    its last instance alive (its SIGINT handler, 3.14's
+    ``Pdb._last_pdb_instance``), and 3.13's keeps the frame it was started
+    on (``enterframe``) and a proxy of its locals, with every caller's
+    locals behind them. (Not from ``restore()``, which ``c`` calls in the
+    middle of the prompt's loop.)"""
+    held = vars(dbg)  # (3.14's curframe_locals is a deprecated property: left alone)
+    for name in ("enterframe", "curframe_locals", "curframe"):
+        if held.get(name) is not None:
+            held[name] = None
+
+
+def finish(sessions: weakref.WeakSet[Any]) -> None:
+    """End the debuggers of ``sessions`` still tracing this thread (the
+    breakpoint that opened them is removed): continued with a breakpoint
+    of the debugger's own left, one kept tracing after the block, and
+    stopped in later code. Those of other threads end when they continue
+    (a thread's trace function is its own to set)."""
+    me = threading.get_ident()
+    for dbg in list(sessions):
+        if not dbg._splice_done and dbg._splice_thread == me:
+            dbg._splice_done = True
+            dbg._splice_restore()
+            _drop_frames(dbg)
+
+
+def _takes_backend(cls: type[bdb.Bdb]) -> bool:
+    """Whether ``cls(...)`` takes a ``backend`` keyword (pdb 3.14+)."""
+    try:
+        return "backend" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _restoring(cls: type[bdb.Bdb], restore: Any) -> Any:
@@ -75,23 +189,76 @@ def _restoring(cls: type[bdb.Bdb], restore: Any) -> Any:
     class _Nice(cls):  # type: ignore[misc, valid-type]
         _splice_done = False
         _splice_armed = False
+        #: (instrumented code, line) of the hit that opened the debugger
+        _splice_hit: Optional[tuple[Any, int]] = None
+        #: stopping for a hit itself (from its hook, not a line event)
+        _splice_at_hit = False
 
         def set_continue(self) -> None:
             super().set_continue()
-            if sys.gettrace() is None:
+            # Done unless a breakpoint of the debugger's own is left (then
+            # it traces on: set at the first stop, which runs with tracing
+            # off, it was dropped when this asked sys.gettrace() instead)
+            if not self.breaks:
                 self._splice_done = True
                 restore()
 
         def trace_dispatch(self, frame: FrameType, event: str, arg: Any) -> Any:
             if self._splice_armed:
                 return None
+            if event == "line":
+                _LAST_STOP.at = None  # (set again if it stops here)
             try:
-                return super().trace_dispatch(frame, event, arg)
+                out = super().trace_dispatch(frame, event, arg)
+                if not self._splice_done:
+                    return out
+                # done (continued with tracing off): None leaves the frame's
+                # f_trace as restore() put it, where the debugger's return
+                # value would be stored over it (and keep getting the
+                # frame's line events, after the block too)
+                _drop_frames(self)
+                return None
             except bdb.BdbQuit:
                 self._splice_done = True
                 restore()
                 return None
+            except BaseException:
+                # (a KeyboardInterrupt at the prompt, an error of the
+                # debugger's own): it is done, and the exception goes on
+                # into the user's code untraced
+                self._splice_done = True
+                restore()
+                raise
 
+        def interaction(self, frame: Optional[FrameType], *args: Any, **kwargs: Any) -> Any:
+            if not self._splice_at_hit and frame is not None and (frame.f_code, frame.f_lineno) == self._splice_hit:
+                # a stop on the breakpoint's line (in its instrumented
+                # code), whose hook runs next; only there: a record left by
+                # a stop elsewhere matched a later frame at the same address
+                _LAST_STOP.at = (id(frame), frame.f_lineno)
+            prompt = getattr(_LAST_STOP, "prompt", False)
+            try:
+                # a probed function called at the prompt (`p f(5)`) runs
+                # through, as its other code does there
+                _LAST_STOP.prompt = True
+                return super().interaction(frame, *args, **kwargs)
+            finally:
+                _LAST_STOP.prompt = prompt
+
+        def splice_stop(self, frame: FrameType) -> None:
+            """The breakpoint's hook ran while this debugger traces the
+            thread (continuing with a breakpoint of its own left) and it
+            did not stop on this line: stop at the hit now."""
+            try:
+                self._splice_at_hit = True
+                self.user_line(frame)
+            finally:
+                self._splice_at_hit = False
+                _native.locals_to_fast(frame)  # (see enter_debugger)
+                if self._splice_done:
+                    _drop_frames(self)
+
+    _Nice._splice_session = True
     _Nice.__name__ = getattr(cls, "__name__", "Debugger")
     _Nice.__qualname__ = getattr(cls, "__qualname__", _Nice.__name__)
     return _Nice

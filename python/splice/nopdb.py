@@ -189,14 +189,19 @@ class NoPdb:
         changing = self._changing
         try:
             self._changing = True
-            if any(x is self for x in stack):
-                stack.remove(self)
+            self._leave(stack)
             self._started = False
             self._stack = None
             sync(list(self._items.values()))
             self._holders.clear()
         finally:
             self._changing = changing
+
+    def _leave(self, stack: list[NoPdb]) -> None:
+        # (a function: no loop directly in a `try` block, see
+        # lifecycle._plan_sync; 3.14 inlines the generator into any())
+        if any(x is self for x in stack):
+            stack.remove(self)
 
     def _ensure_started(self) -> None:
         if self._started and not self._is_running():

@@ -137,3 +137,36 @@ def test_holders_registered_while_the_census_reads_the_holders():
         f(3)
     assert [c.return_value for c in calls] == [4]
     del keep
+
+
+def test_the_same_breakpoint_entered_in_the_window_releases_nothing_of_the_outer_block():
+    # a block of the same object entered between the outer block's hold
+    # and its start: its exit released the outer block's hold (matched by
+    # identity), which stopped the instance under it ("list.remove(x): x
+    # not in list" from the outer exit, or the NoPdb left started)
+    bp = splice.breakpoint(f, line="return a")
+    values = bp.eval("a")
+    bp.disable()
+
+    def nested() -> None:
+        with bp:
+            f(10)
+
+    def outer() -> None:
+        with bp:
+            f(1)
+
+    try:
+        _with_profile(_inside("_ensure_started", "start", nested), outer)
+        nopdb = splice.get_nopdb()
+        assert not nopdb.started and nopdb._holders == [] and nopdb._unheld == []
+        assert values == [2]  # the outer block's call; the inner records nothing
+        later = splice.breakpoint(f, line="return a")  # enabled, never entered
+        try:
+            got = later.eval("a")
+            f(3)
+            assert got == []
+        finally:
+            later.disable()
+    finally:
+        bp.disable()

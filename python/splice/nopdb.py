@@ -102,6 +102,9 @@ class NoPdb:
         #: entered then, on this thread (a finalizer the collector runs, a
         #: signal handler), neither holds nor starts it (see :meth:`_hold`)
         self._changing = False
+        #: items whose block was entered while ``_changing`` (one entry per
+        #: such block): their exit releases nothing (see :meth:`_hold`)
+        self._unheld: list[Managed] = []
 
     @property
     def started(self) -> bool:
@@ -200,8 +203,19 @@ class NoPdb:
     def _leave(self, stack: list[NoPdb]) -> None:
         # (a function: no loop directly in a `try` block, see
         # lifecycle._plan_sync; 3.14 inlines the generator into any())
-        if any(x is self for x in stack):
-            stack.remove(self)
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i] is self:
+                del stack[i]
+                return
+
+    def _drop_unheld(self, item: Managed) -> bool:
+        """Forget one block of ``item`` entered while the instance changed
+        (the innermost: such blocks exit first); whether there was one."""
+        for i in range(len(self._unheld) - 1, -1, -1):
+            if self._unheld[i] is item:
+                del self._unheld[i]
+                return True
+        return False
 
     def _ensure_started(self) -> None:
         if self._started and not self._is_running():
@@ -228,7 +242,10 @@ class NoPdb:
                 # (a finalizer the collector runs, a signal handler): it
                 # records nothing, as documented. Held, it restarted an
                 # instance being stopped, whose stop then forgot every
-                # holder: started for good, with no block open.
+                # holder: started for good, with no block open. Its exit
+                # must then release nothing, not the hold of an outer
+                # block of the same object.
+                self._unheld.append(item)
                 return
             if self._started and not self._holders:
                 self._ensure_started()  # started by start(): not ours to stop
@@ -255,6 +272,8 @@ class NoPdb:
         """Leaving ``item``'s ``with`` block: stop this instance if it was
         the last block holding it started (see :meth:`_hold`)."""
         with PATCHER.lock:
+            if self._drop_unheld(item):
+                return  # entered while the instance changed: held nothing
             if not self._holds(item):
                 return  # (released already: this runs again if interrupted)
             if len(self._holders) == 1:

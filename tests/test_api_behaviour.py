@@ -718,7 +718,8 @@ def test_a_running_frame_finishes_with_inline_statements_but_hooks_and_eval_list
     assert list(gen(3)) == [0, 1, 2] and accs == [0] and ran == [0, 1, 2]  # new calls: nothing
 
 
-def test_an_eval_value_that_refers_to_its_frame_is_freed_after_the_block():
+@pytest.mark.parametrize("with_callback", [False, True])
+def test_an_eval_value_that_refers_to_its_frame_is_freed_after_the_block(with_callback):
     """A caught exception evaluated at a hit refers to the hit's frame
     (its traceback), whose code held the eval list's append: a cycle
     through a code object, which the collector does not see. The list is
@@ -742,6 +743,10 @@ def test_an_eval_value_that_refers_to_its_frame_is_freed_after_the_block():
         with splice.breakpoint(step, line="msg = str(e)") as bp:
             errs = bp.eval("e")
             frames = bp.eval("__import__('sys')._getframe()")
+            if with_callback:
+                # (a Python hook's closure holds the breakpoint's hook
+                # state: it must not reach the lists)
+                bp.callback(lambda view: None)
             step()
         assert errs[0].__traceback__ is not None and frames[0].f_code.co_name == "step"
         return len(errs)

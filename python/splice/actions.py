@@ -156,18 +156,21 @@ class HookState:
     cycle was ever freed. So a hook reaches its function through a box that
     is emptied while the breakpoint is not installed (:meth:`park`; the
     breakpoint, which the code does not reach, keeps the contents). An
-    inline ``eval`` appends through an :class:`~splice._native.EvalSink`,
-    which lets go of its list then too (a caught exception evaluated at a
-    hit refers to the hit's frame through its traceback)."""
+    inline ``eval`` appends through its :class:`Eval`'s sink, which lets go
+    of its list then too (a caught exception evaluated at a hit refers to
+    the hit's frame through its traceback); the state holds no list (a
+    hook's closure holds the state: through it, the list closed the same
+    cycle)."""
 
-    __slots__ = ("live", "hits", "boxes", "sinks")
+    __slots__ = ("live", "hits", "boxes", "guarded")
 
     def __init__(self) -> None:
         self.live = False
         self.hits = 0
         self.boxes: list[list[Any]] = []
-        #: (sink, the list it appends to) of each inline eval
-        self.sinks: list[tuple[_native.EvalSink, list[Any]]] = []
+        #: whether the snippet being built runs its actions under a test
+        #: (``cond``, an instance filter): set for each build
+        self.guarded = False
 
     def box(self, fn: Callable[[FrameType], Any]) -> list[Any]:
         """A one-item list holding ``fn`` (emptied by :meth:`park`)."""
@@ -175,31 +178,18 @@ class HookState:
         self.boxes.append(b)
         return b
 
-    def sink(self, results: list[Any]) -> Callable[[Any], None]:
-        """The ``append`` the spliced code of an inline ``eval`` calls: a
-        new sink for ``results``, detached by :meth:`park` with the boxes."""
-        sink = _native.EvalSink(results)
-        if not self.live:
-            sink.detach()
-        self.sinks.append((sink, results))
-        return sink.appender()
-
     def park(self) -> list[tuple[list[Any], Any]]:
-        """Empty every box and detach every sink; what the boxes held, for
-        :meth:`unpark`."""
+        """Empty every box; what they held, for :meth:`unpark`."""
         parked = [(b, b[0]) for b in self.boxes if b[0] is not None]
         for b, _ in parked:
             b[0] = None
-        for sink, _ in self.sinks:
-            sink.detach()
         return parked
 
-    def unpark(self, parked: list[tuple[list[Any], Any]]) -> None:
+    @staticmethod
+    def unpark(parked: list[tuple[list[Any], Any]]) -> None:
         """Put back what :meth:`park` took."""
         for b, fn in parked:
             b[0] = fn
-        for sink, results in self.sinks:
-            sink.attach(results)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A probed function copied by value (cloudpickle pickles closures and
@@ -301,6 +291,11 @@ class Eval(Action):
         _check_source(expression, "eval")
         self.variables = _variables(variables, self.label)
         self.results = results
+        #: what the spliced code appends through (one per action, whatever
+        #: the number of templates built: attached while the breakpoint is
+        #: installed, by the breakpoint, which the code does not reach)
+        self.sink = _native.EvalSink(None)
+        self._append = self.sink.appender()
         self.code = expression if isinstance(expression, CodeType) else None
         self.python_hook = self.code is not None
         # (text is parsed when a template needs it: the breakpoint compiles
@@ -324,7 +319,7 @@ class Eval(Action):
         if expr is None:
             return None
         sink = f"{prefix}append"
-        return [f"{sink}((", *expr, "))"], {sink: state.sink(self.results)}
+        return [f"{sink}((", *expr, "))"], {sink: self._sink_for(state)}
 
     def stmts(self, scope: ScopeInfo, prefix: str, state: HookState, counts: bool) -> Stmts:
         if self.code is not None:
@@ -336,13 +331,21 @@ class Eval(Action):
         # objects are hashed by bdb (3.14+ pdb), cloudpickle and others.
         # Not the list's own append either: see HookState.
         sink = f"{prefix}append"
-        hooks: dict[str, Any] = {sink: state.sink(self.results)}
+        hooks: dict[str, Any] = {sink: self._sink_for(state)}
         # A fresh tree per build (the template passes edit it): parsing the
         # text again is several times cheaper than copy.deepcopy.
         assert self.text is not None
         holder = ast.Expr(parse_expression(self.text, self.label))
         hooks.update(rename_variables([holder], self.variables, f"{prefix}v_", self.label))
         return [ast.Expr(ast.Call(func=ast.Name(sink, ast.Load()), args=[holder.value], keywords=[]))], hooks
+
+
+    def _sink_for(self, state: HookState) -> Callable[[Any], None]:
+        """The sink's ``append``, attached now when the breakpoint is
+        installed (an eval scheduled on it: its hits start at the commit)."""
+        if state.live and not self.sink.attached:
+            self.sink.attach(self.results)
+        return self._append
 
 
 class Exec(Action):
@@ -484,10 +487,10 @@ class Debug(Action):
         self.sessions: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def hook(self, prefix: str, state: HookState, counts: bool) -> tuple[str, Callable[[], Any]]:
-        cls, kwargs, sessions = self.debugger_cls, self.kwargs, self.sessions
+        cls, kwargs, sessions, guarded = self.debugger_cls, self.kwargs, self.sessions, state.guarded
 
         def start(frame: FrameType) -> None:
-            enter_debugger(frame, cls, kwargs, sessions)
+            enter_debugger(frame, cls, kwargs, sessions, guarded)
 
         return f"{prefix}dbg", frame_hook(start, state, counts)
 
@@ -647,6 +650,7 @@ def build_snippet(
     scope = ScopeInfo.from_code(target.code)
     hooks: dict[str, Any] = {}
     body: list[ast.stmt] = []
+    state.guarded = cond is not None or target.instance is not None
     for action, action_prefix, counts in _each_action(actions, prefix):
         stmts, h = action.stmts(scope, action_prefix, state, counts)
         body.extend(stmts)
@@ -708,6 +712,7 @@ def build_snippet_lines(
     scope = ScopeInfo.from_code(target.code)
     hooks: dict[str, Any] = {}
     body: list[str] = []
+    state.guarded = cond is not None or target.instance is not None
     for action, action_prefix, counts in _each_action(actions, prefix):
         part = action.lines(scope, action_prefix, state, counts)
         if part is None:

@@ -22,17 +22,13 @@ budget (within 5% of the hand-typed statement) does not allow.
 
 from __future__ import annotations
 
-import ast
 import bdb
-import builtins
 import dis
 import heapq
 import inspect
 import itertools
 import pdb
-import re
 import sys
-import textwrap
 import weakref
 from collections.abc import Callable
 from types import CodeType
@@ -113,8 +109,6 @@ def _action_key(a: Any) -> tuple[Any, ...]:
 #: free variables (gh-128396, fixed in 3.13.3): the slot holds the
 #: comprehension's plain value and is read as a cell.
 _LOCALS_CRASH = (3, 13) <= sys.version_info < (3, 13, 3)
-#: words of a snippet that may read its frame's locals
-_LOCALS_WORDS = frozenset({"locals", "vars", "dir", "eval", "exec", "breakpoint", "f_locals"})
 
 
 def _crashing_lines(code: CodeType) -> frozenset[int]:
@@ -135,56 +129,25 @@ def _crashing_lines(code: CodeType) -> frozenset[int]:
 
 
 def _refuse_frame_locals(bp: Breakpoint, code: CodeType, lines: list[int], where: str) -> None:
-    """A :class:`SnippetError` for an action that reads the frame's locals
-    (a callback's view, ``debug()``, a snippet given as a code object, text
-    that calls ``locals()``, ``vars()``, ``dir()``, ``eval``/``exec``) at a
-    line where that crashes this interpreter (:data:`_LOCALS_CRASH`)."""
+    """A :class:`SnippetError` for any action at a line where reading the
+    frame's locals crashes this interpreter (:data:`_LOCALS_CRASH`). Any:
+    a callback's view, ``debug()`` and ``locals()`` read them, and so can
+    any Python code a snippet runs, through a call, a property, an
+    operator's ``__dunder__`` or ``len()`` of an object, as soon as it
+    reads ``sys._getframe(1).f_locals`` (a debug helper). A check of the
+    snippet's words let such code through (a segfault)."""
     bad = sorted(set(lines) & _crashing_lines(code))
     if not bad:
         return
     for a in [*bp._actions, *([bp._cond] if bp._cond is not None else [])]:
-        text = getattr(a, "text", None)
-        reads = getattr(a, "python_hook", False) or getattr(a, "code", None) is not None
-        how = "reads them"
-        if not reads and isinstance(text, str):
-            reads = bool(_LOCALS_WORDS & set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)))
-            if not reads:
-                called = _called_function(text)
-                if called is not None:
-                    reads = True
-                    how = (
-                        f"calls {called}, which can read them (a helper that reads "
-                        f"sys._getframe(1).f_locals crashed it)"
-                    )
-        if reads:
-            raise SnippetError(
-                f"breakpoint at {where} line {bad[0]}: CPython {sys.version.split()[0]} crashes "
-                f"when a frame's locals are read inside the comprehension on this line, whose "
-                f"variable has the name of a closure variable of the function (CPython "
-                f"gh-128396, fixed in 3.13.3), and {getattr(a, 'label', 'this action')} {how}. "
-                f"Put the probe on another line, or use CPython 3.13.3 or later"
-            )
-
-
-#: builtins a snippet may call where reading the frame's locals crashes
-#: (:func:`_refuse_frame_locals`): none of them reads a frame
-_PLAIN_BUILTINS = frozenset(dir(builtins)) - _LOCALS_WORDS - {"globals", "__import__", "help", "input"}
-
-
-def _called_function(text: str) -> Optional[str]:
-    """The first function ``text`` calls that is not a plain builtin
-    (``len``, ``abs``, ...), as written; None if there is none, or if the
-    text does not parse (its error comes from the template)."""
-    try:
-        tree = ast.parse(textwrap.dedent(text))
-    except (SyntaxError, ValueError):
-        return None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            fn = node.func
-            if not (isinstance(fn, ast.Name) and fn.id in _PLAIN_BUILTINS):
-                return ast.unparse(fn)
-    return None
+        raise SnippetError(
+            f"breakpoint at {where} line {bad[0]}: CPython {sys.version.split()[0]} crashes "
+            f"when a frame's locals are read inside the comprehension on this line, whose "
+            f"variable has the name of a closure variable of the function (CPython "
+            f"gh-128396, fixed in 3.13.3), and any Python code {getattr(a, 'label', 'this action')} "
+            f"runs there can read them. Put the probe on another line, or use CPython 3.13.3 "
+            f"or later"
+        )
 
 
 class _BreakpointProbe(Probe):
@@ -499,12 +462,17 @@ class Breakpoint(Managed):
         # the hooks' functions, out of the code's reach while not installed
         # (see HookState)
         if active:
-            self._state.unpark(self._parked)
+            HookState.unpark(self._parked)
             self._parked = []
+            for a in self._actions:
+                if isinstance(a, Eval) and not a.sink.attached:
+                    a.sink.attach(a.results)
         else:
             self._parked.extend(self._state.park())
             for a in self._actions:
-                if isinstance(a, Debug):
+                if isinstance(a, Eval):
+                    a.sink.detach()
+                elif isinstance(a, Debug):
                     finish(a.sessions)
 
     def _schedule(self, action: Action) -> None:

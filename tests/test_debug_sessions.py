@@ -193,3 +193,55 @@ def test_the_monitoring_backend_is_refused_when_scheduled():
         with pytest.raises(TypeError, match="'monitoring' backend is not supported"):
             bp.debug(backend="monitoring")
         assert f(1) == 3
+
+
+def evens(n):
+    for i in range(n):
+        y = i
+    return y
+
+
+def test_a_step_onto_a_line_whose_condition_is_false_loses_no_later_hit():
+    # stepping onto the line at i=1 (cond false: its hook does not run)
+    # left a record that skipped the i=2 hit at the same frame and line
+    out = io.StringIO()
+    cmds = "p ('stop', i)\nn\nn\np ('stop', i)\nc\np ('stop', i)\nc\nc\n"
+    with splice.breakpoint(evens, line="y = i", cond="i % 2 == 0") as bp:
+        bp.debug(stdin=io.StringIO(cmds), stdout=out, readrc=False)
+        evens(4)
+    assert re.findall(r"\('stop', (\d)\)", out.getvalue()) == ["0", "1", "2"]
+
+
+def two_lines(x):
+    a = x + 1
+    b = a * 2
+    return b
+
+
+def test_stepping_from_one_debug_breakpoint_onto_another_stops_once():
+    out = io.StringIO()
+    first, second = lineno(two_lines, "a = x + 1"), lineno(two_lines, "b = a * 2")
+    with splice.breakpoint(two_lines, line="a = x + 1") as b1, splice.breakpoint(two_lines, line="b = a * 2") as b2:
+        b1.debug(stdin=io.StringIO("n\nn\nc\n"), stdout=out, readrc=False)
+        b2.debug(stdin=io.StringIO("c\n"), stdout=io.StringIO(), readrc=False)
+        assert two_lines(1) == 4
+    assert stops(out.getvalue()) == [first, second, second + 1]
+
+
+@pytest.mark.parametrize("commands", ["q\n", "", "b {later}\nc\nc\n"])
+def test_the_frames_of_a_hit_are_freed_after_quit_or_end_of_input(commands):
+    class Payload:
+        pass
+
+    def caller() -> "weakref.ref[Payload]":
+        payload = Payload()
+        f(1)
+        return weakref.ref(payload)
+
+    later = lineno(f, "return z")
+    with splice.breakpoint(f, line="y = x * 2") as bp:
+        bp.debug(stdin=io.StringIO(commands.format(later=later)), stdout=io.StringIO(), readrc=False)
+        ref = caller()
+    del bp
+    gc.collect()
+    assert ref() is None  # (3.14+'s Pdb._last_pdb_instance keeps the finished debugger)

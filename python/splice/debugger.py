@@ -52,7 +52,11 @@ _SKIP = ("splice", "splice.*")
 
 
 def enter_debugger(
-    frame: FrameType, cls: type[bdb.Bdb], kwargs: dict[str, Any], sessions: Optional[weakref.WeakSet[Any]] = None
+    frame: FrameType,
+    cls: type[bdb.Bdb],
+    kwargs: dict[str, Any],
+    sessions: Optional[weakref.WeakSet[Any]] = None,
+    guarded: bool = False,
 ) -> None:
     """Start ``cls(**kwargs)`` on ``frame``, stopped at the breakpoint line; on
     continue or quit, the previous trace function (usually none) is restored.
@@ -64,7 +68,11 @@ def enter_debugger(
     nested in it showed each such line twice and, saving the first as "the
     previous trace function", left it installed for good.
 
-    ``sessions``: where the debugger is registered, for :func:`finish`."""
+    ``sessions``: where the debugger is registered, for :func:`finish`.
+    ``guarded``: the hook runs under a test (``cond``, an instance filter),
+    so a stop on its line is not always followed by the hook: then no stop
+    is remembered to skip it (a later hit at the same frame and line was
+    skipped), at the cost of a second stop there when stepping onto it."""
     if getattr(_LAST_STOP, "prompt", False):
         return
     last, _LAST_STOP.at = getattr(_LAST_STOP, "at", None), None
@@ -108,7 +116,7 @@ def enter_debugger(
     dbg.skip = set(dbg.skip or ()) | set(_SKIP)
     dbg._splice_restore = restore
     dbg._splice_thread = threading.get_ident()
-    dbg._splice_hit = (frame.f_code, frame.f_lineno)
+    dbg._splice_hit = None if guarded else (frame.f_code, frame.f_lineno)
     if sessions is not None:
         sessions.add(dbg)
     # From set_trace (tracing on, stepping) until the stop below, Python code
@@ -155,9 +163,13 @@ def _drop_frames(dbg: Any) -> None:
     locals behind them. (Not from ``restore()``, which ``c`` calls in the
     middle of the prompt's loop.)"""
     held = vars(dbg)  # (3.14's curframe_locals is a deprecated property: left alone)
-    for name in ("enterframe", "curframe_locals", "curframe"):
+    for name in ("enterframe", "curframe_locals", "curframe", "botframe", "stopframe", "returnframe"):
         if held.get(name) is not None:
             held[name] = None
+    for name in ("stack", "frame_trace_lines_opcodes", "frame_returning"):
+        value = held.get(name)
+        if isinstance(value, (list, dict)):
+            held[name] = type(value)()
 
 
 def finish(sessions: weakref.WeakSet[Any]) -> None:
@@ -193,6 +205,8 @@ def _restoring(cls: type[bdb.Bdb], restore: Any) -> Any:
         _splice_hit: Optional[tuple[Any, int]] = None
         #: stopping for a hit itself (from its hook, not a line event)
         _splice_at_hit = False
+        #: (id of the frame, line) of its last stop at a line event
+        _splice_line_stop: Optional[tuple[int, int]] = None
 
         def set_continue(self) -> None:
             super().set_continue()
@@ -208,6 +222,7 @@ def _restoring(cls: type[bdb.Bdb], restore: Any) -> Any:
                 return None
             if event == "line":
                 _LAST_STOP.at = None  # (set again if it stops here)
+                self._splice_line_stop = None
             try:
                 out = super().trace_dispatch(frame, event, arg)
                 if not self._splice_done:
@@ -221,6 +236,7 @@ def _restoring(cls: type[bdb.Bdb], restore: Any) -> Any:
             except bdb.BdbQuit:
                 self._splice_done = True
                 restore()
+                _drop_frames(self)
                 return None
             except BaseException:
                 # (a KeyboardInterrupt at the prompt, an error of the
@@ -228,9 +244,13 @@ def _restoring(cls: type[bdb.Bdb], restore: Any) -> Any:
                 # into the user's code untraced
                 self._splice_done = True
                 restore()
+                _drop_frames(self)
                 raise
 
         def interaction(self, frame: Optional[FrameType], *args: Any, **kwargs: Any) -> Any:
+            if not self._splice_at_hit and frame is not None:
+                # (cleared by the next line event: see splice_stop)
+                self._splice_line_stop = (id(frame), frame.f_lineno)
             if not self._splice_at_hit and frame is not None and (frame.f_code, frame.f_lineno) == self._splice_hit:
                 # a stop on the breakpoint's line (in its instrumented
                 # code), whose hook runs next; only there: a record left by
@@ -247,8 +267,11 @@ def _restoring(cls: type[bdb.Bdb], restore: Any) -> Any:
 
         def splice_stop(self, frame: FrameType) -> None:
             """The breakpoint's hook ran while this debugger traces the
-            thread (continuing with a breakpoint of its own left) and it
-            did not stop on this line: stop at the hit now."""
+            thread: stop at the hit now, unless it has just stopped on
+            this line (stepping onto it: the line event comes first; while
+            it traces, every line event clears that record)."""
+            if self._splice_line_stop == (id(frame), frame.f_lineno):
+                return
             try:
                 self._splice_at_hit = True
                 self.user_line(frame)

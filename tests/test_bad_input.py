@@ -157,6 +157,10 @@ def test_a_refusal_only_the_rewriter_sees_comes_when_scheduled_outside_a_block()
     bp = splice.breakpoint(comprehension_hides_a_cell, line="r = [x * 2 for x in xs]")
     try:
         named = r"^comprehension_hides_a_cell \(.*test_bad_input\.py\): line \d+ runs a comprehension"
+        if (3, 13) <= sys.version_info < (3, 13, 3):
+            # (3.13.0-3.13.2 refuse every action on such a line first, as
+            # the template is built: gh-128396, test_comprehension_cells.py)
+            named = r"^breakpoint at comprehension_hides_a_cell line \d+: CPython 3\.13\.\d crashes"
         with pytest.raises(SnippetError, match=named):
             bp.eval("x")
         with splice.capture_call(other) as call:  # an unrelated block works

@@ -89,15 +89,6 @@ _getframe = sys._getframe
 _MINOR = sys.version_info[1]
 
 
-def _check_source(value: Any, kind: str) -> None:
-    """A :class:`TypeError` now, when the action is scheduled, unless
-    ``value`` is a snippet's text or code object (``snippet_label`` refuses
-    every other type but ``None``, which it shows as empty)."""
-    if value is None:
-        what = f"{kind}()" if kind != "cond" else "cond="
-        raise TypeError(f"{what} takes Python source as a str or bytes, or a code object; not None")
-
-
 class FrameView:
     """What a :meth:`Breakpoint.callback` function receives: a view of the frame
     where the breakpoint was hit.
@@ -288,7 +279,6 @@ class Eval(Action):
 
     def __init__(self, expression: SnippetSource, variables: Optional[dict[str, Any]], results: list[Any]) -> None:
         super().__init__(snippet_label("eval", expression))
-        _check_source(expression, "eval")
         self.variables = _variables(variables, self.label)
         self.results = results
         #: what the spliced code appends through (one per action, whatever
@@ -339,7 +329,6 @@ class Eval(Action):
         hooks.update(rename_variables([holder], self.variables, f"{prefix}v_", self.label))
         return [ast.Expr(ast.Call(func=ast.Name(sink, ast.Load()), args=[holder.value], keywords=[]))], hooks
 
-
     def _sink_for(self, state: HookState) -> Callable[[Any], None]:
         """The sink's ``append``, attached now when the breakpoint is
         installed (an eval scheduled on it: its hits start at the commit)."""
@@ -355,7 +344,6 @@ class Exec(Action):
 
     def __init__(self, code: SnippetSource, variables: Optional[dict[str, Any]]) -> None:
         super().__init__(snippet_label("exec", code))
-        _check_source(code, "exec")
         self.variables = _variables(variables, self.label)
         self.code = code if isinstance(code, CodeType) else None
         self.python_hook = self.code is not None
@@ -538,7 +526,6 @@ class Condition:
 
     def __init__(self, cond: SnippetSource) -> None:
         self.label = snippet_label("cond", cond)
-        _check_source(cond, "cond")
         self.code = cond if isinstance(cond, CodeType) else None
         # (parsed when a template needs it; the breakpoint compiles its
         # templates at once when it has a condition, which raises any error)

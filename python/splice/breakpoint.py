@@ -137,17 +137,16 @@ def _refuse_frame_locals(bp: Breakpoint, code: CodeType, lines: list[int], where
     reads ``sys._getframe(1).f_locals`` (a debug helper). A check of the
     snippet's words let such code through (a segfault)."""
     bad = sorted(set(lines) & _crashing_lines(code))
-    if not bad:
+    labels = [a.label for a in bp._actions] + ([bp._cond.label] if bp._cond is not None else [])
+    if not bad or not labels:
         return
-    for a in [*bp._actions, *([bp._cond] if bp._cond is not None else [])]:
-        raise SnippetError(
-            f"breakpoint at {where} line {bad[0]}: CPython {sys.version.split()[0]} crashes "
-            f"when a frame's locals are read inside the comprehension on this line, whose "
-            f"variable has the name of a closure variable of the function (CPython "
-            f"gh-128396, fixed in 3.13.3), and any Python code {getattr(a, 'label', 'this action')} "
-            f"runs there can read them. Put the probe on another line, or use CPython 3.13.3 "
-            f"or later"
-        )
+    raise SnippetError(
+        f"breakpoint at {where} line {bad[0]}: CPython {sys.version.split()[0]} crashes "
+        f"when a frame's locals are read inside the comprehension on this line, whose "
+        f"variable has the name of a closure variable of the function (CPython "
+        f"gh-128396, fixed in 3.13.3), and any Python code {labels[0]} runs there "
+        f"can read them. Put the probe on another line, or use CPython 3.13.3 or later"
+    )
 
 
 class _BreakpointProbe(Probe):
@@ -462,8 +461,9 @@ class Breakpoint(Managed):
         # the hooks' functions, out of the code's reach while not installed
         # (see HookState)
         if active:
-            HookState.unpark(self._parked)
-            self._parked = []
+            if self._parked:
+                HookState.unpark(self._parked)
+                self._parked = []
             for a in self._actions:
                 if isinstance(a, Eval) and not a.sink.attached:
                     a.sink.attach(a.results)

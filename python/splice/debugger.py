@@ -114,7 +114,6 @@ def enter_debugger(
         kwargs = {**kwargs, "backend": "settrace"}
     dbg = _restoring(cls, restore)(**kwargs)
     dbg.skip = set(dbg.skip or ()) | set(_SKIP)
-    dbg._splice_restore = restore
     dbg._splice_thread = threading.get_ident()
     dbg._splice_hit = None if guarded else (frame.f_code, frame.f_lineno)
     if sessions is not None:
@@ -181,9 +180,7 @@ def finish(sessions: weakref.WeakSet[Any]) -> None:
     me = threading.get_ident()
     for dbg in list(sessions):
         if not dbg._splice_done and dbg._splice_thread == me:
-            dbg._splice_done = True
-            dbg._splice_restore()
-            _drop_frames(dbg)
+            dbg.splice_end()
 
 
 def _takes_backend(cls: type[bdb.Bdb]) -> bool:
@@ -234,28 +231,30 @@ def _restoring(cls: type[bdb.Bdb], restore: Any) -> Any:
                 _drop_frames(self)
                 return None
             except bdb.BdbQuit:
-                self._splice_done = True
-                restore()
-                _drop_frames(self)
+                self.splice_end()
                 return None
             except BaseException:
                 # (a KeyboardInterrupt at the prompt, an error of the
                 # debugger's own): it is done, and the exception goes on
                 # into the user's code untraced
-                self._splice_done = True
-                restore()
-                _drop_frames(self)
+                self.splice_end()
                 raise
+
+        def splice_end(self) -> None:
+            """Finish: restore the trace functions, drop the frames."""
+            self._splice_done = True
+            restore()
+            _drop_frames(self)
 
         def interaction(self, frame: Optional[FrameType], *args: Any, **kwargs: Any) -> Any:
             if not self._splice_at_hit and frame is not None:
-                # (cleared by the next line event: see splice_stop)
+                # a stop at a line event (cleared by the next: see splice_stop)
                 self._splice_line_stop = (id(frame), frame.f_lineno)
-            if not self._splice_at_hit and frame is not None and (frame.f_code, frame.f_lineno) == self._splice_hit:
-                # a stop on the breakpoint's line (in its instrumented
-                # code), whose hook runs next; only there: a record left by
-                # a stop elsewhere matched a later frame at the same address
-                _LAST_STOP.at = (id(frame), frame.f_lineno)
+                if (frame.f_code, frame.f_lineno) == self._splice_hit:
+                    # on the breakpoint's line (in its instrumented code),
+                    # whose hook runs next; only there: a record left by a
+                    # stop elsewhere matched a later frame at the same address
+                    _LAST_STOP.at = self._splice_line_stop
             prompt = getattr(_LAST_STOP, "prompt", False)
             try:
                 # a probed function called at the prompt (`p f(5)`) runs

@@ -67,6 +67,18 @@ def _thread_stack() -> list[NoPdb]:
     return stack
 
 
+
+def _remove(items: list[Any], item: Any) -> bool:
+    """Remove the last entry of ``items`` that is ``item`` (by identity);
+    whether there was one. (A function: no loop directly in a ``with`` or
+    ``try`` block of splice, see lifecycle._plan_sync; 3.14 inlines the
+    generator of an ``any()`` there.)"""
+    for i in range(len(items) - 1, -1, -1):
+        if items[i] is item:
+            del items[i]
+            return True
+    return False
+
 class NoPdb:
     """The main NoPdb class.
 
@@ -192,30 +204,13 @@ class NoPdb:
         changing = self._changing
         try:
             self._changing = True
-            self._leave(stack)
+            _remove(stack, self)
             self._started = False
             self._stack = None
             sync(list(self._items.values()))
             self._holders.clear()
         finally:
             self._changing = changing
-
-    def _leave(self, stack: list[NoPdb]) -> None:
-        # (a function: no loop directly in a `try` block, see
-        # lifecycle._plan_sync; 3.14 inlines the generator into any())
-        for i in range(len(stack) - 1, -1, -1):
-            if stack[i] is self:
-                del stack[i]
-                return
-
-    def _drop_unheld(self, item: Managed) -> bool:
-        """Forget one block of ``item`` entered while the instance changed
-        (the innermost: such blocks exit first); whether there was one."""
-        for i in range(len(self._unheld) - 1, -1, -1):
-            if self._unheld[i] is item:
-                del self._unheld[i]
-                return True
-        return False
 
     def _ensure_started(self) -> None:
         if self._started and not self._is_running():
@@ -272,7 +267,7 @@ class NoPdb:
         """Leaving ``item``'s ``with`` block: stop this instance if it was
         the last block holding it started (see :meth:`_hold`)."""
         with PATCHER.lock:
-            if self._drop_unheld(item):
+            if _remove(self._unheld, item):
                 return  # entered while the instance changed: held nothing
             if not self._holds(item):
                 return  # (released already: this runs again if interrupted)
@@ -281,17 +276,11 @@ class NoPdb:
                 # end, so that a run cut short runs again whole
                 self._stop()
             else:
-                self._drop_holder(item)
+                _remove(self._holders, item)
 
     def _holds(self, item: Managed) -> bool:
         # (a function: no loop directly in a `with` block, see lifecycle._plan_sync)
         return any(h is item for h in self._holders)
-
-    def _drop_holder(self, item: Managed) -> None:
-        for i, held in enumerate(self._holders):
-            if held is item:
-                del self._holders[i]
-                return
 
     def __enter__(self) -> NoPdb:
         self.start()

@@ -54,8 +54,6 @@ def snippet_label(kind: str, text: object, limit: int = 60) -> str:
         return f"{kind}({shown})" if kind != "cond" else f"cond={shown}"
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    elif text is None:
-        text = ""
     elif not isinstance(text, str):
         what = f"{kind}()" if kind != "cond" else "cond="
         raise TypeError(f"{what} takes Python source as a str or bytes, or a code object; not {type(text).__name__}")

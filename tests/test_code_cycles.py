@@ -61,6 +61,42 @@ def test_a_breakpoint_entered_again_still_calls_its_callback():
     assert seen == [1, 3]
 
 
+def steps(n):
+    for i in range(n):
+        yield i  # the breakpoint's line
+
+
+def test_a_generator_suspended_in_an_earlier_block_calls_the_callback_again():
+    """Each block builds its hooks again; a generator still running the
+    code of an earlier block calls that block's hook, which works again
+    while the breakpoint is installed (and does nothing between blocks)."""
+    seen = []
+    bp = splice.breakpoint(steps, line="yield i")
+    bp.callback(lambda v: seen.append(v.locals["i"]))
+    with bp:
+        g = steps(4)
+        next(g)
+    next(g)  # not installed: not called
+    with bp:
+        next(g)
+    next(g)
+    assert seen == [0, 2]
+
+
+def test_a_breakpoint_entered_many_times_keeps_no_hook_of_ended_blocks():
+    """Every block builds the hooks again. The breakpoint kept a box for
+    each hook it ever built, and each enter and exit went through all of
+    them: 12 ms per block after 20,000 blocks."""
+    bp = splice.breakpoint(kept, line="return y")
+    bp.callback(lambda v: None)
+    bp.debug()  # a second Python-level hook
+    for _ in range(50):
+        with bp:
+            pass
+    gc.collect()
+    assert len(bp._state.boxes) <= 2
+
+
 class _Holder:
     """Keeps its captures and transforms with a method (a common wrapper)."""
 

@@ -45,6 +45,7 @@ from splice.actions import (
     Exec,
     FrameView,
     HookState,
+    Parked,
     SnippetSource,
     build_snippet,
     build_snippet_lines,
@@ -309,7 +310,7 @@ class Breakpoint(Managed):
         self._version = 0
         self._state = HookState()
         #: what the hooks call, while the breakpoint is not installed
-        self._parked: list[tuple[list[Any], Any]] = []
+        self._parked: Parked = []
         self._counter: Optional[CountHits] = None
         self._cond = Condition(cond) if cond is not None else None
         self._sites = plan(self.scope, self.line)

@@ -174,6 +174,24 @@ def test_a_continued_step_leaves_no_trace_function_on_the_caller():
     assert value == 3 and frame.f_trace is None
 
 
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="bdb traces opcodes on 3.13+ only")
+@pytest.mark.parametrize("commands", ["q\n", ""], ids=["quit", "end-of-input"])
+def test_quitting_leaves_no_frame_tracing_opcodes(commands):
+    # 3.13+: bdb turns on f_trace_opcodes on every frame of the stack when
+    # it starts, and `q` (or the end of its input) left them on: each
+    # caller's code object stayed instruction-traced for the rest of the
+    # process (a loop in it ran 2x slower after the block)
+    def caller():
+        opcodes = sys._getframe().f_trace_opcodes
+        a = f(1)
+        return a, opcodes, sys._getframe().f_trace_opcodes
+
+    with splice.breakpoint(f, line="y = x * 2") as bp:
+        bp.debug(stdin=io.StringIO(commands), stdout=io.StringIO(), readrc=False)
+        value, before, after = caller()
+    assert value == 3 and before is False and after is False
+
+
 @pytest.mark.skipif(sys.version_info >= (3, 13), reason="3.13+ write frame locals through")
 def test_a_debugger_that_never_reads_the_locals_writes_back_no_old_snapshot():
     # 3.11/3.12: the write-back after the stop wrote an older snapshot of

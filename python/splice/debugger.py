@@ -3,7 +3,7 @@
 This is the only place splice installs a trace function: the debugger's own,
 while it is open. On continue (with no breakpoint of the debugger's own left)
 or quit, the trace function that was there before (usually none) and every
-frame's ``f_trace`` are restored; a debugger still tracing this thread when
+frame's ``f_trace``, ``f_trace_lines`` and ``f_trace_opcodes`` are restored; a debugger still tracing this thread when
 its breakpoint is removed (one continued with a breakpoint of its own) is
 ended then (:func:`finish`).
 
@@ -93,16 +93,23 @@ def enter_debugger(
         # variable assigned since)
         frame.f_locals  # noqa: B018
     orig_trace = sys.gettrace()
-    saved: list[tuple[FrameType, Any]] = []
+    # each frame's f_trace, f_trace_lines and f_trace_opcodes: the debugger
+    # sets all three on every frame of the stack, and pdb's `q` leaves
+    # them set; on 3.13+ f_trace_opcodes left True kept each caller's code
+    # object instruction-traced for the rest of the process (a loop there
+    # ran 2x slower after the block)
+    saved: list[tuple[FrameType, Any, bool, bool]] = []
     f: Optional[FrameType] = frame
     while f is not None:
-        saved.append((f, f.f_trace))
+        saved.append((f, f.f_trace, f.f_trace_lines, f.f_trace_opcodes))
         f = f.f_back
 
     def restore() -> None:
-        for fr, tr in saved:
+        for fr, tr, lines, opcodes in saved:
             try:
                 fr.f_trace = tr
+                fr.f_trace_lines = lines
+                fr.f_trace_opcodes = opcodes
             except Exception:  # pragma: no cover
                 pass
         saved.clear()  # (the frames of the hit, with their locals, go now)

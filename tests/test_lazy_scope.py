@@ -792,3 +792,43 @@ def test_splice_s_own_calls_are_not_recorded(tmp_path, monkeypatch):
     assert [r.args["value"] for r in calls] == [1, 2]
     assert [r.return_value for r in firsts] == [0, 1, 2, 3, 4]
     _assert_clean()
+
+
+def _stepped_from(out: str) -> list[str]:
+    """The functions pdb stopped in, in order (its '> file(N)func()' lines)."""
+    import re
+
+    return re.findall(r"^> .*?\(\d+\)(\w+)\(\)", out.replace("(Pdb) ", "\n"), re.M)
+
+
+def _other_fn(x):
+    return x * 2
+
+
+def _step_main(out):
+    import io
+    import pdb
+
+    pdb.Pdb(stdin=io.StringIO("s\ns\ns\ns\nc\n"), stdout=out, readrc=False).set_trace()
+    a = _other_fn(1)
+    b = _stepped_target(2)
+    return a + b
+
+
+def _stepped_target(x):
+    return x + 1
+
+
+@needs_lazy
+def test_a_user_stepping_into_a_call_stops_in_the_called_function_not_in_splice():
+    # 3.11: splice's frame evaluator called its first-call watch traced, and
+    # pdb's `s` into any call stopped in splice.first_calls (3.12+ runs a
+    # sys.monitoring callback untraced)
+    import io
+
+    out = io.StringIO()
+    with splice.capture_calls("_stepped_target") as calls:
+        assert _step_main(out) == 5
+    assert [c.args["x"] for c in calls] == [2]
+    assert _stepped_from(out.getvalue())[:3] == ["_step_main", "_other_fn", "_other_fn"]
+    assert "_on_frame" not in out.getvalue() and sys.gettrace() is None

@@ -254,8 +254,15 @@ mod imp {
         let code_b = Bound::from_borrowed_ptr(py, code);
         let func_b = Bound::from_borrowed_ptr(py, func);
         IN_CALLBACK.with(|c| c.set(true));
+        // Untraced, as 3.12+ runs a sys.monitoring callback: with the
+        // user's pdb stepping (`s`) into a call, the debugger stopped in
+        // splice's callback instead of the called function. (The re-run of
+        // the first call below is the user's code: traced.)
+        let tstate = ffi::PyThreadState_Get();
+        ffi::PyThreadState_EnterTracing(tstate);
         let answer = PyTuple::new(py, [&code_b, &func_b])
             .and_then(|args| crate::thread_exit::call(&cb, &args, None));
+        ffi::PyThreadState_LeaveTracing(tstate);
         IN_CALLBACK.with(|c| c.set(false));
         let answer = match answer {
             Ok(v) => v.extract::<i64>().unwrap_or(1),

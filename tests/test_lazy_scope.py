@@ -832,3 +832,23 @@ def test_a_user_stepping_into_a_call_stops_in_the_called_function_not_in_splice(
     assert [c.args["x"] for c in calls] == [2]
     assert _stepped_from(out.getvalue())[:3] == ["_step_main", "_other_fn", "_other_fn"]
     assert "_on_frame" not in out.getvalue() and sys.gettrace() is None
+
+
+def test_scopes_of_modules_loaded_in_a_loop_leave_a_bounded_memo():
+    # check_exists remembers, per (name, module, file), the function it
+    # found; a scope per plugin module loaded in a loop added one entry for
+    # good, long after the module was gone
+    from splice import resolve
+
+    for i in range(2 * resolve._FOUND_MAX + 10):
+        mod = types.ModuleType(f"_splice_plugin_{i}")
+        mod.__file__ = "/nonexistent/_splice_plugin.py"
+        exec(compile("def h(x):\n    return x + 1\n", mod.__file__, "exec"), mod.__dict__)
+        sys.modules[mod.__name__] = mod
+        try:
+            with splice.capture_calls("h", module=mod) as calls:
+                mod.h(i)
+        finally:
+            del sys.modules[mod.__name__]
+        assert [c.args["x"] for c in calls] == [i]
+    assert len(resolve._found) <= resolve._FOUND_MAX

@@ -656,8 +656,17 @@ def wants(scope: Scope, code: CodeType) -> bool:
     return bool(code.co_flags & _native.CO_OPTIMIZED) and scope.match_code(code) and not _is_own(code)
 
 
-#: (name, id(module), file) -> a function a scope was found to match last time
+#: (name, id(module), file) -> a function a scope was found to match last
+#: time; at most :data:`_FOUND_MAX` (a scope per plugin module loaded in a
+#: loop added one for good, long after the module was gone)
 _found: dict[tuple[Optional[str], int, str], weakref.ref[FunctionType]] = {}
+_FOUND_MAX = 256
+
+
+def _remember(key: tuple[Optional[str], int, str], fn: FunctionType) -> None:
+    if len(_found) >= _FOUND_MAX:
+        _found.clear()
+    _found[key] = weakref.ref(fn)
 
 
 def check_exists(scope: Scope) -> None:
@@ -695,7 +704,7 @@ def check_exists(scope: Scope) -> None:
                 t = type(v)
             if t is FunctionType:
                 if _matches_within(scope, v):
-                    _found[key] = weakref.ref(v)
+                    _remember(key, v)
                     return
             elif issubclass(t, type) and _addr(v) not in seen:
                 seen.add(_addr(v))
@@ -709,7 +718,7 @@ def check_exists(scope: Scope) -> None:
         site: Optional[Site] = target.site
         while site is not None:
             if site.functions:
-                _found[key] = weakref.ref(site.functions[0])
+                _remember(key, site.functions[0])
                 return
             site = site.parent
 

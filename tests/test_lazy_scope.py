@@ -852,3 +852,33 @@ def test_scopes_of_modules_loaded_in_a_loop_leave_a_bounded_memo():
             del sys.modules[mod.__name__]
         assert [c.args["x"] for c in calls] == [i]
     assert len(resolve._found) <= resolve._FOUND_MAX
+
+
+def _ki_target(x):
+    return x + 1
+
+
+@needs_lazy
+def test_a_first_call_cut_short_by_ctrl_c_is_caught_at_the_next_call(monkeypatch):
+    # A KeyboardInterrupt that landed in the commit of a function's first
+    # call marked the function as failed: none of its later calls in the
+    # block was recorded (found with a SIGALRM handler raising it)
+    from splice import capture as capture_mod
+
+    real = capture_mod.sync
+    raised = []
+
+    def interrupted(*args, **kwargs):
+        if not raised:
+            raised.append(True)
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    with splice.capture_calls("_ki_target") as calls:
+        monkeypatch.setattr(capture_mod, "sync", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            _ki_target(1)
+        monkeypatch.setattr(capture_mod, "sync", real)
+        assert _ki_target(2) == 3
+    assert raised and [c.args["x"] for c in calls] == [2]
+    assert not calls.hook_errors

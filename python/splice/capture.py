@@ -553,7 +553,8 @@ class _BaseCapture(Managed):
         """This capture's probe on (original) ``code`` (added and committed
         at its first call, with ``fns`` among its owners; later: ``fns``
         adopted). Holds the patcher's lock. A failed commit is remembered:
-        ``code`` is not tried again."""
+        ``code`` is not tried again (one cut short by a ``KeyboardInterrupt``
+        is tried again at the next call)."""
         probe = self._by_code.get(_addr(code))
         if probe is None:
             target = Target(Site(code, fns))
@@ -563,11 +564,15 @@ class _BaseCapture(Managed):
             self._by_code[_addr(code)] = probe
             try:
                 sync([self])
-            except BaseException:
+            except BaseException as e:
                 self._targets.remove(target)
                 self._probes.remove(probe)
                 del self._by_code[_addr(code)]
-                self._failed.add(_addr(code))
+                if isinstance(e, Exception):
+                    # a failure; a KeyboardInterrupt that landed in the
+                    # commit is none, and marking it left that function
+                    # unrecorded for the rest of the block
+                    self._failed.add(_addr(code))
                 raise
             # The registry holds the owners weakly from now on; the site must
             # not keep them alive until the block ends (found: CPython's

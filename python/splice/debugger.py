@@ -3,9 +3,10 @@
 This is the only place splice installs a trace function: the debugger's own,
 while it is open. On continue (with no breakpoint of the debugger's own left)
 or quit, the trace function that was there before (usually none) and every
-frame's ``f_trace``, ``f_trace_lines`` and ``f_trace_opcodes`` are restored; a debugger still tracing this thread when
-its breakpoint is removed (one continued with a breakpoint of its own) is
-ended then (:func:`finish`).
+frame's ``f_trace``, ``f_trace_lines`` and ``f_trace_opcodes`` are
+restored; a debugger still tracing this thread when its breakpoint is
+removed (one continued with a breakpoint of its own) is ended then
+(:func:`finish`).
 
 One debugger per thread at a time: a hit while one traces the thread (the
 user stepped onto the line, or continued to one of the debugger's own

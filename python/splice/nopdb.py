@@ -67,7 +67,6 @@ def _thread_stack() -> list[NoPdb]:
     return stack
 
 
-
 def _remove(items: list[Any], item: Any) -> bool:
     """Remove the last entry of ``items`` that is ``item`` (by identity);
     whether there was one. (A function: no loop directly in a ``with`` or
@@ -78,6 +77,7 @@ def _remove(items: list[Any], item: Any) -> bool:
             del items[i]
             return True
     return False
+
 
 class NoPdb:
     """The main NoPdb class.

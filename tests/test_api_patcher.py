@@ -476,3 +476,19 @@ def test_a_function_made_of_the_patched_code_inside_the_block_is_restored():
         base(1)
         holder["twin"](2)
     assert [r.return_value for r in again] == [0, 1]
+
+
+def test_a_made_entry_whose_callback_was_cut_short_is_dropped():
+    """The record of a code object splice made is dropped by its weakref's
+    callback when the code object dies. A KeyboardInterrupt from a signal
+    handler landing as that callback starts skips it (seen under the random
+    signal test): the dead entry must not keep the patcher counting code
+    objects as made (every name-scope search would map through original())."""
+    dead = compile("pass", "<made>", "exec")
+    ref = weakref.ref(dead)  # (no callback: the one that was cut short)
+    del dead
+    assert ref() is None
+    assert patcher.PATCHER.is_idle()
+    patcher.PATCHER._made[1] = (ref, ref, frozenset())
+    assert patcher.PATCHER.any_made() is False
+    assert 1 not in patcher.PATCHER._made

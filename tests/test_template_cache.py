@@ -134,6 +134,43 @@ def test_a_breakpoint_freed_while_enabled_gives_its_hook_names_back(builds):
     assert taken < 5, taken
 
 
+def test_a_slot_given_back_when_an_interrupt_lands_is_given_once(monkeypatch):
+    """A KeyboardInterrupt from a signal handler can land when the push in
+    ``_Slots.give`` returns (CPython runs handlers after a call). The
+    breakpoint still held its number then and gave it again when it was
+    freed: the number was free twice, and two live breakpoints got the same
+    hook names (found by CI's random-signal test, on 3.15)."""
+    slots = sys.modules["splice.breakpoint"]._bp_ids
+    real_give = slots.give
+    cut = []
+
+    def give_then_interrupted(n):
+        real_give(n)
+        if not cut:
+            cut.append(n)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(slots, "give", give_then_interrupted)
+    bp = splice.breakpoint(target, line="return b")
+    with pytest.raises(KeyboardInterrupt):
+        bp.disable()
+    assert cut and not bp.enabled
+    del bp
+    gc.collect()
+    monkeypatch.undo()
+    with splice.breakpoint(target, line="return b") as one:
+        with splice.breakpoint(target, line="return b") as two:
+            assert one._id != two._id
+
+
+def test_a_number_given_twice_is_free_once():
+    slots = sys.modules["splice.breakpoint"]._Slots()
+    a, b = slots.take(), slots.take()
+    slots.give(a)
+    slots.give(a)
+    assert slots.take() == a and slots.take() == b + 1
+
+
 def _load_class(path, name: str):
     import importlib.util
 

@@ -86,7 +86,11 @@ class _Slots:
             return next(self._next)
 
     def give(self, n: int) -> None:
-        heapq.heappush(self._free, n)
+        # A number given twice would later go to two live breakpoints, whose
+        # hooks would then call each other's actions: refuse a repeat (the
+        # callers clear their slot first, so this is the second guard).
+        if n not in self._free:
+            heapq.heappush(self._free, n)
 
 
 _bp_ids = _Slots()
@@ -324,9 +328,14 @@ class Breakpoint(Managed):
         Managed.__init__(self, nopdb)
 
     def _give_slot(self) -> None:
-        if self._id is not None:
-            _bp_ids.give(self._id)
-            self._id = None
+        # Cleared before it is given: a KeyboardInterrupt from a signal
+        # handler can land when the push inside give() returns, and a slot
+        # still held then was given again later (by disable() or __del__),
+        # and two live breakpoints got the same hook names. Interrupted
+        # before the push, the number is lost instead: harmless.
+        slot, self._id = self._id, None
+        if slot is not None:
+            _bp_ids.give(slot)
 
     def __del__(self) -> None:
         # Freed while enabled (a NoPdb stopped or dropped with it, a
@@ -335,7 +344,7 @@ class Breakpoint(Managed):
         # Kept, they grew without bound, and every new breakpoint missed the
         # template cache (and, on 3.12+, interned new hook names for good).
         try:
-            slot = self._id
+            slot, self._id = self._id, None
             if slot is not None:
                 _bp_ids.give(slot)
         except Exception:  # (half built, or at interpreter shutdown)

@@ -315,7 +315,18 @@ class Patcher:
         """Whether any code object splice made may still be seen: replaced
         now, being assigned by a commit on another thread, or still run by a
         frame (else :meth:`original` is the identity)."""
-        return bool(self._by_current) or bool(self._made)
+        if self._by_current:
+            return True
+        made = self._made
+        if made:
+            # An entry's weakref callback drops it when its code object dies,
+            # unless a KeyboardInterrupt from a signal handler landed as the
+            # callback started: then the entry stays, dead, and every later
+            # name-scope search would map each function through original().
+            for key, entry in list(made.items()):
+                if entry[0]() is None:
+                    made.pop(key, None)
+        return bool(made)
 
     def carries(self, code: CodeType, probe: Probe) -> bool:
         """Whether ``code`` is a code object splice made with ``probe`` in it

@@ -191,15 +191,19 @@ class HookState:
         self.boxes.append(weakref.ref(b))
         return b
 
-    def park(self) -> Parked:
-        """Empty every box; what they held, for :meth:`unpark`. Forgets
-        the boxes that are gone."""
+    def park(self, into: Parked) -> None:
+        """Empty every box, adding what each held to ``into`` (for
+        :meth:`unpark`) before it is emptied: a KeyboardInterrupt between
+        two boxes then loses nothing (a list returned at the end was lost
+        with the boxes already emptied, and their callbacks never ran
+        again). Forgets the boxes that are gone."""
         alive = [(r, b) for r in self.boxes if (b := r()) is not None]
         self.boxes = [r for r, _ in alive]
-        parked = [(r, b.fn) for r, b in alive if b.fn is not None]
-        for _, b in alive:
-            b.fn = None
-        return parked
+        for r, b in alive:
+            fn = b.fn
+            if fn is not None:
+                into.append((r, fn))
+                b.fn = None
 
     @staticmethod
     def unpark(parked: Parked) -> None:

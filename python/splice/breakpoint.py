@@ -279,7 +279,11 @@ class Breakpoint(Managed):
         try:
             self._setup(cond, nopdb)  # (a call: no loop directly in a `try`, see lifecycle._plan_sync)
         except BaseException:
-            self._give_slot()
+            # An enabled breakpoint keeps its slot: interrupted after
+            # Managed.__init__ enabled it, it is on its NoPdb (which gives
+            # the slot back through disable() or __del__).
+            if not getattr(self, "_enabled", False):
+                self._give_slot()
             raise
 
     def enable(self) -> None:
@@ -293,7 +297,11 @@ class Breakpoint(Managed):
             try:
                 Managed.enable(self)
             except BaseException:
-                if fresh:
+                # (not when the enable went through: a KeyboardInterrupt as
+                # its `with` exits comes after the probes were installed,
+                # and a slot given back then went to the next breakpoint
+                # while this one's hooks still had its names)
+                if fresh and not self._enabled:
                     self._give_slot()
                 raise
 
@@ -478,7 +486,7 @@ class Breakpoint(Managed):
                 if isinstance(a, Eval) and not a.sink.attached:
                     a.sink.attach(a.results)
         else:
-            self._parked.extend(self._state.park())
+            self._state.park(into=self._parked)
             for a in self._actions:
                 if isinstance(a, Eval):
                     a.sink.detach()

@@ -120,25 +120,20 @@ class _Watch:
     # -- tool ----------------------------------------------------------------
 
     def _claim(self) -> int:
-        if self.tool is not None:
-            if _M.get_tool(self.tool) == _TOOL_NAME:
-                return self.tool
+        # Interrupt-safe: a KeyboardInterrupt can land as any call here or in
+        # _release returns (after use_tool_id, before self.tool is set; or
+        # halfway through a release). An id already named splice's is then
+        # splice's own, left held (found here and used again, never leaked:
+        # three such ids and every capture by name failed for good), and the
+        # callbacks are registered on every claim (a release cut short may
+        # have unregistered some).
+        t = self.tool
+        if t is not None and _M.get_tool(t) != _TOOL_NAME:
             # freed by someone else since (a fixture resetting sys.monitoring),
             # maybe taken by another tool: not ours to use or to free
-            self.tool = None
-        for t in _TOOL_IDS:
-            if _M.get_tool(t) is None:
-                _M.use_tool_id(t, _TOOL_NAME)
-                break
-        else:
-            from splice.errors import SpliceError
-
-            used = {t: _M.get_tool(t) for t in _TOOL_IDS}
-            raise SpliceError(
-                f"sys.monitoring tool ids {_TOOL_IDS} are all taken ({used}); splice needs one "
-                "for a capture by name, module or file (set SPLICE_EAGER_SCOPES=1 to "
-                "instrument every match on entering instead)"
-            )
+            self.tool = t = None
+        if t is None:
+            t = self._ours_or_free()
         E = _M.events
         _M.register_callback(t, E.PY_START, _on_start)
         _M.register_callback(t, E.PY_RETURN, _on_return)
@@ -146,17 +141,44 @@ class _Watch:
         self.tool = t
         return t
 
+    @staticmethod
+    def _ours_or_free() -> int:
+        """An id that splice holds already (see _claim), else a free one,
+        which it then takes."""
+        for t in _TOOL_IDS:
+            if _M.get_tool(t) == _TOOL_NAME:
+                return t
+        for t in _TOOL_IDS:
+            if _M.get_tool(t) is None:
+                _M.use_tool_id(t, _TOOL_NAME)
+                return t
+        from splice.errors import SpliceError
+
+        used = {t: _M.get_tool(t) for t in _TOOL_IDS}
+        raise SpliceError(
+            f"sys.monitoring tool ids {_TOOL_IDS} are all taken ({used}); splice needs one "
+            "for a capture by name, module or file (set SPLICE_EAGER_SCOPES=1 to "
+            "instrument every match on entering instead)"
+        )
+
     def _release(self) -> None:
         """Give the tool id back (no watcher left): another tool, or cProfile
-        (whose id 2 splice takes when 3 and 4 are taken), may need it."""
-        t, self.tool = self.tool, None
+        (whose id 2 splice takes when 3 and 4 are taken), may need it.
+        Forgotten last: cut short, the id is still splice's and the next
+        claim or release finishes the job."""
+        t = self.tool
         if t is None or _M.get_tool(t) != _TOOL_NAME:
-            return
+            # (or one a claim cut short took without noting it)
+            t = next((x for x in _TOOL_IDS if _M.get_tool(x) == _TOOL_NAME), None)
+            if t is None:
+                self.tool = None
+                return
         _M.set_events(t, 0)
         E = _M.events
         for event in (E.PY_START, E.PY_RETURN, E.PY_UNWIND):
             _M.register_callback(t, event, None)
         _M.free_tool_id(t)
+        self.tool = None
 
     def _events(self) -> None:
         """The global events the state needs now."""
@@ -194,29 +216,40 @@ class _Watch:
             self._unwatch(w)  # (a call: no loop directly in a `with` block, see lifecycle._plan_sync)
 
     def _unwatch(self, w: FirstCallWatcher) -> None:
-        if not any(x is w for x in self.watchers):
+        # Every step runs again when this is called again: an interruption
+        # after the watcher was taken out must not leave its frames, the
+        # 3.11 evaluator, the tool id or the local events behind (a retried
+        # block exit calls this again, and found the watcher gone).
+        was_watching = any(x is w for x in self.watchers)
+        if was_watching:
+            self.watchers = tuple(x for x in self.watchers if x is not w)
+        self._forget_frames_of(w)
+        if self.watchers:
+            if was_watching and self.tool is not None:
+                self._events()
             return
-        self.watchers = tuple(x for x in self.watchers if x is not w)
+        if _EVAL_HOOK:
+            if _native.start_hook_installed():
+                _native.start_hook_uninstall()
+            return
+        self.frames.clear()
+        if self.tool is not None and _M.get_tool(self.tool) == _TOOL_NAME:
+            for code in self.returning.copy().values():
+                _M.set_local_events(self.tool, code, 0)
+        self.returning.clear()
+        self._release()
+
+    def _forget_frames_of(self, w: FirstCallWatcher) -> None:
         # (over a copy, .get and .pop: a finalizer or signal handler that
         # enters or leaves a lazy scope can run in the middle, on this thread)
+        if not self.frames:
+            return
         for key in [k for k, hs in self.frames.copy().items() if any(x is w for x, _ in hs)]:
             hs = [(x, h) for x, h in self.frames.get(key, ()) if x is not w]
             if hs:
                 self.frames[key] = hs
             else:
                 self.frames.pop(key, None)
-        if not self.watchers and _EVAL_HOOK:
-            _native.start_hook_uninstall()
-            return
-        if not self.watchers:
-            self.frames.clear()
-            if self.tool is not None and _M.get_tool(self.tool) == _TOOL_NAME:
-                for code in self.returning.copy().values():
-                    _M.set_local_events(self.tool, code, 0)
-            self.returning.clear()
-            self._release()
-        elif self.tool is not None:
-            self._events()
 
     # -- first calls -------------------------------------------------------------
 

@@ -604,6 +604,8 @@ class Patcher:
         except BaseException:
             for f, old in reversed(done):
                 self._set_code(f, old)
+                if _addr(old) not in self._by_current:  # back on its original: nothing to restore later
+                    self._versions.pop(f, None)
             if done and _JIT:
                 sys._clear_internal_caches()  # type: ignore[attr-defined]
             raise

@@ -292,3 +292,58 @@ def test_an_assignment_undone_after_an_interrupt_forgets_the_saved_version(monke
     assert PATCHER.is_idle()
     assert victim not in PATCHER._versions
     gc.collect()
+
+
+def _gen(n):
+    yield from range(n)
+    return n
+
+
+def test_a_first_call_interrupted_after_its_commit_keeps_its_probe_known(monkeypatch):
+    """A lazy scope's first call commits the function's probe; an interrupt
+    after the commit (as ``sync``'s ``with`` exits) made the capture forget
+    the installed probe, and the next call of the instrumented code was
+    taken for a first call again: a generator's call was recorded twice
+    (3.12+; on 3.11 the function was missing from ``targets``)."""
+    from splice import capture as capture_module
+
+    with splice.capture_calls("_gen") as calls:
+        monkeypatch.setattr(capture_module, "sync", _once(capture_module.sync))
+        with pytest.raises(KeyboardInterrupt):
+            list(_gen(1))
+        assert capture_module.sync.state["fired"]
+        monkeypatch.undo()
+        assert _gen.__code__ in calls.targets or PATCHER.original(_gen.__code__) in calls.targets
+        list(_gen(2))
+    assert [c.return_value for c in calls if c.args["n"] == 2] == [2]
+    assert PATCHER.is_idle()
+
+
+def test_a_capture_whose_full_mark_was_interrupted_still_counts_as_full(monkeypatch):
+    """The recorder tells the capture once that ``max_calls`` is reached
+    (``_on_full``); an interrupt as that call started lost the mark, and
+    every later start of its NoPdb instrumented every match again for
+    nothing."""
+    from splice import capture as capture_module
+
+    monkeypatch.setattr(
+        capture_module.CallListCapture, "_on_full", _once(capture_module.CallListCapture._on_full, after=False)
+    )
+    nop = splice.NoPdb()
+    cap = nop.capture_calls(target, max_calls=1)
+    nop.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            target(1)
+    finally:
+        nop.stop()
+    monkeypatch.undo()
+    assert len(cap) == 1
+    nop.start()
+    try:
+        assert not cap.active
+        assert target.__code__ is PATCHER.original(target.__code__)
+        target(2)
+    finally:
+        nop.stop()
+    assert len(cap) == 1

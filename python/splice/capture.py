@@ -428,7 +428,15 @@ class _BaseCapture(Managed):
 
     # lifecycle
     def _wanted(self) -> list[Probe]:
-        return [] if self._full else list(self._probes)
+        return [] if self._is_full() else list(self._probes)
+
+    def _is_full(self) -> bool:
+        """Whether ``max_calls`` calls are kept: marked by :meth:`_on_full`,
+        or read from the recorder's count (the recorder calls ``_on_full``
+        once; a KeyboardInterrupt as that call started lost the mark, and
+        every later start of the NoPdb instrumented every match again for
+        nothing)."""
+        return self._full or bool(self._max_calls and self._recorder.count >= self._max_calls)
 
     def _on_sync(self, active: bool) -> None:
         if not self._lazy:
@@ -468,7 +476,7 @@ class _BaseCapture(Managed):
             sync([self])
 
     def _on_running(self, running: bool) -> None:
-        running = running and not self._full
+        running = running and not self._is_full()
         if not self._lazy or running == self._running:
             return
         if running:
@@ -565,6 +573,14 @@ class _BaseCapture(Managed):
             try:
                 sync([self])
             except BaseException as e:
+                if any(p is probe for p in self._active):
+                    # Committed, then interrupted (as sync's `with` exited, or
+                    # the interruption it re-raises after a commit): the probe
+                    # is in, and must stay known. Forgotten, the next call of
+                    # the instrumented code was taken for a first call again,
+                    # and a generator's call was recorded twice.
+                    target.site.functions.clear()
+                    raise
                 self._targets.remove(target)
                 self._probes.remove(probe)
                 del self._by_code[_addr(code)]

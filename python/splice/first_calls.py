@@ -261,7 +261,10 @@ class _Watch:
             if not self.watchers or self.tool is None:
                 return
             had = bool(self.frames)
-            self.frames.setdefault(_addr(frame), []).extend(hooks)
+            # Set, not added to: an entry already there is a finished call's
+            # whose end an interruption kept from being seen, and its frame's
+            # id is this frame's now.
+            self.frames[_addr(frame)] = list(hooks)
             if _addr(code) not in self.returning:
                 self.returning[_addr(code)] = code
                 _M.set_local_events(self.tool, code, _M.events.PY_RETURN)

@@ -347,3 +347,49 @@ def test_a_capture_whose_full_mark_was_interrupted_still_counts_as_full(monkeypa
     finally:
         nop.stop()
     assert len(cap) == 1
+
+
+def test_dropping_dead_made_records_never_drops_a_newer_live_one(monkeypatch):
+    """``any_made()`` drops records whose code object died; another thread's
+    commit may record a new code object under the same id between the
+    snapshot of the records and the drop, and that live record must stay
+    (dropped, ``original()`` of splice's own code was itself)."""
+
+    def victim(x):
+        return x + 1
+
+    dead_code = compile("pass", "<dead>", "exec")
+    dead = weakref.ref(dead_code)
+    del dead_code
+    live = victim.__code__
+    key = 12345
+    entries = PATCHER._made
+
+    class CommitAfterSnapshot(dict):
+        def items(self):
+            snapshot = list(super().items())
+            # the other thread's commit, right after the snapshot
+            dict.__setitem__(self, key, (weakref.ref(live), weakref.ref(live), frozenset()))
+            return snapshot
+
+    fake = CommitAfterSnapshot(entries)
+    fake[key] = (dead, dead, frozenset())
+    monkeypatch.setattr(PATCHER, "_made", fake)
+    PATCHER.any_made()
+    assert key in fake and fake[key][0]() is live
+
+
+def test_max_calls_zero_installs_nothing():
+    """``max_calls=0`` keeps no call: the capture is full from the start, so
+    no probe is installed (a probe that recorded nothing ran on every call
+    for the whole block)."""
+    original = target.__code__
+    with splice.capture_calls(target, max_calls=0) as calls:
+        assert target.__code__ is original
+        assert not calls.active
+        target(1)
+    with splice.capture_calls("target", max_calls=0) as calls:
+        target(1)
+        assert target.__code__ is original
+    assert len(calls) == 0
+    assert PATCHER.is_idle()

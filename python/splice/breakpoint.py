@@ -282,7 +282,7 @@ class Breakpoint(Managed):
             # An enabled breakpoint keeps its slot: interrupted after
             # Managed.__init__ enabled it, it is on its NoPdb (which gives
             # the slot back through disable() or __del__).
-            if not getattr(self, "_enabled", False):
+            if not getattr(self, "_enabled", False) and not getattr(self, "_active", None):
                 self._give_slot()
             raise
 
@@ -301,7 +301,7 @@ class Breakpoint(Managed):
                 # its `with` exits comes after the probes were installed,
                 # and a slot given back then went to the next breakpoint
                 # while this one's hooks still had its names)
-                if fresh and not self._enabled:
+                if fresh and not self._enabled and not self._active:
                     self._give_slot()
                 raise
 
@@ -311,7 +311,7 @@ class Breakpoint(Managed):
             try:
                 Managed.disable(self)
             finally:
-                if was and not self._enabled:
+                if was and not self._enabled and not self._active:
                     self._give_slot()  # no probe of it is installed now
 
     enable.__doc__ = Managed.enable.__doc__

@@ -435,8 +435,9 @@ class _BaseCapture(Managed):
         or read from the recorder's count (the recorder calls ``_on_full``
         once; a KeyboardInterrupt as that call started lost the mark, and
         every later start of the NoPdb instrumented every match again for
-        nothing)."""
-        return self._full or bool(self._max_calls and self._recorder.count >= self._max_calls)
+        nothing). ``max_calls=0`` is full from the start: nothing is
+        installed."""
+        return self._full or (self._max_calls is not None and self._recorder.count >= self._max_calls)
 
     def _on_sync(self, active: bool) -> None:
         if not self._lazy:

@@ -317,16 +317,22 @@ class Patcher:
         frame (else :meth:`original` is the identity)."""
         if self._by_current:
             return True
-        made = self._made
-        if made:
+        if self._made:
             # An entry's weakref callback drops it when its code object dies,
             # unless a KeyboardInterrupt from a signal handler landed as the
             # callback started: then the entry stays, dead, and every later
             # name-scope search would map each function through original().
-            for key, entry in list(made.items()):
-                if entry[0]() is None:
-                    made.pop(key, None)
-        return bool(made)
+            # Under the lock: a commit on another thread may record a new
+            # code object under a dead one's id meanwhile.
+            with self.lock:
+                self._drop_dead_made()
+        return bool(self._made)
+
+    def _drop_dead_made(self) -> None:
+        made = self._made
+        for key, entry in list(made.items()):
+            if entry[0]() is None and made.get(key) is entry:
+                made.pop(key, None)
 
     def carries(self, code: CodeType, probe: Probe) -> bool:
         """Whether ``code`` is a code object splice made with ``probe`` in it
@@ -345,7 +351,7 @@ class Patcher:
 
         def forget(dead: weakref.ref[CodeType]) -> None:
             if made.get(key, (None,))[0] is dead:  # not a newer object with the same id
-                del made[key]
+                made.pop(key, None)  # (any_made() may have dropped it meanwhile)
 
         made[key] = (weakref.ref(new, forget), weakref.ref(original), frozenset(probes))
 

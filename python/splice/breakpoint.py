@@ -279,11 +279,7 @@ class Breakpoint(Managed):
         try:
             self._setup(cond, nopdb)  # (a call: no loop directly in a `try`, see lifecycle._plan_sync)
         except BaseException:
-            # An enabled breakpoint keeps its slot: interrupted after
-            # Managed.__init__ enabled it, it is on its NoPdb (which gives
-            # the slot back through disable() or __del__).
-            if not getattr(self, "_enabled", False) and not getattr(self, "_active", None):
-                self._give_slot()
+            self._give_slot()  # (kept if it ended up enabled: on its NoPdb)
             raise
 
     def enable(self) -> None:
@@ -297,12 +293,8 @@ class Breakpoint(Managed):
             try:
                 Managed.enable(self)
             except BaseException:
-                # (not when the enable went through: a KeyboardInterrupt as
-                # its `with` exits comes after the probes were installed,
-                # and a slot given back then went to the next breakpoint
-                # while this one's hooks still had its names)
-                if fresh and not self._enabled and not self._active:
-                    self._give_slot()
+                if fresh:
+                    self._give_slot()  # (kept if the enable went through)
                 raise
 
     def disable(self) -> None:
@@ -311,8 +303,8 @@ class Breakpoint(Managed):
             try:
                 Managed.disable(self)
             finally:
-                if was and not self._enabled and not self._active:
-                    self._give_slot()  # no probe of it is installed now
+                if was:
+                    self._give_slot()  # (kept if the disable did not go through)
 
     enable.__doc__ = Managed.enable.__doc__
     disable.__doc__ = Managed.disable.__doc__
@@ -336,6 +328,16 @@ class Breakpoint(Managed):
         Managed.__init__(self, nopdb)
 
     def _give_slot(self) -> None:
+        # Never while the breakpoint is enabled or installed: its hooks have
+        # these names (an interrupt as enable()'s `with` exits comes after
+        # the probes went in; a removal that failed every try leaves them
+        # in), and the next breakpoint would get them too. Attributes read
+        # with getattr: creation may fail before they exist.
+        if getattr(self, "_enabled", False) or getattr(self, "_active", None):
+            return
+        self._drop_slot()
+
+    def _drop_slot(self) -> None:
         # Cleared before it is given: a KeyboardInterrupt from a signal
         # handler can land when the push inside give() returns, and a slot
         # still held then was given again later (by disable() or __del__),
@@ -352,9 +354,7 @@ class Breakpoint(Managed):
         # Kept, they grew without bound, and every new breakpoint missed the
         # template cache (and, on 3.12+, interned new hook names for good).
         try:
-            slot, self._id = self._id, None
-            if slot is not None:
-                _bp_ids.give(slot)
+            self._drop_slot()
         except Exception:  # (half built, or at interpreter shutdown)
             pass
 

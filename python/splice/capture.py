@@ -413,9 +413,6 @@ class _BaseCapture(Managed):
         #: (`eager=True`: every match now, for the CLI, which lists targets.)
         self._lazy = not eager and scope._fn is None and first_calls.available()
         self._running = False
-        #: max_calls reached: the probes are removed (later calls run the
-        #: original code and cost nothing)
-        self._full = False
         self._by_code: dict[int, _CaptureProbe] = {}
         self._failed: set[int] = set()
         if self._lazy:
@@ -431,13 +428,14 @@ class _BaseCapture(Managed):
         return [] if self._is_full() else list(self._probes)
 
     def _is_full(self) -> bool:
-        """Whether ``max_calls`` calls are kept: marked by :meth:`_on_full`,
-        or read from the recorder's count (the recorder calls ``_on_full``
-        once; a KeyboardInterrupt as that call started lost the mark, and
-        every later start of the NoPdb instrumented every match again for
+        """Whether ``max_calls`` calls are kept: then the probes are removed
+        (later calls run the original code and cost nothing). Read from the
+        recorder's count, not marked by :meth:`_on_full`: the recorder calls
+        that once, and a KeyboardInterrupt as it started lost the mark (every
+        later start of the NoPdb instrumented every match again for
         nothing). ``max_calls=0`` is full from the start: nothing is
         installed."""
-        return self._full or (self._max_calls is not None and self._recorder.count >= self._max_calls)
+        return self._max_calls is not None and self._recorder.count >= self._max_calls
 
     def _on_sync(self, active: bool) -> None:
         if not self._lazy:
@@ -473,8 +471,7 @@ class _BaseCapture(Managed):
         if PATCHER.held_here():
             return
         with PATCHER.lock:
-            self._full = True
-            sync([self])
+            sync([self])  # (now _is_full(): the probes go)
 
     def _on_running(self, running: bool) -> None:
         running = running and not self._is_full()

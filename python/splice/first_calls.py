@@ -145,9 +145,9 @@ class _Watch:
     def _ours_or_free() -> int:
         """An id that splice holds already (see _claim), else a free one,
         which it then takes."""
-        for t in _TOOL_IDS:
-            if _M.get_tool(t) == _TOOL_NAME:
-                return t
+        held = _Watch._held_id()
+        if held is not None:
+            return held
         for t in _TOOL_IDS:
             if _M.get_tool(t) is None:
                 _M.use_tool_id(t, _TOOL_NAME)
@@ -161,6 +161,12 @@ class _Watch:
             "instrument every match on entering instead)"
         )
 
+    @staticmethod
+    def _held_id() -> Optional[int]:
+        """The id named splice's, if one is (one a claim cut short took
+        without noting it counts)."""
+        return next((t for t in _TOOL_IDS if _M.get_tool(t) == _TOOL_NAME), None)
+
     def _release(self) -> None:
         """Give the tool id back (no watcher left): another tool, or cProfile
         (whose id 2 splice takes when 3 and 4 are taken), may need it.
@@ -168,8 +174,7 @@ class _Watch:
         claim or release finishes the job."""
         t = self.tool
         if t is None or _M.get_tool(t) != _TOOL_NAME:
-            # (or one a claim cut short took without noting it)
-            t = next((x for x in _TOOL_IDS if _M.get_tool(x) == _TOOL_NAME), None)
+            t = self._held_id()
             if t is None:
                 self.tool = None
                 return
